@@ -1,0 +1,40 @@
+# Encore: two commands set up a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/data
+DB ?= encore.duckdb
+OUT ?= out
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch==2.13.0 named in the same command takes the CPU build (see README)
+	$(BIN)/pip install -q torch==2.13.0 -e '.[ml,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m encore.demo --data $(DATA) --db $(DB) --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	@# pytest exits 5 when it collected nothing: that is a failure here, said plainly
+	$(BIN)/pytest -n 2 -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py --data $(DATA)
+
+clean:
+	rm -rf $(VENV) $(OUT) $(DB) .pytest_cache .mypy_cache

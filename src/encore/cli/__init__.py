@@ -1,0 +1,1 @@
+"""The ``encore`` command line: one Typer sub-app per capability."""

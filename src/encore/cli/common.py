@@ -1,0 +1,146 @@
+"""Options shared by every command, output rendering, and the error -> exit code bridge.
+
+Every command takes ``--db``, ``--format`` and ``-v`` itself (so ``encore info --db X``
+works) and also inherits them from the top level (``encore --db X info``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.table import Table
+from typer.core import TyperGroup
+
+from encore.errors import EncoreError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class OutputFormat(str, Enum):
+    """How results are printed."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+DbOpt = Annotated[
+    Path | None,
+    typer.Option("--db", envvar="ENCORE_DB", help="Store file (default ./encore.duckdb).", show_default=False),
+]
+FormatOpt = Annotated[
+    OutputFormat | None,
+    typer.Option("--format", "-f", help="Output format: table, csv or json (for scripts).", show_default=False),
+]
+VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")]
+
+
+@dataclass
+class State:
+    """Global options resolved for one invocation."""
+
+    db: Path
+    fmt: OutputFormat
+    verbose: int
+
+
+def state(ctx: typer.Context, db: Path | None = None, fmt: OutputFormat | None = None, verbose: int = 0) -> State:
+    """Merge a command's own options with the top-level ones (the command's win)."""
+    root = ctx.find_root().obj if ctx.find_root().obj is not None else None
+    base: State = root if isinstance(root, State) else State(Path("encore.duckdb"), OutputFormat.table, 0)
+    st = State(db or base.db, fmt or base.fmt, max(verbose, base.verbose))
+    setup_logging(st.verbose)
+    return st
+
+
+def setup_logging(verbose: int) -> None:
+    """Route library logs to stderr through Rich; -v info, -vv debug."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    root = logging.getLogger("encore")
+    root.setLevel(level)
+    if not any(isinstance(h, RichHandler) for h in root.handlers):
+        root.addHandler(RichHandler(console=err_console, show_path=False))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def to_json(obj: Any) -> str:
+    """JSON text for frames (list of records), mappings and scalars; NaN -> null."""
+    if isinstance(obj, pd.DataFrame):
+        records = [{k: _jsonable(v) for k, v in row.items()} for row in obj.to_dict(orient="records")]
+        return json.dumps(records, indent=2, default=str, ensure_ascii=False)
+    return json.dumps(obj, indent=2, default=_jsonable, ensure_ascii=False)
+
+
+def emit(obj: pd.DataFrame | Mapping[str, Any], fmt: OutputFormat, *, title: str | None = None) -> None:
+    """Print a result as a Rich table, CSV or JSON."""
+    if fmt is OutputFormat.json:
+        sys.stdout.write(to_json(obj) + "\n")
+        return
+    frame = obj if isinstance(obj, pd.DataFrame) else pd.DataFrame([obj])
+    if fmt is OutputFormat.csv:
+        frame.to_csv(sys.stdout, index=False)
+        return
+    table = Table(title=title, show_lines=False)
+    for col in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[col])
+        table.add_column(str(col), justify="right" if numeric else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[_cell(v) for v in row])
+    console.print(table)
+
+
+def _cell(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+@contextmanager
+def progress_status(message: str) -> Iterator[Any]:
+    """A Rich status spinner on stderr whose text long work can update."""
+    with err_console.status(message) as status:
+        yield status
+
+
+class EncoreGroup(TyperGroup):
+    """Turns :class:`EncoreError` into a red message and the error's exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EncoreError as exc:
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
+            if exc.hint:
+                err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
+            raise typer.Exit(exc.exit_code) from exc

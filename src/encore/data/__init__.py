@@ -1,0 +1,1 @@
+"""The music store: schema, DuckDB access, ingest and the interaction dataset."""

@@ -1,0 +1,163 @@
+"""Store commands: ``ingest``, ``info``, ``doctor`` and ``data download``."""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from encore import __version__
+from encore.cli.common import DbOpt, FormatOpt, OutputFormat, VerboseOpt, console, emit, err_console, state
+from encore.errors import ConfigError
+
+data_app = typer.Typer(help="Public datasets: download the originals into a local cache.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``ingest``, ``info``, ``doctor`` and the ``data`` group to the main app."""
+    app.command("ingest")(ingest_cmd)
+    app.command("info")(info_cmd)
+    app.command("doctor")(doctor_cmd)
+    from encore.data import download
+
+    download.register(data_app)
+    app.add_typer(data_app, name="data")
+
+
+def ingest_cmd(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Argument(help="Loader name (see `encore doctor`), or the PATH with --all.")] = None,
+    path: Annotated[Path | None, typer.Argument(help="File or folder to load.")] = None,
+    all_: Annotated[Path | None, typer.Option("--all", help="Load every dataset found under this folder, detecting formats.")] = None,
+    on_error: Annotated[str, typer.Option("--on-error", help="raise: stop at the first bad row; skip: keep bad rows in the rejects table.")] = "raise",
+    user: Annotated[str | None, typer.Option("--user", help="User id for a personal export (default: folder name).")] = None,
+    db: DbOpt = None,
+    fmt: FormatOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Load a dataset into the store (one transaction per source; re-running adds nothing)."""
+    from encore.data import sources
+    from encore.data.ingest import IngestResult, ingest
+    from encore.data.store import Store
+
+    st = state(ctx, db, fmt, verbose)
+    if on_error not in ("raise", "skip"):
+        raise ConfigError(f"--on-error must be raise or skip, not {on_error!r}")
+    jobs: list[tuple[Any, Path]] = []
+    if all_ is not None:
+        if source is not None or path is not None:
+            raise ConfigError("give either SOURCE PATH or --all DIR, not both")
+        jobs = plan_all(all_)
+        if not jobs:
+            raise ConfigError(f"{all_}: no known dataset format found", hint="see `encore doctor` for the formats")
+    else:
+        if source is None or path is None:
+            raise ConfigError("give SOURCE and PATH (e.g. `encore ingest hetrec2011 data/hetrec`), or --all DIR")
+        jobs = [(sources.get_loader(source), path)]
+    results: list[IngestResult] = []
+    with Store(st.db) as store, err_console.status("ingesting") as status:
+        for loader, p in jobs:
+            status.update(f"{loader.name}: {p}")
+            results.append(
+                ingest(store, loader, p, on_error=on_error,  # type: ignore[arg-type]
+                       user=user, progress=lambda m: status.update(m))
+            )
+    rows = []
+    for r in results:
+        tables = sorted(set(r.loaded) | set(r.rejected))
+        for t in tables:
+            rows.append({"source": r.source, "path": r.path, "table": t,
+                         "loaded": r.loaded.get(t, 0), "rejected": r.rejected.get(t, 0)})
+    emit(pd.DataFrame(rows, columns=["source", "path", "table", "loaded", "rejected"]), st.fmt,
+         title=f"Ingested into {st.db}")
+
+
+def plan_all(root: Path) -> list[tuple[Any, Path]]:
+    """Every (loader, path) under ``root``: a folder a loader recognises is not searched deeper."""
+    from encore.data import sources
+
+    if not root.is_dir():
+        raise ConfigError(f"{root}: not a folder")
+    jobs: list[tuple[Any, Path]] = []
+
+    def walk(folder: Path) -> None:
+        hits = sources.detect(folder)
+        if hits:
+            jobs.extend((h, folder) for h in hits)
+            return
+        for child in sorted(folder.iterdir()):
+            if child.is_dir():
+                walk(child)
+
+    walk(root)
+    jobs.sort(key=lambda j: (j[0].priority, j[0].name, str(j[1])))
+    return jobs
+
+
+def info_cmd(
+    ctx: typer.Context, db: DbOpt = None, fmt: FormatOpt = None, verbose: VerboseOpt = 0
+) -> None:
+    """What the store holds: rows per table and source, time spans, genre coverage, match rate."""
+    from encore.data.info import store_info
+    from encore.data.store import Store
+
+    st = state(ctx, db, fmt, verbose)
+    with Store(st.db, read_only=True) as store:
+        info = store_info(store)
+    if st.fmt is OutputFormat.json:
+        emit(info, st.fmt)
+        return
+    if st.fmt is OutputFormat.csv:
+        emit(pd.DataFrame(info["counts"]), st.fmt)
+        return
+    console.print(f"[bold]Encore store[/] {info['path']} (schema v{info['schema_version']})")
+    emit(pd.DataFrame(info["counts"]), st.fmt, title="Rows per table and source")
+    emit(pd.DataFrame(info["spans"]), st.fmt, title="Time spans")
+    emit(pd.DataFrame(info["genre_coverage"]), st.fmt, title="Genre coverage (share of plays with a known genre)")
+    emit(pd.DataFrame(info["matching"]), st.fmt, title="Catalogue matching across sources")
+
+
+def doctor_cmd(
+    ctx: typer.Context, db: DbOpt = None, fmt: FormatOpt = None, verbose: VerboseOpt = 0
+) -> None:
+    """What is installed, where the store is, and which optional parts are available."""
+    from encore.data import sources
+
+    st = state(ctx, db, fmt, verbose)
+    optional = {
+        "torch": "ml (VAE, attention, audio CNN)",
+        "lightgbm": "ml (genre classifier)",
+        "openTSNE": "ml (segment maps)",
+        "librosa": "audio (mel spectrograms)",
+        "soundfile": "audio (reading WAV/MP3)",
+        "fastapi": "serve (HTTP API)",
+        "pyspark": "spark (distributed path)",
+    }
+    parts = []
+    for mod, what in optional.items():
+        found = importlib.util.find_spec(mod) is not None
+        parts.append({"package": mod, "for": what, "available": found})
+    store_path = st.db.resolve()
+    report = {
+        "encore": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "store": str(store_path),
+        "store_exists": store_path.exists(),
+        "store_bytes": store_path.stat().st_size if store_path.exists() else 0,
+        "optional": parts,
+        "sources": [{"name": n, "description": c.description} for n, c in sources.registry().items()],
+    }
+    if st.fmt is OutputFormat.json:
+        emit(report, st.fmt)
+        return
+    console.print(f"encore {__version__} on Python {report['python']} ({report['platform']})")
+    state_word = "exists" if report["store_exists"] else "not created yet"
+    console.print(f"store: {report['store']} ({state_word})")
+    emit(pd.DataFrame(parts), st.fmt, title="Optional parts")
+    emit(pd.DataFrame(report["sources"]), st.fmt, title="Loaders (encore ingest SOURCE PATH)")

@@ -1,0 +1,65 @@
+"""What a store holds, as one JSON-able dict (``encore info``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from encore.data.store import Store
+
+
+def store_info(store: Store) -> dict[str, Any]:
+    """Counts per table and source, time spans, genre coverage and cross-source match rates."""
+    counts = store.counts()
+    spans = store.df(
+        """
+        SELECT 'events' AS "table", source, min(ts) AS first, max(ts) AS last FROM events GROUP BY source
+        UNION ALL
+        SELECT 'artist_tags', source, min(tagged_at), max(tagged_at) FROM artist_tags
+        WHERE tagged_at IS NOT NULL GROUP BY source
+        UNION ALL
+        SELECT 'users (registered)', source, min(registered_at), max(registered_at) FROM users
+        WHERE registered_at IS NOT NULL GROUP BY source
+        ORDER BY 1, 2
+        """
+    )
+    coverage = store.df(
+        """
+        SELECT source, count(*) AS plays, count(genre) AS plays_with_genre,
+               round(count(genre) / count(*), 4) AS share
+        FROM plays GROUP BY source
+        UNION ALL
+        SELECT '(all)', count(*), count(genre), round(count(genre) / greatest(count(*), 1), 4) FROM plays
+        ORDER BY source
+        """
+    )
+    # A catalogue entity is "matched" when rows of more than one source point at it.
+    matching = store.df(
+        """
+        WITH refs AS (
+            SELECT 'track' AS entity, track_id AS id, source FROM events WHERE track_id IS NOT NULL
+            UNION SELECT 'track', entity_id, source FROM likes WHERE entity_type = 'track'
+            UNION SELECT 'track', track_id, source FROM track_tags
+            UNION SELECT 'track', track_id, source FROM track_features
+            UNION SELECT 'track', track_id, source FROM lyrics
+            UNION SELECT 'track', track_id, source FROM tracks
+            UNION SELECT 'artist', artist_id, source FROM artists
+            UNION SELECT 'artist', artist_id, source FROM artist_tags
+            UNION SELECT 'artist', artist_id, source FROM events WHERE artist_id IS NOT NULL
+            UNION SELECT 'artist', artist_id, source FROM playcounts WHERE artist_id IS NOT NULL
+            UNION SELECT 'artist', entity_id, source FROM likes WHERE entity_type = 'artist'
+        ), per AS (
+            SELECT entity, id, count(DISTINCT source) AS n FROM refs GROUP BY entity, id
+        )
+        SELECT entity, count(*) AS entities, count(*) FILTER (WHERE n > 1) AS in_several_sources,
+               round(count(*) FILTER (WHERE n > 1) / greatest(count(*), 1), 4) AS match_rate
+        FROM per GROUP BY entity ORDER BY entity
+        """
+    )
+    return {
+        "path": store.path,
+        "schema_version": store.schema_version(),
+        "counts": counts.to_dict(orient="records"),
+        "spans": spans.astype({"first": "string", "last": "string"}).to_dict(orient="records"),
+        "genre_coverage": coverage.to_dict(orient="records"),
+        "matching": matching.to_dict(orient="records"),
+    }

@@ -1,0 +1,273 @@
+"""Versioned schema of the Encore store.
+
+Each migration is a list of SQL statements applied in one transaction and recorded
+in ``schema_migrations``. Never edit a released migration: add a new one.
+
+See ``docs/data-model.md`` for what every table means and which source fills it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+_V1 = (
+    """
+    CREATE TABLE ingests (
+        ingest_id    INTEGER PRIMARY KEY,
+        source       VARCHAR NOT NULL,      -- loader name, e.g. 'hetrec2011', 'spotify_basic'
+        path         VARCHAR NOT NULL,      -- resolved path that was read
+        label        VARCHAR,               -- dataset label (e.g. folder name)
+        fingerprint  VARCHAR NOT NULL,      -- hash of the files' names, sizes and mtimes
+        started_at   TIMESTAMP NOT NULL,
+        finished_at  TIMESTAMP,
+        loaded       JSON,                  -- {table: rows}
+        rejected     JSON                   -- {table: rows}
+    )
+    """,
+    "CREATE SEQUENCE ingest_id_seq START 1",
+    "CREATE SEQUENCE artist_id_seq START 1",
+    "CREATE SEQUENCE album_id_seq START 1",
+    "CREATE SEQUENCE track_id_seq START 1",
+    """
+    CREATE TABLE users (
+        user_id        VARCHAR PRIMARY KEY,  -- '<namespace>:<external id>' or the service's own id
+        registered_at  TIMESTAMP,
+        country        VARCHAR,              -- ISO-3166 alpha-2 where it can be mapped, else as given
+        region         VARCHAR,              -- continent / world region derived from country
+        age            SMALLINT,
+        gender         VARCHAR,              -- 'm', 'f', 'n' (other) or NULL
+        declared_plays BIGINT,               -- total plays a source declares (LFM-1b playcount)
+        source         VARCHAR NOT NULL,
+        ingest_id      INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE artists (
+        artist_id  BIGINT PRIMARY KEY DEFAULT nextval('artist_id_seq'),
+        name       VARCHAR NOT NULL,
+        name_norm  VARCHAR NOT NULL,         -- normalised name used for matching
+        mbid       VARCHAR,                  -- MusicBrainz id
+        country    VARCHAR,
+        genre      VARCHAR,                  -- coarse genre, derived (see genre vocabulary)
+        source     VARCHAR NOT NULL,         -- source that first created the row
+        ingest_id  INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE albums (
+        album_id      BIGINT PRIMARY KEY DEFAULT nextval('album_id_seq'),
+        title         VARCHAR NOT NULL,
+        title_norm    VARCHAR NOT NULL,
+        artist_id     BIGINT,
+        release_year  SMALLINT,
+        mbid          VARCHAR,
+        source        VARCHAR NOT NULL,
+        ingest_id     INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE tracks (
+        track_id      BIGINT PRIMARY KEY DEFAULT nextval('track_id_seq'),
+        title         VARCHAR NOT NULL,
+        title_norm    VARCHAR NOT NULL,
+        artist_id     BIGINT,
+        album_id      BIGINT,
+        duration_ms   BIGINT,
+        genre_raw     VARCHAR,               -- the source's own genre field, as given
+        genre         VARCHAR,               -- coarse genre: own genre_raw mapped, else artist's
+        genre_from    VARCHAR,               -- 'track' or 'artist' (where genre came from)
+        language      VARCHAR,
+        release_year  SMALLINT,
+        mbid          VARCHAR,
+        uri           VARCHAR,               -- e.g. spotify:track:...
+        source        VARCHAR NOT NULL,
+        ingest_id     INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE external_ids (
+        source       VARCHAR NOT NULL,
+        entity       VARCHAR NOT NULL,       -- 'artist', 'album', 'track'
+        external_id  VARCHAR NOT NULL,
+        internal_id  BIGINT NOT NULL,
+        PRIMARY KEY (source, entity, external_id)
+    )
+    """,
+    """
+    CREATE TABLE genres (
+        genre        VARCHAR PRIMARY KEY,
+        description  VARCHAR NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE genre_map (
+        tag    VARCHAR PRIMARY KEY,          -- raw tag / genre string exactly as stored
+        genre  VARCHAR                        -- coarse genre, NULL when the tag is no genre
+    )
+    """,
+    """
+    CREATE TABLE artist_tags (
+        artist_id  BIGINT NOT NULL,
+        tag        VARCHAR NOT NULL,         -- raw tag text as given
+        weight     DOUBLE NOT NULL DEFAULT 1,
+        user_id    VARCHAR,                  -- who tagged (HetRec), NULL for catalogue genre lists
+        tagged_at  TIMESTAMP,
+        source     VARCHAR NOT NULL,
+        ingest_id  INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE track_tags (
+        track_id   BIGINT NOT NULL,
+        tag        VARCHAR NOT NULL,
+        weight     DOUBLE NOT NULL DEFAULT 1,
+        kind       VARCHAR NOT NULL DEFAULT 'tag',  -- 'tag', 'genre', 'mood', 'topic', ...
+        source     VARCHAR NOT NULL,
+        ingest_id  INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE events (
+        user_id    VARCHAR NOT NULL,
+        track_id   BIGINT,                   -- NULL where a source knows only the artist
+        artist_id  BIGINT,
+        ts         TIMESTAMP NOT NULL,       -- UTC
+        ms_played  BIGINT,                   -- NULL where unknown (scrobbles)
+        skipped    BOOLEAN,                  -- source flag, else derived (see docs/data-model.md)
+        source     VARCHAR NOT NULL,
+        ingest_id  INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE likes (
+        user_id      VARCHAR NOT NULL,
+        entity_type  VARCHAR NOT NULL,       -- 'track', 'artist', 'album'
+        entity_id    BIGINT NOT NULL,
+        liked_at     TIMESTAMP,
+        source       VARCHAR NOT NULL,
+        ingest_id    INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE playcounts (
+        user_id    VARCHAR NOT NULL,
+        artist_id  BIGINT,
+        track_id   BIGINT,
+        plays      BIGINT NOT NULL,
+        source     VARCHAR NOT NULL,
+        ingest_id  INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE friends (
+        user_id    VARCHAR NOT NULL,
+        friend_id  VARCHAR NOT NULL,
+        source     VARCHAR NOT NULL,
+        ingest_id  INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE track_features (
+        track_id   BIGINT NOT NULL,
+        feature    VARCHAR NOT NULL,         -- e.g. 'tempo', 'valence', 'mfcc1_mean'
+        value      DOUBLE,
+        source     VARCHAR NOT NULL,
+        ingest_id  INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE artist_features (
+        artist_id  BIGINT NOT NULL,
+        feature    VARCHAR NOT NULL,
+        value      DOUBLE,
+        source     VARCHAR NOT NULL,
+        ingest_id  INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE lyrics (
+        track_id   BIGINT NOT NULL,
+        text       VARCHAR NOT NULL,
+        processed  BOOLEAN NOT NULL DEFAULT FALSE,  -- TRUE when stop words etc. were removed upstream
+        source     VARCHAR NOT NULL,
+        ingest_id  INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE playlists (
+        user_id        VARCHAR NOT NULL,
+        name           VARCHAR NOT NULL,
+        position       INTEGER NOT NULL,
+        track_id       BIGINT NOT NULL,
+        modified_at    TIMESTAMP,
+        source         VARCHAR NOT NULL,
+        ingest_id      INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE predicted_genres (
+        entity_type  VARCHAR NOT NULL,       -- 'track' or 'artist'
+        entity_id    BIGINT NOT NULL,
+        model        VARCHAR NOT NULL,
+        genre        VARCHAR NOT NULL,
+        confidence   DOUBLE NOT NULL,
+        predicted_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (entity_type, entity_id, model)
+    )
+    """,
+    """
+    CREATE TABLE rejects (
+        ingest_id  INTEGER NOT NULL,
+        source     VARCHAR NOT NULL,
+        tbl        VARCHAR NOT NULL,         -- target table
+        file       VARCHAR NOT NULL,
+        line       BIGINT,
+        field      VARCHAR,
+        reason     VARCHAR NOT NULL,
+        raw        VARCHAR
+    )
+    """,
+    # Plays as analysts see them: minutes derived, artist resolved through the track.
+    """
+    CREATE VIEW plays AS
+    SELECT e.user_id, e.track_id, COALESCE(e.artist_id, t.artist_id) AS artist_id,
+           e.ts, e.ms_played, e.ms_played / 60000.0 AS minutes, e.skipped,
+           COALESCE(t.genre, a.genre) AS genre, e.source
+    FROM events e
+    LEFT JOIN tracks t USING (track_id)
+    LEFT JOIN artists a ON a.artist_id = COALESCE(e.artist_id, t.artist_id)
+    """,
+)
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial music store", _V1),)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+#: Tables whose rows belong to one ingest (deleted when that source is re-ingested).
+INGEST_TABLES: tuple[str, ...] = (
+    "users",
+    "artist_tags",
+    "track_tags",
+    "events",
+    "likes",
+    "playcounts",
+    "friends",
+    "track_features",
+    "artist_features",
+    "lyrics",
+    "playlists",
+    "rejects",
+)
+
+#: Catalogue tables (shared across sources, matched on ingest, never deleted by re-ingest).
+CATALOGUE_TABLES: tuple[str, ...] = ("artists", "albums", "tracks")

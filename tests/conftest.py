@@ -1,0 +1,44 @@
+"""Shared fixtures: seeded randomness, the shared real data, temporary stores."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encore.data.store import Store
+
+SHARED_DATA = Path(
+    os.environ.get("ENCORE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    random.seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real datasets beside the checkout (read-only)."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared data not found at {SHARED_DATA}; set ENCORE_DATA")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """An empty store in a temporary file."""
+    s = Store(tmp_path / "test.duckdb")
+    yield s
+    s.close()
