@@ -12,7 +12,15 @@ from pathlib import Path
 import typer
 
 from encore import __version__
-from encore.cli.common import DbOpt, EncoreGroup, FormatOpt, OutputFormat, State, VerboseOpt, setup_logging
+from encore.cli.common import (
+    DbOpt,
+    EncoreGroup,
+    FormatOpt,
+    OutputFormat,
+    State,
+    VerboseOpt,
+    setup_logging,
+)
 
 app = typer.Typer(
     name="encore",

@@ -12,7 +12,16 @@ import pandas as pd
 import typer
 
 from encore import __version__
-from encore.cli.common import DbOpt, FormatOpt, OutputFormat, VerboseOpt, console, emit, err_console, state
+from encore.cli.common import (
+    DbOpt,
+    FormatOpt,
+    OutputFormat,
+    VerboseOpt,
+    console,
+    emit,
+    err_console,
+    state,
+)
 from encore.errors import ConfigError
 
 data_app = typer.Typer(help="Public datasets: download the originals into a local cache.", no_args_is_help=True)
@@ -160,4 +169,6 @@ def doctor_cmd(
     state_word = "exists" if report["store_exists"] else "not created yet"
     console.print(f"store: {report['store']} ({state_word})")
     emit(pd.DataFrame(parts), st.fmt, title="Optional parts")
-    emit(pd.DataFrame(report["sources"]), st.fmt, title="Loaders (encore ingest SOURCE PATH)")
+    loaders = [{"name": n, "description": c.description} for n, c in sources.registry().items()]
+    emit(pd.DataFrame(loaders, columns=["name", "description"]), st.fmt,
+         title="Loaders (encore ingest SOURCE PATH)")

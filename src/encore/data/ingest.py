@@ -24,11 +24,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import duckdb
 import pandas as pd
@@ -117,7 +117,7 @@ STAGED_COLUMNS: dict[str, dict[str, str]] = {
 #: Staged frames whose rows reference a track (the others reference only an artist, or nothing).
 _TRACK_FRAMES = ("tracks", "events", "likes", "track_tags", "playcounts", "track_features", "lyrics", "playlists")
 
-Frame = pd.DataFrame | pa.Table | duckdb.DuckDBPyRelation
+Frame: TypeAlias = pd.DataFrame | pa.Table | duckdb.DuckDBPyRelation
 
 
 @dataclass
