@@ -63,6 +63,7 @@ _ALIASES: dict[str, str] = {
     "congo, the democratic republic of the": "CD",
     "micronesia, federated states of": "FM",
     "brunei darussalam": "BN",
+    "turkey": "TR",  # pycountry now names it "Türkiye"
 }
 
 

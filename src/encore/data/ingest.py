@@ -524,6 +524,13 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
             SELECT {_clean('user_id')}, registered_at, {_clean('country')}, NULL, age,
                    {_clean('gender')}, declared_plays, $src, $ing
             FROM {names['users']} WHERE {_clean('user_id')} IS NOT NULL
+            ON CONFLICT (user_id) DO UPDATE SET
+                registered_at = COALESCE(excluded.registered_at, users.registered_at),
+                country = COALESCE(excluded.country, users.country),
+                age = COALESCE(excluded.age, users.age),
+                gender = COALESCE(excluded.gender, users.gender),
+                declared_plays = COALESCE(excluded.declared_plays, users.declared_plays),
+                source = excluded.source, ingest_id = excluded.ingest_id
             """,
             p,
         )
@@ -675,6 +682,14 @@ def _resolve_artists(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         ) m WHERE _aref.artist_id IS NULL AND _aref.norm <> '' AND m.name_norm = _aref.norm
         """
     )
+    # Names that normalise to nothing ("!!!") match an existing artist of exactly that name.
+    con.execute(
+        """
+        UPDATE _aref SET artist_id = m.artist_id FROM (
+            SELECT name, min(artist_id) AS artist_id FROM artists WHERE name_norm = '' GROUP BY name
+        ) m WHERE _aref.artist_id IS NULL AND _aref.norm = '' AND m.name = _aref.name
+        """
+    )
     # New artists: one per MBID, else one per normalised name (else one per external id).
     con.execute(
         """
@@ -703,7 +718,7 @@ def _resolve_artists(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         """
         UPDATE _aref SET artist_id = m.artist_id FROM (
             SELECT name, min(artist_id) AS artist_id FROM artists WHERE ingest_id = $ing GROUP BY name
-        ) m WHERE _aref.artist_id IS NULL AND m.name = _aref.ext
+        ) m WHERE _aref.artist_id IS NULL AND m.name = COALESCE(_aref.name, _aref.ext)
         """,
         {"ing": p["ing"]},
     )
@@ -764,7 +779,8 @@ def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         """
         UPDATE _tref SET track_id = m.track_id FROM (
             SELECT title, artist_id, min(track_id) AS track_id FROM tracks WHERE ingest_id = $ing GROUP BY ALL
-        ) m WHERE _tref.track_id IS NULL AND m.title = _tref.ext AND m.artist_id IS NOT DISTINCT FROM _tref.artist_id
+        ) m WHERE _tref.track_id IS NULL AND m.title = COALESCE(_tref.title, _tref.ext)
+          AND m.artist_id IS NOT DISTINCT FROM _tref.artist_id
         """,
         {"ing": p["ing"]},
     )

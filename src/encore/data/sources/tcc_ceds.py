@@ -1,0 +1,109 @@
+"""``tcc_ceds``: "Music Dataset: Lyrics and Metadata from 1950 to 2019" (Moura et al., 2020).
+
+Expected file: ``tcc_ceds_music.csv`` or the sample in ``shared/data/tcc-ceds-music-sample/``
+(columns ``artist_name, track_name, release_date, genre, lyrics, len``, 16 topic/lexicon
+scores, ``danceability, loudness, acousticness, instrumentalness, valence, energy, topic,
+age``). The row id is ``orig_index`` in the sample, the unnamed first column in the original.
+
+What goes where:
+
+- ``tracks``: title, artist, ``genre_raw`` = ``genre``, ``release_year`` = ``release_date``;
+  external id = the row id;
+- ``lyrics``: ``lyrics`` with ``processed = TRUE`` (the authors lower-cased, removed stop
+  words and lemmatised them: not verbatim lyrics);
+- ``track_tags``: ``topic`` as kind ``'topic'``;
+- ``track_features``: the six audio features under their own names (note: this dataset
+  min-max normalised them, so ``loudness`` is in [0, 1] here, not dB), ``word_count`` =
+  ``len``, and the 16 lexicon scores as ``topic_<name>`` (``world/life`` -> ``topic_world_life``).
+
+``age`` (a normalised function of the year) and the sample's provenance column ``source``
+are not loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import ClassVar
+
+from encore.data.ingest import IngestContext, Loader, Staged
+from encore.data.sources.generic import (
+    arrow,
+    csv_files_with,
+    csv_inputs,
+    int_expr,
+    is_int,
+    is_number,
+    num_expr,
+    read_raw,
+    required,
+    sql_str,
+    txt,
+    validate,
+)
+
+REQUIRED = ("artist_name", "track_name", "release_date", "genre", "lyrics", "topic")
+AUDIO = ("danceability", "loudness", "acousticness", "instrumentalness", "valence", "energy")
+TOPICS = (
+    "dating", "violence", "world/life", "night/time", "shake the audience", "family/gospel", "romantic",
+    "communication", "obscene", "music", "movement/places", "light/visual perceptions", "family/spiritual",
+    "like/girls", "sadness", "feelings",
+)
+
+
+def topic_feature(name: str) -> str:
+    """Feature name of a lexicon score: ``world/life`` -> ``topic_world_life``."""
+    return "topic_" + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+class TccCedsLoader(Loader):
+    """Songs 1950-2019 with genre, preprocessed lyrics, topic and audio features."""
+
+    name: ClassVar[str] = "tcc_ceds"
+    description: ClassVar[str] = "Music Dataset 1950-2019: genre, preprocessed lyrics, topic, valence/energy"
+    priority: ClassVar[int] = 20
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        """A CSV (or folder with one) with ``artist_name, track_name, genre, lyrics, topic``."""
+        return bool(csv_files_with(path, REQUIRED))
+
+    def load(self, path: Path, ctx: IngestContext) -> Staged:
+        """Read every matching CSV; bad years and scores are rejected with their line."""
+        files = csv_inputs(path, REQUIRED)
+        staged = Staged()
+        con = ctx.con
+        for file in files:
+            raw = read_raw(ctx, file, "tracks", label="tcc", required=REQUIRED)
+            try:
+                row_id = "orig_index" if "orig_index" in raw.columns else raw.columns[0]
+                if row_id in REQUIRED:  # no id column at all
+                    row_id = "_rec"
+                feats = {c: c for c in AUDIO if c in raw.columns}
+                feats.update({t: topic_feature(t) for t in TOPICS if t in raw.columns})
+                if "len" in raw.columns:
+                    feats["len"] = "word_count"
+                validate(ctx, raw, "tracks", [
+                    required("track_name"), required("artist_name"), is_int("release_date", 0, 3000),
+                    *[is_number(c) for c in feats],
+                ])
+                ext = "CAST(_rec AS VARCHAR)" if row_id == "_rec" else txt(row_id)
+                ref = f"{ext} AS track_ext, {txt('track_name')} AS track, {txt('artist_name')} AS artist"
+                staged.add("tracks", arrow(con, f"""
+                    SELECT {ref}, {txt('genre')} AS genre_raw,
+                           CAST({int_expr('release_date')} AS SMALLINT) AS release_year
+                    FROM {raw.name} ORDER BY _rec"""))
+                staged.add("lyrics", arrow(con, f"""
+                    SELECT {ref}, {txt('lyrics')} AS text, TRUE AS processed
+                    FROM {raw.name} WHERE {txt('lyrics')} IS NOT NULL ORDER BY _rec"""))
+                staged.add("track_tags", arrow(con, f"""
+                    SELECT {ref}, {txt('topic')} AS tag, 1.0 AS weight, 'topic' AS kind
+                    FROM {raw.name} WHERE {txt('topic')} IS NOT NULL ORDER BY _rec"""))
+                if feats:
+                    values = ", ".join(f"({sql_str(f)}, {num_expr(c)})" for c, f in feats.items())
+                    staged.add("track_features", arrow(con, f"""
+                        SELECT {ref}, u.feature, u.value FROM {raw.name},
+                        LATERAL (VALUES {values}) u(feature, value) WHERE u.value IS NOT NULL"""))
+            finally:
+                raw.drop(con)
+        return staged
