@@ -1,10 +1,313 @@
-"""Commands of the analytics area (registered on the main app by ``register``)."""
+"""``encore analytics``: genre popularity, top tracks and artists per genre, genre trends.
+
+Every command answers over a window (``--from``/``--to``, inclusive; default the last
+365 days of data) and optional filters (``--source``, ``--country``, ``--segment``),
+prints a table, CSV or JSON on stdout, notes (empty window, measure chosen, data span)
+on stderr, and draws a chart with ``--chart FILE.png|FILE.html``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
 import typer
+from rich.markup import escape
+
+from encore.cli.common import (
+    DbOpt,
+    EncoreGroup,
+    FormatOpt,
+    OutputFormat,
+    State,
+    VerboseOpt,
+    emit,
+    err_console,
+    state,
+)
+
+analytics_app = typer.Typer(
+    cls=EncoreGroup,
+    help="Genre popularity, top tracks and artists per genre, and genre trends over any window.",
+    no_args_is_help=True,
+)
+
+FromOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        help="First day (YYYY-MM-DD) or instant (YYYY-MM-DDTHH:MM) of the window, inclusive. "
+        "Default: 365 days before --to.",
+        show_default=False,
+    ),
+]
+ToOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--to",
+        help="Last day or instant of the window, inclusive. Default: the last play in the data.",
+        show_default=False,
+    ),
+]
+SourceOpt = Annotated[
+    str | None, typer.Option("--source", help="Only this source (loader name, e.g. spotify_basic).")
+]
+CountryOpt = Annotated[
+    str | None,
+    typer.Option("--country", help="Only listeners from this country (ISO code or name)."),
+]
+SegmentOpt = Annotated[
+    int | None,
+    typer.Option("--segment", help="Only listeners of this segment (needs `encore segments fit`)."),
+]
+SegmentModelOpt = Annotated[
+    str | None,
+    typer.Option("--segment-model", help="Segment model name when the store holds several."),
+]
+SkipsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--include-skips", help="Count skipped plays as plays (they are always shown as skips)."
+    ),
+]
+MeasureOpt = Annotated[
+    str,
+    typer.Option(
+        "--measure",
+        help="plays, tags (dated tag assignments, HetRec) or auto (tags only when the "
+        "source has no plays).",
+    ),
+]
+ChartOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--chart", help="Also draw a chart: FILE.png (static) or FILE.html (interactive)."
+    ),
+]
+GenreOpt = Annotated[
+    str | None, typer.Option("--genre", "-g", help="Only this genre (default: every genre).")
+]
+TopOpt = Annotated[int, typer.Option("-n", "--top", help="Rows per genre.")]
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
-    del app  # commands of this area are added by its issue
+    """Add the ``analytics`` sub-app to the main app."""
+    app.add_typer(analytics_app, name="analytics")
+
+
+def _run(
+    st: State,
+    what: str,
+    *,
+    start: str | None,
+    end: str | None,
+    source: str | None,
+    country: str | None,
+    segment: int | None,
+    segment_model: str | None,
+    include_skips: bool,
+    measure: str,
+    chart: Path | None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    from encore.analytics import api
+    from encore.data.store import Store
+
+    with Store(st.db, read_only=True) as store:
+        frame = api.run(
+            store,
+            what,
+            start=start,
+            end=end,
+            source=source,
+            country=country,
+            segment=segment,
+            segment_model=segment_model,
+            include_skips=include_skips,
+            measure=measure,
+            **kwargs,
+        )
+    for note in frame.attrs.get("notes", []):
+        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    if frame.attrs.get("empty") and st.fmt is OutputFormat.table:
+        pass  # the note said it; an empty table would say nothing more
+    else:
+        shown = frame.copy()
+        if "period" in shown:
+            shown["period"] = shown["period"].dt.strftime("%Y-%m-%d")
+        if st.fmt is OutputFormat.table and "share" in shown:
+            shown["share"] = (shown["share"] * 100).round(2)
+            shown = shown.rename(columns={"share": "share_%"})
+        if st.fmt is OutputFormat.table and "minutes" in shown:
+            shown["minutes"] = shown["minutes"].round(1)
+        emit(
+            shown,
+            st.fmt,
+            title=f"{frame.attrs.get('what', what)} · {frame.attrs.get('window', '')}",
+        )
+    if chart is not None:
+        from encore.analytics.charts import save_chart
+
+        path = save_chart(frame, chart)
+        err_console.print(f"chart written to {escape(str(path))}", highlight=False)
+    return frame
+
+
+@analytics_app.command("genres")
+def genres_cmd(
+    ctx: typer.Context,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    by: Annotated[str, typer.Option("--by", help="Sort and share by plays or minutes.")] = "plays",
+    source: SourceOpt = None,
+    country: CountryOpt = None,
+    segment: SegmentOpt = None,
+    segment_model: SegmentModelOpt = None,
+    include_skips: SkipsOpt = False,
+    measure: MeasureOpt = "auto",
+    chart: ChartOpt = None,
+    db: DbOpt = None,
+    fmt: FormatOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Genre popularity histogram: plays, minutes, skips and listeners per genre."""
+    st = state(ctx, db, fmt, verbose)
+    _run(
+        st,
+        "genres",
+        start=start,
+        end=end,
+        source=source,
+        country=country,
+        segment=segment,
+        segment_model=segment_model,
+        include_skips=include_skips,
+        measure=measure,
+        chart=chart,
+        by=by,
+    )
+
+
+@analytics_app.command("top-tracks")
+def top_tracks_cmd(
+    ctx: typer.Context,
+    n: TopOpt = 10,
+    genre: GenreOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    by: Annotated[str, typer.Option("--by", help="Rank by plays or minutes.")] = "plays",
+    source: SourceOpt = None,
+    country: CountryOpt = None,
+    segment: SegmentOpt = None,
+    segment_model: SegmentModelOpt = None,
+    include_skips: SkipsOpt = False,
+    measure: MeasureOpt = "auto",
+    chart: ChartOpt = None,
+    db: DbOpt = None,
+    fmt: FormatOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Top-N tracks inside each genre (or one genre); ties broken deterministically."""
+    st = state(ctx, db, fmt, verbose)
+    _run(
+        st,
+        "top-tracks",
+        start=start,
+        end=end,
+        source=source,
+        country=country,
+        segment=segment,
+        segment_model=segment_model,
+        include_skips=include_skips,
+        measure=measure,
+        chart=chart,
+        n=n,
+        by=by,
+        genre=genre,
+    )
+
+
+@analytics_app.command("top-artists")
+def top_artists_cmd(
+    ctx: typer.Context,
+    n: TopOpt = 10,
+    genre: GenreOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    by: Annotated[
+        str, typer.Option("--by", help="Rank by plays, minutes or listeners (distinct users).")
+    ] = "plays",
+    source: SourceOpt = None,
+    country: CountryOpt = None,
+    segment: SegmentOpt = None,
+    segment_model: SegmentModelOpt = None,
+    include_skips: SkipsOpt = False,
+    measure: MeasureOpt = "auto",
+    chart: ChartOpt = None,
+    db: DbOpt = None,
+    fmt: FormatOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Artist ranking inside each genre by plays, minutes or distinct listeners."""
+    st = state(ctx, db, fmt, verbose)
+    _run(
+        st,
+        "top-artists",
+        start=start,
+        end=end,
+        source=source,
+        country=country,
+        segment=segment,
+        segment_model=segment_model,
+        include_skips=include_skips,
+        measure=measure,
+        chart=chart,
+        n=n,
+        by=by,
+        genre=genre,
+    )
+
+
+@analytics_app.command("trend")
+def trend_cmd(
+    ctx: typer.Context,
+    every: Annotated[
+        str, typer.Option("--every", help="Period: week (ISO, Monday first) or month.")
+    ] = "month",
+    genre: Annotated[
+        list[str] | None,
+        typer.Option("--genre", "-g", help="Only these genres (repeat the option)."),
+    ] = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    by: Annotated[str, typer.Option("--by", help="Share of plays or minutes.")] = "plays",
+    source: SourceOpt = None,
+    country: CountryOpt = None,
+    segment: SegmentOpt = None,
+    segment_model: SegmentModelOpt = None,
+    include_skips: SkipsOpt = False,
+    measure: MeasureOpt = "auto",
+    chart: ChartOpt = None,
+    db: DbOpt = None,
+    fmt: FormatOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Genre measures per week or month across the window (rise and fall of genres)."""
+    st = state(ctx, db, fmt, verbose)
+    _run(
+        st,
+        "trend",
+        start=start,
+        end=end,
+        source=source,
+        country=country,
+        segment=segment,
+        segment_model=segment_model,
+        include_skips=include_skips,
+        measure=measure,
+        chart=chart,
+        every=every,
+        by=by,
+        genres=genre or None,
+    )

@@ -1,0 +1,198 @@
+"""Top tracks and artist rankings inside each genre.
+
+Ranks are computed in SQL with ``row_number()`` per genre; ties are broken
+deterministically: by the ranking measure, then a second measure (minutes for plays,
+plays for minutes and listeners), then the title or name, then the artist's name, then
+the store's id. Only rows with a positive ranking measure are ranked (a track whose only
+plays in the window were skips is not a "top track").
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from encore.analytics.common import (
+    check_genre,
+    finish,
+    listeners_sql,
+    measures_sql,
+    query,
+    resolve_by,
+    secondary,
+)
+from encore.analytics.window import Window
+from encore.data.store import Store
+from encore.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def _ranked(
+    store: Store, window: Window, *, entity: str, n: int, by: str, genre: str | None
+) -> tuple[pd.DataFrame, str]:
+    if n <= 0:
+        raise ConfigError(f"-n must be a positive number, not {n}")
+    allowed = ("plays", "minutes") if entity == "track" else ("plays", "minutes", "listeners")
+    col = resolve_by(window, by, allowed)
+    tie = secondary(col)
+    key = f"{entity}_id"
+    who = "taggers" if window.measure == "tags" else "listeners"
+    extra: dict[str, Any] = {"n": n}
+    genre_cond = ""
+    if genre is not None:
+        extra["genre"] = check_genre(genre, window)
+        genre_cond = " AND m.genre = $genre"
+    # People (distinct users) are costly to count for every row; count them first only
+    # when they are needed to rank (or the data is small: tag assignments).
+    people_first = (
+        col in ("listeners", "taggers")
+        or tie in ("listeners", "taggers")
+        or window.measure == "tags"
+    )
+    measures = f"SELECT * FROM ({measures_sql(window, [key])})"
+    if people_first:
+        measures = (
+            f"SELECT m0.*, COALESCE(l0.{who}, 0) AS {who} FROM ({measures_sql(window, [key])}) m0 "
+            f"LEFT JOIN ({listeners_sql(window, [key])}) l0 USING (genre, {key})"
+        )
+    if entity == "track":
+        names = "t.title AS track, ar.name AS artist"
+        join = "JOIN tracks t ON t.track_id = c.track_id LEFT JOIN artists ar ON ar.artist_id = t.artist_id"
+        order_names = "t.title, ar.name"
+        out_names = "track_id, track, artist"
+    else:
+        names = "ar.name AS artist"
+        join = "JOIN artists ar ON ar.artist_id = c.artist_id"
+        order_names = "ar.name"
+        out_names = "artist_id, artist"
+    # Candidates first, by the two measures only (rank() keeps every row tied at the
+    # n-th place); names are joined and compared for those few rows, not for all.
+    sql = f"""
+        WITH m AS ({measures}), c AS (
+            SELECT m.*,
+                   rank() OVER (PARTITION BY m.genre ORDER BY m.{col} DESC, m.{tie} DESC) AS _candidate,
+                   sum(m.{col}) OVER (PARTITION BY m.genre) AS _genre_total
+            FROM m
+            WHERE m.{key} IS NOT NULL AND m.{col} > 0{genre_cond}
+        ), ranked AS (
+            SELECT c.*, {names},
+                   row_number() OVER (PARTITION BY c.genre
+                                      ORDER BY c.{col} DESC, c.{tie} DESC, {order_names}, c.{key}) AS rank
+            FROM c {join}
+            WHERE c._candidate <= $n
+        )
+        SELECT * FROM ranked WHERE rank <= $n
+        ORDER BY _genre_total DESC, genre, rank
+    """
+    frame = query(store, sql, window, extra)
+    if not people_first:
+        ids = pd.DataFrame({"id": frame[key].drop_duplicates().astype("int64")})
+        store.con.register("_encore_rank_ids", ids)
+        try:
+            ids_sql = "SELECT id FROM _encore_rank_ids"
+            alias = "t" if window.measure == "tags" else "e"
+            # rows of the top ids only (the play's artist may come from its track when the
+            # event has none, so such rows pass the prefilter and are decided after the join)
+            pre = f"{alias}.{key} IN ({ids_sql})" + (
+                f" OR {alias}.artist_id IS NULL" if key == "artist_id" else ""
+            )
+            people = query(
+                store,
+                listeners_sql(window, [key], restrict=f"x.{key} IN ({ids_sql})", prefilter=pre),
+                window,
+            )
+        finally:
+            store.con.unregister("_encore_rank_ids")
+        frame = frame.merge(people, on=["genre", key], how="left")
+        frame[who] = frame[who].fillna(0)
+    if window.measure == "tags":
+        cols = ["tag_assignments", "taggers"]
+    else:
+        cols = ["plays", "minutes", "skips", "listeners"]
+    frame = frame[["genre", "rank", *out_names.split(", "), *cols]]
+    for name in ("rank", "plays", "skips", "listeners", "tag_assignments", "taggers", key):
+        if name in frame:
+            frame[name] = frame[name].astype("int64")
+    return frame, col
+
+
+def top_tracks(
+    store: Store, window: Window, *, n: int = 10, by: str = "plays", genre: str | None = None
+) -> pd.DataFrame:
+    """The ``n`` most played tracks inside each genre (or one genre).
+
+    Parameters
+    ----------
+    store:
+        The open store.
+    window:
+        From :func:`~encore.analytics.window.resolve_window`.
+    n:
+        Tracks per genre.
+    by:
+        ``"plays"`` or ``"minutes"``.
+    genre:
+        One genre (any spelling of a vocabulary genre, or ``unknown``); all when None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``genre, rank, track_id, track, artist, plays, minutes, skips, listeners``; genres
+        ordered by their total of the measure, ranks 1..n inside each.
+
+    Raises
+    ------
+    ConfigError
+        ``n`` not positive, a bad ``by``, or a window over tag assignments (they are on
+        artists, not tracks).
+    UnknownIdError
+        ``genre`` is not a known genre (the hint lists the closest).
+    """
+    if window.measure == "tags":
+        raise ConfigError(
+            "tag assignments are made to artists, not tracks: there is no top-tracks list for them",
+            hint="use `encore analytics top-artists` for tag popularity, or a source with plays",
+        )
+    frame, col = _ranked(store, window, entity="track", n=n, by=by, genre=genre)
+    return finish(frame, window, col, f"top {n} tracks per genre")
+
+
+def top_artists(
+    store: Store, window: Window, *, n: int = 10, by: str = "plays", genre: str | None = None
+) -> pd.DataFrame:
+    """Artists ranked inside each genre by plays, minutes or distinct listeners.
+
+    An artist is counted in a genre with the plays of its tracks of that genre, so an
+    artist whose tracks span genres can rank in several.
+
+    Parameters
+    ----------
+    store:
+        The open store.
+    window:
+        From :func:`~encore.analytics.window.resolve_window`.
+    n:
+        Artists per genre.
+    by:
+        ``"plays"``, ``"minutes"`` or ``"listeners"`` (distinct users).
+    genre:
+        One genre, or all when None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``genre, rank, artist_id, artist, plays, minutes, skips, listeners`` (for tag
+        assignments: ``genre, rank, artist_id, artist, tag_assignments, taggers``).
+
+    Raises
+    ------
+    ConfigError
+        ``n`` not positive or a bad ``by``.
+    UnknownIdError
+        ``genre`` is not a known genre.
+    """
+    frame, col = _ranked(store, window, entity="artist", n=n, by=by, genre=genre)
+    return finish(frame, window, col, f"top {n} artists per genre")
