@@ -1,0 +1,712 @@
+"""The one recommender interface (template method).
+
+A model is one file with a pydantic ``Config``, ``_fit(dataset)`` and a scoring method:
+
+- ``_score(user_idx, user_rows)``: dense scores ``[n_users, n_items]`` for users known at
+  fit time (default: ``_score_rows(user_rows)``);
+- ``_score_rows(rows)``: the same for arbitrary interaction rows; models for which that is
+  sound set ``supports_fold_in = True`` and get recommendations for users unseen at fit
+  time (:meth:`Recommender.recommend_for_interactions`) without a refit.
+
+The public methods do everything else once: validation, id mapping, excluding seen items,
+batching over users (memory), top-k selection, explanations, saving and loading.
+
+Saved models are one ``.npz`` file (arrays only, loaded with ``allow_pickle=False``, so a
+model file cannot run code) with a JSON header holding the format version, the model name
+and its config.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from encore.data.dataset import IdMap, InteractionDataset, rows_from_interactions
+from encore.errors import ConfigError, DataError, EncoreError, NotFittedError, UnknownIdError
+
+log = logging.getLogger(__name__)
+
+#: Version of the saved-model format; bump when the layout changes.
+FORMAT_VERSION = 1
+_FORMAT = "encore-recommender"
+#: Dense score blocks are limited to about this many floats (16 Mi floats = 128 MB as float64).
+SCORE_BLOCK_FLOATS = 1 << 24
+
+RECOMMEND_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "score", "rank")
+SIMILAR_COLUMNS: tuple[str, ...] = ("item_id", "similar_item_id", "score", "rank")
+EXPLAIN_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "contributor_item_id", "contribution")
+
+R = TypeVar("R", bound="Recommender")
+
+
+class RecommenderConfig(BaseModel):
+    """Base of every model's config: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the ``k`` largest finite scores per row, best first.
+
+    Ties are broken by the lower item index; ``-inf`` entries are returned as index -1.
+
+    Parameters
+    ----------
+    scores:
+        ``[n, n_items]`` float array.
+    k:
+        How many per row.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``[n, min(k, n_items)]`` indices (int64) and scores.
+    """
+    n, m = scores.shape
+    kk = min(k, m)
+    if kk == 0:
+        return np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=scores.dtype)
+    if kk < m:
+        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+    else:
+        part = np.tile(np.arange(m), (n, 1))
+    vals = np.take_along_axis(scores, part, axis=1)
+    # sort by score descending, then item index ascending
+    order = np.lexsort((part, -vals), axis=1)
+    idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    vals = np.take_along_axis(vals, order, axis=1)
+    idx[~np.isfinite(vals)] = -1
+    return idx, vals
+
+
+class Recommender:
+    """Base class of every Encore recommender.
+
+    Parameters
+    ----------
+    config:
+        A ``config_class`` instance or a dict of its fields; keyword arguments override it.
+
+    Raises
+    ------
+    ConfigError
+        An unknown or invalid config field.
+
+    Examples
+    --------
+    >>> from encore.recommenders.registry import get_model
+    >>> model = get_model("ease", l2=500.0)  # doctest: +SKIP
+    >>> model.fit(dataset).recommend(["hetrec:2"], k=10)  # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = "base"
+    config_class: ClassVar[type[RecommenderConfig]] = RecommenderConfig
+    #: Recommendations for users unseen at fit time from their interactions.
+    supports_fold_in: ClassVar[bool] = False
+    #: :meth:`explain` names the user's items behind a recommendation.
+    supports_explain: ClassVar[bool] = False
+    #: :meth:`similar_items` is meaningful.
+    supports_similar_items: ClassVar[bool] = True
+    #: Attributes (ndarray, sparse matrix, number or None) saved with the model.
+    state_attrs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: RecommenderConfig | dict[str, Any] | None = None, **kwargs: Any) -> None:
+        try:
+            if config is None:
+                cfg = self.config_class(**kwargs)
+            elif isinstance(config, dict):
+                cfg = self.config_class(**{**config, **kwargs})
+            elif isinstance(config, self.config_class):
+                cfg = config.model_copy(update=kwargs) if kwargs else config
+                if kwargs:
+                    cfg = self.config_class(**cfg.model_dump())
+            else:
+                raise ConfigError(
+                    f"{self.name}: config must be a {self.config_class.__name__} or a dict, "
+                    f"not {type(config).__name__}"
+                )
+        except ValidationError as exc:
+            raise ConfigError(f"invalid {self.name} config: {_validation_message(exc)}") from exc
+        self.config = cfg
+        self.fit_time_s: float | None = None
+        self.user_map_: IdMap | None = None
+        self.item_map_: IdMap | None = None
+        self.user_items_: sp.csr_matrix | None = None
+        self.item_level_: str | None = None
+        self.show_progress = False
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict[str, Any]:
+        """The config as a plain dict (``from_config(get_config())`` builds the same model)."""
+        return self.config.model_dump(mode="json")
+
+    @classmethod
+    def from_config(cls: type[R], config: dict[str, Any]) -> R:
+        """Build an unfitted model from :meth:`get_config`'s dict.
+
+        Raises
+        ------
+        ConfigError
+            Unknown or invalid fields.
+        """
+        return cls(dict(config))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ fitting
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` (or :meth:`load`) has run."""
+        return self.user_items_ is not None
+
+    def fit(self: R, dataset: InteractionDataset, *, show_progress: bool = False) -> R:
+        """Fit on a dataset and return ``self``.
+
+        ``show_progress`` shows a progress bar where a model's fit is long (ALS, BPR, SLIM).
+
+        Raises
+        ------
+        ConfigError
+            ``dataset`` is not an :class:`~encore.data.dataset.InteractionDataset`.
+        DataError
+            The dataset is empty or holds non-finite weights.
+        """
+        if not isinstance(dataset, InteractionDataset):
+            raise ConfigError(f"{self.name}.fit needs an InteractionDataset, not {type(dataset).__name__}")
+        if dataset.n_users == 0 or dataset.n_items == 0 or dataset.matrix.nnz == 0:
+            raise DataError(f"cannot fit {self.name} on an empty dataset")
+        matrix = sp.csr_matrix(dataset.matrix, dtype=np.float32)
+        if not np.isfinite(matrix.data).all():
+            raise DataError("the interaction matrix holds non-finite weights", field="weight")
+        matrix.sort_indices()
+        start = time.perf_counter()
+        self.user_map_ = dataset.user_map
+        self.item_map_ = dataset.item_map
+        self.user_items_ = matrix
+        self.item_level_ = dataset.item_level
+        self.show_progress = show_progress
+        try:
+            self._fit(dataset)
+        except BaseException:
+            self.user_items_ = None
+            raise
+        self.fit_time_s = time.perf_counter() - start
+        log.info("fitted %s on %r in %.2fs", self.name, dataset, self.fit_time_s)
+        return self
+
+    def _fit(self, dataset: InteractionDataset) -> None:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"{self.name} is not fitted", hint="call fit(dataset) or load a saved model")
+
+    @property
+    def n_items(self) -> int:
+        """Number of items the model knows."""
+        self._check_fitted()
+        assert self.user_items_ is not None
+        return int(self.user_items_.shape[1])
+
+    # ------------------------------------------------------------------ scoring hooks
+    def _score(self, user_idx: np.ndarray, user_rows: sp.csr_matrix) -> np.ndarray:
+        """Dense scores ``[len(user_idx), n_items]`` for users known at fit time."""
+        return self._score_rows(user_rows)
+
+    def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+        """Dense scores for arbitrary interaction rows (fold-in)."""
+        raise self._fold_in_error()
+
+    def _fold_in_error(self) -> ConfigError:
+        return ConfigError(
+            f"{self.name} cannot recommend for users unseen at fit time",
+            hint="refit with the user's interactions, or use a model that supports fold-in "
+            "(" + ", ".join(_fold_in_models()) + ")",
+        )
+
+    def _similar(self, item_idx: np.ndarray) -> np.ndarray:
+        """Dense similarities ``[len(item_idx), n_items]`` (self-similarity is masked later)."""
+        raise ConfigError(f"{self.name} has no notion of item similarity")
+
+    def _contributions(
+        self, row: sp.csr_matrix, item_idx: np.ndarray, user_idx: int | None = None
+    ) -> np.ndarray:
+        """Contribution of each of the row's items (in ``row.indices`` order) to each target's
+        score: ``[row.nnz, len(item_idx)]``; ``user_idx`` is the fitted user, None for fold-in."""
+        raise ConfigError(f"{self.name} cannot explain its recommendations")
+
+    # ------------------------------------------------------------------ recommending
+    def recommend(
+        self,
+        user_ids: Iterable[Any] | Any,
+        k: int = 10,
+        exclude_seen: bool = True,
+        items: Iterable[Any] | None = None,
+    ) -> pd.DataFrame:
+        """Top-``k`` items for users known at fit time.
+
+        Parameters
+        ----------
+        user_ids:
+            External user ids (one or many; repeats are answered once).
+        k:
+            Items per user (fewer when not enough items are left).
+        exclude_seen:
+            Leave out items the user interacted with in the fit dataset.
+        items:
+            Optional candidate items (external ids); others are never recommended.
+            Ids unknown to the model are ignored.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``user_id, item_id, score, rank`` (rank 1 is best), users in request order.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        ConfigError
+            ``k`` is not a positive integer.
+        UnknownIdError
+            Some users were not in the fit dataset (all are listed).
+        """
+        self._check_fitted()
+        assert self.user_map_ is not None and self.user_items_ is not None
+        k = _check_k(k)
+        try:
+            uidx = pd.unique(self.user_map_.to_internal(_as_list(user_ids)))
+        except UnknownIdError as exc:
+            hint = (
+                "recommend_for_interactions() folds in users unseen at fit time"
+                if self.supports_fold_in
+                else f"{self.name} cannot fold in new users: refit including them"
+            )
+            raise UnknownIdError("user", exc.ids, hint=hint) from None
+        users = self.user_map_.external_ids[uidx]
+        candidates = self._candidate_mask(items)
+
+        def score(lo: int, hi: int) -> tuple[np.ndarray, sp.csr_matrix]:
+            assert self.user_items_ is not None
+            rows = self.user_items_[uidx[lo:hi]]
+            return self._score(uidx[lo:hi], rows), rows
+
+        return self._rank(users, score, k, exclude_seen, candidates)
+
+    def recommend_for_interactions(
+        self,
+        interactions: pd.DataFrame | Sequence[Any],
+        k: int = 10,
+        exclude_seen: bool = True,
+        items: Iterable[Any] | None = None,
+    ) -> pd.DataFrame:
+        """Top-``k`` items for users unseen at fit time, from their interactions (fold-in).
+
+        Parameters
+        ----------
+        interactions:
+            A frame with ``item_id`` and optional ``user_id`` (default ``"new"``) and
+            ``weight`` (default 1; use the fit dataset's weighting), or a list of item ids
+            of one user.
+        k, exclude_seen, items:
+            As in :meth:`recommend` (seen items are the given interactions).
+
+        Raises
+        ------
+        ConfigError
+            The model cannot fold in users (``supports_fold_in`` is False), or bad ``k``.
+        DataError
+            The frame lacks ``item_id``.
+        """
+        self._check_fitted()
+        assert self.item_map_ is not None
+        if not self.supports_fold_in:
+            raise self._fold_in_error()
+        k = _check_k(k)
+        frame = interactions if isinstance(interactions, pd.DataFrame) else pd.DataFrame(
+            {"item_id": list(interactions)}
+        )
+        users, rows = rows_from_interactions(self.item_map_, frame)
+        candidates = self._candidate_mask(items)
+
+        def score(lo: int, hi: int) -> tuple[np.ndarray, sp.csr_matrix]:
+            block = rows[lo:hi]
+            return self._score_rows(block), block
+
+        return self._rank(users, score, k, exclude_seen, candidates)
+
+    def _candidate_mask(self, items: Iterable[Any] | None) -> np.ndarray | None:
+        if items is None:
+            return None
+        assert self.item_map_ is not None
+        idx = self.item_map_.to_internal(_as_list(items), strict=False)
+        mask = np.zeros(self.n_items, dtype=bool)
+        mask[idx[idx >= 0]] = True
+        return mask
+
+    def _block_size(self) -> int:
+        return max(1, SCORE_BLOCK_FLOATS // max(self.n_items, 1))
+
+    def _rank(
+        self,
+        users: np.ndarray,
+        score: Any,
+        k: int,
+        exclude_seen: bool,
+        candidates: np.ndarray | None,
+    ) -> pd.DataFrame:
+        assert self.item_map_ is not None
+        parts_u: list[np.ndarray] = []
+        parts_i: list[np.ndarray] = []
+        parts_s: list[np.ndarray] = []
+        parts_r: list[np.ndarray] = []
+        step = self._block_size()
+        for lo in range(0, len(users), step):
+            hi = min(lo + step, len(users))
+            scores, rows = score(lo, hi)
+            scores = np.array(scores, dtype=np.result_type(np.asarray(scores).dtype, np.float32), copy=True)
+            scores[np.isnan(scores)] = -np.inf
+            if exclude_seen and rows.nnz:
+                r, c = rows.nonzero()
+                scores[r, c] = -np.inf
+            if candidates is not None:
+                scores[:, ~candidates] = -np.inf
+            idx, vals = top_k(scores, k)
+            keep = idx >= 0
+            n_per = keep.sum(axis=1)
+            parts_u.append(np.repeat(users[lo:hi], n_per))
+            parts_i.append(idx[keep])
+            parts_s.append(vals[keep])
+            ranks = np.tile(np.arange(1, idx.shape[1] + 1), (idx.shape[0], 1))
+            parts_r.append(ranks[keep])
+        if parts_i:
+            item_idx = np.concatenate(parts_i)
+            out = pd.DataFrame(
+                {
+                    "user_id": np.concatenate(parts_u),
+                    "item_id": self.item_map_.to_external(item_idx),
+                    "score": np.concatenate(parts_s).astype(np.float64),
+                    "rank": np.concatenate(parts_r).astype(np.int64),
+                }
+            )
+        else:
+            out = pd.DataFrame({c: [] for c in RECOMMEND_COLUMNS})
+        return out
+
+    # ------------------------------------------------------------------ similar items
+    def similar_items(self, item_ids: Iterable[Any] | Any, k: int = 10) -> pd.DataFrame:
+        """The ``k`` items most similar to each of ``item_ids`` (the item itself excluded).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``item_id, similar_item_id, score, rank``.
+
+        Raises
+        ------
+        NotFittedError, ConfigError, UnknownIdError
+            Not fitted; bad ``k`` or a model without item similarity; unknown items.
+        """
+        self._check_fitted()
+        assert self.item_map_ is not None
+        k = _check_k(k)
+        ids = pd.unique(np.asarray(_as_list(item_ids)))
+        idx = self.item_map_.to_internal(ids)
+        frames = []
+        step = self._block_size()
+        for lo in range(0, len(idx), step):
+            block = idx[lo : lo + step]
+            sims = np.array(self._similar(block), dtype=np.float64, copy=True)
+            sims[np.isnan(sims)] = -np.inf
+            sims[np.arange(len(block)), block] = -np.inf
+            top, vals = top_k(sims, k)
+            keep = top >= 0
+            ranks = np.tile(np.arange(1, top.shape[1] + 1), (top.shape[0], 1))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "item_id": np.repeat(ids[lo : lo + step], keep.sum(axis=1)),
+                        "similar_item_id": self.item_map_.to_external(top[keep]),
+                        "score": vals[keep],
+                        "rank": ranks[keep].astype(np.int64),
+                    }
+                )
+            )
+        if not frames:
+            return pd.DataFrame({c: [] for c in SIMILAR_COLUMNS})
+        return pd.concat(frames, ignore_index=True)
+
+    # ------------------------------------------------------------------ explanations
+    def explain(self, user_id: Any, item_ids: Iterable[Any] | Any, n: int = 3) -> pd.DataFrame:
+        """Which of the user's items contributed most to each item's score.
+
+        For the linear item models (item kNN, EASE, SLIM, PureSVD) the contributions sum
+        to the score exactly; for ALS they are the exact decomposition of the user's
+        least-squares solution (as in ``implicit``'s ``explain``).
+
+        Parameters
+        ----------
+        user_id:
+            A user known at fit time.
+        item_ids:
+            Items to explain (typically the user's recommendations).
+        n:
+            Contributors per item.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``user_id, item_id, contributor_item_id, contribution``, best first per item.
+
+        Raises
+        ------
+        ConfigError
+            The model cannot explain (``supports_explain`` is False) or ``n < 1``.
+        UnknownIdError
+            Unknown user or items.
+        """
+        self._check_fitted()
+        assert self.user_map_ is not None and self.item_map_ is not None and self.user_items_ is not None
+        n = _check_k(n, what="n")
+        uidx = self.user_map_.to_internal([user_id])
+        row = self.user_items_[uidx]
+        return self._explain_row(self.user_map_.external_ids[uidx[0]], row, item_ids, n, int(uidx[0]))
+
+    def explain_interactions(
+        self, interactions: pd.DataFrame | Sequence[Any], item_ids: Iterable[Any] | Any, n: int = 3
+    ) -> pd.DataFrame:
+        """:meth:`explain` for one user unseen at fit time, given their interactions.
+
+        Raises
+        ------
+        ConfigError
+            The model cannot fold in or explain.
+        """
+        self._check_fitted()
+        assert self.item_map_ is not None
+        if not self.supports_fold_in:
+            raise self._fold_in_error()
+        frame = interactions if isinstance(interactions, pd.DataFrame) else pd.DataFrame(
+            {"item_id": list(interactions)}
+        )
+        users, rows = rows_from_interactions(self.item_map_, frame)
+        if len(users) != 1:
+            raise ConfigError("explain_interactions takes the interactions of exactly one user")
+        return self._explain_row(users[0], rows[0], item_ids, _check_k(n, what="n"))
+
+    def _explain_row(
+        self,
+        user_id: Any,
+        row: sp.csr_matrix,
+        item_ids: Iterable[Any] | Any,
+        n: int,
+        user_idx: int | None = None,
+    ) -> pd.DataFrame:
+        assert self.item_map_ is not None
+        if not self.supports_explain:
+            raise ConfigError(f"{self.name} cannot explain its recommendations")
+        ids = pd.unique(np.asarray(_as_list(item_ids)))
+        idx = self.item_map_.to_internal(ids)
+        row = sp.csr_matrix(row)
+        row.sort_indices()
+        if row.nnz == 0 or len(idx) == 0:
+            return pd.DataFrame({c: [] for c in EXPLAIN_COLUMNS})
+        contrib = np.asarray(self._contributions(row, idx, user_idx), dtype=np.float64)
+        contributors = self.item_map_.to_external(row.indices)
+        frames = []
+        for j in range(len(idx)):
+            col = contrib[:, j]
+            # largest first; ties by item order; never the item itself
+            order = np.lexsort((row.indices, -col))
+            order = order[row.indices[order] != idx[j]][:n]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "user_id": user_id,
+                        "item_id": ids[j],
+                        "contributor_item_id": contributors[order],
+                        "contribution": col[order],
+                    }
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Save the fitted model to one ``.npz`` file (arrays and a JSON header, no pickle).
+
+        Returns
+        -------
+        pathlib.Path
+            The file written (``.npz`` is appended when missing).
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        """
+        self._check_fitted()
+        assert self.user_map_ is not None and self.item_map_ is not None and self.user_items_ is not None
+        from encore import __version__
+
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        arrays: dict[str, np.ndarray] = {}
+        scalars: dict[str, Any] = {}
+        _put_sparse(arrays, "user_items", self.user_items_)
+        arrays["user_ids"] = _id_array(self.user_map_.external_ids)
+        arrays["item_ids"] = _id_array(self.item_map_.external_ids)
+        kinds: dict[str, str] = {}
+        for attr in self.state_attrs:
+            value = getattr(self, attr)
+            if value is None:
+                kinds[attr] = "none"
+            elif sp.issparse(value):
+                kinds[attr] = "csr"
+                _put_sparse(arrays, f"state.{attr}", sp.csr_matrix(value))
+            elif isinstance(value, np.ndarray):
+                kinds[attr] = "array"
+                arrays[f"state.{attr}"] = value
+            elif isinstance(value, bool | int | float | str):
+                kinds[attr] = "scalar"
+                scalars[attr] = value
+            else:
+                raise EncoreError(f"{self.name}: cannot save state attribute {attr} of type {type(value).__name__}")
+        header = {
+            "format": _FORMAT,
+            "format_version": FORMAT_VERSION,
+            "encore_version": __version__,
+            "name": self.name,
+            "config": self.get_config(),
+            "item_level": self.item_level_,
+            "fit_time_s": self.fit_time_s,
+            "state_kinds": kinds,
+            "scalars": scalars,
+        }
+        arrays["header"] = np.asarray(json.dumps(header))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+        log.info("saved %s to %s", self.name, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recommender:
+        """Load a model saved by :meth:`save` (any model when called on ``Recommender``).
+
+        Raises
+        ------
+        DataError
+            The file is missing, not an Encore model, of a newer format, or of another
+            model than the class it is loaded through.
+        """
+        from encore.recommenders.registry import model_class
+
+        p = Path(path)
+        if not p.exists() and p.with_name(p.name + ".npz").exists():
+            p = p.with_name(p.name + ".npz")
+        if not p.exists():
+            raise DataError("no such model file", file=str(p))
+        try:
+            with np.load(p, allow_pickle=False) as npz:
+                data = {key: npz[key] for key in npz.files}
+        except (OSError, ValueError) as exc:
+            raise DataError(f"not a readable Encore model file: {exc}", file=str(p)) from exc
+        if "header" not in data:
+            raise DataError("not an Encore model file (no header)", file=str(p))
+        header = json.loads(str(data["header"]))
+        if header.get("format") != _FORMAT:
+            raise DataError("not an Encore model file", file=str(p))
+        if int(header.get("format_version", 0)) > FORMAT_VERSION:
+            raise DataError(
+                f"model file format {header['format_version']} is newer than this Encore "
+                f"reads ({FORMAT_VERSION})",
+                file=str(p),
+                hint="upgrade Encore",
+            )
+        klass = model_class(header["name"])
+        if cls is not Recommender and not issubclass(klass, cls):
+            raise DataError(f"the file holds a {header['name']!r} model, not {cls.name!r}", file=str(p))
+        model = klass.from_config(header["config"])
+        model.user_map_ = IdMap(data["user_ids"], kind="user")
+        model.item_map_ = IdMap(data["item_ids"], kind="item")
+        model.user_items_ = _get_sparse(data, "user_items")
+        model.item_level_ = header.get("item_level")
+        model.fit_time_s = header.get("fit_time_s")
+        for attr, kind in header["state_kinds"].items():
+            if kind == "none":
+                setattr(model, attr, None)
+            elif kind == "csr":
+                setattr(model, attr, _get_sparse(data, f"state.{attr}"))
+            elif kind == "array":
+                setattr(model, attr, data[f"state.{attr}"])
+            else:
+                setattr(model, attr, header["scalars"][attr])
+        model._after_load()
+        return model
+
+    def _after_load(self) -> None:
+        """Rebuild caches derived from the saved state (override when needed)."""
+
+
+# --------------------------------------------------------------------------- helpers
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "config"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _check_k(k: Any, *, what: str = "k") -> int:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ConfigError(f"{what} must be a positive integer, not {k!r}")
+    return int(k)
+
+
+def _as_list(values: Any) -> list[Any]:
+    if isinstance(values, str | bytes) or np.isscalar(values):
+        return [values]
+    return list(values)
+
+
+def _id_array(ids: np.ndarray) -> np.ndarray:
+    return ids.astype(str) if ids.dtype == object else ids
+
+
+def _put_sparse(arrays: dict[str, np.ndarray], key: str, m: sp.spmatrix) -> None:
+    m = sp.csr_matrix(m)
+    arrays[f"{key}.data"] = m.data
+    arrays[f"{key}.indices"] = m.indices
+    arrays[f"{key}.indptr"] = m.indptr
+    arrays[f"{key}.shape"] = np.asarray(m.shape, dtype=np.int64)
+
+
+def _get_sparse(data: dict[str, np.ndarray], key: str) -> sp.csr_matrix:
+    shape = tuple(int(x) for x in data[f"{key}.shape"])
+    return sp.csr_matrix((data[f"{key}.data"], data[f"{key}.indices"], data[f"{key}.indptr"]), shape=shape)
+
+
+def _fold_in_models() -> list[str]:
+    from encore.recommenders.registry import available_models, model_class
+
+    return [n for n in available_models() if model_class(n).supports_fold_in]
+
+
+def dense(x: np.ndarray | sp.spmatrix | np.matrix) -> np.ndarray:
+    """A dense ndarray view of a sparse / matrix product result."""
+    if sp.issparse(x):
+        return np.asarray(x.toarray())  # type: ignore[union-attr]
+    return np.asarray(x)

@@ -1,0 +1,31 @@
+"""Contract tests for the `pure_svd` recommender."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from contract import RecommenderContract, random_dataset
+
+from encore.recommenders.puresvd import PureSVD
+from encore.recommenders.registry import get_model
+
+
+class TestPureSVD(RecommenderContract):
+    model_name: ClassVar[str] = "pure_svd"
+    config: ClassVar[dict[str, Any]] = {"factors": 4}
+
+
+
+def test_scores_are_projection_on_top_singular_vectors() -> None:
+    ds = random_dataset()
+    model = get_model("pure_svd", factors=5).fit(ds)
+    assert isinstance(model, PureSVD)
+    x = ds.matrix.toarray().astype(np.float64)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    np.testing.assert_allclose(model.singular_values_, s[:5], rtol=1e-3)
+    v = vt[:5].T
+    user = ds.user_map.external_ids[0]
+    rec = model.recommend([user], k=3)
+    ref = (x[0] @ v @ v.T)[ds.item_map.to_internal(rec["item_id"])]
+    np.testing.assert_allclose(rec["score"], ref, rtol=1e-3, atol=1e-5)
