@@ -25,7 +25,9 @@ from encore.errors import ConfigError, DataError, UnknownIdError
 
 
 # NUL is excluded: numpy's fixed-width strings (the saved-model format) drop trailing NULs
-_ID_TEXT = st.text(alphabet=st.characters(blacklist_characters="\x00"), min_size=1, max_size=12)
+_ID_TEXT = st.text(
+    alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), min_size=1, max_size=12
+)
 
 
 @given(st.lists(_ID_TEXT, min_size=1, max_size=50))

@@ -123,7 +123,7 @@ def test_rows_quirks_and_tags(lastfm_store: Store) -> None:
 
 
 def test_dropped_rows_are_logged(tmp_path: Path, lh: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with Store(tmp_path / "s.duckdb") as store, caplog.at_level(logging.INFO):
+    with Store(tmp_path / "s.duckdb") as store, caplog.at_level(logging.INFO, logger="encore"):
         res = ingest(store, LastfmCsv(), lh / "user_05")
     assert res.rejected == {}
     assert "now playing (no date) 303" in caplog.text

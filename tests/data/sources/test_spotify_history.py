@@ -119,7 +119,7 @@ def test_basic_rows_and_derived_skips(spotify_store: Store) -> None:
 def test_non_music_rows_are_counted_in_the_log(tmp_path: Path, lh: Path, caplog: pytest.LogCaptureFixture) -> None:
     raw = json.loads((lh / "user_03" / "Streaming_History_Audio_2024_4.json").read_text())
     episodes = sum(1 for r in raw if not r["master_metadata_track_name"] and r["spotify_episode_uri"])
-    with Store(tmp_path / "s.duckdb") as store, caplog.at_level(logging.INFO):
+    with Store(tmp_path / "s.duckdb") as store, caplog.at_level(logging.INFO, logger="encore"):
         res = ingest(store, SpotifyExtended(), lh / "user_03")
     assert res.rejected == {}
     assert f"skipped {episodes} non-music rows (podcast episodes {episodes})" in caplog.text
