@@ -204,7 +204,7 @@ class TsvTable:
             data = path.read_bytes()
         except OSError as exc:
             raise DataError(f"cannot read file: {exc.strerror or exc}", file=str(path)) from exc
-        if not data.strip():
+        if not data or data.isspace():  # isspace() stops at the first non-space byte; strip() copies
             raise DataError("empty file", file=str(path))
         self._data = data
         first_line = 1
@@ -214,7 +214,7 @@ class TsvTable:
             head = data[: end if end >= 0 else len(data)]
             found = decode(head, path, encodings, None).lstrip("\ufeff").rstrip("\r").split("\t")
             first_line = 2
-            if end < 0 or not data[end + 1 :].strip():
+            if end < 0 or data[end + 1 :].isspace() or end + 1 == len(data):
                 raise DataError("empty file: a header but no data rows", file=str(path))
         positions = {}
         for col in self.columns:
