@@ -1,0 +1,233 @@
+"""Write a comparison as Markdown, CSV and JSON tables and PNG/HTML charts.
+
+The Markdown table is rendered by hand (``DataFrame.to_markdown`` needs ``tabulate``,
+which Encore does not depend on).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from encore.evaluation.runner import BASELINES, Comparison
+
+logger = logging.getLogger(__name__)
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
+    if isinstance(v, float | np.floating):
+        x = float(v)
+        if abs(x) >= 100:
+            return f"{x:,.0f}"
+        if abs(x) >= 1:
+            return f"{x:.2f}"
+        return f"{x:.{digits}f}"
+    return str(v).replace("|", "\\|")
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
+    """A GitHub-flavoured Markdown table of ``frame`` (numbers right-aligned)."""
+    cols = [str(c) for c in frame.columns]
+    align = ["---:" if pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool else "---" for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "| " + " | ".join(align) + " |"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_fmt(v, digits) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def summary_columns(comparison: Comparison) -> list[str]:
+    """The main table's columns: every metric at the smallest k, then times."""
+    k0 = min(comparison.ks)
+    cols = ["model"]
+    cols += [f"{m}@{k0}" for m in ("ndcg", "precision", "recall", "map", "mrr", "hit_rate")]
+    cols += [f"coverage@{k0}", f"novelty@{k0}", f"diversity@{k0}", "fit_s", "recommend_s", "beats_baselines"]
+    return cols
+
+
+def larger_k_columns(comparison: Comparison) -> list[str]:
+    """Columns of the second table: NDCG, recall and hit rate at every larger k."""
+    cols = ["model"]
+    for k in sorted(comparison.ks)[1:]:
+        cols += [f"ndcg@{k}", f"recall@{k}", f"hit_rate@{k}"]
+    return cols if len(cols) > 1 else []
+
+
+def comparison_markdown(comparison: Comparison, *, title: str | None = None) -> str:
+    """The comparison as a Markdown section: split, table, paired intervals, notes."""
+    table = comparison.table()
+    main = comparison.main_metric
+    if main in table.columns:
+        table = table.sort_values(main, ascending=False, na_position="last")
+    shown = table[[c for c in summary_columns(comparison) if c in table.columns]]
+    shown = shown[[c for c in shown.columns if c == "model" or shown[c].notna().any()]]
+    more = [c for c in larger_k_columns(comparison) if c in table.columns]
+    sp = comparison.split
+    lines = [f"## {title or f'{comparison.data_name} ({comparison.level}s)'}", ""]
+    lines.append(f"- Split: {sp.description}.")
+    st = sp.stats
+    lines.append(
+        f"- Train: {st.get('train_rows', 0):,} (user, item) rows, {st.get('train_users', 0):,} users, "
+        f"{st.get('train_items', 0):,} items. Test: {st.get('test_rows', 0):,} rows of "
+        f"{st.get('test_users', 0):,} users ({st.get('test_users_cold_dropped', 0):,} users unseen in train and "
+        f"{st.get('test_rows_cold_item_dropped', 0):,} rows of items unseen in train dropped)."
+    )
+    ok = comparison.ok_runs()
+    if ok and ok[0].result is not None:
+        r0 = ok[0].result
+        lines.append(
+            f"- Full ranking over all {comparison.extra.get('n_items', 0):,} train items; items a user had in train are "
+            f"excluded from the ranking and from the relevant set; {r0.n_users:,} users evaluated, "
+            f"{r0.n_users_no_relevant:,} excluded because all their test items were already seen."
+        )
+    lines += ["", markdown_table(shown), ""]
+    if len(more) > 1:
+        lines += ["At larger cut-offs:", "", markdown_table(table[more]), ""]
+    failed = [r for r in comparison.runs if r.error]
+    for r in failed:
+        lines.append(f"- {r.name} did not finish: {r.error}")
+    if len(ok) >= 2:
+        bs = comparison.bootstrap(main)
+        best = comparison.best(main)
+        lines.append(f"Paired bootstrap (2,000 resamples of users, 95% interval) of {best.name} minus each model on {main}:")
+        lines.append("")
+        lines.append(markdown_table(bs[["versus", "diff", "low", "high", "p_value", "significant"]]))
+        lines.append("")
+    if main in table.columns:
+        base = table[table["model"].isin(BASELINES)]
+        if len(base):
+            best_base = base.iloc[int(np.argmax(base[main].to_numpy()))]
+            losers = table[(~table["model"].isin(BASELINES)) & (table[main] <= best_base[main])]["model"].tolist()
+            if losers:
+                lines.append(
+                    f"- Not above the best baseline ({best_base['model']}, {main} {best_base[main]:.4f}): "
+                    + ", ".join(losers)
+                    + "."
+                )
+    configs = table[["model", "config"]]
+    lines.append("")
+    lines.append("Configurations: " + "; ".join(f"{m} ({c})" if c else m for m, c in configs.itertuples(index=False)) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_json(comparison: Comparison) -> dict[str, Any]:
+    """Everything about a comparison as plain JSON-able data (per-user values excluded)."""
+    table = comparison.table()
+    records = json.loads(table.to_json(orient="records"))
+    bs = comparison.bootstrap() if len(comparison.ok_runs()) >= 2 else pd.DataFrame()
+    return {
+        "data": comparison.data_name,
+        "level": comparison.level,
+        "ks": list(comparison.ks),
+        "split": {
+            "method": comparison.split.method,
+            "description": comparison.split.description,
+            "cutoff": None if comparison.split.cutoff is None else str(comparison.split.cutoff),
+            "stats": comparison.split.stats,
+        },
+        "n_items": comparison.extra.get("n_items"),
+        "n_users": comparison.extra.get("n_users"),
+        "models": records,
+        "bootstrap": json.loads(bs.to_json(orient="records")) if len(bs) else [],
+        "users_no_relevant": {r.name: r.result.n_users_no_relevant for r in comparison.ok_runs() if r.result},
+    }
+
+
+def plot_png(comparison: Comparison, path: Path) -> Path:
+    """Bar charts: the main metric by model (left) and fit + recommend time by model (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = comparison.table()
+    main = comparison.main_metric
+    table = table[table[main].notna()] if main in table.columns else table.iloc[:0]
+    table = table.sort_values(main, ascending=True)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 0.45 * max(4, len(table)) + 1.5))
+    colours = ["#999999" if m in BASELINES else "#1f77b4" for m in table["model"]]
+    ax1.barh(table["model"], table[main], color=colours)
+    for y, v in enumerate(table[main]):
+        ax1.text(v, y, f" {v:.3f}", va="center", fontsize=8)
+    ax1.set_xlabel(f"{main.upper()} (higher is better)")
+    ax1.set_title(f"{main} by model (grey: baselines)")
+    ax2.barh(table["model"], table["fit_s"], color="#2ca02c", label="fit")
+    ax2.barh(table["model"], table["recommend_s"], left=table["fit_s"], color="#ff7f0e", label="recommend (test users)")
+    ax2.set_xlabel("time (seconds)")
+    ax2.set_title("time by model")
+    ax2.legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"{comparison.data_name} ({comparison.level}s): {comparison.split.method} split")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_html(comparison: Comparison, path: Path) -> Path:
+    """Interactive (offline) version of :func:`plot_png` with every metric as a grouped bar."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    table = comparison.table()
+    main = comparison.main_metric
+    table = table[table[main].notna()] if main in table.columns else table.iloc[:0]
+    table = table.sort_values(main, ascending=False)
+    k0 = min(comparison.ks)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"accuracy at {k0} by model", "time by model (s)"))
+    for m in ("ndcg", "precision", "recall", "map", "mrr", "hit_rate"):
+        col = f"{m}@{k0}"
+        if col in table.columns:
+            fig.add_trace(go.Bar(x=table["model"], y=table[col], name=col), row=1, col=1)
+    fig.add_trace(go.Bar(x=table["model"], y=table["fit_s"], name="fit (s)"), row=1, col=2)
+    fig.add_trace(go.Bar(x=table["model"], y=table["recommend_s"], name="recommend (s)"), row=1, col=2)
+    fig.update_layout(
+        title=f"{comparison.data_name} ({comparison.level}s): {comparison.split.description}",
+        barmode="group",
+    )
+    fig.update_yaxes(title_text="metric value", row=1, col=1)
+    fig.update_yaxes(title_text="seconds", row=1, col=2)
+    fig.write_html(path, include_plotlyjs=True)
+    return path
+
+
+def write_report(comparison: Comparison, out_dir: Path, *, title: str | None = None, charts: bool = True) -> list[Path]:
+    """Write ``comparison.md``, ``.csv``, ``.json``, ``per_user.csv`` and the charts to ``out_dir``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    md = out_dir / "comparison.md"
+    md.write_text(comparison_markdown(comparison, title=title), encoding="utf-8")
+    paths.append(md)
+    csv = out_dir / "comparison.csv"
+    comparison.table().to_csv(csv, index=False)
+    paths.append(csv)
+    js = out_dir / "comparison.json"
+    js.write_text(json.dumps(comparison_json(comparison), indent=2, default=str), encoding="utf-8")
+    paths.append(js)
+    pu = out_dir / "per_user.csv"
+    comparison.per_user().to_csv(pu, index=False)
+    paths.append(pu)
+    for name, trials in comparison.extra.get("tuning", {}).items():
+        p = out_dir / f"tuning_{name}.csv"
+        trials.to_csv(p, index=False)
+        paths.append(p)
+    if charts and comparison.ok_runs():
+        paths.append(plot_png(comparison, out_dir / "comparison.png"))
+        paths.append(plot_html(comparison, out_dir / "comparison.html"))
+    logger.info("wrote %d report files to %s", len(paths), out_dir)
+    return paths

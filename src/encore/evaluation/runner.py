@@ -1,0 +1,527 @@
+"""Fit each model on one split, score it with the same metric code, collect a comparison.
+
+The store-side split (:func:`split_store`) splits *events* by time before they are
+aggregated into (user, item) pairs, so a pair listened to on both sides of the cut-off
+shows up in train (and, being already seen, is not a "new item" in test).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import tracemalloc
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from encore.errors import ConfigError, DataError, EncoreError
+from encore.evaluation.metrics import DEFAULT_KS, MetricResult, evaluate_recommendations
+from encore.evaluation.splits import Split, _finish, make_split
+from encore.evaluation.stats import paired_bootstrap
+
+if TYPE_CHECKING:
+    from encore.data.dataset import InteractionDataset
+    from encore.data.store import Store
+    from encore.recommenders.base import Recommender
+
+logger = logging.getLogger(__name__)
+
+#: Baselines every comparison keeps (those that apply to the data).
+BASELINES: tuple[str, ...] = ("popular", "recent_popular", "item_knn")
+#: Models whose cost grows fast with the catalogue; "all" skips them above this many items.
+HEAVY_ITEM_LIMIT: dict[str, int] = {"ease": 40_000, "slim": 5_000}
+
+Progress = Callable[[str], None]
+
+
+# ---------------------------------------------------------------------------------------
+# splitting data in the store
+# ---------------------------------------------------------------------------------------
+
+
+def _sources(source: str | Sequence[str] | None) -> list[str] | None:
+    if source is None:
+        return None
+    if isinstance(source, str):
+        return [s.strip() for s in source.split(",") if s.strip()]
+    return list(source)
+
+
+def event_cutoff(
+    store: Store,
+    *,
+    source: str | Sequence[str] | None,
+    test_fraction: float,
+    users: Sequence[str] | None = None,
+) -> pd.Timestamp | None:
+    """The ``1 - test_fraction`` quantile of event times (None when no dated event)."""
+    srcs = _sources(source)
+    conds = []
+    params: dict[str, Any] = {"q": 1.0 - test_fraction}
+    if srcs:
+        conds.append("source = ANY($s)")
+        params["s"] = srcs
+    if users is not None:
+        conds.append("user_id = ANY($u)")
+        params["u"] = [str(u) for u in users]
+    where = ("WHERE " + " AND ".join(conds)) if conds else ""
+    row = store.con.execute(f"SELECT quantile_disc(ts, $q), count(*) FROM events {where}", params).fetchone()
+    if row is None or row[0] is None or not row[1]:
+        return None
+    return pd.Timestamp(row[0])
+
+
+def split_store(
+    store: Store,
+    *,
+    level: str = "track",
+    method: str = "auto",
+    source: str | Sequence[str] | None = None,
+    weighting: str = "log1p",
+    test_fraction: float = 0.2,
+    n: int = 1,
+    seed: int = 0,
+    min_user_interactions: int = 1,
+    min_item_interactions: int = 1,
+    users: Sequence[str] | None = None,
+) -> Split:
+    """Split the store's interactions of ``source`` for evaluation.
+
+    ``global-time`` cuts the events at the ``1 - test_fraction`` time quantile and
+    aggregates each side separately (train: ``ts < cutoff``; test: ``ts >= cutoff``).
+    ``last-n`` holds out each user's ``n`` most recently played distinct items (undated
+    pairs, such as likes without a date, stay in train);
+    ``random`` a seeded per-user share of the (user, item) pairs. ``auto`` is
+    ``global-time`` when the source has dated events, else ``random``.
+
+    Raises
+    ------
+    DataError
+        No interactions, or a time-based split on data without time.
+    ConfigError
+        Unknown method.
+    """
+    from encore.data.dataset import build_interactions
+
+    srcs = _sources(source)
+    common: dict[str, Any] = {"level": level, "weighting": weighting, "source": srcs, "users": users}
+    if method == "auto":
+        method = "global-time" if event_cutoff(store, source=srcs, test_fraction=test_fraction, users=users) is not None else "random"
+    if method == "global-time":
+        if not 0.0 < test_fraction < 1.0:
+            raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        cutoff = event_cutoff(store, source=srcs, test_fraction=test_fraction, users=users)
+        if cutoff is None:
+            raise DataError(
+                "the global-time split needs dated events; this data has none",
+                hint="use --split random (e.g. for HetRec play counts)",
+            )
+        train = build_interactions(
+            store,
+            date_to=cutoff,
+            min_user_interactions=min_user_interactions,
+            min_item_interactions=min_item_interactions,
+            **common,
+        )
+        test = build_interactions(store, date_from=cutoff, **common)
+        return _finish(
+            train,
+            test,
+            method="global-time",
+            description=(
+                f"global temporal split at {cutoff:%Y-%m-%d %H:%M} UTC: train is every event before it, "
+                f"test every event from it on (about {test_fraction:.0%} of events); test users and items must be in train"
+            ),
+            cutoff=cutoff,
+        )
+    frame = build_interactions(
+        store,
+        min_user_interactions=min_user_interactions,
+        min_item_interactions=min_item_interactions,
+        **common,
+    )
+    # likes without a date stay in train: they cannot be placed before or after anything
+    return make_split(frame, method, test_fraction=test_fraction, n=n, seed=seed, undated_to_train=True)
+
+
+#: Short names accepted by ``--data`` besides the store's source (loader) names.
+DATA_ALIASES: dict[str, str] = {"hetrec": "hetrec2011", "lastfm-2k": "hetrec2011"}
+#: ``--data`` names that select users by id namespace rather than by source.
+USER_NAMESPACES: dict[str, str] = {"listening-histories": "lh:", "lh": "lh:"}
+
+
+@dataclass(frozen=True)
+class DataSelection:
+    """Which interactions of the store to evaluate on."""
+
+    name: str
+    sources: list[str] | None
+    users: list[str] | None
+
+
+def store_sources(store: Store) -> list[str]:
+    """Sources that hold interactions (events, play counts or likes)."""
+    rows = store.con.execute(
+        "SELECT DISTINCT source FROM events UNION SELECT DISTINCT source FROM playcounts "
+        "UNION SELECT DISTINCT source FROM likes ORDER BY 1"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def select_data(store: Store, data: str | None) -> DataSelection:
+    """Resolve ``--data``: ``all``/None, source names (comma-separated), an alias, or a
+    user namespace (``listening-histories`` selects the ``lh:`` users of any source).
+
+    Raises
+    ------
+    UnknownIdError
+        A source the store does not hold (the hint lists those it does).
+    DataError
+        The store holds no interactions.
+    """
+    from encore.errors import UnknownIdError
+
+    available = store_sources(store)
+    if not available:
+        raise DataError("the store holds no interactions", hint="run `encore ingest` first")
+    if data is None or data == "all":
+        return DataSelection("all", None, None)
+    if data in USER_NAMESPACES:
+        prefix = USER_NAMESPACES[data]
+        rows = store.con.execute(
+            "SELECT DISTINCT user_id FROM events WHERE starts_with(user_id, $p) "
+            "UNION SELECT DISTINCT user_id FROM likes WHERE starts_with(user_id, $p) ORDER BY 1",
+            {"p": prefix},
+        ).fetchall()
+        if not rows:
+            raise UnknownIdError("data", [data], hint=f"no users with ids starting {prefix!r}; ingest them first")
+        return DataSelection(data, None, [str(r[0]) for r in rows])
+    names = [DATA_ALIASES.get(d.strip(), d.strip()) for d in data.split(",") if d.strip()]
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise UnknownIdError(
+            "data source", unknown, hint="the store holds: " + ", ".join([*available, *USER_NAMESPACES])
+        )
+    return DataSelection(data, names, None)
+
+
+def item_info(store: Store, level: str, item_ids: Sequence[Any] | np.ndarray | None = None) -> pd.DataFrame:
+    """Name, artist and coarse genre of items (index ``item_id``) at ``level``."""
+    if level == "artist":
+        sql = "SELECT artist_id AS item_id, name, name AS artist, genre FROM artists"
+    elif level == "album":
+        sql = """SELECT al.album_id AS item_id, al.title AS name, a.name AS artist, a.genre
+                 FROM albums al LEFT JOIN artists a USING (artist_id)"""
+    else:
+        sql = """SELECT t.track_id AS item_id, t.title AS name, a.name AS artist, t.genre
+                 FROM tracks t LEFT JOIN artists a USING (artist_id)"""
+    if item_ids is not None:
+        ids = [int(i) for i in pd.unique(np.asarray(item_ids))]
+        frame = store.con.execute(f"SELECT * FROM ({sql}) WHERE item_id = ANY($ids)", {"ids": ids}).df()
+    else:
+        frame = store.con.execute(sql).df()
+    return frame.set_index("item_id")
+
+
+# ---------------------------------------------------------------------------------------
+# fitting and scoring
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelRun:
+    """One model's fit, recommendations and metrics on one split."""
+
+    name: str
+    config: dict[str, Any]
+    fit_seconds: float = float("nan")
+    recommend_seconds: float = float("nan")
+    peak_memory_mb: float = float("nan")
+    result: MetricResult | None = None
+    error: str | None = None
+    tuned: bool = False
+
+
+@dataclass
+class Comparison:
+    """Every model's run on one split, with the table and paired intervals built from them."""
+
+    split: Split
+    runs: list[ModelRun]
+    ks: tuple[int, ...]
+    data_name: str
+    level: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def ok_runs(self) -> list[ModelRun]:
+        """Runs that finished."""
+        return [r for r in self.runs if r.result is not None]
+
+    def table(self) -> pd.DataFrame:
+        """One row per model: metrics at each k, coverage, novelty, diversity, times.
+
+        ``beats_baselines`` says whether the model's main metric (NDCG at the smallest k)
+        is above every baseline's in the table.
+        """
+        rows = []
+        for r in self.runs:
+            row: dict[str, Any] = {"model": r.name}
+            if r.result is not None:
+                row.update(r.result.summary)
+                row["n_users"] = r.result.n_users
+            row["fit_s"] = r.fit_seconds
+            row["recommend_s"] = r.recommend_seconds
+            row["peak_mem_mb"] = r.peak_memory_mb
+            row["tuned"] = r.tuned
+            row["config"] = ", ".join(f"{k}={v}" for k, v in r.config.items())
+            row["error"] = r.error or ""
+            rows.append(row)
+        table = pd.DataFrame(rows)
+        main = self.main_metric
+        if main in table.columns:
+            base = table[table["model"].isin(BASELINES)][main]
+            best_base = float(base.max()) if len(base) and base.notna().any() else float("nan")
+            table["beats_baselines"] = [
+                None if m in BASELINES or np.isnan(best_base) or pd.isna(v) else bool(v > best_base)
+                for m, v in zip(table["model"], table[main], strict=True)
+            ]
+        return table
+
+    @property
+    def main_metric(self) -> str:
+        """``ndcg@k`` at the smallest k."""
+        return f"ndcg@{min(self.ks)}"
+
+    def best(self, metric: str | None = None) -> ModelRun:
+        """The finished run with the highest ``metric`` (default: :attr:`main_metric`).
+
+        Raises
+        ------
+        DataError
+            When no run finished.
+        """
+        metric = metric or self.main_metric
+        ok = self.ok_runs()
+        if not ok:
+            raise DataError("no model finished; nothing to compare")
+        return max(ok, key=lambda r: r.result.summary.get(metric, float("-inf")) if r.result else float("-inf"))
+
+    def bootstrap(self, metric: str | None = None, *, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+        """Paired bootstrap of the best model against each other model on ``metric``."""
+        metric = metric or self.main_metric
+        best = self.best(metric)
+        assert best.result is not None
+        rows = []
+        for r in self.ok_runs():
+            if r is best or r.result is None:
+                continue
+            bs = paired_bootstrap(
+                best.result.per_user[metric], r.result.per_user[metric], n_boot=n_boot, seed=seed
+            )
+            rows.append(
+                {
+                    "model": best.name,
+                    "versus": r.name,
+                    "metric": metric,
+                    "diff": bs.mean_diff,
+                    "low": bs.low,
+                    "high": bs.high,
+                    "p_value": bs.p_value,
+                    "n_users": bs.n_users,
+                    "significant": bs.significant,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def per_user(self) -> pd.DataFrame:
+        """Long frame of per-user values: ``model, user_id, metric, value``."""
+        frames = []
+        for r in self.ok_runs():
+            assert r.result is not None
+            long = r.result.per_user.reset_index().melt(id_vars="user_id", var_name="metric", value_name="value")
+            frames.append(long.assign(model=r.name))
+        if not frames:
+            return pd.DataFrame(columns=["model", "user_id", "metric", "value"])
+        return pd.concat(frames, ignore_index=True)[["model", "user_id", "metric", "value"]]
+
+
+def resolve_models(models: str | Sequence[str], *, has_time: bool, n_items: int | None = None) -> list[str]:
+    """Model names from ``"all"``, a comma-separated string or a list, baselines first.
+
+    The baselines (:data:`BASELINES`, ``recent_popular`` only with timestamps) are always
+    added. ``all`` skips models listed in :data:`HEAVY_ITEM_LIMIT` when the catalogue
+    is larger than their limit (named in the log).
+
+    Raises
+    ------
+    UnknownIdError
+        For an unknown model name.
+    """
+    from encore.errors import UnknownIdError
+    from encore.recommenders.registry import available_models
+
+    known = list(available_models())
+    if isinstance(models, str):
+        names = known if models.strip() == "all" else [m.strip() for m in models.split(",") if m.strip()]
+        everything = models.strip() == "all"
+    else:
+        names = list(models)
+        everything = False
+    unknown = [m for m in names if m not in known]
+    if unknown:
+        raise UnknownIdError("model", unknown, hint=f"available: {', '.join(known)}")
+    base = [b for b in BASELINES if b in known and (has_time or b != "recent_popular")]
+    out = base + [m for m in names if m not in base and (has_time or m != "recent_popular")]
+    if everything and n_items is not None:
+        skipped = [m for m in out if n_items > HEAVY_ITEM_LIMIT.get(m, n_items)]
+        if skipped:
+            logger.warning("skipping %s: %d items is above their limit", skipped, n_items)
+        out = [m for m in out if m not in skipped]
+    return out
+
+
+def run_model(
+    name: str,
+    dataset: InteractionDataset,
+    split: Split,
+    *,
+    config: Mapping[str, Any] | None = None,
+    ks: Sequence[int] = DEFAULT_KS,
+    item_genres: pd.Series | None = None,
+    measure_memory: bool = False,
+    keep_recommendations: bool = False,
+) -> tuple[ModelRun, pd.DataFrame | None]:
+    """Fit one model on ``dataset`` (built from ``split.train``) and score it on ``split.test``.
+
+    Errors raised by Encore (bad config, too little data) and running out of memory are
+    recorded in the run rather than raised, so that one failing model does not sink a
+    comparison.
+    """
+    from encore.recommenders.registry import get_model
+
+    cfg = dict(config or {})
+    run = ModelRun(name=name, config=dict(cfg))
+    try:
+        model: Recommender = get_model(name, **cfg)
+        run.config = model.get_config()
+        if measure_memory:
+            tracemalloc.start()
+        t0 = time.perf_counter()
+        model.fit(dataset)
+        run.fit_seconds = time.perf_counter() - t0
+        users = pd.unique(split.test["user_id"])
+        t0 = time.perf_counter()
+        recs = model.recommend(users, k=max(ks), exclude_seen=True)
+        run.recommend_seconds = time.perf_counter() - t0
+        if measure_memory:
+            _, peak = tracemalloc.get_traced_memory()
+            run.peak_memory_mb = peak / 2**20
+    except (EncoreError, MemoryError) as exc:
+        logger.warning("%s failed: %s", name, exc)
+        run.error = f"{type(exc).__name__}: {exc}"
+        return run, None
+    finally:
+        if measure_memory and tracemalloc.is_tracing():
+            tracemalloc.stop()
+    run.result = evaluate_recommendations(
+        recs,
+        split.test,
+        train=split.train,
+        ks=ks,
+        catalogue_size=dataset.n_items,
+        item_genres=item_genres,
+    )
+    logger.info("%s: %s", name, {k: round(v, 4) for k, v in run.result.summary.items()})
+    return run, recs if keep_recommendations else None
+
+
+def evaluate_models(
+    split: Split,
+    models: str | Sequence[str] = "all",
+    *,
+    ks: Sequence[int] = DEFAULT_KS,
+    level: str = "track",
+    data_name: str = "",
+    configs: Mapping[str, Mapping[str, Any]] | None = None,
+    tune: bool = False,
+    tune_trials: int = 8,
+    item_genres: pd.Series | None = None,
+    seed: int = 0,
+    measure_memory: bool = False,
+    progress: Progress | None = None,
+) -> Comparison:
+    """Fit and score every model on one split.
+
+    Parameters
+    ----------
+    split:
+        The train/test split (e.g. from :func:`split_store` or :func:`~encore.evaluation.splits.given_split`).
+    models:
+        ``"all"``, names separated by commas, or a list; baselines are always added.
+    ks:
+        Cut-offs; the first table metric is NDCG at the smallest.
+    level:
+        Item level, for the report.
+    data_name:
+        Name of the data, for the report.
+    configs:
+        Per-model config overrides.
+    tune:
+        Grid-search each model's hyperparameters on a validation split carved from
+        train (see :mod:`encore.evaluation.tuning`) before the final fit.
+    tune_trials:
+        Most configurations tried per model when tuning.
+    item_genres:
+        Item -> coarse genre, for intra-list diversity.
+    seed:
+        Seed of the validation split and of models with randomness (when they take one).
+    measure_memory:
+        Record tracemalloc's peak during fit + recommend (slows pure-Python code).
+    progress:
+        Called with a short message before each step.
+
+    Returns
+    -------
+    Comparison
+    """
+    from encore.data.dataset import InteractionDataset
+
+    say = progress or (lambda _msg: None)
+    dataset = InteractionDataset.from_interactions(split.train, item_level=level)
+    # recent_popular needs times; pairs without one (undated likes) just count zero there
+    has_time = bool(split.train["ts"].notna().any()) if "ts" in split.train else False
+    names = resolve_models(models, has_time=has_time, n_items=dataset.n_items) if isinstance(models, str) else (
+        resolve_models(list(models), has_time=has_time)
+    )
+    configs = configs or {}
+    runs: list[ModelRun] = []
+    tuning_tables: dict[str, pd.DataFrame] = {}
+    for name in names:
+        cfg: dict[str, Any] = dict(configs.get(name, {}))
+        tuned = False
+        if tune:
+            from encore.evaluation.tuning import tune_model
+
+            say(f"tuning {name}")
+            result = tune_model(name, split, ks=ks, base_config=cfg, max_trials=tune_trials, seed=seed, level=level)
+            tuning_tables[name] = result.trials
+            if result.best_config is not None:
+                cfg = dict(result.best_config)
+                tuned = True
+        say(f"fitting {name}")
+        run, _ = run_model(
+            name, dataset, split, config=cfg, ks=ks, item_genres=item_genres, measure_memory=measure_memory
+        )
+        run.tuned = tuned
+        runs.append(run)
+    return Comparison(
+        split=split,
+        runs=runs,
+        ks=tuple(sorted(set(ks))),
+        data_name=data_name,
+        level=level,
+        extra={"tuning": tuning_tables, "n_items": dataset.n_items, "n_users": dataset.n_users, "seed": seed},
+    )

@@ -1,0 +1,159 @@
+"""Simple hyperparameter search on a validation split carved from train.
+
+The test set is never looked at: the validation split is made from ``split.train`` with
+the same method (:func:`~encore.evaluation.splits.validation_split`). Each model has a
+small grid of the settings that matter most; when the grid is larger than
+``max_trials`` a seeded random subset is tried (the default config always is). A grid
+keeps optuna out of the dependencies; with eight or so trials per model a sampler would
+not beat it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from encore.errors import DataError
+from encore.evaluation.metrics import DEFAULT_KS
+from encore.evaluation.splits import Split, validation_split
+
+logger = logging.getLogger(__name__)
+
+#: Candidate values per model and config field; fields a model does not have are ignored.
+GRIDS: dict[str, dict[str, list[Any]]] = {
+    "popular": {"by": ["users", "weight"]},
+    "recent_popular": {"half_life_days": [7.0, 30.0, 90.0, 365.0]},
+    "item_knn": {"k": [25, 50, 100, 200, 400], "similarity": ["cosine", "bm25"]},
+    "user_knn": {"k": [25, 50, 100, 200]},
+    "als": {
+        "factors": [32, 64, 128],
+        "regularization": [0.01, 0.1, 1.0],
+        "alpha": [1.0, 10.0, 40.0],
+        "iterations": [15],
+    },
+    "bpr": {"factors": [32, 64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01]},
+    "ease": {"l2": [100.0, 500.0, 1000.0, 3000.0, 10000.0]},
+    "pure_svd": {"factors": [16, 32, 64, 128, 256]},
+    "slim": {"l1": [0.1, 1.0, 10.0], "l2": [1.0, 10.0, 100.0]},
+}
+
+
+@dataclass
+class TuneResult:
+    """Outcome of a search: the best config (None if every trial failed) and all trials."""
+
+    name: str
+    best_config: dict[str, Any] | None
+    best_value: float
+    metric: str
+    trials: pd.DataFrame
+
+
+def candidate_configs(
+    name: str,
+    *,
+    base_config: Mapping[str, Any] | None = None,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    max_trials: int = 8,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Configs to try for model ``name``: the base config first, then grid points.
+
+    Grid fields the model's config does not have are dropped (logged); fields fixed in
+    ``base_config`` are not searched.
+    """
+    from encore.recommenders.registry import model_class
+
+    fields = set(model_class(name).config_class.model_fields)
+    base = dict(base_config or {})
+    raw = dict(grid if grid is not None else GRIDS.get(name, {}))
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        logger.debug("%s has no config field(s) %s; not searched", name, unknown)
+    space = {k: list(v) for k, v in raw.items() if k in fields and k not in base}
+    configs: list[dict[str, Any]] = [base]
+    if not space:
+        return configs
+    keys = sorted(space)
+    points = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(space[k] for k in keys))]
+    rng = np.random.default_rng(seed)
+    if len(points) > max(0, max_trials - 1):
+        pick = rng.choice(len(points), size=max(0, max_trials - 1), replace=False)
+        points = [points[i] for i in sorted(pick)]
+    for p in points:
+        cfg = {**base, **p}
+        if cfg not in configs:
+            configs.append(cfg)
+    return configs
+
+
+def tune_model(
+    name: str,
+    split: Split,
+    *,
+    ks: Sequence[int] = DEFAULT_KS,
+    metric: str | None = None,
+    base_config: Mapping[str, Any] | None = None,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    max_trials: int = 8,
+    seed: int = 0,
+    level: str = "track",
+) -> TuneResult:
+    """Search model ``name``'s config on a validation split carved from ``split.train``.
+
+    Parameters
+    ----------
+    name:
+        A registered model.
+    split:
+        The evaluation split; only its train part is used.
+    ks:
+        Cut-offs; ``metric`` defaults to NDCG at the smallest.
+    metric:
+        The per-user metric to maximise, e.g. ``"ndcg@10"``.
+    base_config:
+        Fixed settings (not searched).
+    grid:
+        Candidate values per field (default :data:`GRIDS`).
+    max_trials:
+        Most configs tried.
+    seed:
+        Seed of the validation split and of the grid subset.
+    level:
+        Item level of the data.
+
+    Returns
+    -------
+    TuneResult
+
+    Raises
+    ------
+    DataError
+        When train is too small to carve a validation split from.
+    """
+    from encore.data.dataset import InteractionDataset
+    from encore.evaluation.runner import run_model
+
+    metric = metric or f"ndcg@{min(ks)}"
+    val = validation_split(split, seed=seed)
+    dataset = InteractionDataset.from_interactions(val.train, item_level=level)
+    rows = []
+    best: dict[str, Any] | None = None
+    best_value = float("-inf")
+    for cfg in candidate_configs(name, base_config=base_config, grid=grid, max_trials=max_trials, seed=seed):
+        run, _ = run_model(name, dataset, val, config=cfg, ks=ks)
+        value = run.result.summary.get(metric, float("nan")) if run.result is not None else float("nan")
+        rows.append({"model": name, **{f"cfg.{k}": v for k, v in cfg.items()}, metric: value,
+                     "fit_s": run.fit_seconds, "error": run.error or ""})
+        if run.result is not None and value > best_value:
+            best_value, best = value, dict(cfg)
+    if not rows:
+        raise DataError(f"no configuration of {name} could be tried")
+    logger.info("tuned %s: best %s=%.4f with %s", name, metric, best_value, best)
+    return TuneResult(name=name, best_config=best, best_value=best_value, metric=metric, trials=pd.DataFrame(rows))
