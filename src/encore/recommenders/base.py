@@ -57,7 +57,9 @@ class RecommenderConfig(BaseModel):
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and values of the ``k`` largest finite scores per row, best first.
 
-    Ties are broken by the lower item index; ``-inf`` entries are returned as index -1.
+    Within the returned list, ties are ordered by the lower item index (which of several
+    items tied at the k-th place is returned is not specified); ``-inf`` entries are
+    returned as index -1.
 
     Parameters
     ----------
@@ -85,6 +87,44 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
     vals = np.take_along_axis(vals, order, axis=1)
     idx[~np.isfinite(vals)] = -1
+    return idx, vals
+
+
+def _top_k_shared(
+    vector: np.ndarray, n: int, rows: sp.csr_matrix | None, k: int, candidates: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k` for a block whose rows all share one score ``vector``, without the block.
+
+    The vector is sorted once (score descending, then item index); each user takes the first
+    ``k`` items of that order that are not among their ``rows`` (seen items, when given);
+    ``n`` is the number of users in the block.
+    Same answer as :func:`top_k` on the broadcast block with seen items set to ``-inf``.
+    """
+    s = np.asarray(vector, dtype=np.float64).copy()
+    s[np.isnan(s)] = -np.inf
+    if candidates is not None:
+        s[~candidates] = -np.inf
+    order = np.lexsort((np.arange(len(s)), -s))
+    order = order[np.isfinite(s[order])]
+    seen_max = int(np.diff(rows.indptr).max()) if rows is not None and rows.nnz else 0
+    head = order[: k + seen_max]
+    blocked = np.zeros((n, len(head)), dtype=bool)
+    if rows is not None and rows.nnz:
+        pos = np.full(len(s), -1, dtype=np.int64)
+        pos[head] = np.arange(len(head))
+        r, c = rows.nonzero()
+        p = pos[c]
+        hit = p >= 0
+        blocked[r[hit], p[hit]] = True
+    free = ~blocked
+    take = free & (np.cumsum(free, axis=1) <= k)
+    width = min(k, len(s))
+    idx = np.full((n, width), -1, dtype=np.int64)
+    vals = np.full((n, width), -np.inf, dtype=np.float64)
+    rr, cc = np.nonzero(take)
+    slot = np.cumsum(take, axis=1)[rr, cc] - 1
+    idx[rr, slot] = head[cc]
+    vals[rr, slot] = s[head[cc]]
     return idx, vals
 
 
@@ -375,14 +415,11 @@ class Recommender:
         for lo in range(0, len(users), step):
             hi = min(lo + step, len(users))
             scores, rows = score(lo, hi)
-            scores = np.array(scores, dtype=np.result_type(np.asarray(scores).dtype, np.float32), copy=True)
-            scores[np.isnan(scores)] = -np.inf
-            if exclude_seen and rows.nnz:
-                r, c = rows.nonzero()
-                scores[r, c] = -np.inf
-            if candidates is not None:
-                scores[:, ~candidates] = -np.inf
-            idx, vals = top_k(scores, k)
+            if isinstance(scores, np.ndarray) and scores.ndim == 2 and scores.strides[0] == 0:
+                # one score vector broadcast to every user (popularity): rank it once
+                idx, vals = _top_k_shared(scores[0], scores.shape[0], rows if exclude_seen else None, k, candidates)
+            else:
+                idx, vals = self._top_k_block(scores, rows, k, exclude_seen, candidates)
             keep = idx >= 0
             n_per = keep.sum(axis=1)
             parts_u.append(np.repeat(users[lo:hi], n_per))
@@ -403,6 +440,19 @@ class Recommender:
         else:
             out = pd.DataFrame({c: [] for c in RECOMMEND_COLUMNS})
         return out
+
+    @staticmethod
+    def _top_k_block(
+        scores: Any, rows: sp.csr_matrix, k: int, exclude_seen: bool, candidates: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        scores = np.array(scores, dtype=np.result_type(np.asarray(scores).dtype, np.float32), copy=True)
+        scores[np.isnan(scores)] = -np.inf
+        if exclude_seen and rows.nnz:
+            r, c = rows.nonzero()
+            scores[r, c] = -np.inf
+        if candidates is not None:
+            scores[:, ~candidates] = -np.inf
+        return top_k(scores, k)
 
     # ------------------------------------------------------------------ similar items
     def similar_items(self, item_ids: Iterable[Any] | Any, k: int = 10) -> pd.DataFrame:
