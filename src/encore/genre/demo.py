@@ -33,8 +33,8 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
         console.print(f"HetRec artists: {len(hetrec):,} ({len(hetrec.labelled):,} with a genre), "
                       f"artist-disjoint split, {int(table['n_test'].iloc[0]):,} test artists")
         for row in table.itertuples():
-            console.print(f"  {escape(str(row.model)):<18} accuracy {row.accuracy:.3f}  macro-F1 {row.macro_f1:.3f}  "
-                          f"top-3 {row.top3_accuracy:.3f}")
+            console.print(f"  {row.model!s:<18} accuracy {row.accuracy:.3f}  macro-F1 {row.macro_f1:.3f}  "
+                          f"top-3 {row.top3_accuracy:.3f}", markup=False)
         out.mkdir(parents=True, exist_ok=True)
         files = confusion_chart(result, "logreg [all]", out)
         files += per_genre_chart(result, ["majority", "logreg [all]"], out)
