@@ -120,3 +120,14 @@ def test_recommend_all_users_and_fold_in(jodie_db: Path, tmp_path: Path) -> None
     assert res.exit_code == 66
     res = runner.invoke(app, ["recommend", "--db", str(jodie_db)])
     assert res.exit_code == 64
+
+
+def test_recommend_unknown_user_hints(hetrec_db: Path) -> None:
+    # HetRec knows only artists: asking at track level says so and suggests --level artist
+    res = runner.invoke(app, ["recommend", "hetrec:2", "-n", "3", "--model", "popular", "--db", str(hetrec_db)])
+    assert res.exit_code != 0
+    assert "try --level artist" in res.output
+    res = runner.invoke(app, ["recommend", "nobody:1", "-n", "3", "--model", "popular", "--level", "artist",
+                              "--data", "hetrec2011", "--db", str(hetrec_db)])
+    assert res.exit_code != 0
+    assert "no such user" in res.output

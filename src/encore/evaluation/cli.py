@@ -296,7 +296,15 @@ def recommend_cmd(
             try:
                 fold_in = build_interactions(store, level=lvl, weighting=weighting, users=[user])
             except DataError:
-                raise UnknownIdError("user", [user], hint="no interactions of this user in the store") from None
+                known = store.scalar("SELECT source FROM users WHERE user_id = ?", [user])
+                hint = (
+                    f"{user} ({known}) has no {lvl}-level interactions; try --level artist"
+                    if known is not None and lvl != "artist"
+                    else f"{user} has no {lvl}-level interactions in the store"
+                    if known is not None
+                    else "no such user in the store (see `encore info`)"
+                )
+                raise UnknownIdError("user", [user], hint=hint) from None
             if not rec.supports_fold_in:
                 raise ConfigError(
                     f"user {user!r} was not in {rec.name}'s fit data and {rec.name} cannot fold in new users",
