@@ -122,9 +122,16 @@ def test_recommend_all_users_and_fold_in(jodie_db: Path, tmp_path: Path) -> None
     assert res.exit_code == 64
 
 
-def test_recommend_unknown_user_hints(hetrec_db: Path) -> None:
+def test_recommend_unknown_user_hints(hetrec_db: Path, tmp_path: Path) -> None:
     # HetRec knows only artists: asking at track level says so and suggests --level artist
-    res = runner.invoke(app, ["recommend", "hetrec:2", "-n", "3", "--model", "popular", "--db", str(hetrec_db)])
+    db = tmp_path / "mixed.duckdb"
+    db.write_bytes(hetrec_db.read_bytes())
+    with Store(db) as store:
+        store.execute("INSERT INTO tracks (title, title_norm, source, ingest_id) VALUES ('t', 't', 'x', 0)")
+        store.execute("INSERT INTO users (user_id, source, ingest_id) VALUES ('x:1', 'x', 0)")
+        store.execute("INSERT INTO events (user_id, track_id, ts, source, ingest_id) "
+                      "SELECT 'x:1', max(track_id), TIMESTAMP '2020-01-01', 'x', 0 FROM tracks")
+    res = runner.invoke(app, ["recommend", "hetrec:2", "-n", "3", "--model", "popular", "--db", str(db)])
     assert res.exit_code != 0
     assert "try --level artist" in res.output
     res = runner.invoke(app, ["recommend", "nobody:1", "-n", "3", "--model", "popular", "--level", "artist",
