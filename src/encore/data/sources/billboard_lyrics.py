@@ -19,17 +19,16 @@ The undocumented ``Source`` column is not loaded. Line numbers in messages count
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Sequence
 from typing import ClassVar
 
-from encore.data.ingest import IngestContext, Loader, Staged
+from encore.data.ingest import IngestContext, Staged
 from encore.data.sources.generic import (
+    CsvFileLoader,
+    RawTable,
     arrow,
-    csv_files_with,
-    csv_inputs,
     int_expr,
     is_int,
-    read_raw,
     required,
     txt,
     validate,
@@ -38,41 +37,57 @@ from encore.data.sources.generic import (
 REQUIRED = ("Rank", "Song", "Artist", "Year", "Lyrics")
 
 
-class BillboardLyricsLoader(Loader):
+class BillboardLyricsLoader(CsvFileLoader):
     """Billboard year-end Hot 100 songs with their full lyrics."""
 
     name: ClassVar[str] = "billboard_lyrics"
     description: ClassVar[str] = "Billboard year-end Hot 100 songs with full-text lyrics"
     priority: ClassVar[int] = 20
 
-    @classmethod
-    def detect(cls, path: Path) -> bool:
-        """A CSV (or folder with one) with ``Rank, Song, Artist, Year, Lyrics``."""
-        return bool(csv_files_with(path, REQUIRED))
+    required_columns: ClassVar[Sequence[str]] = REQUIRED
+    raw_label: ClassVar[str] = "billboard"
 
-    def load(self, path: Path, ctx: IngestContext) -> Staged:
+    def load_raw(self, raw: RawTable, ctx: IngestContext, staged: Staged) -> None:
         """Read every matching CSV; a bad rank or year is rejected with its record's line."""
-        files = csv_inputs(path, REQUIRED)
-        staged = Staged()
         con = ctx.con
-        for file in files:
-            raw = read_raw(ctx, file, "tracks", label="billboard", required=REQUIRED)
-            try:
-                validate(ctx, raw, "tracks", [
-                    required("Song"), required("Artist"), is_int("Rank", 1), required("Year"),
-                    is_int("Year", 1000, 3000),
-                ])
-                ref = f"{txt('Song')} AS track, {txt('Artist')} AS artist"
-                staged.add("tracks", arrow(con, f"""
-                    SELECT {ref}, CAST({int_expr('Year')} AS SMALLINT) AS release_year
-                    FROM {raw.name} ORDER BY _rec"""))
-                staged.add("lyrics", arrow(con, f"""
-                    SELECT {ref}, {txt('Lyrics')} AS text, FALSE AS processed
-                    FROM {raw.name} WHERE {txt('Lyrics')} IS NOT NULL ORDER BY _rec"""))
-                staged.add("track_tags", arrow(con, f"""
-                    SELECT {ref}, 'billboard-hot100-' || {int_expr('Year')} AS tag,
-                           CAST({int_expr('Rank')} AS DOUBLE) AS weight, 'chart' AS kind
-                    FROM {raw.name} WHERE {int_expr('Rank')} IS NOT NULL ORDER BY _rec"""))
-            finally:
-                raw.drop(con)
-        return staged
+        validate(
+            ctx,
+            raw,
+            "tracks",
+            [
+                required("Song"),
+                required("Artist"),
+                is_int("Rank", 1),
+                required("Year"),
+                is_int("Year", 1000, 3000),
+            ],
+        )
+        ref = f"{txt('Song')} AS track, {txt('Artist')} AS artist"
+        staged.add(
+            "tracks",
+            arrow(
+                con,
+                f"""
+            SELECT {ref}, CAST({int_expr("Year")} AS SMALLINT) AS release_year
+            FROM {raw.name} ORDER BY _rec""",
+            ),
+        )
+        staged.add(
+            "lyrics",
+            arrow(
+                con,
+                f"""
+            SELECT {ref}, {txt("Lyrics")} AS text, FALSE AS processed
+            FROM {raw.name} WHERE {txt("Lyrics")} IS NOT NULL ORDER BY _rec""",
+            ),
+        )
+        staged.add(
+            "track_tags",
+            arrow(
+                con,
+                f"""
+            SELECT {ref}, 'billboard-hot100-' || {int_expr("Year")} AS tag,
+                   CAST({int_expr("Rank")} AS DOUBLE) AS weight, 'chart' AS kind
+            FROM {raw.name} WHERE {int_expr("Rank")} IS NOT NULL ORDER BY _rec""",
+            ),
+        )

@@ -410,6 +410,39 @@ def generic_files(path: Path) -> dict[str, Path]:
     return found
 
 
+class CsvFileLoader(Loader):
+    """Base of the loaders that read one or more CSV files identified by their columns.
+
+    A subclass sets ``required_columns`` (how a file is recognised, and what must be there)
+    and ``raw_label``, and implements :meth:`load_raw` for one file already read into a
+    :class:`RawTable`; detection, the loop over files and dropping the temporary table are
+    done here once.
+    """
+
+    required_columns: ClassVar[Sequence[str]] = ()
+    raw_label: ClassVar[str] = "csv"
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        """A CSV (or a folder with one) whose header has every required column."""
+        return bool(csv_files_with(path, cls.required_columns))
+
+    def load(self, path: Path, ctx: IngestContext) -> Staged:
+        """Read every matching CSV; bad values are rejected with their line."""
+        staged = Staged()
+        for file in csv_inputs(path, self.required_columns):
+            raw = read_raw(ctx, file, "tracks", label=self.raw_label, required=self.required_columns)
+            try:
+                self.load_raw(raw, ctx, staged)
+            finally:
+                raw.drop(ctx.con)
+        return staged
+
+    def load_raw(self, raw: RawTable, ctx: IngestContext, staged: Staged) -> None:
+        """Validate one file's rows and add the staged frames (implemented per format)."""
+        raise NotImplementedError  # abstract: each CSV loader implements it
+
+
 class GenericLoader(Loader):
     """A service's own logs in the documented generic layout (``docs/generic-format.md``).
 

@@ -17,20 +17,19 @@ What goes where:
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Sequence
 from typing import ClassVar
 
-from encore.data.ingest import IngestContext, Loader, Staged
+from encore.data.ingest import IngestContext, Staged
 from encore.data.sources.generic import (
     Check,
+    CsvFileLoader,
+    RawTable,
     arrow,
-    csv_files_with,
-    csv_inputs,
     int_expr,
     is_int,
     is_number,
     num_expr,
-    read_raw,
     required,
     sql_str,
     txt,
@@ -39,57 +38,94 @@ from encore.data.sources.generic import (
 
 REQUIRED = ("name", "album", "artist", "id", "release_date", "length", "mood")
 FEATURES = (
-    "popularity", "danceability", "acousticness", "energy", "instrumentalness", "liveness", "valence",
-    "loudness", "speechiness", "tempo", "key", "time_signature",
+    "popularity",
+    "danceability",
+    "acousticness",
+    "energy",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "loudness",
+    "speechiness",
+    "tempo",
+    "key",
+    "time_signature",
 )
 
 
-class SpotifyMoodsLoader(Loader):
+class SpotifyMoodsLoader(CsvFileLoader):
     """Spotify tracks labelled Happy / Sad / Energetic / Calm, with audio features."""
 
     name: ClassVar[str] = "spotify_moods"
-    description: ClassVar[str] = "Spotify tracks with audio features and a mood label (data_moods.csv)"
+    description: ClassVar[str] = (
+        "Spotify tracks with audio features and a mood label (data_moods.csv)"
+    )
     priority: ClassVar[int] = 20
 
-    @classmethod
-    def detect(cls, path: Path) -> bool:
-        """A CSV (or folder with one) with ``name, album, artist, id, release_date, length, mood``."""
-        return bool(csv_files_with(path, REQUIRED))
+    required_columns: ClassVar[Sequence[str]] = REQUIRED
+    raw_label: ClassVar[str] = "moods"
 
-    def load(self, path: Path, ctx: IngestContext) -> Staged:
+    def load_raw(self, raw: RawTable, ctx: IngestContext, staged: Staged) -> None:
         """Read every matching CSV; bad dates, lengths and features are rejected with their line."""
-        files = csv_inputs(path, REQUIRED)
-        staged = Staged()
         con = ctx.con
-        for file in files:
-            raw = read_raw(ctx, file, "tracks", label="moods", required=REQUIRED)
-            try:
-                feats = [f for f in FEATURES if f in raw.columns]
-                validate(ctx, raw, "tracks", [
-                    required("id"), required("name"), is_int("length", 0),
-                    Check("release_date",
-                          f"{txt('release_date')} IS NOT NULL AND NOT regexp_full_match({txt('release_date')}, "
-                          r"'\d{4}(-\d{1,2}(-\d{1,2})?)?')",
-                          "not a release date (YYYY-MM-DD, YYYY-MM or YYYY)"),
-                    *[is_number(f) for f in feats],
-                ])
-                ref = (f"'spotify:track:' || {txt('id')} AS track_uri, {txt('name')} AS track, "
-                       f"{txt('artist')} AS artist, {txt('album')} AS album")
-                year = f"CAST(left({txt('release_date')}, 4) AS SMALLINT)"
-                staged.add("tracks", arrow(con, f"""
-                    SELECT {ref}, {int_expr('length')} AS duration_ms, {year} AS release_year
-                    FROM {raw.name} ORDER BY _rec"""))
-                staged.add("albums", arrow(con, f"""
-                    SELECT {txt('album')} AS album, {txt('artist')} AS artist, min({year}) AS release_year
-                    FROM {raw.name} WHERE {txt('album')} IS NOT NULL GROUP BY ALL"""))
-                staged.add("track_tags", arrow(con, f"""
-                    SELECT {ref}, {txt('mood')} AS tag, 1.0 AS weight, 'mood' AS kind
-                    FROM {raw.name} WHERE {txt('mood')} IS NOT NULL ORDER BY _rec"""))
-                if feats:
-                    values = ", ".join(f"({sql_str(f)}, {num_expr(f)})" for f in feats)
-                    staged.add("track_features", arrow(con, f"""
-                        SELECT {ref}, u.feature, u.value FROM {raw.name},
-                        LATERAL (VALUES {values}) u(feature, value) WHERE u.value IS NOT NULL"""))
-            finally:
-                raw.drop(con)
-        return staged
+        feats = [f for f in FEATURES if f in raw.columns]
+        validate(
+            ctx,
+            raw,
+            "tracks",
+            [
+                required("id"),
+                required("name"),
+                is_int("length", 0),
+                Check(
+                    "release_date",
+                    f"{txt('release_date')} IS NOT NULL AND NOT regexp_full_match({txt('release_date')}, "
+                    r"'\d{4}(-\d{1,2}(-\d{1,2})?)?')",
+                    "not a release date (YYYY-MM-DD, YYYY-MM or YYYY)",
+                ),
+                *[is_number(f) for f in feats],
+            ],
+        )
+        ref = (
+            f"'spotify:track:' || {txt('id')} AS track_uri, {txt('name')} AS track, "
+            f"{txt('artist')} AS artist, {txt('album')} AS album"
+        )
+        year = f"CAST(left({txt('release_date')}, 4) AS SMALLINT)"
+        staged.add(
+            "tracks",
+            arrow(
+                con,
+                f"""
+            SELECT {ref}, {int_expr("length")} AS duration_ms, {year} AS release_year
+            FROM {raw.name} ORDER BY _rec""",
+            ),
+        )
+        staged.add(
+            "albums",
+            arrow(
+                con,
+                f"""
+            SELECT {txt("album")} AS album, {txt("artist")} AS artist, min({year}) AS release_year
+            FROM {raw.name} WHERE {txt("album")} IS NOT NULL GROUP BY ALL""",
+            ),
+        )
+        staged.add(
+            "track_tags",
+            arrow(
+                con,
+                f"""
+            SELECT {ref}, {txt("mood")} AS tag, 1.0 AS weight, 'mood' AS kind
+            FROM {raw.name} WHERE {txt("mood")} IS NOT NULL ORDER BY _rec""",
+            ),
+        )
+        if feats:
+            values = ", ".join(f"({sql_str(f)}, {num_expr(f)})" for f in feats)
+            staged.add(
+                "track_features",
+                arrow(
+                    con,
+                    f"""
+                SELECT {ref}, u.feature, u.value FROM {raw.name},
+                LATERAL (VALUES {values}) u(feature, value) WHERE u.value IS NOT NULL""",
+                ),
+            )

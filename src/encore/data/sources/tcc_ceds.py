@@ -23,19 +23,18 @@ are not loaded.
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from collections.abc import Sequence
 from typing import ClassVar
 
-from encore.data.ingest import IngestContext, Loader, Staged
+from encore.data.ingest import IngestContext, Staged
 from encore.data.sources.generic import (
+    CsvFileLoader,
+    RawTable,
     arrow,
-    csv_files_with,
-    csv_inputs,
     int_expr,
     is_int,
     is_number,
     num_expr,
-    read_raw,
     required,
     sql_str,
     txt,
@@ -45,9 +44,22 @@ from encore.data.sources.generic import (
 REQUIRED = ("artist_name", "track_name", "release_date", "genre", "lyrics", "topic")
 AUDIO = ("danceability", "loudness", "acousticness", "instrumentalness", "valence", "energy")
 TOPICS = (
-    "dating", "violence", "world/life", "night/time", "shake the audience", "family/gospel", "romantic",
-    "communication", "obscene", "music", "movement/places", "light/visual perceptions", "family/spiritual",
-    "like/girls", "sadness", "feelings",
+    "dating",
+    "violence",
+    "world/life",
+    "night/time",
+    "shake the audience",
+    "family/gospel",
+    "romantic",
+    "communication",
+    "obscene",
+    "music",
+    "movement/places",
+    "light/visual perceptions",
+    "family/spiritual",
+    "like/girls",
+    "sadness",
+    "feelings",
 )
 
 
@@ -56,54 +68,77 @@ def topic_feature(name: str) -> str:
     return "topic_" + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-class TccCedsLoader(Loader):
+class TccCedsLoader(CsvFileLoader):
     """Songs 1950-2019 with genre, preprocessed lyrics, topic and audio features."""
 
     name: ClassVar[str] = "tcc_ceds"
-    description: ClassVar[str] = "Music Dataset 1950-2019: genre, preprocessed lyrics, topic, valence/energy"
+    description: ClassVar[str] = (
+        "Music Dataset 1950-2019: genre, preprocessed lyrics, topic, valence/energy"
+    )
     priority: ClassVar[int] = 20
 
-    @classmethod
-    def detect(cls, path: Path) -> bool:
-        """A CSV (or folder with one) with ``artist_name, track_name, genre, lyrics, topic``."""
-        return bool(csv_files_with(path, REQUIRED))
+    required_columns: ClassVar[Sequence[str]] = REQUIRED
+    raw_label: ClassVar[str] = "tcc"
 
-    def load(self, path: Path, ctx: IngestContext) -> Staged:
+    def load_raw(self, raw: RawTable, ctx: IngestContext, staged: Staged) -> None:
         """Read every matching CSV; bad years and scores are rejected with their line."""
-        files = csv_inputs(path, REQUIRED)
-        staged = Staged()
         con = ctx.con
-        for file in files:
-            raw = read_raw(ctx, file, "tracks", label="tcc", required=REQUIRED)
-            try:
-                row_id = "orig_index" if "orig_index" in raw.columns else raw.columns[0]
-                if row_id in REQUIRED:  # no id column at all
-                    row_id = "_rec"
-                feats = {c: c for c in AUDIO if c in raw.columns}
-                feats.update({t: topic_feature(t) for t in TOPICS if t in raw.columns})
-                if "len" in raw.columns:
-                    feats["len"] = "word_count"
-                validate(ctx, raw, "tracks", [
-                    required("track_name"), required("artist_name"), is_int("release_date", 0, 3000),
-                    *[is_number(c) for c in feats],
-                ])
-                ext = "CAST(_rec AS VARCHAR)" if row_id == "_rec" else txt(row_id)
-                ref = f"{ext} AS track_ext, {txt('track_name')} AS track, {txt('artist_name')} AS artist"
-                staged.add("tracks", arrow(con, f"""
-                    SELECT {ref}, {txt('genre')} AS genre_raw,
-                           CAST({int_expr('release_date')} AS SMALLINT) AS release_year
-                    FROM {raw.name} ORDER BY _rec"""))
-                staged.add("lyrics", arrow(con, f"""
-                    SELECT {ref}, {txt('lyrics')} AS text, TRUE AS processed
-                    FROM {raw.name} WHERE {txt('lyrics')} IS NOT NULL ORDER BY _rec"""))
-                staged.add("track_tags", arrow(con, f"""
-                    SELECT {ref}, {txt('topic')} AS tag, 1.0 AS weight, 'topic' AS kind
-                    FROM {raw.name} WHERE {txt('topic')} IS NOT NULL ORDER BY _rec"""))
-                if feats:
-                    values = ", ".join(f"({sql_str(f)}, {num_expr(c)})" for c, f in feats.items())
-                    staged.add("track_features", arrow(con, f"""
-                        SELECT {ref}, u.feature, u.value FROM {raw.name},
-                        LATERAL (VALUES {values}) u(feature, value) WHERE u.value IS NOT NULL"""))
-            finally:
-                raw.drop(con)
-        return staged
+        row_id = "orig_index" if "orig_index" in raw.columns else raw.columns[0]
+        if row_id in REQUIRED:  # no id column at all
+            row_id = "_rec"
+        feats = {c: c for c in AUDIO if c in raw.columns}
+        feats.update({t: topic_feature(t) for t in TOPICS if t in raw.columns})
+        if "len" in raw.columns:
+            feats["len"] = "word_count"
+        validate(
+            ctx,
+            raw,
+            "tracks",
+            [
+                required("track_name"),
+                required("artist_name"),
+                is_int("release_date", 0, 3000),
+                *[is_number(c) for c in feats],
+            ],
+        )
+        ext = "CAST(_rec AS VARCHAR)" if row_id == "_rec" else txt(row_id)
+        ref = f"{ext} AS track_ext, {txt('track_name')} AS track, {txt('artist_name')} AS artist"
+        staged.add(
+            "tracks",
+            arrow(
+                con,
+                f"""
+            SELECT {ref}, {txt("genre")} AS genre_raw,
+                   CAST({int_expr("release_date")} AS SMALLINT) AS release_year
+            FROM {raw.name} ORDER BY _rec""",
+            ),
+        )
+        staged.add(
+            "lyrics",
+            arrow(
+                con,
+                f"""
+            SELECT {ref}, {txt("lyrics")} AS text, TRUE AS processed
+            FROM {raw.name} WHERE {txt("lyrics")} IS NOT NULL ORDER BY _rec""",
+            ),
+        )
+        staged.add(
+            "track_tags",
+            arrow(
+                con,
+                f"""
+            SELECT {ref}, {txt("topic")} AS tag, 1.0 AS weight, 'topic' AS kind
+            FROM {raw.name} WHERE {txt("topic")} IS NOT NULL ORDER BY _rec""",
+            ),
+        )
+        if feats:
+            values = ", ".join(f"({sql_str(f)}, {num_expr(c)})" for c, f in feats.items())
+            staged.add(
+                "track_features",
+                arrow(
+                    con,
+                    f"""
+                SELECT {ref}, u.feature, u.value FROM {raw.name},
+                LATERAL (VALUES {values}) u(feature, value) WHERE u.value IS NOT NULL""",
+                ),
+            )
