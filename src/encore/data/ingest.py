@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -208,7 +209,7 @@ class IngestContext:
             self.progress(message)
 
 
-class Loader:
+class Loader(ABC):
     """Base class of every loader: subclass, set ``name``, implement ``detect`` and ``load``.
 
     Loaders are found by :func:`encore.data.sources.registry`; one module per format.
@@ -222,13 +223,13 @@ class Loader:
     priority: ClassVar[int] = 50
 
     @classmethod
+    @abstractmethod
     def detect(cls, path: Path) -> bool:
         """True when ``path`` (a file or folder) looks like this format."""
-        raise NotImplementedError  # abstract: each loader implements it
 
+    @abstractmethod
     def load(self, path: Path, ctx: IngestContext) -> Staged:
         """Parse ``path`` into staged frames; report bad rows through ``ctx.reject``."""
-        raise NotImplementedError  # abstract: each loader implements it
 
 
 @dataclass

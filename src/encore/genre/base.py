@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,7 +17,7 @@ from encore.genre.features import GenreData
 log = logging.getLogger(__name__)
 
 
-class GenreModel:
+class GenreModel(ABC):
     """Base class: ``fit`` on training positions, ``predict_proba`` on any items.
 
     Subclasses implement ``_fit`` and ``_predict_proba``. ``classes_`` is the ordered genre
@@ -87,11 +88,13 @@ class GenreModel:
                              "probability": float(p[r, c])})
         return pd.DataFrame(rows)
 
+    @abstractmethod
     def _fit(self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None) -> None:
-        raise NotImplementedError  # abstract
+        """Train on ``train_idx`` (and, semi-supervised, ``unlabelled_idx``)."""
 
+    @abstractmethod
     def _predict_proba(self, data: GenreData, idx: np.ndarray) -> np.ndarray:
-        raise NotImplementedError  # abstract
+        """Class probabilities ``[len(idx), n_classes]`` in the order of ``classes_``."""
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,8 +35,9 @@ class _FeatureModel(GenreModel):
         self.clf_ = self._make_clf()
         self.clf_.fit(x, y)
 
+    @abstractmethod
     def _make_clf(self) -> Any:
-        raise NotImplementedError  # abstract
+        """A fresh scikit-learn style classifier."""
 
     def _prepare(self, x: sp.csr_matrix) -> Any:
         return x

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -128,7 +129,7 @@ def _top_k_shared(
     return idx, vals
 
 
-class Recommender:
+class Recommender(ABC):
     """Base class of every Encore recommender.
 
     Parameters
@@ -245,8 +246,9 @@ class Recommender:
         log.info("fitted %s on %r in %.2fs", self.name, dataset, self.fit_time_s)
         return self
 
+    @abstractmethod
     def _fit(self, dataset: InteractionDataset) -> None:
-        raise NotImplementedError
+        """Learn the model from ``dataset`` (each model implements it)."""
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
@@ -707,7 +709,7 @@ class Recommender:
         model._after_load()
         return model
 
-    def _after_load(self) -> None:
+    def _after_load(self) -> None:  # noqa: B027 - an optional hook, deliberately not abstract
         """Rebuild caches derived from the saved state (override when needed)."""
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -438,9 +439,9 @@ class CsvFileLoader(Loader):
                 raw.drop(ctx.con)
         return staged
 
+    @abstractmethod
     def load_raw(self, raw: RawTable, ctx: IngestContext, staged: Staged) -> None:
         """Validate one file's rows and add the staged frames (implemented per format)."""
-        raise NotImplementedError  # abstract: each CSV loader implements it
 
 
 class GenericLoader(Loader):
