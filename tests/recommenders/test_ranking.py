@@ -47,3 +47,25 @@ def test_shared_vector_equals_dense_block(
         order = [i for i in np.lexsort((np.arange(n_items), -dense[u])) if np.isfinite(dense[u, i])]
         want = order[: min(k, n_items)]
         assert got_idx[u][got_idx[u] >= 0].tolist() == want
+
+
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 30))
+@settings(max_examples=40, deadline=None)
+def test_heavy_row_trim_keeps_the_same_neighbours(seed: int, k: int) -> None:
+    import encore.recommenders.knn as knn
+
+    rng = np.random.default_rng(seed)
+    n_users, n_items = int(rng.integers(2, 8)), int(rng.integers(20, 200))
+    counts = (rng.random((n_users, n_items)) < 0.5) * rng.integers(1, 4, (n_users, n_items))
+    items = sp.csr_matrix(counts.T.astype(np.float32))  # integer counts: many tied similarities
+    old = knn.HEAVY_ROW
+    try:
+        knn.HEAVY_ROW = 10**9  # never trim: the full sort
+        full = knn.top_k_similarity(items, items, k)
+        knn.HEAVY_ROW = 4  # trim nearly every row first
+        trimmed = knn.top_k_similarity(items, items, k)
+    finally:
+        knn.HEAVY_ROW = old
+    np.testing.assert_array_equal(full.indptr, trimmed.indptr)
+    np.testing.assert_array_equal(full.indices, trimmed.indices)
+    np.testing.assert_array_equal(full.data, trimmed.data)

@@ -46,6 +46,42 @@ def bm25_item_weight(item_users: sp.csr_matrix, k1: float, b: float) -> sp.csr_m
     return sp.csr_matrix((data, (x.row, x.col)), shape=x.shape)
 
 
+#: Rows with more candidate neighbours than this are cut to their top ``k`` one row at a
+#: time (a linear-time partition) before the block-wide sort; with few users and many
+#: items (a handful of personal exports) rows hold tens of thousands of co-occurring items
+#: and sorting them all dominated the fit.
+HEAVY_ROW = 4096
+
+
+def _trim_heavy_rows(
+    r: np.ndarray, c: np.ndarray, v: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep only each heavy row's top ``k`` entries (ties to the lower column); rows stay grouped.
+
+    ``r`` must be sorted (CSR order). Light rows are returned untouched, so the result
+    ranks exactly as the full sort would.
+    """
+    if len(r) == 0:
+        return r, c, v
+    starts = np.r_[0, np.flatnonzero(np.diff(r)) + 1]
+    ends = np.r_[starts[1:], len(r)]
+    heavy = np.flatnonzero((ends - starts) > max(HEAVY_ROW, k))
+    if heavy.size == 0:
+        return r, c, v
+    keep = np.ones(len(r), dtype=bool)
+    for h in heavy:
+        s, e = starts[h], ends[h]
+        vals = v[s:e]
+        kth = np.partition(vals, len(vals) - k)[len(vals) - k]  # the k-th largest value
+        above = vals > kth
+        tied = np.flatnonzero(vals == kth)
+        need = k - int(above.sum())
+        chosen = above.copy()
+        chosen[tied[np.argsort(c[s:e][tied], kind="stable")[:need]]] = True
+        keep[s:e] = chosen
+    return r[keep], c[keep], v[keep]
+
+
 def top_k_similarity(
     left: sp.csr_matrix,
     right_t: sp.csr_matrix,
@@ -96,6 +132,7 @@ def top_k_similarity(
         if exclude_diagonal:
             ok &= r != c
         r, c, v = r[ok], c[ok], v[ok]
+        r, c, v = _trim_heavy_rows(r, c, v, k)
         order = np.lexsort((c, -v, r))  # by row, best first, then lower column
         r, c, v = r[order], c[order], v[order]
         if len(r):
