@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -410,13 +410,7 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
             + ") WHERE title IS NOT NULL"
         )
         _attach_artist(con, "_alref", "a", "am", "ae")
-        con.execute(
-            """
-            UPDATE _alref SET album_id = m.album_id FROM (
-                SELECT title_norm, artist_id, min(album_id) AS album_id FROM albums GROUP BY ALL
-            ) m WHERE m.title_norm = _alref.norm AND m.artist_id IS NOT DISTINCT FROM _alref.artist_id
-            """
-        )
+        con.execute(_MATCH_ALBUMS)
         con.execute(
             """
             INSERT INTO albums (title, title_norm, artist_id, source, ingest_id)
@@ -425,14 +419,7 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
             """,
             p,
         )
-        con.execute(
-            """
-            UPDATE _alref SET album_id = m.album_id FROM (
-                SELECT title_norm, artist_id, min(album_id) AS album_id FROM albums GROUP BY ALL
-            ) m WHERE _alref.album_id IS NULL AND m.title_norm = _alref.norm
-              AND m.artist_id IS NOT DISTINCT FROM _alref.artist_id
-            """
-        )
+        con.execute(_MATCH_ALBUMS)
         if "albums" in names:
             con.execute(
                 f"""
@@ -660,6 +647,49 @@ def _attach_artist(con: duckdb.DuckDBPyConnection, table: str, a: str, am: str, 
     )
 
 
+#: Matching of references to existing catalogue rows, run before and again after new rows
+#: are inserted (the second run gives the references the ids of the rows just created).
+_MATCH_ARTISTS = (
+    """
+    UPDATE _aref SET artist_id = m.artist_id FROM (
+        SELECT mbid, min(artist_id) AS artist_id FROM artists WHERE mbid IS NOT NULL GROUP BY mbid
+    ) m WHERE _aref.artist_id IS NULL AND m.mbid = _aref.mbid
+    """,
+    """
+    UPDATE _aref SET artist_id = m.artist_id FROM (
+        SELECT name_norm, min(artist_id) AS artist_id FROM artists GROUP BY name_norm
+    ) m WHERE _aref.artist_id IS NULL AND _aref.norm <> '' AND m.name_norm = _aref.norm
+    """,
+)
+_MATCH_TRACKS = (
+    *(
+        f"""
+        UPDATE _tref SET track_id = m.track_id FROM (
+            SELECT {key}, min(track_id) AS track_id FROM tracks WHERE {key} IS NOT NULL GROUP BY {key}
+        ) m WHERE _tref.track_id IS NULL AND m.{key} = _tref.{key}
+        """
+        for key in ("mbid", "uri")
+    ),
+    """
+    UPDATE _tref SET track_id = m.track_id FROM (
+        SELECT title_norm, artist_id, min(track_id) AS track_id FROM tracks GROUP BY ALL
+    ) m WHERE _tref.track_id IS NULL AND _tref.norm <> '' AND m.title_norm = _tref.norm
+      AND m.artist_id IS NOT DISTINCT FROM _tref.artist_id
+    """,
+)
+_MATCH_ALBUMS = """
+    UPDATE _alref SET album_id = m.album_id FROM (
+        SELECT title_norm, artist_id, min(album_id) AS album_id FROM albums GROUP BY ALL
+    ) m WHERE _alref.album_id IS NULL AND m.title_norm = _alref.norm
+      AND m.artist_id IS NOT DISTINCT FROM _alref.artist_id
+"""
+
+
+def _execute_all(con: duckdb.DuckDBPyConnection, statements: Iterable[str]) -> None:
+    for statement in statements:
+        con.execute(statement)
+
+
 def _resolve_artists(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
     """Give every row of ``_aref`` an artist id: ext id, then MBID, then normalised name; else new."""
     con.execute(
@@ -669,20 +699,7 @@ def _resolve_artists(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         """,
         {"src": p["src"]},
     )
-    con.execute(
-        """
-        UPDATE _aref SET artist_id = m.artist_id FROM (
-            SELECT mbid, min(artist_id) AS artist_id FROM artists WHERE mbid IS NOT NULL GROUP BY mbid
-        ) m WHERE _aref.artist_id IS NULL AND m.mbid = _aref.mbid
-        """
-    )
-    con.execute(
-        """
-        UPDATE _aref SET artist_id = m.artist_id FROM (
-            SELECT name_norm, min(artist_id) AS artist_id FROM artists GROUP BY name_norm
-        ) m WHERE _aref.artist_id IS NULL AND _aref.norm <> '' AND m.name_norm = _aref.norm
-        """
-    )
+    _execute_all(con, _MATCH_ARTISTS)
     # Names that normalise to nothing ("!!!") match an existing artist of exactly that name.
     con.execute(
         """
@@ -701,20 +718,7 @@ def _resolve_artists(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         """,
         p,
     )
-    con.execute(
-        """
-        UPDATE _aref SET artist_id = m.artist_id FROM (
-            SELECT mbid, min(artist_id) AS artist_id FROM artists WHERE mbid IS NOT NULL GROUP BY mbid
-        ) m WHERE _aref.artist_id IS NULL AND m.mbid = _aref.mbid
-        """
-    )
-    con.execute(
-        """
-        UPDATE _aref SET artist_id = m.artist_id FROM (
-            SELECT name_norm, min(artist_id) AS artist_id FROM artists GROUP BY name_norm
-        ) m WHERE _aref.artist_id IS NULL AND _aref.norm <> '' AND m.name_norm = _aref.norm
-        """
-    )
+    _execute_all(con, _MATCH_ARTISTS)
     con.execute(
         """
         UPDATE _aref SET artist_id = m.artist_id FROM (
@@ -742,21 +746,7 @@ def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         """,
         {"src": p["src"]},
     )
-    for key in ("mbid", "uri"):
-        con.execute(
-            f"""
-            UPDATE _tref SET track_id = m.track_id FROM (
-                SELECT {key}, min(track_id) AS track_id FROM tracks WHERE {key} IS NOT NULL GROUP BY {key}
-            ) m WHERE _tref.track_id IS NULL AND m.{key} = _tref.{key}
-            """
-        )
-    match_name = """
-        UPDATE _tref SET track_id = m.track_id FROM (
-            SELECT title_norm, artist_id, min(track_id) AS track_id FROM tracks GROUP BY ALL
-        ) m WHERE _tref.track_id IS NULL AND _tref.norm <> '' AND m.title_norm = _tref.norm
-          AND m.artist_id IS NOT DISTINCT FROM _tref.artist_id
-    """
-    con.execute(match_name)
+    _execute_all(con, _MATCH_TRACKS)
     con.execute(
         """
         INSERT INTO tracks (title, title_norm, artist_id, album_id, mbid, uri, source, ingest_id)
@@ -767,15 +757,7 @@ def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         """,
         p,
     )
-    for key in ("mbid", "uri"):
-        con.execute(
-            f"""
-            UPDATE _tref SET track_id = m.track_id FROM (
-                SELECT {key}, min(track_id) AS track_id FROM tracks WHERE {key} IS NOT NULL GROUP BY {key}
-            ) m WHERE _tref.track_id IS NULL AND m.{key} = _tref.{key}
-            """
-        )
-    con.execute(match_name)
+    _execute_all(con, _MATCH_TRACKS)
     con.execute(
         """
         UPDATE _tref SET track_id = m.track_id FROM (
