@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -426,11 +426,7 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
                 UPDATE albums SET release_year = COALESCE(albums.release_year, s.ry),
                                   mbid = COALESCE(albums.mbid, s.mb)
                 FROM (SELECT r.album_id, max(x.release_year) AS ry, max({_clean('x.album_mbid')}) AS mb
-                      FROM {names['albums']} x JOIN _alref r
-                        ON r.title = {_clean('x.album')}
-                       AND r.a IS NOT DISTINCT FROM {_clean('x.artist')}
-                       AND r.am IS NOT DISTINCT FROM {_clean('x.artist_mbid')}
-                       AND r.ae IS NOT DISTINCT FROM {_clean('x.artist_ext')}
+                      FROM {names['albums']} x JOIN _alref r ON {_ref_join('x', 'r', _ALBUM_REF_PAIRS)}
                       GROUP BY r.album_id) s
                 WHERE albums.album_id = s.album_id
                 """
@@ -493,10 +489,7 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
             UPDATE artists SET country = COALESCE(artists.country, m.country),
                                mbid = COALESCE(artists.mbid, m.mbid)
             FROM (SELECT r.artist_id, max({_clean('x.country')}) AS country, max(r.mbid) AS mbid
-                  FROM {names['artists']} x JOIN _aref r
-                    ON r.name IS NOT DISTINCT FROM {_clean('x.artist')}
-                   AND r.mbid IS NOT DISTINCT FROM {_clean('x.artist_mbid')}
-                   AND r.ext IS NOT DISTINCT FROM {_clean('x.artist_ext')}
+                  FROM {names['artists']} x JOIN _aref r ON {_ref_join('x', 'r', _ARTIST_REF_PAIRS)}
                   GROUP BY r.artist_id) m
             WHERE artists.artist_id = m.artist_id
             """
@@ -596,12 +589,20 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
     return {k: v for k, v in loaded.items() if v}
 
 
-def _ref_join(x: str, r: str) -> str:
-    """Join condition between a staged row ``x`` and a track reference row ``r``."""
-    pairs = [
-        ("title", "track"), ("mbid", "track_mbid"), ("uri", "track_uri"), ("ext", "track_ext"),
-        ("album", "album"), ("a", "artist"), ("am", "artist_mbid"), ("ae", "artist_ext"),
-    ]
+_TRACK_REF_PAIRS = (
+    ("title", "track"), ("mbid", "track_mbid"), ("uri", "track_uri"), ("ext", "track_ext"),
+    ("album", "album"), ("a", "artist"), ("am", "artist_mbid"), ("ae", "artist_ext"),
+)
+_ARTIST_REF_PAIRS = (("name", "artist"), ("mbid", "artist_mbid"), ("ext", "artist_ext"))
+_ALBUM_REF_PAIRS = (("title", "album"), ("a", "artist"), ("am", "artist_mbid"), ("ae", "artist_ext"))
+
+
+def _ref_join(x: str, r: str, pairs: Sequence[tuple[str, str]] = _TRACK_REF_PAIRS) -> str:
+    """Join condition between a staged row ``x`` and a reference row ``r`` (track by default).
+
+    ``pairs`` maps the reference table's columns to the staged frame's: the track, artist
+    and album reference tables (``_tref``, ``_aref``, ``_alref``) each have their own.
+    """
     return " AND ".join(f"{r}.{rc} IS NOT DISTINCT FROM {_clean(f'{x}.{xc}')}" for rc, xc in pairs)
 
 
@@ -617,18 +618,14 @@ def _add_ref_ids(con: duckdb.DuckDBPyConnection, names: Mapping[str, str]) -> No
         con.execute(
             f"""
             UPDATE {n} SET _artist_id = r.artist_id FROM _aref r
-            WHERE r.name IS NOT DISTINCT FROM {_clean(n + '.artist')}
-              AND r.mbid IS NOT DISTINCT FROM {_clean(n + '.artist_mbid')}
-              AND r.ext IS NOT DISTINCT FROM {_clean(n + '.artist_ext')}
+            WHERE {_ref_join(n, 'r', _ARTIST_REF_PAIRS)}
             """
         )
         if "album" in spec:
             con.execute(
                 f"""
                 UPDATE {n} SET _album_id = r.album_id FROM _alref r
-                WHERE r.title = {_clean(n + '.album')} AND r.a IS NOT DISTINCT FROM {_clean(n + '.artist')}
-                  AND r.am IS NOT DISTINCT FROM {_clean(n + '.artist_mbid')}
-                  AND r.ae IS NOT DISTINCT FROM {_clean(n + '.artist_ext')}
+                WHERE {_ref_join(n, 'r', _ALBUM_REF_PAIRS)}
                 """
             )
         if table in _TRACK_FRAMES:
