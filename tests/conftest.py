@@ -9,8 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from encore.data.store import Store
+
+# CI runs the property tests on a fixed sequence of examples (``CI`` set by .ci/run), so a red
+# build is reproducible; local runs keep exploring new random examples.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 SHARED_DATA = Path(
     os.environ.get("ENCORE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")

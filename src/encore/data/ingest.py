@@ -414,7 +414,7 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
         con.execute(
             """
             INSERT INTO albums (title, title_norm, artist_id, source, ingest_id)
-            SELECT any_value(title), norm, artist_id, $src, $ing FROM _alref
+            SELECT arg_min(title, (length(title), title)), norm, artist_id, $src, $ing FROM _alref
             WHERE album_id IS NULL AND norm <> '' GROUP BY norm, artist_id
             """,
             p,
@@ -709,7 +709,8 @@ def _resolve_artists(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
     con.execute(
         """
         INSERT INTO artists (name, name_norm, mbid, source, ingest_id)
-        SELECT COALESCE(arg_min(name, (name = lower(name))::INT * 100000 + length(name)), any_value(ext)), COALESCE(any_value(norm), ''), any_value(mbid), $src, $ing
+        SELECT COALESCE(arg_min(name, ((name = lower(name))::INT, length(name), name)), min(ext)),
+               COALESCE(min(norm), ''), min(mbid), $src, $ing
         FROM _aref WHERE artist_id IS NULL
         GROUP BY COALESCE(mbid, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext)
         """,
@@ -747,8 +748,8 @@ def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
     con.execute(
         """
         INSERT INTO tracks (title, title_norm, artist_id, album_id, mbid, uri, source, ingest_id)
-        SELECT COALESCE(any_value(title), any_value(ext)), COALESCE(any_value(norm), ''), artist_id,
-               any_value(album_id), any_value(mbid), any_value(uri), $src, $ing
+        SELECT COALESCE(arg_min(title, (length(title), title)), min(ext)), COALESCE(min(norm), ''), artist_id,
+               min(album_id), min(mbid), min(uri), $src, $ing
         FROM _tref WHERE track_id IS NULL
         GROUP BY artist_id, COALESCE(mbid, uri, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext)
         """,

@@ -223,6 +223,6 @@ def test_round_trip(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
             assert (pd.isna(g) and pd.isna(w)) or g == w, (col, g, w)
     key = ["user_id", "track_id", "ts", "skipped"]
     norm = lambda f: sorted(  # noqa: E731
-        (r.user_id, r.track_id, pd.Timestamp(r.ts), None if pd.isna(r.ms_played) else int(r.ms_played), bool(r.skipped))
+        (r.user_id, r.track_id, pd.Timestamp(r.ts), -1 if pd.isna(r.ms_played) else int(r.ms_played), bool(r.skipped))
         for r in f[[*key, "ms_played"]].itertuples())
     assert norm(got_e) == norm(events)

@@ -108,7 +108,7 @@ class FmaLoader(Loader):
                 FROM {raw.name} WHERE {txt('subset')} IS NOT NULL AND {txt('split')} IS NOT NULL
                 ORDER BY _rec"""))
             if taxonomy is not None:
-                name = f"(SELECT any_value(trim(title)) FROM {taxonomy.name} WHERE CAST(genre_id AS BIGINT) = g.gid)"
+                name = f"(SELECT min(trim(title)) FROM {taxonomy.name} WHERE CAST(genre_id AS BIGINT) = g.gid)"
             else:
                 name = "'fma:' || g.gid"
             staged.add("track_tags", arrow(con, f"""

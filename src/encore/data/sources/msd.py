@@ -131,7 +131,7 @@ class MsdLoader(Loader):
             aref = f"{txt('ArtistName')} AS artist, {txt('ArtistMBID')} AS artist_mbid"
             a_unpivot = ", ".join(f"('{f}', {num_expr(c)})" for c, f in ARTIST_FEATURES.items())
             staged.add("artist_features", arrow(con, f"""
-                SELECT {aref}, u.feature, any_value(u.value) AS value FROM {raw.name},
+                SELECT {aref}, u.feature, min(u.value) AS value FROM {raw.name},
                 LATERAL (VALUES {a_unpivot}) u(feature, value) WHERE u.value IS NOT NULL GROUP BY ALL"""))
             con.register("_msd_countries", country_table())
             try:
@@ -152,7 +152,7 @@ class MsdLoader(Loader):
                         UNION ALL SELECT unnest([{state_names}]), 'US'
                     )
                     SELECT artist, artist_mbid,
-                           any_value(COALESCE(
+                           min(COALESCE(
                                (SELECT iso2 FROM names WHERE key = l.loc),
                                (SELECT iso2 FROM names WHERE key = l.w2),
                                (SELECT iso2 FROM names WHERE key = l.w1),
