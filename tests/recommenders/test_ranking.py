@@ -69,3 +69,40 @@ def test_heavy_row_trim_keeps_the_same_neighbours(seed: int, k: int) -> None:
     np.testing.assert_array_equal(full.indptr, trimmed.indptr)
     np.testing.assert_array_equal(full.indices, trimmed.indices)
     np.testing.assert_array_equal(full.data, trimmed.data)
+
+
+@given(
+    n_users=st.integers(1, 8),
+    n_items=st.integers(1, 3000),
+    k=st.integers(1, 40),
+    levels=st.sampled_from([2, 5, 1000]),
+    seed=st.integers(0, 10_000),
+    heavy=st.sampled_from([4096, 1]),
+)
+@settings(max_examples=150, deadline=None)
+def test_top_k_is_the_exact_ranking(
+    n_users: int, n_items: int, k: int, levels: int, seed: int, heavy: int
+) -> None:
+    """Chunk-bounded selection = a full sort by (score desc, item asc), ties at the cut included."""
+    import encore.recommenders.base as base
+
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, levels, (n_users, n_items)).astype(np.float32)  # ties when levels is small
+    scores[rng.random(scores.shape) < 0.05] = -np.inf
+    scores[rng.random(scores.shape) < 0.02] = np.nan
+    scores[rng.random(n_users) < 0.2] = 0.0  # whole rows tied
+    want = np.where(np.isnan(scores), -np.inf, scores)
+    old_heavy = base.TOP_K_HEAVY
+    base.TOP_K_HEAVY = heavy  # 1: every row takes the exact-partition path
+    try:
+        idx, vals = top_k(scores.copy(), k)
+    finally:
+        base.TOP_K_HEAVY = old_heavy
+    assert idx.shape == (n_users, min(k, n_items))
+    for u in range(n_users):
+        order = [i for i in np.lexsort((np.arange(n_items), -want[u])) if np.isfinite(want[u, i])]
+        expect = order[: min(k, n_items)]
+        got = idx[u][idx[u] >= 0].tolist()
+        assert got == expect
+        assert (idx[u][len(got):] == -1).all()
+        np.testing.assert_array_equal(vals[u][: len(got)], want[u, expect])
