@@ -3,14 +3,16 @@
 ``X ~ U S V'``; a user's scores are ``x_u V V'``, the projection of their row on the top
 ``factors`` right singular vectors. That is a function of the row alone, so users unseen
 at fit time are folded in exactly, and a score splits over the user's items as
-``r_uj * (V_j . V_i)``. The SVD is scikit-learn's seeded randomized SVD (Halko et al.),
-which on sparse matrices of this shape is faster than ARPACK (``svds``) and deterministic.
+``r_uj * (V_j . V_i)``. The SVD is exact by default: ARPACK (``scipy.sparse.linalg.svds``)
+started from a seeded vector, so it is deterministic; scikit-learn's randomized SVD
+(Halko et al.) is the approximate alternative (``solver="randomized"``), for matrices
+too large for ARPACK's Lanczos basis.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,9 +27,11 @@ log = logging.getLogger(__name__)
 
 
 class PureSVDConfig(RecommenderConfig):
-    """Config of :class:`PureSVD`: number of factors, power iterations, seed."""
+    """Config of :class:`PureSVD`: number of factors, SVD solver, its iterations, seed."""
 
     factors: int = Field(default=32, ge=1)
+    solver: Literal["arpack", "randomized"] = "arpack"
+    #: Power iterations of the randomized solver (unused by ARPACK).
     n_iter: int = Field(default=7, ge=0)
     random_state: int = 42
 
@@ -44,17 +48,28 @@ class PureSVD(Recommender):
     state_attrs: ClassVar[tuple[str, ...]] = ("item_factors_", "singular_values_")
 
     def _fit(self, dataset: InteractionDataset) -> None:
-        from sklearn.utils.extmath import randomized_svd
-
         x = sp.csr_matrix(dataset.matrix, dtype=np.float32)
         k = min(self.config.factors, min(x.shape) - 1) if min(x.shape) > 1 else 1
         if k < self.config.factors:
             log.warning("pure_svd: only %d factors possible on a %s matrix", k, x.shape)
-        _, s, vt = randomized_svd(
-            x, n_components=k, n_iter=self.config.n_iter, random_state=self.config.random_state
-        )
+        if min(x.shape) <= 1:
+            _, s, vt = np.linalg.svd(x.toarray(), full_matrices=False)
+            s, vt = s[:k], vt[:k]
+        elif self.config.solver == "arpack":
+            from scipy.sparse.linalg import svds
+
+            v0 = np.random.default_rng(self.config.random_state).uniform(-1.0, 1.0, min(x.shape))
+            _, s, vt = svds(x, k=k, v0=v0.astype(np.float32), solver="arpack")
+            order = np.argsort(-s, kind="stable")  # ARPACK returns ascending values
+            s, vt = s[order], vt[order]
+        else:
+            from sklearn.utils.extmath import randomized_svd
+
+            _, s, vt = randomized_svd(
+                x, n_components=k, n_iter=self.config.n_iter, random_state=self.config.random_state
+            )
         self.item_factors_: np.ndarray = np.ascontiguousarray(vt.T, dtype=np.float32)
-        self.singular_values_: np.ndarray = s.astype(np.float32)
+        self.singular_values_: np.ndarray = np.asarray(s, dtype=np.float32)
 
     def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
         v = self.item_factors_
