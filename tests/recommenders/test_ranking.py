@@ -106,3 +106,23 @@ def test_top_k_is_the_exact_ranking(
         assert got == expect
         assert (idx[u][len(got):] == -1).all()
         np.testing.assert_array_equal(vals[u][: len(got)], want[u, expect])
+
+
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 30), block=st.sampled_from([1, 7, 1 << 25]))
+@settings(max_examples=60, deadline=None)
+def test_top_k_similarity_is_the_exact_neighbour_list(seed: int, k: int, block: int) -> None:
+    """Each row keeps its k largest positive off-diagonal products, ties to the lower column."""
+    import encore.recommenders.knn as knn
+
+    rng = np.random.default_rng(seed)
+    n_users, n_items = int(rng.integers(1, 8)), int(rng.integers(1, 120))
+    counts = (rng.random((n_users, n_items)) < 0.4) * rng.integers(1, 4, (n_users, n_items))
+    items = sp.csr_matrix(counts.T.astype(np.float32))
+    got = knn.top_k_similarity(items, items, k, block_floats=block * n_items)
+    full = (items @ items.T).toarray().astype(np.float32)
+    np.fill_diagonal(full, 0.0)
+    for i in range(n_items):
+        order = [j for j in np.lexsort((np.arange(n_items), -full[i])) if full[i, j] > 0][:k]
+        row = got.getrow(i)
+        assert sorted(row.indices.tolist()) == sorted(order)
+        np.testing.assert_array_equal(row.toarray()[0, order], full[i, order])

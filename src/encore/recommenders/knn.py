@@ -82,17 +82,33 @@ def _trim_heavy_rows(
     return r[keep], c[keep], v[keep]
 
 
-def _best_first(r: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Order of entries by row, then value descending, then column ascending.
+def _sort_best_first(
+    r: np.ndarray, c: np.ndarray, v: np.ndarray, lo: int, n_cols: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sort entries by row, then value descending, then column ascending.
 
-    The entries must be in CSR order (rows ascending, columns ascending within a row) and
-    the values positive float32. A positive float's bit pattern orders like the float, so
-    ``(row << 32) | ~bits(v)`` is one integer key, and a stable sort of it keeps the column
-    order among ties: the same order as ``np.lexsort((c, -v, r))``, about 7x faster.
+    Values must be positive float32, rows in ``[lo, lo + 2**row_bits)``. A positive
+    float's bit pattern orders like the float, so ``(row - lo, ~bits(v), column)`` packs
+    into one 64-bit key whose plain sort is the order of ``np.lexsort((c, -v, r))``, and
+    the three arrays are read back from the sorted keys (about 8x faster than the lexsort).
+    Falls back to the lexsort when the key would not fit in 64 bits.
     """
-    bits = np.ascontiguousarray(v, dtype=np.float32).view(np.uint32)
-    key = (r.astype(np.uint64) << np.uint64(32)) | (~bits).astype(np.uint64)
-    return np.argsort(key, kind="stable")
+    if len(r) == 0:
+        return r, c, v
+    rel = (r - lo).astype(np.uint64)
+    row_bits = int(rel.max()).bit_length()
+    col_bits = max(1, int(n_cols - 1).bit_length())
+    if row_bits + 31 + col_bits > 64:
+        order = np.lexsort((c, -v, r))
+        return r[order], c[order], v[order]
+    inv = (~np.ascontiguousarray(v, dtype=np.float32).view(np.uint32)) & np.uint32(0x7FFFFFFF)
+    cb = np.uint64(col_bits)
+    key = (rel << np.uint64(31 + col_bits)) | (inv.astype(np.uint64) << cb) | c.astype(np.uint64)
+    key.sort()
+    c_out = (key & np.uint64((1 << col_bits) - 1)).astype(np.int64)
+    bits = (~((key >> cb).astype(np.uint32))) & np.uint32(0x7FFFFFFF)
+    r_out = (key >> np.uint64(31 + col_bits)).astype(np.int64) + lo
+    return r_out, c_out, bits.view(np.float32)
 
 
 def top_k_similarity(
@@ -136,8 +152,7 @@ def top_k_similarity(
     vals: list[np.ndarray] = []
     for lo in range(0, n, step):
         hi = min(lo + step, n)
-        prod = sp.csr_matrix(left[lo:hi] @ right)
-        prod.sum_duplicates()
+        prod = sp.csr_matrix(left[lo:hi] @ right)  # no duplicate entries; columns unsorted
         r = np.repeat(np.arange(lo, hi), np.diff(prod.indptr))
         c = prod.indices.astype(np.int64)
         v = prod.data.astype(np.float32)
@@ -146,8 +161,7 @@ def top_k_similarity(
             ok &= r != c
         r, c, v = r[ok], c[ok], v[ok]
         r, c, v = _trim_heavy_rows(r, c, v, k)
-        order = _best_first(r, v)
-        r, c, v = r[order], c[order], v[order]
+        r, c, v = _sort_best_first(r, c, v, lo, m)
         if len(r):
             first = np.r_[0, np.flatnonzero(np.diff(r)) + 1]
             counts = np.diff(np.r_[first, len(r)])
