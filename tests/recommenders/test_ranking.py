@@ -126,3 +126,40 @@ def test_top_k_similarity_is_the_exact_neighbour_list(seed: int, k: int, block: 
         row = got.getrow(i)
         assert sorted(row.indices.tolist()) == sorted(order)
         np.testing.assert_array_equal(row.toarray()[0, order], full[i, order])
+
+
+@given(
+    n_users=st.integers(1, 10),
+    n_items=st.sampled_from([1, 5, 50, 200, 3000]),
+    k=st.integers(1, 30),
+    density=st.sampled_from([0.02, 0.2, 0.9]),
+    negative=st.booleans(),
+    exclude=st.booleans(),
+    with_candidates=st.booleans(),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 10_000),
+)
+@settings(max_examples=200, deadline=None)
+def test_sparse_scores_rank_as_the_dense_block(
+    n_users: int, n_items: int, k: int, density: float, negative: bool, exclude: bool,
+    with_candidates: bool, dtype: type, seed: int,
+) -> None:
+    """A sparse score block (unstored = 0) gives exactly the dense block's top k."""
+    from encore.recommenders.base import _top_k_sparse
+
+    rng = np.random.default_rng(seed)
+    vals = rng.integers(-2 if negative else 1, 4, (n_users, n_items)).astype(dtype)  # ties
+    vals[rng.random(vals.shape) > density] = 0.0
+    scores = sp.csr_matrix(vals)
+    rows = sp.csr_matrix((rng.random((n_users, n_items)) < 0.2).astype(np.float32))
+    candidates = rng.random(n_items) < 0.7 if with_candidates else None
+    dense = vals.astype(np.float64)
+    if exclude:
+        r, c = rows.nonzero()
+        dense[r, c] = -np.inf
+    if candidates is not None:
+        dense[:, ~candidates] = -np.inf
+    want_idx, want_vals = top_k(dense, k)
+    got_idx, got_vals = _top_k_sparse(scores, rows, k, exclude, candidates)
+    np.testing.assert_array_equal(got_idx, want_idx)
+    np.testing.assert_array_equal(got_vals[got_idx >= 0], want_vals[want_idx >= 0])

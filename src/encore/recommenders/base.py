@@ -2,8 +2,9 @@
 
 A model is one file with a pydantic ``Config``, ``_fit(dataset)`` and a scoring method:
 
-- ``_score(user_idx, user_rows)``: dense scores ``[n_users, n_items]`` for users known at
-  fit time (default: ``_score_rows(user_rows)``);
+- ``_score(user_idx, user_rows)``: scores ``[n_users, n_items]`` for users known at
+  fit time (default: ``_score_rows(user_rows)``): a new dense array, or a sparse matrix
+  whose unstored entries score 0 (neighbourhood models), ranked without densifying;
 - ``_score_rows(rows)``: the same for arbitrary interaction rows; models for which that is
   sound set ``supports_fold_in = True`` and get recommendations for users unseen at fit
   time (:meth:`Recommender.recommend_for_interactions`) without a refit.
@@ -45,6 +46,8 @@ SCORE_BLOCK_FLOATS = 1 << 22
 TOP_K_CHUNK = 64
 #: Rows with more candidates than this (many tied scores) take an exact partition instead.
 TOP_K_HEAVY = 4096
+#: A sparse row's k-th score is first bounded from its first ``TOP_K_SAMPLE * k`` entries.
+TOP_K_SAMPLE = 32
 
 RECOMMEND_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "score", "rank")
 SIMILAR_COLUMNS: tuple[str, ...] = ("item_id", "similar_item_id", "score", "rank")
@@ -130,6 +133,124 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         keep = within < kk
         idx[r[keep], within[keep]] = c[keep]
         vals[r[keep], within[keep]] = v[keep]
+    return idx, vals
+
+
+def sort_best_first(
+    r: np.ndarray, c: np.ndarray, v: np.ndarray, lo: int, n_cols: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sort entries by row, then value descending, then column ascending.
+
+    Values must be positive float32, rows in ``[lo, lo + 2**row_bits)``. A positive
+    float's bit pattern orders like the float, so ``(row - lo, ~bits(v), column)`` packs
+    into one 64-bit key whose plain sort is the order of ``np.lexsort((c, -v, r))``, and
+    the three arrays are read back from the sorted keys (about 8x faster than the lexsort).
+    Falls back to the lexsort when the key would not fit in 64 bits.
+    """
+    if len(r) == 0:
+        return r, c, v
+    rel = (r - lo).astype(np.uint64)
+    row_bits = int(rel.max()).bit_length()
+    col_bits = max(1, int(n_cols - 1).bit_length())
+    if row_bits + 31 + col_bits > 64:
+        order = np.lexsort((c, -v, r))
+        return r[order], c[order], v[order]
+    inv = (~np.ascontiguousarray(v, dtype=np.float32).view(np.uint32)) & np.uint32(0x7FFFFFFF)
+    cb = np.uint64(col_bits)
+    key = (rel << np.uint64(31 + col_bits)) | (inv.astype(np.uint64) << cb) | c.astype(np.uint64)
+    key.sort()
+    c_out = (key & np.uint64((1 << col_bits) - 1)).astype(np.int64)
+    bits = (~((key >> cb).astype(np.uint32))) & np.uint32(0x7FFFFFFF)
+    r_out = (key >> np.uint64(31 + col_bits)).astype(np.int64) + lo
+    return r_out, c_out, bits.view(np.float32)
+
+
+def _top_k_sparse(
+    scores: sp.spmatrix, rows: sp.csr_matrix, k: int, exclude_seen: bool, candidates: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k` of a sparse score block (unstored entries score 0) without densifying it.
+
+    A row with at least ``k`` + (its seen items) positive allowed stored scores has its
+    top ``k`` among them, since every other item scores 0 or less. Its k-th best unseen
+    score is bounded from below by an order statistic of its first stored entries (any
+    ``k`` + seen of them will do), so only the entries at or above that bound are kept,
+    seen items are removed from those few, and they are sorted as packed keys. The other
+    rows (short histories) are densified and ranked by :func:`top_k`, so the answer equals
+    the dense block's. The block must hold no duplicate entries (a product of CSR matrices
+    has none).
+    """
+    s = sp.csr_matrix(scores)
+    n, m = s.shape
+    kk = min(k, m)
+    idx = np.full((n, kk), -1, dtype=np.int64)
+    vals = np.full((n, kk), -np.inf, dtype=np.float64)
+    if kk == 0 or n == 0:
+        return idx, vals
+    ptr = s.indptr.astype(np.int64)
+    c_all, v_all = s.indices, s.data
+    ok = v_all > 0
+    if candidates is not None:
+        ok &= candidates[c_all]
+    cum = np.r_[0, np.cumsum(ok)]
+    eligible = cum[ptr[1:]] - cum[ptr[:-1]]
+    seen = np.diff(rows.indptr).astype(np.int64) if exclude_seen else np.zeros(n, np.int64)
+    need = kk + seen
+    full = eligible >= need
+    seen_keys = np.zeros(0, dtype=np.int64)
+    if exclude_seen and rows.nnz:
+        rr, cc = rows.nonzero()
+        seen_keys = np.sort(rr.astype(np.int64) * m + cc)
+
+    def unseen(r_: np.ndarray, c_: np.ndarray) -> np.ndarray:
+        if len(seen_keys) == 0:
+            return np.ones(r_.shape, dtype=bool)
+        keys = r_ * m + c_
+        at_ = np.minimum(np.searchsorted(seen_keys, keys), len(seen_keys) - 1)
+        return np.asarray(seen_keys[at_] != keys)
+
+    # a lower bound on each full row's k-th best unseen score: the k-th best of the unseen
+    # allowed scores among its first stored entries (-inf when they hold fewer than k)
+    width = int(min(TOP_K_SAMPLE * kk, np.diff(ptr).max()))
+    pos = ptr[:-1, None] + np.arange(width)[None, :]
+    inside = pos < ptr[1:, None]
+    pos = np.minimum(pos, max(len(v_all) - 1, 0))
+    if len(v_all):
+        usable = inside & ok[pos] & unseen(np.arange(n)[:, None], c_all[pos].astype(np.int64))
+        sample = np.where(usable, v_all[pos], -np.inf)
+    else:
+        sample = np.full((n, width), -np.inf)
+    bound = np.full(n, -np.inf)
+    if width >= kk:
+        bound = np.partition(sample, width - kk, axis=1)[:, width - kk].astype(np.float64)
+    bound[~full] = np.inf  # short rows: ranked densely below
+    keep = ok & (v_all >= np.repeat(bound, np.diff(ptr)))
+    kept = np.r_[0, np.cumsum(keep)]
+    r = np.repeat(np.arange(n), kept[ptr[1:]] - kept[ptr[:-1]])
+    c = c_all[keep].astype(np.int64)
+    v = v_all[keep]
+    if len(r):
+        fresh = unseen(r, c)
+        r, c, v = r[fresh], c[fresh], v[fresh]
+    if v.dtype == np.float32:
+        r, c, v = sort_best_first(r, c, v, 0, m)
+    else:
+        order = np.lexsort((c, -v, r))
+        r, c, v = r[order], c[order], v[order]
+    if len(r):
+        first = np.r_[0, np.flatnonzero(np.diff(r)) + 1]
+        within = np.arange(len(r)) - np.repeat(first, np.diff(np.r_[first, len(r)]))
+        top = within < kk
+        idx[r[top], within[top]] = c[top]
+        vals[r[top], within[top]] = v[top]
+    short = np.flatnonzero(~full)
+    if short.size:
+        block = np.asarray(s[short].toarray(), dtype=np.float64)
+        if exclude_seen and rows.nnz:
+            rr, cc = rows[short].nonzero()
+            block[rr, cc] = -np.inf
+        if candidates is not None:
+            block[:, ~candidates] = -np.inf
+        idx[short], vals[short] = top_k(block, kk)
     return idx, vals
 
 
@@ -304,7 +425,7 @@ class Recommender(ABC):
         return int(self.user_items_.shape[1])
 
     # ------------------------------------------------------------------ scoring hooks
-    def _score(self, user_idx: np.ndarray, user_rows: sp.csr_matrix) -> np.ndarray:
+    def _score(self, user_idx: np.ndarray, user_rows: sp.csr_matrix) -> np.ndarray | sp.spmatrix:
         """Dense scores ``[len(user_idx), n_items]`` for users known at fit time.
 
         Return a new array (the ranking overwrites seen items with ``-inf`` in place), or a
@@ -312,7 +433,7 @@ class Recommender(ABC):
         """
         return self._score_rows(user_rows)
 
-    def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+    def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray | sp.spmatrix:
         """Dense scores for arbitrary interaction rows (fold-in)."""
         raise self._fold_in_error()
 
@@ -463,7 +584,9 @@ class Recommender(ABC):
         for lo in range(0, len(users), step):
             hi = min(lo + step, len(users))
             scores, rows = score(lo, hi)
-            if isinstance(scores, np.ndarray) and scores.ndim == 2 and scores.strides[0] == 0:
+            if sp.issparse(scores):
+                idx, vals = _top_k_sparse(scores, rows, k, exclude_seen, candidates)
+            elif isinstance(scores, np.ndarray) and scores.ndim == 2 and scores.strides[0] == 0:
                 # one score vector broadcast to every user (popularity): rank it once
                 idx, vals = _top_k_shared(scores[0], scores.shape[0], rows if exclude_seen else None, k, candidates)
             else:
