@@ -76,6 +76,8 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         "pure_svd": {"factors": 32},
     },
 }
+#: Seeded models: run once per seed with ``--seeds N`` (seeds 0..N-1, the same on every side).
+SEEDED: frozenset[str] = frozenset({"als"})
 #: Which peers run which model.
 PEERS: dict[str, tuple[str, ...]] = {
     "popular": ("rectools",),
@@ -193,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=int, default=1200, help="seconds per model process")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--libraries", default="encore,rectools,implicit", help="which libraries to run")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="run seeded models (ALS) with seeds 0..N-1 on every side and summarise NDCG over them")
     ap.add_argument("--merge", action="store_true",
                     help="replace only the (model, library) rows run now in an existing result file")
     # worker mode (internal)
@@ -238,9 +242,13 @@ def main(argv: list[str] | None = None) -> int:
                 jobs += [(lib, [str(peer_py), str(PEER_SCRIPT), "--library", lib]) for lib in PEERS.get(model, ())]
             wanted = {x.strip() for x in args.libraries.split(",")}
             jobs = [job for job in jobs if job[0] in wanted]
-            for lib, prefix in jobs:
+            seeds = range(max(args.seeds, 1)) if model in SEEDED else [None]
+            for (lib, prefix), seed in [(job, sd) for sd in seeds for job in jobs]:
+                run_params = dict(params)
+                if seed is not None:  # Encore's config field vs the peer script's parameter
+                    run_params["random_state" if lib == "encore" else "seed"] = seed
                 recs_path, json_path = work / f"{lib}-{model}.csv", work / f"{lib}-{model}.json"
-                cmd = [*prefix, "--model", model, "--params", json.dumps(params), "--train", str(train_path),
+                cmd = [*prefix, "--model", model, "--params", json.dumps(run_params), "--train", str(train_path),
                        "--users", str(users_path), "--k", str(args.k), "--out-recs", str(recs_path),
                        "--out-json", str(json_path)]
                 cmd += ["--level", level] if lib == "encore" else ["--threads", str(args.threads)]
@@ -249,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                     info = run_one(cmd, env, json_path, args.timeout)
                 except subprocess.TimeoutExpired:
                     info = {"error": f"timed out after {args.timeout}s"}
-                row: dict[str, Any] = {"model": model, "library": lib}
+                row: dict[str, Any] = {"model": model, "library": lib, "seed": seed}
                 if "error" in info:
                     row["error"] = info["error"]
                     print(f"  failed: {info['error'][-300:]}", file=sys.stderr)
@@ -272,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                         "peak_rss_mb": info["peak_rss_mb"],
                         "rss_over_data_mb": info["peak_rss_mb"] - info["rss_after_data_mb"],
                         "n_users_scored": res.n_users,
-                        "params": json.dumps(params),
+                        "params": json.dumps(run_params),
                     })
                     if "versions" in info:
                         row["versions"] = json.dumps(info["versions"])
@@ -280,6 +288,17 @@ def main(argv: list[str] | None = None) -> int:
                           f"rec={info['recommend_s']:.2f}s rss={info['peak_rss_mb']:.0f}MiB", file=sys.stderr)
                 rows.append(row)
     table = pd.DataFrame(rows)
+    by_seed = table[table["seed"].notna()] if "seed" in table.columns else table.iloc[0:0]
+    seed_summary = pd.DataFrame()
+    if args.seeds > 1 and len(by_seed) and f"ndcg@{args.k}" in by_seed.columns:
+        seed_summary = (
+            by_seed.groupby(["model", "library"], sort=False)[f"ndcg@{args.k}"]
+            .agg(["count", "mean", "std", "min", "max"])
+            .reset_index()
+            .rename(columns={"count": "seeds"})
+        )
+    # the main table shows one run per (model, library): seed 0 for seeded models
+    table = table[table["seed"].isna() | (table["seed"] == 0)] if "seed" in table.columns else table
     result_json = args.out / f"cf-{args.data}.json"
     if args.merge and result_json.exists():
         old = pd.DataFrame(json.loads(result_json.read_text())["rows"])
@@ -302,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     result_json.write_text(
-        json.dumps({"meta": meta, "rows": json.loads(table.to_json(orient="records"))}, indent=2)
+        json.dumps({"meta": meta, "rows": json.loads(table.to_json(orient="records")),
+                    "seed_summary": json.loads(seed_summary.to_json(orient="records"))}, indent=2)
     )
     k = args.k
     cols = ["model", "library", f"ndcg@{k}", f"recall@{k}", f"map@{k}", f"coverage@{k}", "fit_s", "recommend_s",
@@ -316,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         markdown_table(shown),
         "",
     ]
+    if len(seed_summary):
+        md += [f"NDCG@{k} of seeded models over seeds 0-{args.seeds - 1} (same seeds on every side):", "",
+               markdown_table(seed_summary), ""]
     if "error" in table.columns:
         for r in table[table["error"].notna()].itertuples():
             md.append(f"- {r.library} {r.model} failed: {str(r.error)[-300:]}")
