@@ -17,6 +17,17 @@ and converts whole columns in SQL instead of looping over rows in Python:
    (strict mode raises on the first) and removed.
 
 Blank lines are ignored (they keep their place in the line numbering).
+
+:meth:`TsvTable.load` is the loaders' entry point: it tries the **happy path** first (a
+clean file, every row good): one ``read_csv`` statement that keeps only rows passing every
+check and converts them straight into the output columns, with no line numbers and no
+table of raw text. If that keeps every line of the file (and no :class:`Unique` key
+repeats), the file was clean and the converted table is the result. Otherwise nothing of
+it is used: the file is read again by the exact path above (numbered lines, ``validate``,
+convert), so errors, line numbers and ``rejects`` are exactly those of the exact path.
+The happy path may use a cheaper condition per check (:attr:`Check.fast`, which may also
+flag good rows, or :attr:`Check.digits` for files of digits only; :func:`int_check` has
+both): a row it flags only sends the file to the exact path.
 """
 
 from __future__ import annotations
@@ -55,11 +66,49 @@ class Check:
         The column named in the error (its value is shown in the message).
     reason:
         What is wrong, in words (the offending value is appended).
+    fast:
+        Optional cheaper condition for the happy path of :meth:`TsvTable.load`: true at
+        least wherever ``condition`` is (it may also flag good rows, which only sends the
+        file to the exact path).
+    digits:
+        Optional condition equivalent to ``condition`` in files that hold only ASCII digits,
+        tabs and newlines (see :func:`int_check`); happy path only.
     """
 
     condition: str
     field: str
     reason: str
+    fast: str | None = None
+    digits: str | None = None
+
+    def happy(self, digits_only: bool) -> str:
+        """The condition the happy path uses (``digits_only``: the file is digits, tabs, newlines)."""
+        if digits_only and self.digits:
+            return self.digits
+        return self.fast or self.condition
+
+
+@dataclass(frozen=True)
+class Unique:
+    """A rule: no two rows share ``key``; every repeat after the first is bad.
+
+    Attributes
+    ----------
+    field:
+        The column named in the error.
+    reason:
+        What is wrong, in words (the offending value is appended).
+    key:
+        SQL expression compared between rows (default: the trimmed text of ``field``).
+    """
+
+    field: str
+    reason: str
+    key: str | None = None
+
+    def sql(self) -> str:
+        """The key expression."""
+        return self.key or f"trim({q(self.field)})"
 
 
 def q(name: str) -> str:
@@ -85,6 +134,27 @@ def not_int(col: str, *, optional: bool = False) -> str:
         f"ELSE NOT regexp_full_match({v}, ' *[+-]?[0-9]+ *') END"
     )
     return f"(CASE WHEN {blank(col)} THEN FALSE ELSE {bad} END)" if optional else f"({bad})"
+
+
+def int_check(col: str, reason: str, *, optional: bool = False) -> Check:
+    """A :class:`Check` that the column is a whole number (:func:`not_int`), with cheap variants.
+
+    For the happy path: ``fast`` flags every value that is not the canonical text of its
+    BIGINT (``CAST(TRY_CAST(v AS BIGINT) AS VARCHAR) <> v``): a value :func:`not_int` rejects
+    never equals that text (which is ``-?[0-9]+``); good values such as ``+7``, ``007`` or
+    `` 7`` are flagged too and take the exact path. In a file of digits, tabs and newlines
+    only, every value is ``[0-9]*``, a whole number exactly when it is not empty and fits
+    BIGINT, which ``TRY_CAST`` alone decides (``digits``). Neither uses a regular expression.
+    """
+    v = q(col)
+    empty_ok = f"{v} <> '' AND " if optional else ""
+    return Check(
+        not_int(col, optional=optional),
+        col,
+        reason,
+        fast=f"({empty_ok}CAST({int_sql(col)} AS VARCHAR) IS DISTINCT FROM {v})",
+        digits=f"({empty_ok}{int_sql(col)} IS NULL)",
+    )
 
 
 def blank(col: str) -> str:
@@ -168,6 +238,9 @@ class TsvTable:
         Encodings tried in order (the last one's error is reported).
     name:
         Name of the temp table (default derived from the file name).
+    read:
+        Read the numbered table of raw text now (for :meth:`validate` and :meth:`select`).
+        ``False`` leaves the reading to :meth:`load`, which tries the happy path first.
 
     Raises
     ------
@@ -194,6 +267,7 @@ class TsvTable:
         aliases: Mapping[str, Sequence[str]] | None = None,
         encodings: Sequence[str] = ("utf-8",),
         name: str | None = None,
+        read: bool = True,
     ) -> None:
         self.ctx = ctx
         self.path = path
@@ -204,7 +278,8 @@ class TsvTable:
             data = path.read_bytes()
         except OSError as exc:
             raise DataError(f"cannot read file: {exc.strerror or exc}", file=str(path)) from exc
-        if not data or data.isspace():  # isspace() stops at the first non-space byte; strip() copies
+        # isspace() stops at the first non-space byte; strip() copies
+        if not data or data.isspace():
             raise DataError("empty file", file=str(path))
         self._data = data
         first_line = 1
@@ -229,42 +304,137 @@ class TsvTable:
                 )
             positions[col] = hit
         self.width = len(found)
-        fast_ok = (
-            encodings[0].lower().replace("_", "-") in ("utf-8", "utf8")
+        self._encodings = tuple(encodings)
+        self._positions = positions
+        self._header = header
+        self._first_line = first_line
+        #: Data lines in the file (the rows a clean file gives).
+        self._expected = data.count(b"\n") + (0 if data.endswith(b"\n") else 1) - (first_line - 1)
+        #: Whether DuckDB's CSV reader may read the file (its rows are then the file's lines).
+        self._fast_ok = (
+            self._encodings[0].lower().replace("_", "-") in ("utf-8", "utf8")
             and b"\r" not in data
             and not data.startswith(b"\xef\xbb\xbf")
             and len(set(found)) == len(found)
         )
-        if not (fast_ok and self._read_fast(found, positions, header, first_line)):
-            self._read_exact(encodings, positions, header, first_line)
+        self._numbered = False
+        self._query: str | None = None
+        #: Whether :meth:`load` finished on the happy path (None before it runs).
+        self.happy_path: bool | None = None
+        if read:
+            self._read()
 
-    def _read_fast(
-        self, found: Sequence[str], positions: Mapping[str, int], header: bool, first_line: int
-    ) -> bool:
-        """DuckDB's CSV reader; False when its numbering might not be the file's (then replaced)."""
-        data = self._data
-        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        expected = lines - (first_line - 1)
-        names = [f"c{i}" for i in range(len(found))]
+    def _read(self) -> None:
+        """Make the numbered table of raw text (fast reader when it provably numbers right)."""
+        if not (self._fast_ok and self._read_fast()):
+            self._read_exact(self._encodings, self._positions, self._header, self._first_line)
+        self._numbered = True
+
+    def _source(self) -> str:
+        """SQL: the file through DuckDB's CSV reader, one VARCHAR per wanted column, '' for empty.
+
+        ``ignore_errors``: a row DuckDB cannot take (wrong field count, bad UTF-8) is left
+        out instead of failing the statement (which would abort the ingest's transaction);
+        callers compare the row count with the file's lines. ``nullstr`` is a newline,
+        which no field can hold, so an empty field stays ``''``. Parameters: path, header.
+        """
+        names = [f"c{i}" for i in range(self.width)]
         spec = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}"
-        cols = ", ".join(f"COALESCE(c{positions[c]}, '') AS {q(c)}" for c in self.columns)
-        # ignore_errors: a row DuckDB cannot take (wrong field count, bad UTF-8) is left out
-        # instead of failing the statement (which would abort the ingest's transaction);
-        # the row count below then sends the file to the exact reader.
+        cols = ", ".join(f"c{self._positions[c]} AS {q(c)}" for c in self.columns)
+        return (
+            f"SELECT {cols} FROM read_csv(?, delim = '\t', quote = '', escape = '', header = ?, "
+            f"auto_detect = false, columns = {spec}, new_line = '\\n', nullstr = '\n', "
+            f"strict_mode = true, ignore_errors = true)"
+        )
+
+    def _execute(self, sql: str) -> None:
+        """Run a statement over :meth:`_source` (DuckDB errors -> :class:`DataError`)."""
         try:
-            self.ctx.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {self.name} AS "
-                f"SELECT row_number() OVER () + {first_line - 1} AS _line, {self.width} AS _nf, {cols} "
-                f"FROM read_csv(?, delim = '\t', quote = '', escape = '', header = ?, "
-                f"auto_detect = false, columns = {spec}, new_line = '\\n', strict_mode = true, "
-                f"ignore_errors = true)",
-                [str(self.path), header],
-            )
+            self.ctx.con.execute(sql, [str(self.path), self._header])
         except duckdb.Error as exc:
             raise DataError(f"cannot read file: {exc}", file=str(self.path)) from exc
-        row = self.ctx.con.execute(f"SELECT count(*) FROM {self.name}").fetchall()
-        if int(row[0][0]) != expected:
-            log.debug("%s: %s rows for %s lines; reading exactly", self.path, row[0][0], expected)
+
+    def _read_fast(self) -> bool:
+        """DuckDB's CSV reader; False when its numbering might not be the file's (then replaced)."""
+        self._execute(
+            f"CREATE OR REPLACE TEMP TABLE {self.name} AS "
+            f"SELECT row_number() OVER () + {self._first_line - 1} AS _line, {self.width} AS _nf, * "
+            f"FROM ({self._source()})"
+        )
+        n = self.count()
+        if n != self._expected:
+            log.debug("%s: %s rows for %s lines; reading exactly", self.path, n, self._expected)
+            return False
+        return True
+
+    def load(
+        self, checks: Sequence[Check | Unique], output: Mapping[str, str]
+    ) -> duckdb.DuckDBPyRelation:
+        """Validate the rows and convert them: the loaders' entry point.
+
+        Happy path first (see the module docstring): one statement reads the file, keeps the
+        rows that pass every check and computes ``output`` for them into the temp table. When
+        that kept every line and no :class:`Unique` key repeats, that table is the result.
+        Otherwise (or when the file is not for DuckDB's reader, or the table was already
+        read) the exact path runs: numbered lines, :meth:`validate` (errors and ``rejects``
+        with file, line and field), then ``output`` over the remaining rows. Both give the
+        same frame.
+
+        Parameters
+        ----------
+        checks:
+            The rules, in the order a bad row is judged (its first failing one is reported).
+        output:
+            Output column name -> SQL expression over the file's columns. Evaluated only on
+            rows that pass every check.
+
+        Returns
+        -------
+        duckdb.DuckDBPyRelation
+            The output columns, one row per good line, in file order. :attr:`query` holds
+            its SQL. After the happy path the temp table holds the output columns, not the
+            raw text.
+        """
+        cols = ", ".join(q(c) for c in output)
+        exprs = ", ".join(f"{e} AS {q(c)}" for c, e in output.items())
+        self.happy_path = not self._numbered and self._fast_ok and self._load_fast(checks, exprs)
+        if self.happy_path:
+            self._query = f"SELECT {cols} FROM {self.name}"
+        else:
+            if not self._numbered:
+                self._read()
+            self.validate(checks)
+            self._query = f"SELECT {exprs} FROM {self.name}"
+        return self.ctx.con.sql(self._query)
+
+    @property
+    def query(self) -> str:
+        """SQL of the frame :meth:`load` returned (e.g. for a union of several files)."""
+        if self._query is None:
+            raise RuntimeError("TsvTable.query is set by load()")
+        return self._query
+
+    def _load_fast(self, checks: Sequence[Check | Unique], exprs: str) -> bool:
+        """The happy path; False when the file has a bad or unreadable row (nothing is kept)."""
+        body = self._data[self._data.find(b"\n") + 1 :] if self._header else self._data
+        # bytes.translate deletes in one C loop (~1 ms/MB): nothing left = digits only;
+        # the first 64 KiB settle most files that are not
+        keep = b"0123456789\t\n"
+        digits = not body[:65536].translate(None, keep) and not body.translate(None, keep)
+        conds = [c.happy(digits) for c in checks if isinstance(c, Check)]
+        good = " AND ".join(f"NOT COALESCE(({c}), FALSE)" for c in conds) or "TRUE"
+        keys = [c.sql() for c in checks if isinstance(c, Unique)]
+        key_cols = "".join(f", {k} AS _u{i}" for i, k in enumerate(keys))
+        self._execute(
+            f"CREATE OR REPLACE TEMP TABLE {self.name} AS "
+            f"SELECT {exprs}{key_cols} FROM ({self._source()}) WHERE {good}"
+        )
+        stats = ", ".join(
+            ["count(*)", *(f"count(DISTINCT _u{i}) = count(_u{i})" for i in range(len(keys)))]
+        )
+        row = self.ctx.con.execute(f"SELECT {stats} FROM {self.name}").fetchall()[0]
+        if int(row[0]) != self._expected or not all(row[1:]):
+            log.debug("%s: %s of %s rows good; exact path", self.path, row[0], self._expected)
             return False
         return True
 
@@ -327,19 +497,25 @@ class TsvTable:
         ).fetchall()
         return [] if row[0][0] else [Check(duplicate(self.name, key), col, reason)]
 
-    def validate(self, checks: Sequence[Check]) -> int:
+    def validate(self, checks: Sequence[Check | Unique]) -> int:
         """Report and remove rows with the wrong number of fields or failing a check.
 
         One pass: each row gets its first failing rule. Rows are reported in line order;
-        in strict mode the first one raises :class:`DataError`.
+        in strict mode the first one raises :class:`DataError`. A :class:`Unique` rule
+        becomes :meth:`unique`'s check (none when nothing repeats).
 
         Returns
         -------
         int
             The number of rows removed.
         """
+        plain: list[Check] = [
+            x
+            for c in checks
+            for x in (self.unique(c.field, c.reason, c.sql()) if isinstance(c, Unique) else [c])
+        ]
         rules = " ".join(
-            f"WHEN COALESCE(({c.condition}), FALSE) THEN {i}" for i, c in enumerate(checks, start=1)
+            f"WHEN COALESCE(({c.condition}), FALSE) THEN {i}" for i, c in enumerate(plain, start=1)
         )
         limit = " LIMIT 1" if self.ctx.on_error == "raise" else ""
         found = self.ctx.con.execute(
@@ -376,7 +552,7 @@ class TsvTable:
                     raw[line],
                 )
             else:
-                chk = checks[b["_rule"] - 1]
+                chk = plain[b["_rule"] - 1]
                 val = b.get(chk.field)
                 self.ctx.reject(
                     self.table, self.path, line, chk.field, f"{chk.reason} (got {val!r})", raw[line]
@@ -417,7 +593,10 @@ class TsvTable:
 
     # ------------------------------------------------------------------ output
     def select(self, columns: str, where: str = "TRUE") -> duckdb.DuckDBPyRelation:
-        """A relation over the (validated) rows: ``SELECT columns FROM table WHERE where``."""
+        """A relation over the (validated) rows: ``SELECT columns FROM table WHERE where``.
+
+        For a table of raw text (read with ``read=True``); after :meth:`load` use its result.
+        """
         return self.ctx.con.sql(f"SELECT {columns} FROM {self.name} WHERE {where}")
 
     def count(self) -> int:

@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from encore.data.ingest import IngestContext, Loader, Staged
-from encore.data.sources._tsv import Check, TsvTable, int_sql, not_int
+from encore.data.sources._tsv import Check, TsvTable, int_check, int_sql
 from encore.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -83,28 +83,30 @@ class JodieLoader(Loader):
         events: list[str] = []
         for i, file in enumerate(files):
             ctx.step(f"jodie: {file.name}")
-            t = TsvTable(ctx, file, "events", COLUMNS, header=False, name=f"_jodie_{i}")
-            t.validate(
+            t = TsvTable(ctx, file, "events", COLUMNS, header=False, name=f"_jodie_{i}", read=False)
+            item = f"CAST({int_sql('item_idx')} AS VARCHAR)"
+            t.load(
                 [
-                    Check(not_int("user_idx"), "user_idx", "user index is not an integer"),
+                    int_check("user_idx", "user index is not an integer"),
                     Check(f"{int_sql('user_idx')} < 0", "user_idx", "negative user index"),
-                    Check(not_int("item_idx"), "item_idx", "item index is not an integer"),
+                    int_check("item_idx", "item index is not an integer"),
                     Check(f"{int_sql('item_idx')} < 0", "item_idx", "negative item index"),
-                    Check(not_int("t"), "t", "time is not a whole number of seconds"),
+                    int_check("t", "time is not a whole number of seconds"),
                     Check(
                         f"{int_sql('t')} NOT BETWEEN 0 AND {MAX_SECONDS}",
                         "t",
                         "time is not between 0 and 10^10 seconds",
                     ),
-                ]
+                ],
+                {
+                    "user_id": f"'jodie:' || CAST({int_sql('user_idx')} AS VARCHAR)",
+                    "ts": f"{epoch} + to_seconds({int_sql('t')})",
+                    "ms_played": "CAST(NULL AS BIGINT)",
+                    "track_ext": item,
+                    "track": f"'jodie song ' || {item}",
+                },
             )
-            user = f"'jodie:' || CAST({int_sql('user_idx')} AS VARCHAR)"
-            item = f"CAST({int_sql('item_idx')} AS VARCHAR)"
-            events.append(
-                f"SELECT {user} AS user_id, {epoch} + to_seconds({int_sql('t')}) AS ts, "
-                f"CAST(NULL AS BIGINT) AS ms_played, {item} AS track_ext, "
-                f"'jodie song ' || {item} AS track FROM {t.name}"
-            )
+            events.append(t.query)
         union = " UNION ALL ".join(events)
         staged.add("events", ctx.con.sql(union))
         staged.add("users", ctx.con.sql(f"SELECT DISTINCT user_id FROM ({union})"))

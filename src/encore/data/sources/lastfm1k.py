@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from encore.data.ingest import IngestContext, Loader, Staged
-from encore.data.sources._tsv import Check, TsvTable, blank, int_sql, not_int, one_of, q
+from encore.data.sources._tsv import Check, TsvTable, Unique, blank, int_check, int_sql, one_of, q
 from encore.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -115,39 +115,48 @@ class LastFm1kLoader(Loader):
             PROFILE_COLUMNS,
             aliases={"id": ["#id", "userid", "user_id"]},
             name="_lastfm1k_profiles",
+            read=False,
         )
         reg = f"try_strptime(trim({q('registered')}), '%b %d, %Y')"
-        t.validate(
+        return t.load(
             [
                 Check(blank("id"), "id", "empty user id"),
-                *t.unique("id", "user id listed twice"),
+                Unique("id", "user id listed twice"),
                 Check(
                     f"NOT {one_of('gender', ['m', 'f', ''])}",
                     "gender",
                     "gender is not m, f or empty",
                 ),
-                Check(not_int("age", optional=True), "age", "age is not an integer"),
+                int_check("age", "age is not an integer", optional=True),
                 Check(f"{int_sql('age')} NOT BETWEEN 0 AND 32767", "age", "age out of range"),
                 Check(
                     f"NOT {blank('registered')} AND {reg} IS NULL",
                     "registered",
                     "registration date is not like 'Aug 13, 2006'",
                 ),
-            ]
-        )
-        return t.select(
-            f"'{_PREFIX}' || trim({q('id')}) AS user_id, "
-            f"NULLIF(lower(trim({q('gender')})), '') AS gender, {int_sql('age')} AS age, "
-            f"NULLIF(trim({q('country')}), '') AS country, CAST({reg} AS TIMESTAMP) AS registered_at"
+            ],
+            {
+                "user_id": f"'{_PREFIX}' || trim({q('id')})",
+                "gender": f"NULLIF(lower(trim({q('gender')})), '')",
+                "age": int_sql("age"),
+                "country": f"NULLIF(trim({q('country')}), '')",
+                "registered_at": f"CAST({reg} AS TIMESTAMP)",
+            },
         )
 
     @staticmethod
     def _events(file: Path, ctx: IngestContext, index: int) -> duckdb.DuckDBPyRelation:
         t = TsvTable(
-            ctx, file, "events", EVENT_COLUMNS, header=False, name=f"_lastfm1k_events_{index}"
+            ctx,
+            file,
+            "events",
+            EVENT_COLUMNS,
+            header=False,
+            name=f"_lastfm1k_events_{index}",
+            read=False,
         )
         ts = _TS.format(c=q("timestamp"))
-        t.validate(
+        return t.load(
             [
                 Check(blank("user"), "user", "empty user id"),
                 Check(
@@ -161,11 +170,14 @@ class LastFm1kLoader(Loader):
                 ),
                 Check(_bad_mbid("track_mbid"), "track_mbid", "track MBID is not a UUID"),
                 Check(blank("track"), "track", "empty track name"),
-            ]
-        )
-        return t.select(
-            f"'{_PREFIX}' || trim({q('user')}) AS user_id, CAST({ts} AS TIMESTAMP) AS ts, "
-            "CAST(NULL AS BIGINT) AS ms_played, "
-            f"NULLIF(lower(trim({q('artist_mbid')})), '') AS artist_mbid, {q('artist')} AS artist, "
-            f"NULLIF(lower(trim({q('track_mbid')})), '') AS track_mbid, {q('track')} AS track"
+            ],
+            {
+                "user_id": f"'{_PREFIX}' || trim({q('user')})",
+                "ts": f"CAST({ts} AS TIMESTAMP)",
+                "ms_played": "CAST(NULL AS BIGINT)",
+                "artist_mbid": f"NULLIF(lower(trim({q('artist_mbid')})), '')",
+                "artist": q("artist"),
+                "track_mbid": f"NULLIF(lower(trim({q('track_mbid')})), '')",
+                "track": q("track"),
+            },
         )

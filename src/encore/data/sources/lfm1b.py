@@ -23,7 +23,7 @@ import logging
 from pathlib import Path
 
 from encore.data.ingest import IngestContext, Loader, Staged
-from encore.data.sources._tsv import Check, TsvTable, int_sql, not_int, one_of, q
+from encore.data.sources._tsv import Check, TsvTable, Unique, int_check, int_sql, one_of, q
 from encore.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class Lfm1bUsersLoader(Loader):
         if file is None:
             raise ConfigError(f"{path}: no {FILE_NAME} here")
         ctx.step(f"lfm1b: {file.name}")
-        t = TsvTable(ctx, file, "users", COLUMNS, name="_lfm1b_users")
+        t = TsvTable(ctx, file, "users", COLUMNS, name="_lfm1b_users", read=False)
         c = q("country")
         # the trimmed, upper-cased code; computed only for the rare values not already so
         country = (
@@ -78,48 +78,51 @@ class Lfm1bUsersLoader(Loader):
         )
         g = q("gender")
         gender = f"(CASE WHEN {g} IN ('m', 'f', 'n', '') THEN {g} ELSE lower(trim({g})) END)"
-        t.validate(
+        age = int_sql("age")
+        plays = int_sql("playcount")
+        reg = int_sql("registered_unixtime")
+        frame = t.load(
             [
-                Check(not_int("user_id"), "user_id", "user id is not an integer"),
-                *t.unique("user_id", "user id listed twice", key=int_sql("user_id")),
+                int_check("user_id", "user id is not an integer"),
+                Unique("user_id", "user id listed twice", key=int_sql("user_id")),
                 Check(
                     f"{country} <> '' AND NOT regexp_full_match({country}, '[A-Z]{{2}}')",
                     "country",
                     "country is not a two-letter code",
+                    fast=f"NOT regexp_full_match({c}, '(?:[A-Z]{{2}})?')",  # '' or 2 capitals
                 ),
-                Check(not_int("age", optional=True), "age", "age is not an integer"),
+                int_check("age", "age is not an integer", optional=True),
                 Check(f"{int_sql('age')} NOT BETWEEN -1 AND 32767", "age", "age out of range"),
                 Check(
                     f"NOT {one_of('gender', ['m', 'f', 'n', ''])}",
                     "gender",
                     "gender is not m, f, n or empty",
                 ),
-                Check(
-                    not_int("playcount", optional=True), "playcount", "play count is not an integer"
-                ),
+                int_check("playcount", "play count is not an integer", optional=True),
                 Check(f"{int_sql('playcount')} < -1", "playcount", "negative play count"),
-                Check(
-                    not_int("registered_unixtime", optional=True),
+                int_check(
                     "registered_unixtime",
                     "registration time is not an integer (Unix seconds)",
+                    optional=True,
                 ),
                 Check(
                     f"{int_sql('registered_unixtime')} NOT BETWEEN 0 AND 32503680000",
                     "registered_unixtime",
                     "registration time out of range",
                 ),
-            ]
-        )
-        age = int_sql("age")
-        plays = int_sql("playcount")
-        reg = int_sql("registered_unixtime")
-        frame = t.select(
-            f"'lfm1b:' || CAST({int_sql('user_id')} AS VARCHAR) AS user_id, "
-            f"CASE WHEN {country} = 'UK' THEN 'GB' ELSE NULLIF({country}, '') END AS country, "
-            f"CASE WHEN {age} >= 0 THEN {age} END AS age, "
-            f"CASE WHEN {gender} IN ('m', 'f') THEN {gender} END AS gender, "
-            f"CASE WHEN {plays} >= 0 THEN {plays} END AS declared_plays, "
-            f"CAST(make_timestamp({reg} * 1000000) AS TIMESTAMP) AS registered_at"
+            ],
+            {
+                "user_id": f"'lfm1b:' || CAST({int_sql('user_id')} AS VARCHAR)",
+                # the first three branches are shortcuts for the usual values
+                "country": f"CASE WHEN {c} = 'UK' THEN 'GB' WHEN {c} = '' THEN NULL "
+                f"WHEN regexp_full_match({c}, '[A-Z]{{2}}') THEN {c} "
+                f"ELSE (CASE WHEN {country} = 'UK' THEN 'GB' ELSE NULLIF({country}, '') END) END",
+                "age": f"CASE WHEN {age} >= 0 THEN {age} END",
+                "gender": f"CASE WHEN {g} IN ('m', 'f') THEN {g} WHEN {g} IN ('n', '') THEN NULL "
+                f"WHEN {gender} IN ('m', 'f') THEN {gender} END",
+                "declared_plays": f"CASE WHEN {plays} >= 0 THEN {plays} END",
+                "registered_at": f"CAST(make_timestamp({reg} * 1000000) AS TIMESTAMP)",
+            },
         )
         staged = Staged()
         staged.add("users", frame)
