@@ -16,6 +16,7 @@ Usage::
 
     python benchmarks/bench_analytics.py                    # 1 M and 10 M, writes docs/benchmarks.md
     python benchmarks/bench_analytics.py --sizes 100000 --no-write
+    python benchmarks/bench_analytics.py --sizes 10000000 --only "by listeners"
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ def _agree(name: str, ours: pd.DataFrame, theirs: pd.DataFrame) -> bool:
 
 
 def run_size(
-    n: int, folder: Path, threads: int, repeat: int, seed: int
+    n: int, folder: Path, threads: int, repeat: int, seed: int, only: list[str] | None = None
 ) -> tuple[list[Row], dict[str, Any]]:
     """Benchmark one size; return the rows and facts about the data."""
     path = folder / f"syn_{n}.duckdb"
@@ -246,6 +247,8 @@ def run_size(
             lambda: pd_trend(frames, window),
         ),
     }
+    if only:
+        queries = {k: v for k, v in queries.items() if any(o in k for o in only)}
     rows: list[Row] = []
     for name, (ours, theirs) in queries.items():
         dmin, dmed, dcpu, got = _time(ours, repeat)
@@ -388,18 +391,26 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, default=None, help="ignored (synthetic data); accepted for run_all"
     )
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="TEXT",
+        help="run only the queries whose name contains one of these (e.g. 'by listeners'); "
+        "implies --no-write",
+    )
     args = parser.parse_args(argv)
     load0 = os.getloadavg()[0]
     rows: list[Row] = []
     facts: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="encore_bench_") as tmp:
         for n in args.sizes:
-            r, f = run_size(n, Path(tmp), args.threads, args.repeat, args.seed)
+            r, f = run_size(n, Path(tmp), args.threads, args.repeat, args.seed, args.only)
             rows += r
             facts.append(f)
     text = markdown(rows, facts, args.threads, args.repeat, (load0, os.getloadavg()[0]))
     print(text)
-    if not args.no_write:
+    if not args.no_write and not args.only:
         write_section(text)
         print(f"wrote the {SECTION!r} section of {DOC}")
     return 0 if all(r.agree for r in rows) else 1

@@ -60,6 +60,7 @@ def test_info_on_missing_store_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_info_json_on_empty_store(tmp_path: Path) -> None:
+    from encore.data.schema import LATEST_VERSION
     from encore.data.store import Store
 
     db = tmp_path / "e.duckdb"
@@ -67,7 +68,7 @@ def test_info_json_on_empty_store(tmp_path: Path) -> None:
     result = runner.invoke(app, ["info", "--db", str(db), "--format", "json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
-    assert info["schema_version"] == 1
+    assert info["schema_version"] == LATEST_VERSION
     assert info["counts"] == []
 
 

@@ -50,7 +50,9 @@ def _dim_sql(dims: Sequence[str], every: str | None, alias: str) -> str:
     return (", ".join(sel) + ", ") if sel else ""
 
 
-def measures_sql(window: Window, dims: Sequence[str] = (), *, every: str | None = None) -> str:
+def measures_sql(
+    window: Window, dims: Sequence[str] = (), *, every: str | None = None, direct: bool = False
+) -> str:
     """A relation ``genre, <dims>, <measures without listeners>`` over the window.
 
     ``dims`` are any of ``track_id``, ``artist_id`` (the play's artist, resolved through
@@ -64,7 +66,16 @@ def measures_sql(window: Window, dims: Sequence[str] = (), *, every: str | None 
     without a duration add nothing; summed as DOUBLE, exact below 2**53 ms, and faster
     than DuckDB's 128-bit integer sum), ``skips`` (always counted). For tags:
     ``tag_assignments``.
+
+    ``direct`` (plays, ``dims == ["artist_id"]`` only) adds a boolean column ``_direct``:
+    TRUE when every event of the window whose play resolves to this artist names the
+    artist itself (``events.artist_id``, not only through its track) and all of them fall
+    in this one genre. For such an artist, grouping ``events`` by ``artist_id`` alone gives
+    exactly its rows of this genre, with no catalogue join (see
+    :func:`direct_listeners_sql`).
     """
+    if direct and (window.measure != "plays" or list(dims) != ["artist_id"]):
+        raise ValueError("direct=True needs plays and dims == ['artist_id']")
     codes = _codes_sql(window)
     period_sel = _dim_sql(dims, every, "e" if window.measure == "plays" else "t")
     outer = ", ".join(["x.code", *[f"x.{d}" for d in dims]])
@@ -85,7 +96,7 @@ def measures_sql(window: Window, dims: Sequence[str] = (), *, every: str | None 
             SELECT COALESCE(t.code, a.code, 0) AS code, pre.track_id,
                    COALESCE(pre.artist_id, t.artist_id) AS artist_id,
                    {"pre.period, " if "period" in dims else ""}
-                   pre.plays, pre.ms, pre.skips
+                   pre.plays, pre.ms, pre.skips{", pre.artist_id IS NOT NULL AS named" if direct else ""}
             FROM (
                 SELECT e.track_id, e.artist_id, {period_sel}
                        count(*) FILTER (WHERE {counted}) AS plays,
@@ -105,12 +116,22 @@ def measures_sql(window: Window, dims: Sequence[str] = (), *, every: str | None 
             "sum(x.skips)::BIGINT AS skips"
         )
     dim_cols = "".join(f", x.{d}" for d in dims)
-    return f"""
+    if direct:
+        agg += ", bool_and(x.named) AS _named"
+    sql = f"""
         WITH gc AS ({codes}), x AS ({inner})
         SELECT gc.genre{dim_cols}, {agg}
         FROM x JOIN gc ON gc.code = x.code
         GROUP BY {outer}, gc.genre
     """
+    if direct:
+        # one genre row for the artist, and every play of it names the artist
+        sql = f"""
+            SELECT * EXCLUDE (_named),
+                   _named AND count(*) OVER (PARTITION BY artist_id) = 1 AS _direct
+            FROM ({sql})
+        """
+    return sql
 
 
 def listeners_sql(
@@ -120,6 +141,7 @@ def listeners_sql(
     every: str | None = None,
     restrict: str | None = None,
     prefilter: str | None = None,
+    user: str = "user_id",
 ) -> str:
     """A relation ``genre, <dims>, listeners`` (distinct users with a counted play).
 
@@ -127,8 +149,11 @@ def listeners_sql(
     ``restrict`` is an extra SQL condition on the labelled rows (columns ``code``,
     ``track_id``, ``artist_id``), used to count listeners of the top rows only;
     ``prefilter`` a condition on the raw rows (alias ``e`` or ``t``) applied before the
-    catalogue joins, so that those run on the few rows that matter.
+    catalogue joins, so that those run on the few rows that matter. ``user`` is the
+    events column identifying users for plays (see :func:`user_column`).
     """
+    if user not in ("user_id", "user_key"):
+        raise ValueError(f"unknown user column {user!r}")
     codes = _codes_sql(window)
     period_sel = _dim_sql(dims, every, "e" if window.measure == "plays" else "t")
     if window.measure == "tags":
@@ -143,7 +168,7 @@ def listeners_sql(
         counted = "" if window.include_skips else " AND NOT COALESCE(e.skipped, FALSE)"
         inner = f"""
             SELECT COALESCE(t.code, a.code, 0) AS code, e.track_id,
-                   COALESCE(e.artist_id, t.artist_id) AS artist_id, {period_sel} e.user_id
+                   COALESCE(e.artist_id, t.artist_id) AS artist_id, {period_sel} e.{user} AS user_id
             FROM events e
             LEFT JOIN (SELECT tr.track_id, tr.artist_id, gc.code FROM tracks tr
                        LEFT JOIN gc ON gc.genre = tr.genre) t ON t.track_id = e.track_id
@@ -166,15 +191,68 @@ def listeners_sql(
     """
 
 
-def per_user_sql(window: Window, dims: Sequence[str] = (), *, every: str | None = None) -> str:
+def user_column(store: Store) -> str:
+    """The events column to count distinct users over: ``user_key`` or ``user_id``.
+
+    ``user_key`` (schema v2) is a dense INTEGER, one per user id (``user_keys`` maps them
+    one to one), so counting distinct keys is exactly counting distinct ids, and cheaper.
+    It is used only when every event has one (the check reads column statistics, well
+    under a millisecond); a store opened read-only before its upgrade, or an event
+    written without a key, falls back to ``user_id``.
+    """
+    # fetchall: a result left half-read would block the next register() on the connection
+    has = store.execute(
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_name = 'events' AND column_name = 'user_key'"
+    ).fetchall()
+    if not has[0][0]:
+        return "user_id"
+    missing = store.execute(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE user_key IS NULL)"
+    ).fetchall()
+    return "user_id" if missing[0][0] else "user_key"
+
+
+def direct_listeners_sql(window: Window, only: str | None = None, *, user: str = "user_id") -> str:
+    """A relation ``artist_id, listeners`` grouping ``events`` by their own ``artist_id``.
+
+    No catalogue join: the answer is each artist's listeners in its genre only for the
+    artists :func:`measures_sql` marks ``_direct`` (the others' rows are wrong or
+    missing, and the row of ``artist_id`` NULL is meaningless). ``only`` is an SQL
+    relation of one column ``id``: when given, only the events of those artists are
+    grouped. ``user`` is the column identifying users (see :func:`user_column`). Plays
+    only.
+    """
+    if user not in ("user_id", "user_key"):
+        raise ValueError(f"unknown user column {user!r}")
+    if window.measure != "plays":
+        raise ValueError("direct listeners are counted over plays only")
+    counted = "" if window.include_skips else " AND NOT COALESCE(e.skipped, FALSE)"
+    keep = f" AND e.artist_id IN (SELECT id FROM {only})" if only else ""
+    # distinct users as a GROUP BY and a count: faster in DuckDB than count(DISTINCT)
+    return f"""
+        SELECT y.artist_id, count(y.{user}) AS listeners FROM (
+            SELECT e.artist_id, e.{user} FROM events e
+            WHERE {window.where("e")}{counted}{keep}
+            GROUP BY e.artist_id, e.{user}
+        ) y GROUP BY y.artist_id
+    """
+
+
+def per_user_sql(
+    window: Window, dims: Sequence[str] = (), *, every: str | None = None, user: str = "user_id"
+) -> str:
     """All measures per genre (and ``period``) in one pass: ``genre, <dims>, <measures>``.
 
     Each row of the window is labelled with its genre code, rows are grouped by
     ``(code, <dims>, user)``, and those groups are summed per ``(code, <dims>)``: the
     number of groups with a counted play is the number of distinct listeners. One pass
     over the events instead of one for the measures and one for the listeners.
-    Columns as :func:`measures_sql` plus ``listeners`` (``taggers`` for tags).
+    Columns as :func:`measures_sql` plus ``listeners`` (``taggers`` for tags). ``user`` is
+    the events column identifying users for plays (see :func:`user_column`).
     """
+    if user not in ("user_id", "user_key"):
+        raise ValueError(f"unknown user column {user!r}")
     codes = _codes_sql(window)
     period_sel = _dim_sql(dims, every, "e" if window.measure == "plays" else "t")
     keep = "".join(f", {d}" for d in dims)
@@ -190,7 +268,7 @@ def per_user_sql(window: Window, dims: Sequence[str] = (), *, every: str | None 
     else:
         counted = "TRUE" if window.include_skips else "NOT COALESCE(e.skipped, FALSE)"
         inner = f"""
-            SELECT COALESCE(t.code, a.code, 0) AS code, {period_sel} e.user_id,
+            SELECT COALESCE(t.code, a.code, 0) AS code, {period_sel} e.{user} AS user_id,
                    count(*) FILTER (WHERE {counted}) AS plays,
                    sum(CAST(e.ms_played AS DOUBLE)) FILTER (WHERE {counted}) AS ms,
                    count(*) FILTER (WHERE COALESCE(e.skipped, FALSE)) AS skips,

@@ -10,7 +10,7 @@ import logging
 
 import pandas as pd
 
-from encore.analytics.common import finish, per_user_sql, query, resolve_by
+from encore.analytics.common import finish, per_user_sql, query, resolve_by, user_column
 from encore.analytics.window import Window
 from encore.data.store import Store
 
@@ -44,7 +44,7 @@ def genre_popularity(store: Store, window: Window, *, by: str = "plays") -> pd.D
         ``by`` is not ``plays`` or ``minutes``.
     """
     col = resolve_by(window, by, ("plays", "minutes"))
-    frame = query(store, per_user_sql(window), window)
+    frame = query(store, per_user_sql(window, user=user_column(store)), window)
     notes: list[str] = []
     if "_no_duration" in frame:
         missing = int(frame["_no_duration"].sum())

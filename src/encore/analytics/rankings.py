@@ -16,18 +16,100 @@ import pandas as pd
 
 from encore.analytics.common import (
     check_genre,
+    direct_listeners_sql,
     finish,
     listeners_sql,
     measures_sql,
     query,
     resolve_by,
     secondary,
+    user_column,
 )
 from encore.analytics.window import Window
 from encore.data.store import Store
 from encore.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+
+_MEASURED = "_encore_rank_measured"
+
+#: Below this share of the counted plays, the events grouped for listeners are first
+#: restricted to the artists that need them (a hash probe per event, worth it only when
+#: it drops many events).
+_RESTRICT_BELOW = 0.9
+
+
+def _ids_relation(store: Store, name: str, ids: pd.Series) -> str:
+    store.con.register(name, pd.DataFrame({"id": ids.astype("int64").to_numpy()}))
+    return name
+
+
+def _known(people: pd.DataFrame) -> pd.DataFrame:
+    """Listener counts of known artists, ``artist_id`` as int64."""
+    people = people.dropna(subset=["artist_id"]).copy()
+    people["artist_id"] = people["artist_id"].astype("int64")
+    return people
+
+
+def _artists_by_listeners(store: Store, window: Window, genre: str | None) -> pd.DataFrame:
+    """``genre, artist_id, plays, minutes, skips, listeners`` of every artist with plays.
+
+    Distinct listeners per (genre, artist) are the costly part of a ranking by
+    listeners: several million (artist, user) pairs to group. Most artists' plays all
+    name the artist and fall in one genre (``_direct``, see
+    :func:`~encore.analytics.common.measures_sql`); their listeners are counted by
+    grouping ``events`` on its own ``artist_id``, without joining every event to the
+    catalogue to find its genre. The other artists (plays known only through the track,
+    or tracks in several genres) are counted the general way, on their events only.
+    Both are exact; the split only decides which events go through which path.
+    """
+    m = query(store, measures_sql(window, ["artist_id"], direct=True), window)
+    total = max(int(m["plays"].sum()), 1)  # every counted play of the window
+    live = m["artist_id"].notna() & (m["plays"] > 0)
+    if genre is not None:
+        live &= m["genre"] == genre
+    m = m[live].copy()
+    m["artist_id"] = m["artist_id"].astype("int64")
+    m["listeners"] = 0
+    direct = m["_direct"].astype(bool)
+    user = user_column(store)
+    names: list[str] = []
+    try:
+        if direct.any():
+            only = None
+            if m.loc[direct, "plays"].sum() / total < _RESTRICT_BELOW:
+                only = _ids_relation(store, "_encore_rank_direct", m.loc[direct, "artist_id"])
+                names.append(only)
+            people = query(store, direct_listeners_sql(window, only, user=user), window)
+            people = _known(people)
+            counts = pd.Series(people["listeners"].to_numpy(), index=people["artist_id"])
+            got = m.loc[direct, "artist_id"].map(counts).fillna(0)
+            m.loc[direct, "listeners"] = got.astype("int64").to_numpy()
+        if (~direct).any():
+            restrict = prefilter = None
+            if m.loc[~direct, "plays"].sum() / total < _RESTRICT_BELOW:
+                ids = _ids_relation(store, "_encore_rank_other", m.loc[~direct, "artist_id"])
+                names.append(ids)
+                restrict = f"x.artist_id IN (SELECT id FROM {ids})"
+                # the play's artist may come from its track when the event names none
+                prefilter = f"e.artist_id IN (SELECT id FROM {ids}) OR e.artist_id IS NULL"
+            people = query(
+                store,
+                listeners_sql(
+                    window, ["artist_id"], restrict=restrict, prefilter=prefilter, user=user
+                ),
+                window,
+            )
+            other = m.loc[~direct, ["genre", "artist_id"]].merge(
+                _known(people), on=["genre", "artist_id"], how="left"
+            )
+            m.loc[~direct, "listeners"] = other["listeners"].fillna(0).astype("int64").to_numpy()
+    finally:
+        for name in names:
+            store.con.unregister(name)
+    m["listeners"] = m["listeners"].astype("int64")
+    return m.drop(columns="_direct")
 
 
 def _ranked(
@@ -53,7 +135,12 @@ def _ranked(
         or window.measure == "tags"
     )
     measures = f"SELECT * FROM ({measures_sql(window, [key])})"
-    if people_first:
+    by_listeners = window.measure == "plays" and entity == "artist" and col == "listeners"
+    if by_listeners:
+        people_first = True
+        store.con.register(_MEASURED, _artists_by_listeners(store, window, extra.get("genre")))
+        measures = f"SELECT * FROM {_MEASURED}"
+    elif people_first:
         measures = (
             f"SELECT m0.*, COALESCE(l0.{who}, 0) AS {who} FROM ({measures_sql(window, [key])}) m0 "
             f"LEFT JOIN ({listeners_sql(window, [key])}) l0 USING (genre, {key})"
@@ -87,7 +174,11 @@ def _ranked(
         SELECT * FROM ranked WHERE rank <= $n
         ORDER BY _genre_total DESC, genre, rank
     """
-    frame = query(store, sql, window, extra)
+    try:
+        frame = query(store, sql, window, extra)
+    finally:
+        if by_listeners:
+            store.con.unregister(_MEASURED)
     if not people_first:
         ids = pd.DataFrame({"id": frame[key].drop_duplicates().astype("int64")})
         store.con.register("_encore_rank_ids", ids)
@@ -101,7 +192,13 @@ def _ranked(
             )
             people = query(
                 store,
-                listeners_sql(window, [key], restrict=f"x.{key} IN ({ids_sql})", prefilter=pre),
+                listeners_sql(
+                    window,
+                    [key],
+                    restrict=f"x.{key} IN ({ids_sql})",
+                    prefilter=pre,
+                    user=user_column(store),
+                ),
                 window,
             )
         finally:

@@ -21,6 +21,7 @@ from encore.analytics.common import (
     per_user_sql,
     query,
     resolve_by,
+    user_column,
 )
 from encore.analytics.window import Window
 from encore.data.store import Store
@@ -85,7 +86,7 @@ def genre_trend(
         genre_filter = "WHERE list_contains($genres, g.genre)"
     zeros = ", ".join(f"COALESCE(a.{m}, 0) AS {m}" for m in cols)
     sql = f"""
-        WITH agg AS ({per_user_sql(window, ["period"], every=every)}),
+        WITH agg AS ({per_user_sql(window, ["period"], every=every, user=user_column(store))}),
         periods AS (
             SELECT CAST(unnest(generate_series(date_trunc('{every}', CAST($start AS TIMESTAMP)),
                                                date_trunc('{every}', CAST($last AS TIMESTAMP)),

@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 
 from encore.data.schema import INGEST_TABLES
-from encore.data.store import Store
+from encore.data.store import Store, add_user_keys
 from encore.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -531,17 +531,19 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
     loaded["users"] = count("users")
 
     if "events" in names:
+        add_user_keys(con, f"SELECT {_clean('user_id')} AS u FROM {names['events']}")
         con.execute(
             f"""
-            INSERT INTO events (user_id, track_id, artist_id, ts, ms_played, skipped, source, ingest_id)
+            INSERT INTO events (user_id, track_id, artist_id, ts, ms_played, skipped, source, ingest_id, user_key)
             SELECT {_clean('e.user_id')}, e._track_id, COALESCE(e._artist_id, t.artist_id), e.ts, e.ms_played,
                    COALESCE(e.skipped,
                      CASE WHEN e.ms_played IS NULL THEN FALSE
                           WHEN t.duration_ms IS NOT NULL AND t.duration_ms > 0
                             THEN e.ms_played < least({SKIP_SHARE} * t.duration_ms, {SKIP_CAP_MS})
                           ELSE e.ms_played < {SKIP_UNKNOWN_MS} END),
-                   $src, $ing
+                   $src, $ing, k.user_key
             FROM {names['events']} e LEFT JOIN tracks t ON t.track_id = e._track_id
+            LEFT JOIN user_keys k ON k.user_id = {_clean('e.user_id')}
             WHERE e.ts IS NOT NULL AND {_clean('e.user_id')} IS NOT NULL
               AND (e._track_id IS NOT NULL OR e._artist_id IS NOT NULL)
             """,

@@ -249,7 +249,31 @@ _V1 = (
     """,
 )
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial music store", _V1),)
+# v2: a dense integer key per user id that has events, stored on every event, so that
+# distinct listeners are counted over a 4-byte integer instead of the VARCHAR id (about a
+# quarter less work grouping millions of (artist, user) pairs). ``user_keys`` is
+# store-wide and never deleted: a user keeps its key across re-ingests. Writers fill
+# ``events.user_key`` from it (see ``encore.data.store.add_user_keys``).
+_V2 = (
+    """
+    CREATE TABLE user_keys (
+        user_id   VARCHAR PRIMARY KEY,       -- as in events.user_id
+        user_key  INTEGER NOT NULL UNIQUE    -- 1, 2, ... in order of first ingest
+    )
+    """,
+    """
+    INSERT INTO user_keys (user_id, user_key)
+    SELECT user_id, CAST(row_number() OVER (ORDER BY user_id) AS INTEGER)
+    FROM (SELECT DISTINCT user_id FROM events)
+    """,
+    "ALTER TABLE events ADD COLUMN user_key INTEGER",
+    "UPDATE events SET user_key = k.user_key FROM user_keys k WHERE k.user_id = events.user_id",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial music store", _V1),
+    Migration(2, "integer user keys on events", _V2),
+)
 
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -46,6 +46,32 @@ _MACROS = (
 )
 
 
+def add_user_keys(con: duckdb.DuckDBPyConnection, relation: str) -> None:
+    """Give each user id not yet in ``user_keys`` the next integer key (schema v2).
+
+    Call inside the writing transaction, before inserting events whose ``user_key`` is
+    looked up from ``user_keys``; ids already there keep their key, so a key always means
+    one user id and a user id one key.
+
+    Parameters
+    ----------
+    con:
+        The store's connection (inside its transaction).
+    relation:
+        SQL for a relation with a VARCHAR column ``u`` (user ids; NULLs and repeats are
+        ignored). New ids get consecutive keys after the largest one, in id order.
+    """
+    con.execute(
+        f"""
+        INSERT INTO user_keys (user_id, user_key)
+        SELECT u, CAST((SELECT COALESCE(max(user_key), 0) FROM user_keys)
+                       + row_number() OVER (ORDER BY u) AS INTEGER)
+        FROM (SELECT DISTINCT u FROM ({relation}) r
+              WHERE u IS NOT NULL AND u NOT IN (SELECT user_id FROM user_keys))
+        """
+    )
+
+
 class Store:
     """An open Encore store.
 

@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from encore.data.countries import REGION_OF
 from encore.data.genres import GENRES
-from encore.data.store import Store
+from encore.data.store import Store, add_user_keys
 from encore.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -316,10 +316,23 @@ def generate(
                 f"SELECT 'syn:' || CAST(i AS VARCHAR), u.country, r.region, '{SOURCE}', {ingest_id} "
                 f"FROM _syn_u u LEFT JOIN _syn_r r USING (country)"
             )
+            # integer user keys (schema v2): add the new ids, then look each user's key up
+            # once and index it per event
+            add_user_keys(con, "SELECT 'syn:' || CAST(i AS VARCHAR) AS u FROM _syn_u")
+            keys = (
+                con.execute(
+                    "SELECT k.user_key FROM _syn_u s "
+                    "JOIN user_keys k ON k.user_id = 'syn:' || CAST(s.i AS VARCHAR) ORDER BY s.i"
+                )
+                .fetchnumpy()["user_key"]
+                .astype(np.int32)
+            )
+            con.register("_syn_e", events.append_column("user_key", pa.array(keys[e_user])))
             con.execute(
-                f"INSERT INTO events (user_id, track_id, artist_id, ts, ms_played, skipped, source, ingest_id) "
+                f"INSERT INTO events (user_id, track_id, artist_id, ts, ms_played, skipped, source, "
+                f"ingest_id, user_key) "
                 f"SELECT 'syn:' || CAST(u AS VARCHAR), track_id, artist_id, ts, ms_played, skipped, "
-                f"'{SOURCE}', {ingest_id} FROM _syn_e"
+                f"'{SOURCE}', {ingest_id}, user_key FROM _syn_e"
             )
         finally:
             for name in ("_syn_a", "_syn_t", "_syn_u", "_syn_e", "_syn_r"):
