@@ -355,8 +355,11 @@ def markdown(
         "take one pass grouping by (genre, [period], user), which gives plays, minutes, skips and "
         "distinct listeners together; rankings by plays or minutes count listeners only for the rows "
         "already in the top N; durations are summed as DOUBLE (exact below 2^53 ms) rather than "
-        "DuckDB's 128-bit integer sum. Distinct listeners per (genre, artist) over every artist "
-        "(`--by listeners`) is the costly case.",
+        "DuckDB's 128-bit integer sum. Distinct listeners are counted over the integer "
+        "`events.user_key` (schema v2) rather than the text user id; ranking every artist by "
+        "listeners (`--by listeners`) groups the events of artists whose plays all name them and "
+        "fall in one genre on their own `artist_id`, and only the rest (plays known through the "
+        "track, tracks in several genres) through the catalogue join; both paths are exact.",
         "",
     ]
     return "\n".join(lines)
