@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -163,3 +165,34 @@ def test_sparse_scores_rank_as_the_dense_block(
     got_idx, got_vals = _top_k_sparse(scores, rows, k, exclude, candidates)
     np.testing.assert_array_equal(got_idx, want_idx)
     np.testing.assert_array_equal(got_vals[got_idx >= 0], want_vals[want_idx >= 0])
+
+
+@pytest.mark.parametrize("model_name", ["item_knn", "user_knn", "als"])
+def test_threaded_ranking_equals_sequential(model_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks ranked beside the scoring give exactly the one-thread answer, in user order."""
+    from contract import random_dataset
+
+    import encore.recommenders.base as base
+    from encore.recommenders.registry import get_model
+
+    ds = random_dataset()
+    model = get_model(model_name).fit(ds)
+    users = ds.user_map.external_ids
+    monkeypatch.setattr(base, "SCORE_BLOCK_FLOATS", 3 * model.n_items)  # 3 users per block
+    monkeypatch.setenv("ENCORE_NUM_THREADS", "1")
+    one = model.recommend(users, k=5)
+    monkeypatch.setenv("ENCORE_NUM_THREADS", "3")
+    many = model.recommend(users, k=5)
+    pd.testing.assert_frame_equal(one, many)
+    assert list(pd.unique(many["user_id"])) == list(pd.unique(one["user_id"]))
+
+
+def test_bad_thread_count_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from encore.errors import ConfigError
+    from encore.recommenders.base import rank_threads
+
+    monkeypatch.setenv("ENCORE_NUM_THREADS", "two")
+    with pytest.raises(ConfigError, match="ENCORE_NUM_THREADS"):
+        rank_threads()
+    monkeypatch.setenv("ENCORE_NUM_THREADS", "0")
+    assert rank_threads() == 1
