@@ -16,6 +16,7 @@ a new user's row can be scored without a refit.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -23,7 +24,13 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from encore.data.dataset import InteractionDataset
-from encore.recommenders.base import Recommender, RecommenderConfig, dense, sort_best_first
+from encore.recommenders.base import (
+    Recommender,
+    RecommenderConfig,
+    dense,
+    rank_threads,
+    sort_best_first,
+)
 from encore.recommenders.registry import register
 
 log = logging.getLogger(__name__)
@@ -117,11 +124,11 @@ def top_k_similarity(
     left = sp.csr_matrix(left)
     n, m = left.shape[0], right_t.shape[0]
     right = sp.csc_matrix(right_t.T)
-    step = max(1, block_floats // max(m, 1))
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    for lo in range(0, n, step):
+    threads = rank_threads()
+    # at least one block per thread, each at most ``block_floats`` if it were dense
+    step = max(1, min(block_floats // max(m, 1), -(-n // threads)))
+
+    def block(lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         hi = min(lo + step, n)
         prod = sp.csr_matrix(left[lo:hi] @ right)  # no duplicate entries; columns unsorted
         r = np.repeat(np.arange(lo, hi), np.diff(prod.indptr))
@@ -139,9 +146,18 @@ def top_k_similarity(
             within = np.arange(len(r)) - np.repeat(first, counts)
             keep = within < k
             r, c, v = r[keep], c[keep], v[keep]
-        rows.append(r)
-        cols.append(c)
-        vals.append(v)
+        return r, c, v
+
+    starts = list(range(0, n, step))
+    if threads > 1 and len(starts) > 1:
+        # blocks are independent; numpy and scipy release the GIL in the heavy parts
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            parts = list(pool.map(block, starts))
+    else:
+        parts = [block(lo) for lo in starts]
+    rows = [p[0] for p in parts]
+    cols = [p[1] for p in parts]
+    vals = [p[2] for p in parts]
     out = sp.csr_matrix(
         (np.concatenate(vals) if vals else np.zeros(0, np.float32),
          (np.concatenate(rows) if rows else np.zeros(0, np.int64),
