@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -140,14 +141,24 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     ok = np.isfinite(v)
     r, c, v = r[ok], c[ok], v[ok]
     order = np.lexsort((c, -v, r))  # by row, best first, then the lower item index
-    r, c, v = r[order], c[order], v[order]
-    if len(r):
-        first = np.r_[0, np.flatnonzero(np.diff(r)) + 1]
-        within = np.arange(len(r)) - np.repeat(first, np.diff(np.r_[first, len(r)]))
-        keep = within < kk
-        idx[r[keep], within[keep]] = c[keep]
-        vals[r[keep], within[keep]] = v[keep]
+    _put_first_k(idx, vals, r[order], c[order], v[order])
     return idx, vals
+
+
+def rank_within_rows(r: np.ndarray) -> np.ndarray:
+    """Position of each entry within its row (0 = first), for entries grouped by row."""
+    if len(r) == 0:
+        return np.zeros(0, dtype=np.int64)
+    first = np.r_[0, np.flatnonzero(np.diff(r)) + 1]
+    return np.arange(len(r)) - np.repeat(first, np.diff(np.r_[first, len(r)]))
+
+
+def _put_first_k(idx: np.ndarray, vals: np.ndarray, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
+    """Write the first ``idx.shape[1]`` entries of each row (grouped, best first) into ``idx``/``vals``."""
+    within = rank_within_rows(r)
+    top = within < idx.shape[1]
+    idx[r[top], within[top]] = c[top]
+    vals[r[top], within[top]] = v[top]
 
 
 def sort_best_first(
@@ -155,18 +166,18 @@ def sort_best_first(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sort entries by row, then value descending, then column ascending.
 
-    Values must be positive float32, rows in ``[lo, lo + 2**row_bits)``. A positive
-    float's bit pattern orders like the float, so ``(row - lo, ~bits(v), column)`` packs
-    into one 64-bit key whose plain sort is the order of ``np.lexsort((c, -v, r))``, and
-    the three arrays are read back from the sorted keys (about 8x faster than the lexsort).
-    Falls back to the lexsort when the key would not fit in 64 bits.
+    Values must be positive, rows in ``[lo, lo + 2**row_bits)``. A positive float32's
+    bit pattern orders like the float, so ``(row - lo, ~bits(v), column)`` packs into one
+    64-bit key whose plain sort is the order of ``np.lexsort((c, -v, r))``, and the three
+    arrays are read back from the sorted keys (about 8x faster than the lexsort). Other
+    value types, and keys that would not fit in 64 bits, take the lexsort.
     """
     if len(r) == 0:
         return r, c, v
     rel = (r - lo).astype(np.uint64)
     row_bits = int(rel.max()).bit_length()
     col_bits = max(1, int(n_cols - 1).bit_length())
-    if row_bits + 31 + col_bits > 64:
+    if v.dtype != np.float32 or row_bits + 31 + col_bits > 64:
         order = np.lexsort((c, -v, r))
         return r[order], c[order], v[order]
     inv = (~np.ascontiguousarray(v, dtype=np.float32).view(np.uint32)) & np.uint32(0x7FFFFFFF)
@@ -245,27 +256,31 @@ def _top_k_sparse(
     if len(r):
         fresh = unseen(r, c)
         r, c, v = r[fresh], c[fresh], v[fresh]
-    if v.dtype == np.float32:
-        r, c, v = sort_best_first(r, c, v, 0, m)
-    else:
-        order = np.lexsort((c, -v, r))
-        r, c, v = r[order], c[order], v[order]
-    if len(r):
-        first = np.r_[0, np.flatnonzero(np.diff(r)) + 1]
-        within = np.arange(len(r)) - np.repeat(first, np.diff(np.r_[first, len(r)]))
-        top = within < kk
-        idx[r[top], within[top]] = c[top]
-        vals[r[top], within[top]] = v[top]
+    _put_first_k(idx, vals, *sort_best_first(r, c, v, 0, m))
     short = np.flatnonzero(~full)
     if short.size:
         block = np.asarray(s[short].toarray(), dtype=np.float64)
-        if exclude_seen and rows.nnz:
-            rr, cc = rows[short].nonzero()
-            block[rr, cc] = -np.inf
-        if candidates is not None:
-            block[:, ~candidates] = -np.inf
-        idx[short], vals[short] = top_k(block, kk)
+        idx[short], vals[short] = _top_k_dense(block, rows[short], kk, exclude_seen, candidates)
     return idx, vals
+
+
+def _top_k_dense(
+    scores: Any, rows: sp.csr_matrix, k: int, exclude_seen: bool, candidates: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k` of a dense score block, seen and disallowed items set to ``-inf`` first.
+
+    ``_score`` / ``_score_rows`` return a new block, so it is written in place; a read-only
+    or non-float block is copied first.
+    """
+    scores = np.asarray(scores)
+    if not scores.flags.writeable or scores.dtype not in (np.float32, np.float64):
+        scores = np.array(scores, dtype=np.result_type(scores.dtype, np.float32), copy=True)
+    if exclude_seen and rows.nnz:
+        r, c = rows.nonzero()
+        scores[r, c] = -np.inf
+    if candidates is not None:
+        scores[:, ~candidates] = -np.inf
+    return top_k(scores, k)
 
 
 def _top_k_shared(
@@ -602,7 +617,7 @@ class Recommender(ABC):
             if isinstance(scores, np.ndarray) and scores.ndim == 2 and scores.strides[0] == 0:
                 # one score vector broadcast to every user (popularity): rank it once
                 return _top_k_shared(scores[0], scores.shape[0], rows if exclude_seen else None, k, candidates)
-            return self._top_k_block(scores, rows, k, exclude_seen, candidates)
+            return _top_k_dense(scores, rows, k, exclude_seen, candidates)
 
         def collect(lo: int, hi: int, idx: np.ndarray, vals: np.ndarray) -> None:
             keep = idx >= 0
@@ -613,22 +628,25 @@ class Recommender(ABC):
             parts_r.append(ranks[keep])
 
         bounds = [(lo, min(lo + step, len(users))) for lo in range(0, len(users), step)]
-        threads = rank_threads()
-        first = score(*bounds[0]) if bounds else None
-        if first is None or len(bounds) == 1 or threads <= 1 or not sp.issparse(first[0]):
+        scored = ((lo, hi, score(lo, hi)) for lo, hi in bounds)  # in this thread, in order
+        first = next(scored, None)
+        if first is None:
+            pass
+        elif len(bounds) == 1 or rank_threads() <= 1 or not sp.issparse(first[2][0]):
             # dense blocks come from multi-threaded BLAS products: selecting beside them
             # measured no faster on 2 cores
-            for i, (lo, hi) in enumerate(bounds):
-                collect(lo, hi, *select(*(first if i == 0 and first is not None else score(lo, hi))))
+            for lo, hi, block in chain([first], scored):
+                collect(lo, hi, *select(*block))
         else:
             # sparse blocks (neighbourhood models) are scored single-threaded by scipy: the
             # top-k selection of finished blocks (numpy, GIL released) runs beside the
             # scoring, which stays in this thread (a model's scoring need not be
             # thread-safe), with at most ``threads`` blocks waiting so memory stays bounded
+            threads = rank_threads()
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 pending: deque[tuple[int, int, Future[tuple[np.ndarray, np.ndarray]]]] = deque()
-                for i, (lo, hi) in enumerate(bounds):
-                    pending.append((lo, hi, pool.submit(select, *(first if i == 0 else score(lo, hi)))))
+                for lo, hi, block in chain([first], scored):
+                    pending.append((lo, hi, pool.submit(select, *block)))
                     if len(pending) > threads:
                         a, b, fut = pending.popleft()
                         collect(a, b, *fut.result())
@@ -648,22 +666,6 @@ class Recommender(ABC):
         else:
             out = pd.DataFrame({c: [] for c in RECOMMEND_COLUMNS})
         return out
-
-    @staticmethod
-    def _top_k_block(
-        scores: Any, rows: sp.csr_matrix, k: int, exclude_seen: bool, candidates: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        # ``_score`` / ``_score_rows`` return a new block, so it is written in place; a
-        # read-only or non-float block is copied first
-        scores = np.asarray(scores)
-        if not scores.flags.writeable or scores.dtype not in (np.float32, np.float64):
-            scores = np.array(scores, dtype=np.result_type(scores.dtype, np.float32), copy=True)
-        if exclude_seen and rows.nnz:
-            r, c = rows.nonzero()
-            scores[r, c] = -np.inf
-        if candidates is not None:
-            scores[:, ~candidates] = -np.inf
-        return top_k(scores, k)
 
     # ------------------------------------------------------------------ similar items
     def similar_items(self, item_ids: Iterable[Any] | Any, k: int = 10) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from encore.recommenders.base import (
     RecommenderConfig,
     dense,
     rank_threads,
+    rank_within_rows,
     sort_best_first,
 )
 from encore.recommenders.registry import register
@@ -140,13 +141,8 @@ def top_k_similarity(
         r, c, v = r[ok], c[ok], v[ok]
         r, c, v = _trim_heavy_rows(r, c, v, k)
         r, c, v = sort_best_first(r, c, v, lo, m)
-        if len(r):
-            first = np.r_[0, np.flatnonzero(np.diff(r)) + 1]
-            counts = np.diff(np.r_[first, len(r)])
-            within = np.arange(len(r)) - np.repeat(first, counts)
-            keep = within < k
-            r, c, v = r[keep], c[keep], v[keep]
-        return r, c, v
+        keep = rank_within_rows(r) < k
+        return r[keep], c[keep], v[keep]
 
     starts = list(range(0, n, step))
     if threads > 1 and len(starts) > 1:
