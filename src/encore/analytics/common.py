@@ -152,8 +152,7 @@ def listeners_sql(
     catalogue joins, so that those run on the few rows that matter. ``user`` is the
     events column identifying users for plays (see :func:`user_column`).
     """
-    if user not in ("user_id", "user_key"):
-        raise ValueError(f"unknown user column {user!r}")
+    _check_user(user)
     codes = _codes_sql(window)
     period_sel = _dim_sql(dims, every, "e" if window.measure == "plays" else "t")
     if window.measure == "tags":
@@ -191,6 +190,12 @@ def listeners_sql(
     """
 
 
+def _check_user(user: str) -> None:
+    """``user`` must name an events column that identifies users (see :func:`user_column`)."""
+    if user not in ("user_id", "user_key"):
+        raise ValueError(f"unknown user column {user!r}")
+
+
 def user_column(store: Store) -> str:
     """The events column to count distinct users over: ``user_key`` or ``user_id``.
 
@@ -223,8 +228,7 @@ def direct_listeners_sql(window: Window, only: str | None = None, *, user: str =
     grouped. ``user`` is the column identifying users (see :func:`user_column`). Plays
     only.
     """
-    if user not in ("user_id", "user_key"):
-        raise ValueError(f"unknown user column {user!r}")
+    _check_user(user)
     if window.measure != "plays":
         raise ValueError("direct listeners are counted over plays only")
     counted = "" if window.include_skips else " AND NOT COALESCE(e.skipped, FALSE)"
@@ -251,8 +255,7 @@ def per_user_sql(
     Columns as :func:`measures_sql` plus ``listeners`` (``taggers`` for tags). ``user`` is
     the events column identifying users for plays (see :func:`user_column`).
     """
-    if user not in ("user_id", "user_key"):
-        raise ValueError(f"unknown user column {user!r}")
+    _check_user(user)
     codes = _codes_sql(window)
     period_sel = _dim_sql(dims, every, "e" if window.measure == "plays" else "t")
     keep = "".join(f", {d}" for d in dims)

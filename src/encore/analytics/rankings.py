@@ -52,7 +52,7 @@ def _known(people: pd.DataFrame) -> pd.DataFrame:
     return people
 
 
-def _artists_by_listeners(store: Store, window: Window, genre: str | None) -> pd.DataFrame:
+def _artists_by_listeners(store: Store, window: Window, genre: str | None, user: str) -> pd.DataFrame:
     """``genre, artist_id, plays, minutes, skips, listeners`` of every artist with plays.
 
     Distinct listeners per (genre, artist) are the costly part of a ranking by
@@ -73,7 +73,6 @@ def _artists_by_listeners(store: Store, window: Window, genre: str | None) -> pd
     m["artist_id"] = m["artist_id"].astype("int64")
     m["listeners"] = 0
     direct = m["_direct"].astype(bool)
-    user = user_column(store)
     names: list[str] = []
     try:
         if direct.any():
@@ -134,16 +133,17 @@ def _ranked(
         or tie in ("listeners", "taggers")
         or window.measure == "tags"
     )
+    user = user_column(store)
     measures = f"SELECT * FROM ({measures_sql(window, [key])})"
     by_listeners = window.measure == "plays" and entity == "artist" and col == "listeners"
     if by_listeners:
         people_first = True
-        store.con.register(_MEASURED, _artists_by_listeners(store, window, extra.get("genre")))
+        store.con.register(_MEASURED, _artists_by_listeners(store, window, extra.get("genre"), user))
         measures = f"SELECT * FROM {_MEASURED}"
     elif people_first:
         measures = (
             f"SELECT m0.*, COALESCE(l0.{who}, 0) AS {who} FROM ({measures_sql(window, [key])}) m0 "
-            f"LEFT JOIN ({listeners_sql(window, [key])}) l0 USING (genre, {key})"
+            f"LEFT JOIN ({listeners_sql(window, [key], user=user)}) l0 USING (genre, {key})"
         )
     if entity == "track":
         names = "t.title AS track, ar.name AS artist"
@@ -197,7 +197,7 @@ def _ranked(
                     [key],
                     restrict=f"x.{key} IN ({ids_sql})",
                     prefilter=pre,
-                    user=user_column(store),
+                    user=user,
                 ),
                 window,
             )
