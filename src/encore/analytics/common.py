@@ -50,6 +50,20 @@ def _dim_sql(dims: Sequence[str], every: str | None, alias: str) -> str:
     return (", ".join(sel) + ", ") if sel else ""
 
 
+def _genre_joins(rows: str) -> str:
+    """SQL joins labelling rows (alias ``rows``, with ``track_id`` and ``artist_id``) with genre codes.
+
+    ``t.code`` is the track's genre and ``a.code`` the play's artist's genre (the row's own
+    artist, else the track's); the rows' genre is ``COALESCE(t.code, a.code, 0)``. Needs
+    the genre-code relation ``gc`` (:func:`_codes_sql`) in scope.
+    """
+    return f"""LEFT JOIN (SELECT tr.track_id, tr.artist_id, gc.code FROM tracks tr
+                       LEFT JOIN gc ON gc.genre = tr.genre) t ON t.track_id = {rows}.track_id
+            LEFT JOIN (SELECT ar.artist_id, gc.code FROM artists ar
+                       LEFT JOIN gc ON gc.genre = ar.genre) a
+                   ON a.artist_id = COALESCE({rows}.artist_id, t.artist_id)"""
+
+
 def measures_sql(
     window: Window, dims: Sequence[str] = (), *, every: str | None = None, direct: bool = False
 ) -> str:
@@ -105,11 +119,7 @@ def measures_sql(
                 FROM events e WHERE {window.where("e")}
                 GROUP BY {pre_keys}
             ) pre
-            LEFT JOIN (SELECT tr.track_id, tr.artist_id, gc.code FROM tracks tr
-                       LEFT JOIN gc ON gc.genre = tr.genre) t ON t.track_id = pre.track_id
-            LEFT JOIN (SELECT ar.artist_id, gc.code FROM artists ar
-                       LEFT JOIN gc ON gc.genre = ar.genre) a
-                   ON a.artist_id = COALESCE(pre.artist_id, t.artist_id)
+            {_genre_joins('pre')}
         """
         agg = (
             "sum(x.plays)::BIGINT AS plays, COALESCE(sum(x.ms), 0) / 60000.0 AS minutes, "
@@ -169,11 +179,7 @@ def listeners_sql(
             SELECT COALESCE(t.code, a.code, 0) AS code, e.track_id,
                    COALESCE(e.artist_id, t.artist_id) AS artist_id, {period_sel} e.{user} AS user_id
             FROM events e
-            LEFT JOIN (SELECT tr.track_id, tr.artist_id, gc.code FROM tracks tr
-                       LEFT JOIN gc ON gc.genre = tr.genre) t ON t.track_id = e.track_id
-            LEFT JOIN (SELECT ar.artist_id, gc.code FROM artists ar
-                       LEFT JOIN gc ON gc.genre = ar.genre) a
-                   ON a.artist_id = COALESCE(e.artist_id, t.artist_id)
+            {_genre_joins('e')}
             WHERE {window.where("e")}{counted}{f" AND ({prefilter})" if prefilter else ""}
         """
         name = "listeners"
@@ -277,11 +283,7 @@ def per_user_sql(
                    count(*) FILTER (WHERE COALESCE(e.skipped, FALSE)) AS skips,
                    count(*) FILTER (WHERE {counted} AND e.ms_played IS NULL) AS no_duration
             FROM events e
-            LEFT JOIN (SELECT tr.track_id, tr.artist_id, gc.code FROM tracks tr
-                       LEFT JOIN gc ON gc.genre = tr.genre) t ON t.track_id = e.track_id
-            LEFT JOIN (SELECT ar.artist_id, gc.code FROM artists ar
-                       LEFT JOIN gc ON gc.genre = ar.genre) a
-                   ON a.artist_id = COALESCE(e.artist_id, t.artist_id)
+            {_genre_joins('e')}
             WHERE {window.where("e")}
             GROUP BY ALL
         """
