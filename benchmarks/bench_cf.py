@@ -156,7 +156,9 @@ def ensure_peer_venv() -> tuple[Path | None, str]:
     if py.exists():
         return py, "existing"
     try:
-        subprocess.run(["python3.11", "-m", "venv", str(PEER_VENV)], check=True, capture_output=True, text=True)
+        subprocess.run(
+            ["python3.11", "-m", "venv", str(PEER_VENV)], check=True, capture_output=True, text=True
+        )
         subprocess.run(
             [str(py), "-m", "pip", "install", "-q", "rectools==0.19.*", "implicit"],
             check=True,
@@ -180,7 +182,9 @@ def build_split(data: str, work: Path) -> tuple[Any, str]:
     loader, folder, level, method = DATASETS[data]
     with Store(work / "bench.duckdb") as store:
         ingest(store, get_loader(loader), SHARED / folder)
-        split = split_store(store, level=level, method=method, source=loader, weighting="log1p", seed=0)
+        split = split_store(
+            store, level=level, method=method, source=loader, weighting="log1p", seed=0
+        )
     return split, level
 
 
@@ -204,11 +208,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-peer", action="store_true", help="run Encore only")
     ap.add_argument("--timeout", type=int, default=1200, help="seconds per model process")
     ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--libraries", default="encore,rectools,implicit", help="which libraries to run")
-    ap.add_argument("--seeds", type=int, default=1,
-                    help="run seeded models (ALS) with seeds 0..N-1 on every side and summarise NDCG over them")
-    ap.add_argument("--merge", action="store_true",
-                    help="replace only the (model, library) rows run now in an existing result file")
+    ap.add_argument(
+        "--libraries", default="encore,rectools,implicit", help="which libraries to run"
+    )
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="run seeded models (ALS) with seeds 0..N-1 on every side and summarise NDCG over them",
+    )
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only the (model, library) rows run now in an existing result file",
+    )
     # worker mode (internal)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
@@ -243,13 +256,21 @@ def main(argv: list[str] | None = None) -> int:
         users = pd.DataFrame({"user_id": np.sort(split.train["user_id"].unique())})
         users.to_csv(users_path, index=False)
         n_items = int(split.train["item_id"].nunique())
-        print(f"{args.data}: {split.description}; {len(split.train):,} train rows, "
-              f"{len(users):,} users, {n_items:,} items, {len(split.test):,} test rows", file=sys.stderr)
+        print(
+            f"{args.data}: {split.description}; {len(split.train):,} train rows, "
+            f"{len(users):,} users, {n_items:,} items, {len(split.test):,} test rows",
+            file=sys.stderr,
+        )
         for model in models:
             params = SETTINGS[args.data].get(model, {})
-            jobs: list[tuple[str, list[str]]] = [("encore", [sys.executable, str(Path(__file__).resolve()), "--worker"])]
+            jobs: list[tuple[str, list[str]]] = [
+                ("encore", [sys.executable, str(Path(__file__).resolve()), "--worker"])
+            ]
             if peer_py is not None:
-                jobs += [(lib, [str(peer_py), str(PEER_SCRIPT), "--library", lib]) for lib in PEERS.get(model, ())]
+                jobs += [
+                    (lib, [str(peer_py), str(PEER_SCRIPT), "--library", lib])
+                    for lib in PEERS.get(model, ())
+                ]
             wanted = {x.strip() for x in args.libraries.split(",")}
             jobs = [job for job in jobs if job[0] in wanted]
             seeds = range(max(args.seeds, 1)) if model in SEEDED else [None]
@@ -258,9 +279,23 @@ def main(argv: list[str] | None = None) -> int:
                 if seed is not None:  # Encore's config field vs the peer script's parameter
                     run_params["random_state" if lib == "encore" else "seed"] = seed
                 recs_path, json_path = work / f"{lib}-{model}.csv", work / f"{lib}-{model}.json"
-                cmd = [*prefix, "--model", model, "--params", json.dumps(run_params), "--train", str(train_path),
-                       "--users", str(users_path), "--k", str(args.k), "--out-recs", str(recs_path),
-                       "--out-json", str(json_path)]
+                cmd = [
+                    *prefix,
+                    "--model",
+                    model,
+                    "--params",
+                    json.dumps(run_params),
+                    "--train",
+                    str(train_path),
+                    "--users",
+                    str(users_path),
+                    "--k",
+                    str(args.k),
+                    "--out-recs",
+                    str(recs_path),
+                    "--out-json",
+                    str(json_path),
+                ]
                 cmd += ["--level", level] if lib == "encore" else ["--threads", str(args.threads)]
                 print(f"running {lib} {model} ...", file=sys.stderr, flush=True)
                 try:
@@ -278,24 +313,41 @@ def main(argv: list[str] | None = None) -> int:
                     res = evaluate_recommendations(
                         recs, split.test, train=split.train, ks=(args.k,), catalogue_size=n_items
                     )
-                    row.update({key: res.summary[key] for key in (
-                        f"ndcg@{args.k}", f"precision@{args.k}", f"recall@{args.k}", f"map@{args.k}",
-                        f"mrr@{args.k}", f"hit_rate@{args.k}", f"coverage@{args.k}", f"novelty@{args.k}")})
-                    row.update({
-                        "fit_s": info["fit_s"],
-                        "recommend_s": info["recommend_s"],
-                        "fit_plus_recommend_s": info["fit_s"] + info["recommend_s"],
-                        "fit_cpu_s": info.get("fit_cpu_s", float("nan")),
-                        "recommend_cpu_s": info.get("recommend_cpu_s", float("nan")),
-                        "peak_rss_mb": info["peak_rss_mb"],
-                        "rss_over_data_mb": info["peak_rss_mb"] - info["rss_after_data_mb"],
-                        "n_users_scored": res.n_users,
-                        "params": json.dumps(run_params),
-                    })
+                    row.update(
+                        {
+                            key: res.summary[key]
+                            for key in (
+                                f"ndcg@{args.k}",
+                                f"precision@{args.k}",
+                                f"recall@{args.k}",
+                                f"map@{args.k}",
+                                f"mrr@{args.k}",
+                                f"hit_rate@{args.k}",
+                                f"coverage@{args.k}",
+                                f"novelty@{args.k}",
+                            )
+                        }
+                    )
+                    row.update(
+                        {
+                            "fit_s": info["fit_s"],
+                            "recommend_s": info["recommend_s"],
+                            "fit_plus_recommend_s": info["fit_s"] + info["recommend_s"],
+                            "fit_cpu_s": info.get("fit_cpu_s", float("nan")),
+                            "recommend_cpu_s": info.get("recommend_cpu_s", float("nan")),
+                            "peak_rss_mb": info["peak_rss_mb"],
+                            "rss_over_data_mb": info["peak_rss_mb"] - info["rss_after_data_mb"],
+                            "n_users_scored": res.n_users,
+                            "params": json.dumps(run_params),
+                        }
+                    )
                     if "versions" in info:
                         row["versions"] = json.dumps(info["versions"])
-                    print(f"  ndcg@{args.k}={row[f'ndcg@{args.k}']:.4f} fit={info['fit_s']:.2f}s "
-                          f"rec={info['recommend_s']:.2f}s rss={info['peak_rss_mb']:.0f}MiB", file=sys.stderr)
+                    print(
+                        f"  ndcg@{args.k}={row[f'ndcg@{args.k}']:.4f} fit={info['fit_s']:.2f}s "
+                        f"rec={info['recommend_s']:.2f}s rss={info['peak_rss_mb']:.0f}MiB",
+                        file=sys.stderr,
+                    )
                 rows.append(row)
     table = pd.DataFrame(rows)
     by_seed = table[table["seed"].notna()] if "seed" in table.columns else table.iloc[0:0]
@@ -313,11 +365,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge and result_json.exists():
         old = pd.DataFrame(json.loads(result_json.read_text())["rows"])
         done = set(zip(table["model"], table["library"], strict=True))
-        keep = old[[(m, lib) not in done for m, lib in zip(old["model"], old["library"], strict=True)]]
+        keep = old[
+            [(m, lib) not in done for m, lib in zip(old["model"], old["library"], strict=True)]
+        ]
         table = pd.concat([keep, table], ignore_index=True)
         order = {m: i for i, m in enumerate(SETTINGS[args.data])}
         libs = {"encore": 0, "rectools": 1, "implicit": 2}
-        table = table.sort_values(["model", "library"], key=lambda c: c.map(order if c.name == "model" else libs))
+        table = table.sort_values(
+            ["model", "library"], key=lambda c: c.map(order if c.name == "model" else libs)
+        )
     machine = _machine()
     meta = {
         "data": args.data,
@@ -331,12 +387,30 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     result_json.write_text(
-        json.dumps({"meta": meta, "rows": json.loads(table.to_json(orient="records")),
-                    "seed_summary": json.loads(seed_summary.to_json(orient="records"))}, indent=2)
+        json.dumps(
+            {
+                "meta": meta,
+                "rows": json.loads(table.to_json(orient="records")),
+                "seed_summary": json.loads(seed_summary.to_json(orient="records")),
+            },
+            indent=2,
+        )
     )
     k = args.k
-    cols = ["model", "library", f"ndcg@{k}", f"recall@{k}", f"map@{k}", f"coverage@{k}", "fit_s", "recommend_s",
-            "fit_plus_recommend_s", "fit_cpu_s", "recommend_cpu_s", "peak_rss_mb"]
+    cols = [
+        "model",
+        "library",
+        f"ndcg@{k}",
+        f"recall@{k}",
+        f"map@{k}",
+        f"coverage@{k}",
+        "fit_s",
+        "recommend_s",
+        "fit_plus_recommend_s",
+        "fit_cpu_s",
+        "recommend_cpu_s",
+        "peak_rss_mb",
+    ]
     shown = table[[c for c in cols if c in table.columns]]
     md = [
         f"### {args.data} ({level}s), k={k}",
@@ -347,8 +421,12 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     if len(seed_summary):
-        md += [f"NDCG@{k} of seeded models over seeds 0-{args.seeds - 1} (same seeds on every side):", "",
-               markdown_table(seed_summary), ""]
+        md += [
+            f"NDCG@{k} of seeded models over seeds 0-{args.seeds - 1} (same seeds on every side):",
+            "",
+            markdown_table(seed_summary),
+            "",
+        ]
     if "error" in table.columns:
         for r in table[table["error"].notna()].itertuples():
             md.append(f"- {r.library} {r.model} failed: {str(r.error)[-300:]}")
@@ -360,7 +438,9 @@ def main(argv: list[str] | None = None) -> int:
 def _machine() -> str:
     model = platform.processor() or platform.machine()
     try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
+        for line in subprocess.run(
+            ["lscpu"], capture_output=True, text=True, check=False
+        ).stdout.splitlines():
             if line.startswith("Model name:"):
                 model = line.split(":", 1)[1].strip()
     except OSError:

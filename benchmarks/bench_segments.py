@@ -48,7 +48,9 @@ def synthetic_store(path: Path, n_users: int, seed: int = 0) -> Store:
     rng = np.random.default_rng(seed)
     genres = list(GENRES)
     n_artists = 3000
-    artist_genre = rng.choice(len(genres), size=n_artists, p=rng.dirichlet(np.ones(len(genres)) * 0.7))
+    artist_genre = rng.choice(
+        len(genres), size=n_artists, p=rng.dirichlet(np.ones(len(genres)) * 0.7)
+    )
     popularity = rng.pareto(1.2, size=n_artists) + 1
     groups = rng.dirichlet(np.ones(len(genres)) * 0.3, size=8)
     user_group = rng.integers(0, 8, size=n_users)
@@ -65,34 +67,61 @@ def synthetic_store(path: Path, n_users: int, seed: int = 0) -> Store:
         ev_artist.extend((rng.choice(arts, size=20) + 1).tolist())
     n_ev = len(ev_user)
     countries = np.array(["US", "DE", "GB", "PL", "BR", "RU", "JP", "SE", "FR", "MX"])
-    regions = np.array(["North America", "Europe", "Europe", "Europe", "South America", "Europe", "Asia",
-                        "Europe", "Europe", "North America"])
+    regions = np.array(
+        [
+            "North America",
+            "Europe",
+            "Europe",
+            "Europe",
+            "South America",
+            "Europe",
+            "Asia",
+            "Europe",
+            "Europe",
+            "North America",
+        ]
+    )
     ci = rng.integers(0, len(countries), size=n_users)
     frames = {
-        "artists": pd.DataFrame({
-            "artist_id": np.arange(1, n_artists + 1), "name": [f"artist {a}" for a in range(n_artists)],
-            "name_norm": [f"artist {a}" for a in range(n_artists)],
-            "genre": [genres[x] for x in artist_genre],
-        }),
-        "users": pd.DataFrame({
-            "user_id": users,
-            "registered_at": pd.Timestamp("2005-01-01") + pd.to_timedelta(rng.integers(0, 5000, n_users), unit="D"),
-            "country": countries[ci], "region": regions[ci],
-            "age": rng.integers(15, 60, n_users), "gender": rng.choice(["m", "f"], n_users),
-        }),
+        "artists": pd.DataFrame(
+            {
+                "artist_id": np.arange(1, n_artists + 1),
+                "name": [f"artist {a}" for a in range(n_artists)],
+                "name_norm": [f"artist {a}" for a in range(n_artists)],
+                "genre": [genres[x] for x in artist_genre],
+            }
+        ),
+        "users": pd.DataFrame(
+            {
+                "user_id": users,
+                "registered_at": pd.Timestamp("2005-01-01")
+                + pd.to_timedelta(rng.integers(0, 5000, n_users), unit="D"),
+                "country": countries[ci],
+                "region": regions[ci],
+                "age": rng.integers(15, 60, n_users),
+                "gender": rng.choice(["m", "f"], n_users),
+            }
+        ),
         "playcounts": pd.DataFrame(pc_rows, columns=["user_id", "artist_id", "plays"]),
-        "events": pd.DataFrame({
-            "user_id": ev_user, "artist_id": ev_artist,
-            "ts": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 365 * 86400, n_ev), unit="s"),
-            "ms_played": rng.integers(5_000, 300_000, n_ev), "skipped": rng.random(n_ev) < 0.2,
-        }),
+        "events": pd.DataFrame(
+            {
+                "user_id": ev_user,
+                "artist_id": ev_artist,
+                "ts": pd.Timestamp("2020-01-01")
+                + pd.to_timedelta(rng.integers(0, 365 * 86400, n_ev), unit="s"),
+                "ms_played": rng.integers(5_000, 300_000, n_ev),
+                "skipped": rng.random(n_ev) < 0.2,
+            }
+        ),
     }
     store = Store(path)
     with store.transaction() as con:
         for table, frame in frames.items():
             con.register("_bench", frame)
             cols = ", ".join(frame.columns)
-            con.execute(f"INSERT INTO {table} ({cols}, source, ingest_id) SELECT {cols}, 'synthetic', 0 FROM _bench")
+            con.execute(
+                f"INSERT INTO {table} ({cols}, source, ingest_id) SELECT {cols}, 'synthetic', 0 FROM _bench"
+            )
             con.unregister("_bench")
     return store
 
@@ -100,7 +129,10 @@ def synthetic_store(path: Path, n_users: int, seed: int = 0) -> Store:
 def _machine() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "?")
+        model = next(
+            (ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")),
+            "?",
+        )
     except OSError:
         model = platform.processor() or "?"
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -124,14 +156,28 @@ def main() -> int:
             model = fit_segments(store, namespace="syn", n_jobs=jobs, friends_permutations=200)
             wall, cpu = time.perf_counter() - t, time.process_time() - c
             s = model.summary()
-            rows.append({"users": args.users, "tsne_threads": jobs, "segments": s["segments"],
-                         "features_s": s["seconds"]["features"], "cluster_s": s["seconds"]["cluster"],
-                         "profile_s": s["seconds"]["profile"], "map_s": s["seconds"]["map"], "total_s": wall,
-                         "cpu_s": cpu, "load_1min": os.getloadavg()[0]})
+            rows.append(
+                {
+                    "users": args.users,
+                    "tsne_threads": jobs,
+                    "segments": s["segments"],
+                    "features_s": s["seconds"]["features"],
+                    "cluster_s": s["seconds"]["cluster"],
+                    "profile_s": s["seconds"]["profile"],
+                    "map_s": s["seconds"]["map"],
+                    "total_s": wall,
+                    "cpu_s": cpu,
+                    "load_1min": os.getloadavg()[0],
+                }
+            )
             print(rows[-1], flush=True)
         store.close()
-    result = {"machine": _machine(), "store_build_s": build, "rows": rows,
-              "load_average_at_end": os.getloadavg()}
+    result = {
+        "machine": _machine(),
+        "store_build_s": build,
+        "rows": rows,
+        "load_average_at_end": os.getloadavg(),
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "segments.json").write_text(json.dumps(result, indent=2))
     lines = [
@@ -140,12 +186,16 @@ def main() -> int:
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['users']:,} | {r['tsne_threads']} | {r['segments']} | {r['features_s']:.1f} | "
-                     f"{r['cluster_s']:.1f} | {r['profile_s']:.1f} | {r['map_s']:.1f} | {r['total_s']:.1f} | "
-                     f"{r['cpu_s']:.1f} | {r['load_1min']:.1f} |")
+        lines.append(
+            f"| {r['users']:,} | {r['tsne_threads']} | {r['segments']} | {r['features_s']:.1f} | "
+            f"{r['cluster_s']:.1f} | {r['profile_s']:.1f} | {r['map_s']:.1f} | {r['total_s']:.1f} | "
+            f"{r['cpu_s']:.1f} | {r['load_1min']:.1f} |"
+        )
     (RESULTS / "segments.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    print(f"machine: {result['machine']}; 1-min load average at the end: {result['load_average_at_end'][0]:.1f}")
+    print(
+        f"machine: {result['machine']}; 1-min load average at the end: {result['load_average_at_end'][0]:.1f}"
+    )
     return 0
 
 

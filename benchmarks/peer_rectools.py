@@ -39,7 +39,9 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_rectools(name: str, params: dict[str, Any], train: pd.DataFrame, users: np.ndarray, k: int, threads: int) -> tuple[pd.DataFrame, float, float]:
+def run_rectools(
+    name: str, params: dict[str, Any], train: pd.DataFrame, users: np.ndarray, k: int, threads: int
+) -> tuple[pd.DataFrame, float, float]:
     from implicit.als import AlternatingLeastSquares
     from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
     from rectools import Columns
@@ -52,7 +54,9 @@ def run_rectools(name: str, params: dict[str, Any], train: pd.DataFrame, users: 
         PureSVDModel,
     )
 
-    frame = train.rename(columns={"user_id": Columns.User, "item_id": Columns.Item, "weight": Columns.Weight})
+    frame = train.rename(
+        columns={"user_id": Columns.User, "item_id": Columns.Item, "weight": Columns.Weight}
+    )
     if "ts" in frame and frame["ts"].notna().all():
         frame[Columns.Datetime] = pd.to_datetime(frame["ts"])
     else:  # RecTools requires a datetime column; HetRec has none
@@ -63,7 +67,12 @@ def run_rectools(name: str, params: dict[str, Any], train: pd.DataFrame, users: 
         model: Any = PopularModel(popularity="n_users")
     elif name == "item_knn":
         if params.get("similarity", "cosine") == "bm25":
-            inner: Any = BM25Recommender(K=params["k"], K1=params.get("bm25_k1", 1.2), B=params.get("bm25_b", 0.75), num_threads=threads)
+            inner: Any = BM25Recommender(
+                K=params["k"],
+                K1=params.get("bm25_k1", 1.2),
+                B=params.get("bm25_b", 0.75),
+                num_threads=threads,
+            )
         else:
             inner = CosineRecommender(K=params["k"], num_threads=threads)
         model = ImplicitItemKNNWrapperModel(inner)
@@ -101,11 +110,20 @@ def run_rectools(name: str, params: dict[str, Any], train: pd.DataFrame, users: 
     recs = model.recommend(users=users, dataset=dataset, k=k, filter_viewed=True)
     rec_s = time.perf_counter() - t0
     CPU["recommend_cpu_s"] = time.process_time() - c0
-    recs = recs.rename(columns={Columns.User: "user_id", Columns.Item: "item_id", Columns.Score: "score", Columns.Rank: "rank"})
+    recs = recs.rename(
+        columns={
+            Columns.User: "user_id",
+            Columns.Item: "item_id",
+            Columns.Score: "score",
+            Columns.Rank: "rank",
+        }
+    )
     return recs[["user_id", "item_id", "score", "rank"]], fit_s, rec_s
 
 
-def run_implicit(name: str, params: dict[str, Any], train: pd.DataFrame, users: np.ndarray, k: int, threads: int) -> tuple[pd.DataFrame, float, float]:
+def run_implicit(
+    name: str, params: dict[str, Any], train: pd.DataFrame, users: np.ndarray, k: int, threads: int
+) -> tuple[pd.DataFrame, float, float]:
     from implicit.als import AlternatingLeastSquares
     from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
 
@@ -116,7 +134,12 @@ def run_implicit(name: str, params: dict[str, Any], train: pd.DataFrame, users: 
     )
     if name == "item_knn":
         if params.get("similarity", "cosine") == "bm25":
-            model: Any = BM25Recommender(K=params["k"], K1=params.get("bm25_k1", 1.2), B=params.get("bm25_b", 0.75), num_threads=threads)
+            model: Any = BM25Recommender(
+                K=params["k"],
+                K1=params.get("bm25_k1", 1.2),
+                B=params.get("bm25_b", 0.75),
+                num_threads=threads,
+            )
         else:
             model = CosineRecommender(K=params["k"], num_threads=threads)
     elif name == "als":
@@ -172,7 +195,9 @@ def main() -> None:
     recs.to_csv(args.out_recs, index=False)
     import importlib.metadata as md
 
-    versions = {p: md.version(p) for p in ("rectools", "implicit", "numpy", "pandas", "scipy") if _has(p)}
+    versions = {
+        p: md.version(p) for p in ("rectools", "implicit", "numpy", "pandas", "scipy") if _has(p)
+    }
     args.out_json.write_text(
         json.dumps(
             {

@@ -29,7 +29,9 @@ def main() -> int:
         print(f"== {script.name}", flush=True)
         started = time.perf_counter()
         rc = subprocess.call([sys.executable, str(script)], env=env)
-        print(f"== {script.name}: exit {rc} after {time.perf_counter() - started:.0f} s", flush=True)
+        print(
+            f"== {script.name}: exit {rc} after {time.perf_counter() - started:.0f} s", flush=True
+        )
         if rc != 0:
             failed.append(script.name)
     if failed:

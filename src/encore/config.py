@@ -25,8 +25,6 @@ class Settings:
         return cls(
             db_path=Path(os.environ.get("ENCORE_DB", DEFAULT_DB)),
             data_dir=Path(os.environ.get("ENCORE_DATA", "../shared/data")),
-            cache_dir=Path(
-                os.environ.get("ENCORE_CACHE", Path.home() / ".cache" / "encore")
-            ),
+            cache_dir=Path(os.environ.get("ENCORE_CACHE", Path.home() / ".cache" / "encore")),
             seed=int(os.environ.get("ENCORE_SEED", DEFAULT_SEED)),
         )

@@ -19,7 +19,10 @@ console = Console()
 #: Capability demo steps, in order; each module has ``run(db, out, data) -> list[Path]``.
 STEPS: tuple[tuple[str, str], ...] = (
     ("Analytics: genres, top tracks and artists, trends", "encore.analytics.demo"),
-    ("Collaborative filtering: models compared, a user's recommendations", "encore.evaluation.demo"),
+    (
+        "Collaborative filtering: models compared, a user's recommendations",
+        "encore.evaluation.demo",
+    ),
     ("Genre of a new track", "encore.genre.demo"),
     ("Listener segments", "encore.segments.demo"),
 )

@@ -73,7 +73,9 @@ def test_info_json_on_empty_store(tmp_path: Path) -> None:
 
 
 def test_unknown_source_lists_known(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["ingest", "nosuchformat", str(tmp_path), "--db", str(tmp_path / "x.duckdb")])
+    result = runner.invoke(
+        app, ["ingest", "nosuchformat", str(tmp_path), "--db", str(tmp_path / "x.duckdb")]
+    )
     assert result.exit_code != 0
     assert "unknown source" in result.output
 

@@ -26,7 +26,9 @@ from encore.errors import ConfigError, DataError, UnknownIdError
 
 # NUL is excluded: numpy's fixed-width strings (the saved-model format) drop trailing NULs
 _ID_TEXT = st.text(
-    alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), min_size=1, max_size=12
+    alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
+    min_size=1,
+    max_size=12,
 )
 
 
@@ -83,7 +85,9 @@ def test_idmap_numeric_strings_match_int_ids() -> None:
 )
 @settings(max_examples=60, deadline=None)
 def test_from_interactions_properties(rows: list[tuple[int, int, float]]) -> None:
-    frame = pd.DataFrame(rows, columns=["u", "item_id", "weight"]).assign(user_id=lambda f: "u" + f["u"].astype(str))
+    frame = pd.DataFrame(rows, columns=["u", "item_id", "weight"]).assign(
+        user_id=lambda f: "u" + f["u"].astype(str)
+    )
     ds = InteractionDataset.from_interactions(frame)
     pairs = frame.groupby(["user_id", "item_id"])["weight"].sum()
     assert ds.matrix.shape == (frame["user_id"].nunique(), frame["item_id"].nunique())
@@ -125,11 +129,17 @@ def test_from_interactions_timestamps_and_universe() -> None:
 
 
 def test_fold_in_rows_drop_unknown_items() -> None:
-    ds = InteractionDataset.from_interactions(pd.DataFrame({"user_id": ["a", "b"], "item_id": [1, 2]}))
-    users, rows = ds.fold_in_rows(pd.DataFrame({"user_id": ["n2", "n1", "n1"], "item_id": [2, 1, 99]}))
+    ds = InteractionDataset.from_interactions(
+        pd.DataFrame({"user_id": ["a", "b"], "item_id": [1, 2]})
+    )
+    users, rows = ds.fold_in_rows(
+        pd.DataFrame({"user_id": ["n2", "n1", "n1"], "item_id": [2, 1, 99]})
+    )
     assert users.tolist() == ["n1", "n2"]
     assert rows.toarray().tolist() == [[1.0, 0.0], [0.0, 1.0]]
-    users, rows = rows_from_interactions(ds.item_map, pd.DataFrame({"item_id": [1, 1], "weight": [0.5, 2.0]}))
+    users, rows = rows_from_interactions(
+        ds.item_map, pd.DataFrame({"item_id": [1, 1], "weight": [0.5, 2.0]})
+    )
     assert users.tolist() == ["new"] and rows.toarray().tolist() == [[2.5, 0.0]]
 
 
@@ -138,7 +148,12 @@ def test_fold_in_rows_drop_unknown_items() -> None:
 
 def _counts() -> pd.DataFrame:
     return pd.DataFrame(
-        {"user_id": ["a", "a", "b", "c"], "item_id": [1, 2, 1, 1], "count": [3.0, 1.0, 0.0, 7.0], "liked": [0, 0, 1, 0]}
+        {
+            "user_id": ["a", "a", "b", "c"],
+            "item_id": [1, 2, 1, 1],
+            "count": [3.0, 1.0, 0.0, 7.0],
+            "liked": [0, 0, 1, 0],
+        }
     )
 
 
@@ -149,7 +164,8 @@ def test_weighting_schemes() -> None:
     np.testing.assert_allclose(apply_weighting(c, "log1p"), np.log1p([3.0, 1.0, 0.0, 7.0]))
     # likes add like_weight; a like without plays still makes a pair
     np.testing.assert_allclose(
-        apply_weighting(c, "log1p", likes="liked", like_weight=2.0), [np.log1p(3), np.log1p(1), 2.0, np.log1p(7)]
+        apply_weighting(c, "log1p", likes="liked", like_weight=2.0),
+        [np.log1p(3), np.log1p(1), 2.0, np.log1p(7)],
     )
     assert apply_weighting(c, "binary", likes="liked").tolist() == [1.0, 1.0, 1.0, 1.0]
     # tf-idf: item 1 played by 2 of 2 users (b's row has 0 plays) -> idf log(2/2) = 0, floored
@@ -165,7 +181,12 @@ def test_weighting_schemes() -> None:
 def test_k_core_iterates() -> None:
     frame = pd.DataFrame({"user_id": ["a", "a", "b", "b", "c"], "item_id": [1, 2, 1, 2, 3]})
     out = k_core(frame, min_user=2, min_item=2)
-    assert sorted(zip(out.user_id, out.item_id, strict=True)) == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
+    assert sorted(zip(out.user_id, out.item_id, strict=True)) == [
+        ("a", 1),
+        ("a", 2),
+        ("b", 1),
+        ("b", 2),
+    ]
 
 
 # ----------------------------------------------------------------------------- from the store
@@ -205,23 +226,31 @@ def filled(store: Store) -> Store:
 
 
 def test_build_track_level_plays(filled: Store) -> None:
-    out = build_interactions(filled, level="track", weighting="plays", like_weight=0.5, skip_weight=1.0)
+    out = build_interactions(
+        filled, level="track", weighting="plays", like_weight=0.5, skip_weight=1.0
+    )
     got = {(r.user_id, r.item_id): r.weight for r in out.itertuples()}
     # u1/10: two plays, one skipped -> 1; u1/20: 1; u2/11: 1; u2/20: liked only -> 0.5
     assert got == {("u1", 10): 1.0, ("u1", 20): 1.0, ("u2", 11): 1.0, ("u2", 20): 0.5}
     assert list(out.columns) == ["user_id", "item_id", "weight", "ts"]
-    assert out.loc[(out.user_id == "u1") & (out.item_id == 10), "ts"].item() == pd.Timestamp("2020-01-02 10:00")
+    assert out.loc[(out.user_id == "u1") & (out.item_id == 10), "ts"].item() == pd.Timestamp(
+        "2020-01-02 10:00"
+    )
 
 
 def test_build_artist_level_with_playcounts(filled: Store) -> None:
-    out = build_interactions(filled, level="artist", weighting="plays", skip_weight=0.0, like_weight=0.0)
+    out = build_interactions(
+        filled, level="artist", weighting="plays", skip_weight=0.0, like_weight=0.0
+    )
     got = {(r.user_id, r.item_id): r.weight for r in out.itertuples()}
     assert got == {("u1", 1): 2.0, ("u1", 2): 1.0, ("u2", 1): 1.0, ("u3", 2): 9.0}
     assert out.loc[out.user_id == "u3", "ts"].isna().all()
 
 
 def test_build_minutes_album_and_filters(filled: Store) -> None:
-    out = build_interactions(filled, level="track", weighting="minutes", skip_weight=1.0, like_weight=0.0)
+    out = build_interactions(
+        filled, level="track", weighting="minutes", skip_weight=1.0, like_weight=0.0
+    )
     got = {(r.user_id, r.item_id): round(r.weight, 6) for r in out.itertuples()}
     # u1/20 has no ms_played: the track's duration (3 min) is used
     assert got == {("u1", 10): 4.0, ("u1", 20): 3.0, ("u2", 11): 1.0}

@@ -38,7 +38,7 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         data = path.read_bytes()
         rng = self.headers.get("Range")
         if rng and rng.startswith("bytes=") and rng.endswith("-"):
-            start = int(rng[len("bytes="):-1])
+            start = int(rng[len("bytes=") : -1])
             if start >= len(data):
                 self.send_error(416, "Range Not Satisfiable")
                 return
@@ -97,7 +97,9 @@ def test_resume_from_part_file(server: str, shared_data: Path, tmp_path: Path) -
     assert res.path.read_bytes() == original
 
 
-def test_trust_on_first_use_records_then_verifies(server: str, shared_data: Path, tmp_path: Path) -> None:
+def test_trust_on_first_use_records_then_verifies(
+    server: str, shared_data: Path, tmp_path: Path
+) -> None:
     original = (shared_data / FILE).read_bytes()
     res = download(_entry(server), dest=tmp_path)
     assert res.recorded and not res.verified
@@ -135,15 +137,27 @@ def test_unreachable_host(tmp_path: Path) -> None:
 def test_cli_download_with_url_base_and_list(
     server: str, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    entry = Dataset("fma-small-labels", "https://example.invalid/fma/tracks_small_genre_labels.csv", "test")
+    entry = Dataset(
+        "fma-small-labels", "https://example.invalid/fma/tracks_small_genre_labels.csv", "test"
+    )
     monkeypatch.setattr(dl, "CATALOGUE", {entry.name: entry})
     monkeypatch.setenv("ENCORE_CACHE", str(tmp_path))
     runner = CliRunner()
     listed = runner.invoke(app, ["data", "list", "--format", "json"])
     assert listed.exit_code == 0, listed.output
     assert json.loads(listed.stdout)[0]["cached"] == "no"
-    res = runner.invoke(app, ["data", "download", "fma-small-labels", "--url-base", f"{server}/fma-genres",
-                              "--format", "json"])
+    res = runner.invoke(
+        app,
+        [
+            "data",
+            "download",
+            "fma-small-labels",
+            "--url-base",
+            f"{server}/fma-genres",
+            "--format",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["status"] == "downloaded" and out["checksum"] == "recorded"
@@ -153,11 +167,15 @@ def test_cli_download_with_url_base_and_list(
     assert row["cached"] == "yes" and row["checksum"] == "recorded"
 
 
-def test_cli_errors_exit_non_zero(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_errors_exit_non_zero(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     entry = Dataset("gone", "https://example.invalid/gone.zip", "test")
     monkeypatch.setattr(dl, "CATALOGUE", {entry.name: entry})
     runner = CliRunner()
-    res = runner.invoke(app, ["data", "download", "gone", "--url-base", server, "--dest", str(tmp_path)])
+    res = runner.invoke(
+        app, ["data", "download", "gone", "--url-base", server, "--dest", str(tmp_path)]
+    )
     assert res.exit_code == DownloadError.exit_code
     assert "404" in res.output
     res = runner.invoke(app, ["data", "download", "no-such-dataset", "--dest", str(tmp_path)])

@@ -31,11 +31,27 @@ class TinyLoader(Loader):
             good.append(r)
         ev = pd.DataFrame(good, columns=["user_id", "ts", "artist", "track", "ms_played"])
         st.add("events", ev)
-        st.add("tracks", pd.DataFrame({"artist": ["Radiohead"], "track": ["Creep"], "duration_ms": [238_000],
-                                       "genre_raw": ["alternative rock"]}))
-        st.add("artist_tags", pd.DataFrame({"artist": ["Daft Punk", "Daft Punk", "Daft Punk"],
-                                            "tag": ["french house", "electronic", "seen live"],
-                                            "weight": [3, 2, 10]}))
+        st.add(
+            "tracks",
+            pd.DataFrame(
+                {
+                    "artist": ["Radiohead"],
+                    "track": ["Creep"],
+                    "duration_ms": [238_000],
+                    "genre_raw": ["alternative rock"],
+                }
+            ),
+        )
+        st.add(
+            "artist_tags",
+            pd.DataFrame(
+                {
+                    "artist": ["Daft Punk", "Daft Punk", "Daft Punk"],
+                    "tag": ["french house", "electronic", "seen live"],
+                    "weight": [3, 2, 10],
+                }
+            ),
+        )
         return st
 
 

@@ -20,10 +20,18 @@ def _build(path: Path, loader: str, folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def jodie_db(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     """A store holding the JODIE Last.fm sample (304 users, 789 tracks, timestamps)."""
-    return _build(tmp_path_factory.mktemp("jodie") / "jodie.duckdb", "jodie", shared_data / "lastfm-1k-jodie-sample")
+    return _build(
+        tmp_path_factory.mktemp("jodie") / "jodie.duckdb",
+        "jodie",
+        shared_data / "lastfm-1k-jodie-sample",
+    )
 
 
 @pytest.fixture(scope="session")
 def hetrec_db(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     """A store holding HetRec Last.fm 2K (user-artist play counts, no timestamps)."""
-    return _build(tmp_path_factory.mktemp("hetrec") / "hetrec.duckdb", "hetrec2011", shared_data / "hetrec2011-lastfm-2k")
+    return _build(
+        tmp_path_factory.mktemp("hetrec") / "hetrec.duckdb",
+        "hetrec2011",
+        shared_data / "hetrec2011-lastfm-2k",
+    )

@@ -38,8 +38,23 @@ def test_evaluate_store(jodie_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "rep"
     res = runner.invoke(
         app,
-        ["evaluate", "--db", str(jodie_db), "--data", "jodie", "--models", "item_knn", "--k", "10,20",
-         "--param", "item_knn.k=50", "--out", str(out), "--format", "json"],
+        [
+            "evaluate",
+            "--db",
+            str(jodie_db),
+            "--data",
+            "jodie",
+            "--models",
+            "item_knn",
+            "--k",
+            "10,20",
+            "--param",
+            "item_knn.k=50",
+            "--out",
+            str(out),
+            "--format",
+            "json",
+        ],
     )
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
@@ -50,15 +65,30 @@ def test_evaluate_store(jodie_db: Path, tmp_path: Path) -> None:
 
 
 def test_evaluate_given_split_files(shared_data: Path, tmp_path: Path) -> None:
-    raw = pd.read_csv(shared_data / "lastfm-1k-jodie-sample" / "lastfm_jodie_first10pct.tsv", sep="\t",
-                      header=None, names=["user", "item", "timestamp"])
+    raw = pd.read_csv(
+        shared_data / "lastfm-1k-jodie-sample" / "lastfm_jodie_first10pct.tsv",
+        sep="\t",
+        header=None,
+        names=["user", "item", "timestamp"],
+    )
     cut = raw["timestamp"].quantile(0.8)
     raw[raw["timestamp"] < cut].to_csv(tmp_path / "train.csv", index=False)
     raw[raw["timestamp"] >= cut].to_parquet(tmp_path / "test.parquet", index=False)
     res = runner.invoke(
         app,
-        ["evaluate", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.parquet"),
-         "--models", "popular", "--out", str(tmp_path / "rep"), "--format", "csv"],
+        [
+            "evaluate",
+            "--train",
+            str(tmp_path / "train.csv"),
+            "--test",
+            str(tmp_path / "test.parquet"),
+            "--models",
+            "popular",
+            "--out",
+            str(tmp_path / "rep"),
+            "--format",
+            "csv",
+        ],
     )
     assert res.exit_code == 0, res.output
     table = pd.read_csv(pd.io.common.StringIO(res.stdout))
@@ -70,7 +100,9 @@ def test_evaluate_given_split_files(shared_data: Path, tmp_path: Path) -> None:
 def test_evaluate_errors(jodie_db: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["evaluate", "--train", str(tmp_path / "x.csv")])
     assert res.exit_code == 64 and "--test" in res.output
-    res = runner.invoke(app, ["evaluate", "--db", str(jodie_db), "--data", "jodie", "--models", "bogus"])
+    res = runner.invoke(
+        app, ["evaluate", "--db", str(jodie_db), "--data", "jodie", "--models", "bogus"]
+    )
     assert res.exit_code == 66 and "bogus" in res.output
     bad = tmp_path / "bad.csv"
     bad.write_text("user,item,weight\n1,2,x\n")
@@ -81,8 +113,23 @@ def test_evaluate_errors(jodie_db: Path, tmp_path: Path) -> None:
 def test_recommend_with_explanations(hetrec_db: Path) -> None:
     res = runner.invoke(
         app,
-        ["recommend", "hetrec:2", "-n", "5", "--model", "pure_svd", "--data", "hetrec2011", "--level", "artist",
-         "--explain", "--db", str(hetrec_db), "--format", "json"],
+        [
+            "recommend",
+            "hetrec:2",
+            "-n",
+            "5",
+            "--model",
+            "pure_svd",
+            "--data",
+            "hetrec2011",
+            "--level",
+            "artist",
+            "--explain",
+            "--db",
+            str(hetrec_db),
+            "--format",
+            "json",
+        ],
     )
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
@@ -90,7 +137,11 @@ def test_recommend_with_explanations(hetrec_db: Path) -> None:
     assert all(r["name"] and r["because"] for r in rows)
     assert rows[0]["score"] >= rows[-1]["score"]
     with Store(hetrec_db, read_only=True) as store:
-        seen = set(store.df("SELECT a.name FROM playcounts p JOIN artists a USING (artist_id) WHERE user_id = 'hetrec:2'")["name"])
+        seen = set(
+            store.df(
+                "SELECT a.name FROM playcounts p JOIN artists a USING (artist_id) WHERE user_id = 'hetrec:2'"
+            )["name"]
+        )
     assert not seen & {r["name"] for r in rows}  # new artists only
     # the contributors named are artists the user listened to
     contributors = {part.rsplit(" (", 1)[0] for r in rows for part in r["because"].split("; ")}
@@ -99,8 +150,21 @@ def test_recommend_with_explanations(hetrec_db: Path) -> None:
 
 def test_recommend_all_users_and_fold_in(jodie_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "recs.parquet"
-    res = runner.invoke(app, ["recommend", "--all-users", "-n", "3", "--model", "popular", "--db", str(jodie_db),
-                              "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "recommend",
+            "--all-users",
+            "-n",
+            "3",
+            "--model",
+            "popular",
+            "--db",
+            str(jodie_db),
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     recs = pd.read_parquet(out)
     assert recs["user_id"].nunique() == 304 and (recs.groupby("user_id").size() == 3).all()
@@ -108,15 +172,33 @@ def test_recommend_all_users_and_fold_in(jodie_db: Path, tmp_path: Path) -> None
     # a model fitted without user jodie:0 folds the user in from the store's events
     with Store(jodie_db, read_only=True) as store:
         frame = build_interactions(store, level="track")
-    ds = InteractionDataset.from_interactions(frame[frame["user_id"] != "jodie:0"], item_level="track")
+    ds = InteractionDataset.from_interactions(
+        frame[frame["user_id"] != "jodie:0"], item_level="track"
+    )
     path = get_model("item_knn").fit(ds).save(tmp_path / "knn.npz")
-    res = runner.invoke(app, ["recommend", "jodie:0", "-n", "4", "--model-file", str(path), "--explain",
-                              "--db", str(jodie_db), "--format", "json"])
+    res = runner.invoke(
+        app,
+        [
+            "recommend",
+            "jodie:0",
+            "-n",
+            "4",
+            "--model-file",
+            str(path),
+            "--explain",
+            "--db",
+            str(jodie_db),
+            "--format",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert len(json.loads(res.stdout)) == 4
     assert "folded in" in res.stderr
 
-    res = runner.invoke(app, ["recommend", "jodie:999999", "--model-file", str(path), "--db", str(jodie_db)])
+    res = runner.invoke(
+        app, ["recommend", "jodie:999999", "--model-file", str(path), "--db", str(jodie_db)]
+    )
     assert res.exit_code == 66
     res = runner.invoke(app, ["recommend", "--db", str(jodie_db)])
     assert res.exit_code == 64
@@ -127,14 +209,35 @@ def test_recommend_unknown_user_hints(hetrec_db: Path, tmp_path: Path) -> None:
     db = tmp_path / "mixed.duckdb"
     db.write_bytes(hetrec_db.read_bytes())
     with Store(db) as store:
-        store.execute("INSERT INTO tracks (title, title_norm, source, ingest_id) VALUES ('t', 't', 'x', 0)")
+        store.execute(
+            "INSERT INTO tracks (title, title_norm, source, ingest_id) VALUES ('t', 't', 'x', 0)"
+        )
         store.execute("INSERT INTO users (user_id, source, ingest_id) VALUES ('x:1', 'x', 0)")
-        store.execute("INSERT INTO events (user_id, track_id, ts, source, ingest_id) "
-                      "SELECT 'x:1', max(track_id), TIMESTAMP '2020-01-01', 'x', 0 FROM tracks")
-    res = runner.invoke(app, ["recommend", "hetrec:2", "-n", "3", "--model", "popular", "--db", str(db)])
+        store.execute(
+            "INSERT INTO events (user_id, track_id, ts, source, ingest_id) "
+            "SELECT 'x:1', max(track_id), TIMESTAMP '2020-01-01', 'x', 0 FROM tracks"
+        )
+    res = runner.invoke(
+        app, ["recommend", "hetrec:2", "-n", "3", "--model", "popular", "--db", str(db)]
+    )
     assert res.exit_code != 0
     assert "try --level artist" in res.output
-    res = runner.invoke(app, ["recommend", "nobody:1", "-n", "3", "--model", "popular", "--level", "artist",
-                              "--data", "hetrec2011", "--db", str(hetrec_db)])
+    res = runner.invoke(
+        app,
+        [
+            "recommend",
+            "nobody:1",
+            "-n",
+            "3",
+            "--model",
+            "popular",
+            "--level",
+            "artist",
+            "--data",
+            "hetrec2011",
+            "--db",
+            str(hetrec_db),
+        ],
+    )
     assert res.exit_code != 0
     assert "no such user" in res.output

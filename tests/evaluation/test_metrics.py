@@ -62,31 +62,41 @@ def test_hand_computed_k3_k4(example: tuple[pd.DataFrame, pd.DataFrame, pd.DataF
 
 def test_ndcg_ideal_uses_achievable_relevant_count() -> None:
     # one relevant item at rank 1 -> perfect ndcg at any k
-    res = evaluate_recommendations(_recs([("u", "a", 1), ("u", "b", 2)]), _pairs([("u", "a")]), ks=(1, 10))
+    res = evaluate_recommendations(
+        _recs([("u", "a", 1), ("u", "b", 2)]), _pairs([("u", "a")]), ks=(1, 10)
+    )
     assert res.per_user.loc["u", "ndcg@10"] == pytest.approx(1.0)
     assert res.per_user.loc["u", "map@10"] == pytest.approx(1.0)
     assert res.per_user.loc["u", "precision@10"] == pytest.approx(0.1)
 
 
-def test_seen_items_kept_when_asked(example: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> None:
+def test_seen_items_kept_when_asked(
+    example: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+) -> None:
     recs, test, train = example
     res = evaluate_recommendations(recs, test, train=train, ks=3, exclude_seen=False)
     assert res.n_users == 3 and res.n_users_no_relevant == 0
 
 
 def test_rank_from_score_and_duplicates() -> None:
-    recs = pd.DataFrame({"user_id": ["u"] * 4, "item_id": ["a", "b", "b", "c"], "score": [0.1, 0.9, 0.5, 0.3]})
+    recs = pd.DataFrame(
+        {"user_id": ["u"] * 4, "item_id": ["a", "b", "b", "c"], "score": [0.1, 0.9, 0.5, 0.3]}
+    )
     out = normalise_recommendations(recs)
     assert out["item_id"].tolist() == ["b", "c", "a"]
     assert out["rank"].tolist() == [1, 2, 3]
 
 
 def test_novelty_diversity_coverage() -> None:
-    train = _pairs([("u1", "a"), ("u2", "a"), ("u3", "a"), ("u4", "a"), ("u2", "b"), ("u3", "c"), ("u4", "c")])
+    train = _pairs(
+        [("u1", "a"), ("u2", "a"), ("u3", "a"), ("u4", "a"), ("u2", "b"), ("u3", "c"), ("u4", "c")]
+    )
     recs = _recs([("u1", "b", 1), ("u1", "c", 2), ("u1", "a", 3)])
     test = _pairs([("u1", "c")])
     genres = {"a": "rock", "b": "rock", "c": "pop"}
-    res = evaluate_recommendations(recs, test, train=train, ks=(2, 3), item_genres=genres, exclude_seen=False)
+    res = evaluate_recommendations(
+        recs, test, train=train, ks=(2, 3), item_genres=genres, exclude_seen=False
+    )
     # p(b)=1/4 -> 2 bits, p(c)=2/4 -> 1 bit, p(a)=1 -> 0 bits
     assert res.per_user.loc["u1", "novelty@2"] == pytest.approx(1.5)
     assert res.per_user.loc["u1", "novelty@3"] == pytest.approx(1.0)
@@ -100,7 +110,9 @@ def test_bad_input() -> None:
     with pytest.raises(ConfigError):
         evaluate_recommendations(_recs([("u", "a", 1)]), _pairs([("u", "a")]), ks=0)
     with pytest.raises(DataError):
-        evaluate_recommendations(pd.DataFrame({"user_id": ["u"], "item_id": ["a"]}), _pairs([("u", "a")]))
+        evaluate_recommendations(
+            pd.DataFrame({"user_id": ["u"], "item_id": ["a"]}), _pairs([("u", "a")])
+        )
     with pytest.raises(DataError):
         evaluate_recommendations(_recs([("u", "a", 1)]), pd.DataFrame({"user": ["u"]}))
 
@@ -118,11 +130,17 @@ def test_metrics_stay_in_unit_interval(n_users: int, n_items: int, k: int, seed:
     for u in range(n_users):
         ranked = rng.permutation(n_items)[: rng.integers(1, n_items + 1)]
         rows += [(f"u{u}", f"i{i}", r + 1) for r, i in enumerate(ranked)]
-        test_rows += [(f"u{u}", f"i{i}") for i in rng.choice(n_items, size=rng.integers(1, n_items + 1))]
+        test_rows += [
+            (f"u{u}", f"i{i}") for i in rng.choice(n_items, size=rng.integers(1, n_items + 1))
+        ]
         train_rows += [(f"u{u}", f"i{i}") for i in rng.choice(n_items, size=rng.integers(0, 3))]
     genres = {f"i{i}": f"g{i % 3}" for i in range(n_items)}
     res = evaluate_recommendations(
-        _recs(rows), _pairs(test_rows), train=_pairs(train_rows) if train_rows else None, ks=(k,), item_genres=genres
+        _recs(rows),
+        _pairs(test_rows),
+        train=_pairs(train_rows) if train_rows else None,
+        ks=(k,),
+        item_genres=genres,
     )
     assert res.n_users + res.n_users_no_relevant == n_users
     values = res.per_user.drop(columns=[c for c in res.per_user.columns if c.startswith("novelty")])

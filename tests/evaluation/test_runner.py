@@ -67,7 +67,14 @@ def test_evaluate_and_report(jodie_split: Split, tmp_path: Path) -> None:
     assert set(long["model"]) == set(table.index)
     paths = write_report(comp, tmp_path / "rep")
     names = {p.name for p in paths}
-    assert {"comparison.md", "comparison.csv", "comparison.json", "per_user.csv", "comparison.png", "comparison.html"} <= names
+    assert {
+        "comparison.md",
+        "comparison.csv",
+        "comparison.json",
+        "per_user.csv",
+        "comparison.png",
+        "comparison.html",
+    } <= names
     md = (tmp_path / "rep" / "comparison.md").read_text()
     assert "global temporal split" in md and "| item_knn |" in md and "Paired bootstrap" in md
     js = json.loads((tmp_path / "rep" / "comparison.json").read_text())

@@ -29,7 +29,8 @@ def _frame(seed: int, n_rows: int, n_users: int, n_items: int, n_times: int) -> 
             "user_id": rng.integers(0, n_users, n_rows),
             "item_id": rng.integers(0, n_items, n_rows),
             "weight": rng.random(n_rows) + 0.1,
-            "ts": pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, n_times, n_rows), unit="h"),
+            "ts": pd.to_datetime("2020-01-01")
+            + pd.to_timedelta(rng.integers(0, n_times, n_rows), unit="h"),
         }
     )
 

@@ -14,35 +14,91 @@ runner = CliRunner()
 
 def test_genre_cli_end_to_end(genre_db: Path, tmp_path: Path) -> None:
     base = ["--db", str(genre_db), "--model-dir", str(tmp_path / "models")]
-    r = runner.invoke(app, ["genre", "train", "--model", "logreg", "--dataset", "tcc_ceds",
-                            "--groups", "text", *base, "-f", "json"])
+    r = runner.invoke(
+        app,
+        [
+            "genre",
+            "train",
+            "--model",
+            "logreg",
+            "--dataset",
+            "tcc_ceds",
+            "--groups",
+            "text",
+            *base,
+            "-f",
+            "json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     info = json.loads(r.stdout)
     assert info["labelled"] > 4000 and Path(info["saved"]).exists()
 
-    r = runner.invoke(app, ["genre", "predict", "--artist", "Muddy Waters", "--title", "Hoochie Coochie Man",
-                            "--model", "logreg", "--dataset", "tcc_ceds", *base, "--format", "json"])
+    r = runner.invoke(
+        app,
+        [
+            "genre",
+            "predict",
+            "--artist",
+            "Muddy Waters",
+            "--title",
+            "Hoochie Coochie Man",
+            "--model",
+            "logreg",
+            "--dataset",
+            "tcc_ceds",
+            *base,
+            "--format",
+            "json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     ranked = json.loads(r.stdout)
-    assert [x["rank"] for x in ranked] == [1, 2, 3] and all(0 <= x["probability"] <= 1 for x in ranked)
+    assert [x["rank"] for x in ranked] == [1, 2, 3] and all(
+        0 <= x["probability"] <= 1 for x in ranked
+    )
 
-    r = runner.invoke(app, ["genre", "predict", "999999999", "--model", "logreg", "--dataset", "tcc_ceds", *base])
+    r = runner.invoke(
+        app, ["genre", "predict", "999999999", "--model", "logreg", "--dataset", "tcc_ceds", *base]
+    )
     assert r.exit_code == 66 and "unknown" in r.output
 
-    r = runner.invoke(app, ["genre", "predict", "--model", "vae", "--dataset", "tcc_ceds", "--title", "x", *base])
+    r = runner.invoke(
+        app, ["genre", "predict", "--model", "vae", "--dataset", "tcc_ceds", "--title", "x", *base]
+    )
     assert r.exit_code != 0 and "genre train" in r.output
 
     out = tmp_path / "eval"
-    r = runner.invoke(app, ["genre", "evaluate", "--dataset", "tcc_ceds", "--split", "time",
-                            "--models", "majority,artist_prior", "--db", str(genre_db), "--out", str(out),
-                            "-f", "csv"])
+    r = runner.invoke(
+        app,
+        [
+            "genre",
+            "evaluate",
+            "--dataset",
+            "tcc_ceds",
+            "--split",
+            "time",
+            "--models",
+            "majority,artist_prior",
+            "--db",
+            str(genre_db),
+            "--out",
+            str(out),
+            "-f",
+            "csv",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "artist_prior" in r.stdout
-    assert any(p.suffix == ".png" for p in out.iterdir()) and any(p.suffix == ".html" for p in out.iterdir())
+    assert any(p.suffix == ".png" for p in out.iterdir()) and any(
+        p.suffix == ".html" for p in out.iterdir()
+    )
 
 
 def test_genre_cli_bad_input(genre_db: Path) -> None:
-    r = runner.invoke(app, ["genre", "train", "--model", "nope", "--dataset", "tcc_ceds", "--db", str(genre_db)])
+    r = runner.invoke(
+        app, ["genre", "train", "--model", "nope", "--dataset", "tcc_ceds", "--db", str(genre_db)]
+    )
     assert r.exit_code == 66 and "unknown genre model" in r.output
     r = runner.invoke(app, ["genre", "evaluate", "--dataset", "nope", "--db", str(genre_db)])
     assert r.exit_code == 64

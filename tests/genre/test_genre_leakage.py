@@ -80,14 +80,32 @@ def test_features_ignore_the_items_own_tags(writable_db: Path) -> None:
         fb = FeatureBuilder(n_factors=0).fit(data, tr, classes)
         before = fb.transform(data, te).toarray()
         ids = data.items["item_id"].to_numpy()[te].tolist()
-        store.execute("DELETE FROM artist_tags WHERE artist_id IN (SELECT unnest(?::BIGINT[]))", [ids])
-        store.execute("UPDATE artists SET genre = NULL WHERE artist_id IN (SELECT unnest(?::BIGINT[]))", [ids])
+        store.execute(
+            "DELETE FROM artist_tags WHERE artist_id IN (SELECT unnest(?::BIGINT[]))", [ids]
+        )
+        store.execute(
+            "UPDATE artists SET genre = NULL WHERE artist_id IN (SELECT unnest(?::BIGINT[]))", [ids]
+        )
         after_data = load_genre_data(store, "hetrec")
     assert after_data.items.set_index("item_id").loc[ids, "genre"].isna().all()
     pos = {v: i for i, v in enumerate(after_data.items["item_id"].to_numpy())}
     te2 = np.array([pos[i] for i in ids])
     np.testing.assert_array_equal(before, fb.transform(after_data, te2).toarray())
     # every feature comes from a known, tag-free family
-    families = ("listeners_", "log_listeners", "als_", "char_", "word_", "lyrics_", "t_", "a_", "has_",
-                "release_year", "duration_min", "log_tracks", "language=", "country=")
+    families = (
+        "listeners_",
+        "log_listeners",
+        "als_",
+        "char_",
+        "word_",
+        "lyrics_",
+        "t_",
+        "a_",
+        "has_",
+        "release_year",
+        "duration_min",
+        "log_tracks",
+        "language=",
+        "country=",
+    )
     assert all(n.startswith(families) for n in fb.feature_names_)

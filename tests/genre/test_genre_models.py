@@ -24,9 +24,16 @@ def test_scores_known_answer() -> None:
 
 
 def test_classifier_beats_majority_on_hetrec_artist_split(hetrec: GenreData) -> None:
-    res = evaluate(hetrec, [ModelSpec("majority"), ModelSpec("artist_prior"),
-                            ModelSpec("logreg", {"groups": ("collab",), "n_factors": 16}, "logreg")],
-                   split="artist", seed=0)
+    res = evaluate(
+        hetrec,
+        [
+            ModelSpec("majority"),
+            ModelSpec("artist_prior"),
+            ModelSpec("logreg", {"groups": ("collab",), "n_factors": 16}, "logreg"),
+        ],
+        split="artist",
+        seed=0,
+    )
     t = res.table.set_index("model")
     assert t.loc["logreg", "accuracy"] > t.loc["majority", "accuracy"] + 0.15
     assert t.loc["logreg", "macro_f1"] > 3 * t.loc["majority", "macro_f1"]
@@ -58,7 +65,9 @@ def test_lightgbm_and_text_groups_on_tcc(tcc: GenreData) -> None:
     assert s_gbm["macro_f1"] > s_maj["macro_f1"]
 
 
-def test_vae_semi_supervised_is_seeded_and_records_its_curve(hetrec: GenreData, tmp_path: Path) -> None:
+def test_vae_semi_supervised_is_seeded_and_records_its_curve(
+    hetrec: GenreData, tmp_path: Path
+) -> None:
     sub = hetrec.subset(np.arange(1500))
     tr, te = artist_split(sub, seed=0)
     unl = np.flatnonzero(sub.items["genre"].isna().to_numpy())
@@ -74,23 +83,30 @@ def test_vae_semi_supervised_is_seeded_and_records_its_curve(hetrec: GenreData, 
     files = a.save_curve(tmp_path)  # type: ignore[attr-defined]
     assert all(f.exists() and f.stat().st_size > 0 for f in files)
     maj = make_model("majority").fit(sub, tr)
-    assert scores(sub.labels[te], pa, a.classes_)["accuracy"] > scores(sub.labels[te], maj.predict_proba(sub, te),
-                                                                       maj.classes_)["accuracy"]
+    assert (
+        scores(sub.labels[te], pa, a.classes_)["accuracy"]
+        > scores(sub.labels[te], maj.predict_proba(sub, te), maj.classes_)["accuracy"]
+    )
 
 
-def test_predict_new_track_and_write_back(genre_db: Path, writable_db: Path, tcc: GenreData,
-                                          tmp_path: Path) -> None:
+def test_predict_new_track_and_write_back(
+    genre_db: Path, writable_db: Path, tcc: GenreData, tmp_path: Path
+) -> None:
     model = make_model("logreg", groups=("text", "meta")).fit(tcc, tcc.labelled[::3])
     model.save(model_path(tmp_path, "logreg", "tcc_ceds"))
     loaded = load_model(tmp_path, "logreg", "tcc_ceds")
-    new = predict_new(loaded, artist="Johnny Cash", title="Folsom Prison Blues", release_year=1955, k=3)
+    new = predict_new(
+        loaded, artist="Johnny Cash", title="Folsom Prison Blues", release_year=1955, k=3
+    )
     assert list(new["rank"]) == [1, 2, 3]
     assert new["probability"].is_monotonic_decreasing and new["probability"].sum() <= 1 + 1e-9
     with pytest.raises(ConfigError):
         predict_new(loaded)
     with Store(writable_db) as store:
         known = int(tcc.items["item_id"].iloc[0])
-        store.execute("UPDATE tracks SET genre = NULL WHERE track_id = ?", [int(tcc.items["item_id"].iloc[1])])
+        store.execute(
+            "UPDATE tracks SET genre = NULL WHERE track_id = ?", [int(tcc.items["item_id"].iloc[1])]
+        )
         unknown = int(tcc.items["item_id"].iloc[1])
         frame = predict_store_items(store, loaded, [known, unknown], k=2)
         assert len(frame) == 4
@@ -98,7 +114,9 @@ def test_predict_new_track_and_write_back(genre_db: Path, writable_db: Path, tcc
         res = write_predictions(store, loaded, frame)
         assert res == {"written": 1, "skipped_known": 1}
         rows = store.df("SELECT * FROM predicted_genres")
-        assert rows["entity_id"].tolist() == [unknown] and rows["model"].iloc[0].startswith("logreg")
+        assert rows["entity_id"].tolist() == [unknown] and rows["model"].iloc[0].startswith(
+            "logreg"
+        )
         after = store.df("SELECT track_id, genre FROM tracks ORDER BY track_id")
         assert before.equals(after)  # known genres untouched, predictions kept apart
         with pytest.raises(UnknownIdError):

@@ -28,7 +28,9 @@ def _batches(rng: np.random.Generator) -> Any:
 def _fit(seed: int, **cfg: Any) -> tuple[Any, Any]:
     torch.manual_seed(seed)
     model = torch.nn.Linear(3, 1)
-    hist = train(model, _loss, _batches, lambda: index_batches(len(X), 64), TrainConfig(seed=seed, **cfg))
+    hist = train(
+        model, _loss, _batches, lambda: index_batches(len(X), 64), TrainConfig(seed=seed, **cfg)
+    )
     return model, hist
 
 
@@ -40,7 +42,10 @@ def test_learns_a_linear_map_and_records_the_curve(tmp_path: Path) -> None:
     assert list(df["epoch"]) == list(range(1, len(df) + 1))
     assert df["train_loss"].iloc[-1] < df["train_loss"].iloc[0] / 10
     assert df["val_loss"].min() <= hist.best_loss <= df["val_loss"].min() + 1e-4  # min_delta
-    assert hist.save_csv(tmp_path / "c.csv").exists() and hist.plot(tmp_path / "c.png").stat().st_size > 0
+    assert (
+        hist.save_csv(tmp_path / "c.csv").exists()
+        and hist.plot(tmp_path / "c.png").stat().st_size > 0
+    )
 
 
 def test_early_stopping_restores_the_best_weights() -> None:
@@ -49,7 +54,9 @@ def test_early_stopping_restores_the_best_weights() -> None:
     assert hist.stopped_early and len(hist.rows) < 50
     with torch.no_grad():
         final = float(_loss(model, np.arange(len(X))))
-    assert final == pytest.approx(hist.best_loss, rel=0.5)  # weights of the best epoch, not the last
+    assert final == pytest.approx(
+        hist.best_loss, rel=0.5
+    )  # weights of the best epoch, not the last
 
 
 def test_same_seed_same_result() -> None:
@@ -73,11 +80,21 @@ def test_monitor_a_validation_metric() -> None:
 
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
-    hist = train(model, loss_with_metric, _batches, lambda: index_batches(len(X), 64),
-                 TrainConfig(seed=0, epochs=5, lr=0.05, monitor="mae"))
+    hist = train(
+        model,
+        loss_with_metric,
+        _batches,
+        lambda: index_batches(len(X), 64),
+        TrainConfig(seed=0, epochs=5, lr=0.05, monitor="mae"),
+    )
     df = hist.frame()
     assert {"train_mae", "val_mae"} <= set(df.columns)
     assert hist.best_loss == df["val_mae"].iloc[hist.best_epoch - 1]
     with pytest.raises(KeyError):
-        train(torch.nn.Linear(3, 1), _loss, _batches, lambda: index_batches(len(X), 64),
-              TrainConfig(seed=0, epochs=2, monitor="nope"))
+        train(
+            torch.nn.Linear(3, 1),
+            _loss,
+            _batches,
+            lambda: index_batches(len(X), 64),
+            TrainConfig(seed=0, epochs=2, monitor="nope"),
+        )

@@ -31,7 +31,9 @@ def checkerboard(n: int = 30) -> InteractionDataset:
     return InteractionDataset.from_interactions(frame)
 
 
-def random_dataset(n_users: int = 40, n_items: int = 60, density: float = 0.15, seed: int = 0) -> InteractionDataset:
+def random_dataset(
+    n_users: int = 40, n_items: int = 60, density: float = 0.15, seed: int = 0
+) -> InteractionDataset:
     """A seeded random dataset with continuous weights (no ties) and two user groups."""
     rng = np.random.default_rng(seed)
     rows = []
@@ -40,7 +42,13 @@ def random_dataset(n_users: int = 40, n_items: int = 60, density: float = 0.15, 
         for j in range(n_items):
             p = density * (2.5 if (j < n_items // 2) == (group == 0) else 0.5)
             if rng.random() < p:
-                rows.append((f"u{u:03d}", 1000 + j, float(np.log1p(rng.integers(1, 50))) + rng.random() * 1e-3))
+                rows.append(
+                    (
+                        f"u{u:03d}",
+                        1000 + j,
+                        float(np.log1p(rng.integers(1, 50))) + rng.random() * 1e-3,
+                    )
+                )
     for u in range(n_users):  # every user has at least two items
         rows.append((f"u{u:03d}", 1000 + (u % n_items), 1.0 + u * 1e-4))
         rows.append((f"u{u:03d}", 1000 + ((u * 7 + 3) % n_items), 0.5 + u * 1e-4))
@@ -156,7 +164,9 @@ class RecommenderContract:
         with pytest.raises(ConfigError):
             self.make().fit("not a dataset")  # type: ignore[arg-type]
         empty = InteractionDataset.from_interactions(
-            pd.DataFrame({"user_id": ["a"], "item_id": [1], "weight": [0.0]}), users=["a"], items=[1]
+            pd.DataFrame({"user_id": ["a"], "item_id": [1], "weight": [0.0]}),
+            users=["a"],
+            items=[1],
         )
         with pytest.raises(DataError):
             self.make().fit(empty)
@@ -171,7 +181,9 @@ class RecommenderContract:
         with pytest.raises(ConfigError):
             self.make(no_such_option=1)
 
-    def test_save_load_stable(self, fitted: Recommender, data: InteractionDataset, tmp_path: Path) -> None:
+    def test_save_load_stable(
+        self, fitted: Recommender, data: InteractionDataset, tmp_path: Path
+    ) -> None:
         users = list(data.user_map.external_ids[:10])
         before = fitted.recommend(users, k=5)
         path = fitted.save(tmp_path / "model")

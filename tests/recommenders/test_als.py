@@ -16,7 +16,6 @@ class TestALS(RecommenderContract):
     config: ClassVar[dict[str, Any]] = {"factors": 8, "iterations": 10, "regularization": 0.1}
 
 
-
 def test_user_factors_are_exact_least_squares() -> None:
     ds = random_dataset()
     model = get_model("als", factors=8, iterations=5, alpha=2.0, regularization=0.1).fit(ds)

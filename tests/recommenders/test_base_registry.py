@@ -15,7 +15,17 @@ from encore.recommenders.base import FORMAT_VERSION, Recommender, top_k
 from encore.recommenders.explain import explanation_text, recommend_with_explanations
 from encore.recommenders.registry import available_models, describe_models, get_model, model_class
 
-EXPECTED = {"popular", "recent_popular", "item_knn", "user_knn", "als", "bpr", "ease", "pure_svd", "slim"}
+EXPECTED = {
+    "popular",
+    "recent_popular",
+    "item_knn",
+    "user_knn",
+    "als",
+    "bpr",
+    "ease",
+    "pure_svd",
+    "slim",
+}
 
 
 def test_registry_lists_every_model() -> None:

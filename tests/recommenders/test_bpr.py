@@ -10,4 +10,3 @@ from contract import RecommenderContract
 class TestBPR(RecommenderContract):
     model_name: ClassVar[str] = "bpr"
     config: ClassVar[dict[str, Any]] = {"factors": 8, "iterations": 60, "learning_rate": 0.05}
-

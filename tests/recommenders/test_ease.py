@@ -18,7 +18,6 @@ class TestEASE(RecommenderContract):
     config: ClassVar[dict[str, Any]] = {"l2": 10.0, "min_item_users": 1}
 
 
-
 def _reference_ease(x: np.ndarray, l2: float) -> np.ndarray:
     """Steck's closed form in float64 with an explicit inverse (the textbook version)."""
     g = x.T @ x + l2 * np.eye(x.shape[1])

@@ -16,7 +16,6 @@ class TestItemKNNCosine(RecommenderContract):
     config: ClassVar[dict[str, Any]] = {"similarity": "cosine", "k": 20}
 
 
-
 class TestItemKNNBM25(RecommenderContract):
     model_name: ClassVar[str] = "item_knn"
     config: ClassVar[dict[str, Any]] = {"similarity": "bm25", "k": 20}

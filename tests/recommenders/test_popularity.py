@@ -16,11 +16,21 @@ from encore.recommenders.registry import get_model
 
 def _counts_dataset() -> InteractionDataset:
     # item 10: 4 users, item 11: 3, item 12: 2, item 13: 1 (total weights reversed)
-    rows = [("a", 10, 1.0), ("b", 10, 1.0), ("c", 10, 1.0), ("d", 10, 1.0),
-            ("a", 11, 1.0), ("b", 11, 1.0), ("c", 11, 1.0),
-            ("a", 12, 5.0), ("b", 12, 5.0),
-            ("a", 13, 20.0)]
-    return InteractionDataset.from_interactions(pd.DataFrame(rows, columns=["user_id", "item_id", "weight"]))
+    rows = [
+        ("a", 10, 1.0),
+        ("b", 10, 1.0),
+        ("c", 10, 1.0),
+        ("d", 10, 1.0),
+        ("a", 11, 1.0),
+        ("b", 11, 1.0),
+        ("c", 11, 1.0),
+        ("a", 12, 5.0),
+        ("b", 12, 5.0),
+        ("a", 13, 20.0),
+    ]
+    return InteractionDataset.from_interactions(
+        pd.DataFrame(rows, columns=["user_id", "item_id", "weight"])
+    )
 
 
 class TestPopular(RecommenderContract):
@@ -50,9 +60,17 @@ class TestRecentPopular(RecommenderContract):
     def test_known_answer_decay(self) -> None:
         # item 1: three old plays; item 2: two fresh plays; half-life 1 day
         ts = pd.to_datetime(["2020-01-01"] * 3 + ["2020-01-10"] * 2)
-        frame = pd.DataFrame({"user_id": ["a", "b", "c", "d", "e"], "item_id": [1, 1, 1, 2, 2], "ts": ts})
-        frame = pd.concat([frame, pd.DataFrame({"user_id": ["z"], "item_id": [3],
-                                                "ts": pd.to_datetime(["2020-01-09"])})])
+        frame = pd.DataFrame(
+            {"user_id": ["a", "b", "c", "d", "e"], "item_id": [1, 1, 1, 2, 2], "ts": ts}
+        )
+        frame = pd.concat(
+            [
+                frame,
+                pd.DataFrame(
+                    {"user_id": ["z"], "item_id": [3], "ts": pd.to_datetime(["2020-01-09"])}
+                ),
+            ]
+        )
         ds = InteractionDataset.from_interactions(frame)
         model = get_model("recent_popular", half_life_days=1.0).fit(ds)
         rec = model.recommend(["z"], k=2)

@@ -89,7 +89,9 @@ def test_top_k_is_the_exact_ranking(
     import encore.recommenders.base as base
 
     rng = np.random.default_rng(seed)
-    scores = rng.integers(0, levels, (n_users, n_items)).astype(np.float32)  # ties when levels is small
+    scores = rng.integers(0, levels, (n_users, n_items)).astype(
+        np.float32
+    )  # ties when levels is small
     scores[rng.random(scores.shape) < 0.05] = -np.inf
     scores[rng.random(scores.shape) < 0.02] = np.nan
     scores[rng.random(n_users) < 0.2] = 0.0  # whole rows tied
@@ -106,7 +108,7 @@ def test_top_k_is_the_exact_ranking(
         expect = order[: min(k, n_items)]
         got = idx[u][idx[u] >= 0].tolist()
         assert got == expect
-        assert (idx[u][len(got):] == -1).all()
+        assert (idx[u][len(got) :] == -1).all()
         np.testing.assert_array_equal(vals[u][: len(got)], want[u, expect])
 
 
@@ -143,8 +145,15 @@ def test_top_k_similarity_is_the_exact_neighbour_list(seed: int, k: int, block: 
 )
 @settings(max_examples=200, deadline=None)
 def test_sparse_scores_rank_as_the_dense_block(
-    n_users: int, n_items: int, k: int, density: float, negative: bool, exclude: bool,
-    with_candidates: bool, dtype: type, seed: int,
+    n_users: int,
+    n_items: int,
+    k: int,
+    density: float,
+    negative: bool,
+    exclude: bool,
+    with_candidates: bool,
+    dtype: type,
+    seed: int,
 ) -> None:
     """A sparse score block (unstored = 0) gives exactly the dense block's top k."""
     from encore.recommenders.base import _top_k_sparse
@@ -168,7 +177,9 @@ def test_sparse_scores_rank_as_the_dense_block(
 
 
 @pytest.mark.parametrize("model_name", ["item_knn", "user_knn", "als"])
-def test_threaded_ranking_equals_sequential(model_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threaded_ranking_equals_sequential(
+    model_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Blocks ranked beside the scoring give exactly the one-thread answer, in user order."""
     from contract import random_dataset
 

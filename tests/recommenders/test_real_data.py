@@ -50,7 +50,9 @@ def hetrec_split(shared_data: Path) -> tuple[InteractionDataset, dict[str, set[i
     return ds, truth
 
 
-def test_personalised_models_beat_popularity(hetrec_split: tuple[InteractionDataset, dict[str, set[int]]]) -> None:
+def test_personalised_models_beat_popularity(
+    hetrec_split: tuple[InteractionDataset, dict[str, set[int]]],
+) -> None:
     ds, truth = hetrec_split
     assert len(truth) > 1800 and ds.n_items > 15_000
     # a seeded sample of users keeps the test quick; the full table is in docs/benchmarks.md

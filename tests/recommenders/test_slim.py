@@ -15,7 +15,6 @@ class TestSLIM(RecommenderContract):
     config: ClassVar[dict[str, Any]] = {"l1": 0.01, "l2": 1.0, "n_candidates": 20}
 
 
-
 def test_weights_sparse_nonnegative_no_diagonal() -> None:
     ds = random_dataset()
     model = get_model("slim", l1=0.01, l2=1.0, n_candidates=10).fit(ds)

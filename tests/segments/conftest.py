@@ -24,33 +24,83 @@ class TinyTasteLoader(Loader):
 
     def load(self, path: Path, ctx: IngestContext) -> Staged:
         st = Staged()
-        st.add("users", pd.DataFrame({
-            "user_id": ["t:u1", "t:u2", "t:u3"],
-            "registered_at": pd.to_datetime(["2019-01-01", "2020-01-01", None]),
-            "country": ["DE", "US", None],
-            "age": [30, 25, None],
-            "gender": ["f", "m", None],
-        }))
-        st.add("tracks", pd.DataFrame({
-            "artist": ["Artist A", "Artist B", "Artist C"],
-            "track": ["A1", "B1", "C1"],
-            "duration_ms": [200_000, 200_000, 200_000],
-            "genre_raw": ["rock", "jazz", "pop"],
-        }))
-        st.add("events", pd.DataFrame({
-            "user_id": ["t:u1", "t:u1", "t:u1", "t:u2", "t:u2", "t:u3"],
-            "ts": pd.to_datetime(["2020-01-01 08:00", "2020-01-01 20:00", "2020-01-02 02:00",
-                                  "2020-01-03 13:00", "2020-01-03 14:00", "2020-01-04 10:00"]),
-            "ms_played": [200_000, 10_000, 200_000, 200_000, 200_000, 60_000],
-            "artist": ["Artist A", "Artist A", "Artist B", "Artist C", "Artist B", "Artist C"],
-            "track": ["A1", "A1", "B1", "C1", "B1", "C1"],
-        }))
-        st.add("likes", pd.DataFrame({"user_id": ["t:u1"], "entity_type": ["track"],
-                                      "artist": ["Artist C"], "track": ["C1"]}))
-        st.add("playcounts", pd.DataFrame({"user_id": ["t:u3"], "plays": [10], "artist": ["Artist A"]}))
-        st.add("artist_tags", pd.DataFrame({"artist": ["Artist B"], "tag": ["jazz"], "weight": [1.0],
-                                            "user_id": ["t:u2"],
-                                            "tagged_at": pd.to_datetime(["2020-01-02"])}))
+        st.add(
+            "users",
+            pd.DataFrame(
+                {
+                    "user_id": ["t:u1", "t:u2", "t:u3"],
+                    "registered_at": pd.to_datetime(["2019-01-01", "2020-01-01", None]),
+                    "country": ["DE", "US", None],
+                    "age": [30, 25, None],
+                    "gender": ["f", "m", None],
+                }
+            ),
+        )
+        st.add(
+            "tracks",
+            pd.DataFrame(
+                {
+                    "artist": ["Artist A", "Artist B", "Artist C"],
+                    "track": ["A1", "B1", "C1"],
+                    "duration_ms": [200_000, 200_000, 200_000],
+                    "genre_raw": ["rock", "jazz", "pop"],
+                }
+            ),
+        )
+        st.add(
+            "events",
+            pd.DataFrame(
+                {
+                    "user_id": ["t:u1", "t:u1", "t:u1", "t:u2", "t:u2", "t:u3"],
+                    "ts": pd.to_datetime(
+                        [
+                            "2020-01-01 08:00",
+                            "2020-01-01 20:00",
+                            "2020-01-02 02:00",
+                            "2020-01-03 13:00",
+                            "2020-01-03 14:00",
+                            "2020-01-04 10:00",
+                        ]
+                    ),
+                    "ms_played": [200_000, 10_000, 200_000, 200_000, 200_000, 60_000],
+                    "artist": [
+                        "Artist A",
+                        "Artist A",
+                        "Artist B",
+                        "Artist C",
+                        "Artist B",
+                        "Artist C",
+                    ],
+                    "track": ["A1", "A1", "B1", "C1", "B1", "C1"],
+                }
+            ),
+        )
+        st.add(
+            "likes",
+            pd.DataFrame(
+                {
+                    "user_id": ["t:u1"],
+                    "entity_type": ["track"],
+                    "artist": ["Artist C"],
+                    "track": ["C1"],
+                }
+            ),
+        )
+        st.add(
+            "playcounts", pd.DataFrame({"user_id": ["t:u3"], "plays": [10], "artist": ["Artist A"]})
+        )
+        st.add(
+            "artist_tags",
+            pd.DataFrame(
+                {
+                    "artist": ["Artist B"],
+                    "tag": ["jazz"],
+                    "weight": [1.0],
+                    "user_id": ["t:u2"],
+                    "tagged_at": pd.to_datetime(["2020-01-02"]),
+                }
+            ),
+        )
         st.add("friends", pd.DataFrame({"user_id": ["t:u1"], "friend_id": ["t:u2"]}))
         return st
 

@@ -19,7 +19,9 @@ from encore.segments.profile import agreement, friends_check
 @pytest.fixture(scope="module")
 def fitted(hetrec_db: Path) -> SegmentModel:
     with Store(hetrec_db, read_only=True) as s:
-        return fit_segments(s, namespace="hetrec", sample=500, k_range=(2, 6), friends_permutations=200)
+        return fit_segments(
+            s, namespace="hetrec", sample=500, k_range=(2, 6), friends_permutations=200
+        )
 
 
 def test_fit_on_hetrec(fitted: SegmentModel) -> None:
@@ -64,10 +66,14 @@ def test_friends_check_against_permutations(fitted: SegmentModel) -> None:
 
 def test_friends_check_exact(tiny_store: Store) -> None:
     # t:u1 and t:u2 are friends: same segment -> rate 1; different -> 0
-    same = friends_check(tiny_store, pd.Series([0, 0, 1], index=["t:u1", "t:u2", "t:u3"]), n_permutations=50)
+    same = friends_check(
+        tiny_store, pd.Series([0, 0, 1], index=["t:u1", "t:u2", "t:u3"]), n_permutations=50
+    )
     assert same is not None and same["friend_pairs"] == 1 and same["same_segment_rate"] == 1.0
     assert same["chance_rate"] == pytest.approx((2 / 3) ** 2 + (1 / 3) ** 2)
-    diff = friends_check(tiny_store, pd.Series([0, 1, 1], index=["t:u1", "t:u2", "t:u3"]), n_permutations=50)
+    diff = friends_check(
+        tiny_store, pd.Series([0, 1, 1], index=["t:u1", "t:u2", "t:u3"]), n_permutations=50
+    )
     assert diff is not None and diff["same_segment_rate"] == 0.0 and diff["p_value"] == 1.0
     assert friends_check(tiny_store, pd.Series([0], index=["t:u3"])) is None
 
@@ -82,7 +88,10 @@ def test_assign_new_user_without_refit(fitted: SegmentModel, hetrec_db: Path) ->
                 for table in ("playcounts", "artist_tags"):
                     cols = [r[0] for r in s.execute(f"DESCRIBE {table}").fetchall()]
                     select = ", ".join("'new:1'" if c == "user_id" else c for c in cols)
-                    s.execute(f"INSERT INTO {table} SELECT {select} FROM {table} WHERE user_id = ?", [original])
+                    s.execute(
+                        f"INSERT INTO {table} SELECT {select} FROM {table} WHERE user_id = ?",
+                        [original],
+                    )
                 out = fitted.assign(s, ["new:1"])
             finally:
                 s.execute("ROLLBACK")
@@ -114,14 +123,24 @@ def test_save_load_and_store_table(fitted: SegmentModel, tmp_path: Path) -> None
         assert write_assignments(s, fitted) == 500  # replaced, not appended
         cols = [r[0] for r in s.execute("DESCRIBE user_segments").fetchall()]
         assert cols == ["user_id", "segment", "segment_name", "model", "fitted_at"]
-        assert s.execute("SELECT count(*), count(DISTINCT model) FROM user_segments").fetchall() == [(500, 1)]
+        assert s.execute(
+            "SELECT count(*), count(DISTINCT model) FROM user_segments"
+        ).fetchall() == [(500, 1)]
 
 
 @pytest.mark.parametrize("method", ["gmm", "hdbscan"])
 def test_other_methods(hetrec_db: Path, method: str) -> None:
     with Store(hetrec_db, read_only=True) as s:
-        m = fit_segments(s, namespace="hetrec", sample=300, method=method, k_range=(2, 4), n_seeds=3,
-                         map_method=None, friends_permutations=50)
+        m = fit_segments(
+            s,
+            namespace="hetrec",
+            sample=300,
+            method=method,
+            k_range=(2, 4),
+            n_seeds=3,
+            map_method=None,
+            friends_permutations=50,
+        )
         out = m.assign(s, m.user_ids[:30], place_on_map=False)
     assert m.segmenter.curve is not None
     if method == "gmm":
@@ -133,7 +152,9 @@ def test_other_methods(hetrec_db: Path, method: str) -> None:
 
 
 def test_demographic_agreement_is_measured(tiny_store: Store) -> None:
-    attrs = pd.DataFrame({"gender": ["f", "m"] * 10, "region": ["A"] * 20}, index=[f"u{i}" for i in range(20)])
+    attrs = pd.DataFrame(
+        {"gender": ["f", "m"] * 10, "region": ["A"] * 20}, index=[f"u{i}" for i in range(20)]
+    )
     labels = pd.Series([0, 1] * 10, index=attrs.index)
     a = agreement(labels, attrs)
     # gender is determined by the segment; the constant region is skipped

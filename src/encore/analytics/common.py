@@ -119,7 +119,7 @@ def measures_sql(
                 FROM events e WHERE {window.where("e")}
                 GROUP BY {pre_keys}
             ) pre
-            {_genre_joins('pre')}
+            {_genre_joins("pre")}
         """
         agg = (
             "sum(x.plays)::BIGINT AS plays, COALESCE(sum(x.ms), 0) / 60000.0 AS minutes, "
@@ -179,7 +179,7 @@ def listeners_sql(
             SELECT COALESCE(t.code, a.code, 0) AS code, e.track_id,
                    COALESCE(e.artist_id, t.artist_id) AS artist_id, {period_sel} e.{user} AS user_id
             FROM events e
-            {_genre_joins('e')}
+            {_genre_joins("e")}
             WHERE {window.where("e")}{counted}{f" AND ({prefilter})" if prefilter else ""}
         """
         name = "listeners"
@@ -283,7 +283,7 @@ def per_user_sql(
                    count(*) FILTER (WHERE COALESCE(e.skipped, FALSE)) AS skips,
                    count(*) FILTER (WHERE {counted} AND e.ms_played IS NULL) AS no_duration
             FROM events e
-            {_genre_joins('e')}
+            {_genre_joins("e")}
             WHERE {window.where("e")}
             GROUP BY ALL
         """

@@ -52,7 +52,9 @@ def _known(people: pd.DataFrame) -> pd.DataFrame:
     return people
 
 
-def _artists_by_listeners(store: Store, window: Window, genre: str | None, user: str) -> pd.DataFrame:
+def _artists_by_listeners(
+    store: Store, window: Window, genre: str | None, user: str
+) -> pd.DataFrame:
     """``genre, artist_id, plays, minutes, skips, listeners`` of every artist with plays.
 
     Distinct listeners per (genre, artist) are the costly part of a ranking by
@@ -138,7 +140,9 @@ def _ranked(
     by_listeners = window.measure == "plays" and entity == "artist" and col == "listeners"
     if by_listeners:
         people_first = True
-        store.con.register(_MEASURED, _artists_by_listeners(store, window, extra.get("genre"), user))
+        store.con.register(
+            _MEASURED, _artists_by_listeners(store, window, extra.get("genre"), user)
+        )
         measures = f"SELECT * FROM {_MEASURED}"
     elif people_first:
         measures = (

@@ -41,13 +41,22 @@ class OutputFormat(StrEnum):
 
 DbOpt = Annotated[
     Path | None,
-    typer.Option("--db", envvar="ENCORE_DB", help="Store file (default ./encore.duckdb).", show_default=False),
+    typer.Option(
+        "--db", envvar="ENCORE_DB", help="Store file (default ./encore.duckdb).", show_default=False
+    ),
 ]
 FormatOpt = Annotated[
     OutputFormat | None,
-    typer.Option("--format", "-f", help="Output format: table, csv or json (for scripts).", show_default=False),
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format: table, csv or json (for scripts).",
+        show_default=False,
+    ),
 ]
-VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")]
+VerboseOpt = Annotated[
+    int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")
+]
 
 
 @dataclass
@@ -59,10 +68,14 @@ class State:
     verbose: int
 
 
-def state(ctx: typer.Context, db: Path | None = None, fmt: OutputFormat | None = None, verbose: int = 0) -> State:
+def state(
+    ctx: typer.Context, db: Path | None = None, fmt: OutputFormat | None = None, verbose: int = 0
+) -> State:
     """Merge a command's own options with the top-level ones (the command's win)."""
     root = ctx.find_root().obj if ctx.find_root().obj is not None else None
-    base: State = root if isinstance(root, State) else State(Path("encore.duckdb"), OutputFormat.table, 0)
+    base: State = (
+        root if isinstance(root, State) else State(Path("encore.duckdb"), OutputFormat.table, 0)
+    )
     st = State(db or base.db, fmt or base.fmt, max(verbose, base.verbose))
     setup_logging(st.verbose)
     return st
@@ -92,12 +105,16 @@ def _jsonable(value: Any) -> Any:
 def to_json(obj: Any) -> str:
     """JSON text for frames (list of records), mappings and scalars; NaN -> null."""
     if isinstance(obj, pd.DataFrame):
-        records = [{k: _jsonable(v) for k, v in row.items()} for row in obj.to_dict(orient="records")]
+        records = [
+            {k: _jsonable(v) for k, v in row.items()} for row in obj.to_dict(orient="records")
+        ]
         return json.dumps(records, indent=2, default=str, ensure_ascii=False)
     return json.dumps(obj, indent=2, default=_jsonable, ensure_ascii=False)
 
 
-def emit(obj: pd.DataFrame | Mapping[str, Any], fmt: OutputFormat, *, title: str | None = None) -> None:
+def emit(
+    obj: pd.DataFrame | Mapping[str, Any], fmt: OutputFormat, *, title: str | None = None
+) -> None:
     """Print a result as a Rich table, CSV or JSON."""
     if fmt is OutputFormat.json:
         sys.stdout.write(to_json(obj) + "\n")

@@ -44,7 +44,9 @@ def _root(
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """Global options; every command also accepts --db, --format and -v itself."""
     ctx.obj = State(db or Path("encore.duckdb"), fmt or OutputFormat.table, verbose)

@@ -24,7 +24,9 @@ from encore.cli.common import (
 )
 from encore.errors import ConfigError
 
-data_app = typer.Typer(help="Public datasets: download the originals into a local cache.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Public datasets: download the originals into a local cache.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -40,11 +42,28 @@ def register(app: typer.Typer) -> None:
 
 def ingest_cmd(
     ctx: typer.Context,
-    source: Annotated[str | None, typer.Argument(help="Loader name (see `encore doctor`), or the PATH with --all.")] = None,
+    source: Annotated[
+        str | None,
+        typer.Argument(help="Loader name (see `encore doctor`), or the PATH with --all."),
+    ] = None,
     path: Annotated[Path | None, typer.Argument(help="File or folder to load.")] = None,
-    all_: Annotated[Path | None, typer.Option("--all", help="Load every dataset found under this folder, detecting formats.")] = None,
-    on_error: Annotated[str, typer.Option("--on-error", help="raise: stop at the first bad row; skip: keep bad rows in the rejects table.")] = "raise",
-    user: Annotated[str | None, typer.Option("--user", help="User id for a personal export (default: folder name).")] = None,
+    all_: Annotated[
+        Path | None,
+        typer.Option(
+            "--all", help="Load every dataset found under this folder, detecting formats."
+        ),
+    ] = None,
+    on_error: Annotated[
+        str,
+        typer.Option(
+            "--on-error",
+            help="raise: stop at the first bad row; skip: keep bad rows in the rejects table.",
+        ),
+    ] = "raise",
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="User id for a personal export (default: folder name)."),
+    ] = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -63,27 +82,47 @@ def ingest_cmd(
             raise ConfigError("give either SOURCE PATH or --all DIR, not both")
         jobs = plan_all(all_)
         if not jobs:
-            raise ConfigError(f"{all_}: no known dataset format found", hint="see `encore doctor` for the formats")
+            raise ConfigError(
+                f"{all_}: no known dataset format found", hint="see `encore doctor` for the formats"
+            )
     else:
         if source is None or path is None:
-            raise ConfigError("give SOURCE and PATH (e.g. `encore ingest hetrec2011 data/hetrec`), or --all DIR")
+            raise ConfigError(
+                "give SOURCE and PATH (e.g. `encore ingest hetrec2011 data/hetrec`), or --all DIR"
+            )
         jobs = [(sources.get_loader(source), path)]
     results: list[IngestResult] = []
     with Store(st.db) as store, err_console.status("ingesting") as status:
         for loader, p in jobs:
             status.update(f"{loader.name}: {p}")
             results.append(
-                ingest(store, loader, p, on_error=on_error,  # type: ignore[arg-type]
-                       user=user, progress=lambda m: status.update(m))
+                ingest(
+                    store,
+                    loader,
+                    p,
+                    on_error=on_error,  # type: ignore[arg-type]
+                    user=user,
+                    progress=lambda m: status.update(m),
+                )
             )
     rows = []
     for r in results:
         tables = sorted(set(r.loaded) | set(r.rejected))
         for t in tables:
-            rows.append({"source": r.source, "path": r.path, "table": t,
-                         "loaded": r.loaded.get(t, 0), "rejected": r.rejected.get(t, 0)})
-    emit(pd.DataFrame(rows, columns=["source", "path", "table", "loaded", "rejected"]), st.fmt,
-         title=f"Ingested into {st.db}")
+            rows.append(
+                {
+                    "source": r.source,
+                    "path": r.path,
+                    "table": t,
+                    "loaded": r.loaded.get(t, 0),
+                    "rejected": r.rejected.get(t, 0),
+                }
+            )
+    emit(
+        pd.DataFrame(rows, columns=["source", "path", "table", "loaded", "rejected"]),
+        st.fmt,
+        title=f"Ingested into {st.db}",
+    )
 
 
 def plan_all(root: Path) -> list[tuple[Any, Path]]:
@@ -127,7 +166,11 @@ def info_cmd(
     console.print(f"[bold]Encore store[/] {info['path']} (schema v{info['schema_version']})")
     emit(pd.DataFrame(info["counts"]), st.fmt, title="Rows per table and source")
     emit(pd.DataFrame(info["spans"]), st.fmt, title="Time spans")
-    emit(pd.DataFrame(info["genre_coverage"]), st.fmt, title="Genre coverage (share of plays with a known genre)")
+    emit(
+        pd.DataFrame(info["genre_coverage"]),
+        st.fmt,
+        title="Genre coverage (share of plays with a known genre)",
+    )
     emit(pd.DataFrame(info["matching"]), st.fmt, title="Catalogue matching across sources")
 
 
@@ -160,7 +203,9 @@ def doctor_cmd(
         "store_exists": store_path.exists(),
         "store_bytes": store_path.stat().st_size if store_path.exists() else 0,
         "optional": parts,
-        "sources": [{"name": n, "description": c.description} for n, c in sources.registry().items()],
+        "sources": [
+            {"name": n, "description": c.description} for n, c in sources.registry().items()
+        ],
     }
     if st.fmt is OutputFormat.json:
         emit(report, st.fmt)
@@ -170,5 +215,8 @@ def doctor_cmd(
     console.print(f"store: {report['store']} ({state_word})")
     emit(pd.DataFrame(parts), st.fmt, title="Optional parts")
     loaders = [{"name": n, "description": c.description} for n, c in sources.registry().items()]
-    emit(pd.DataFrame(loaders, columns=["name", "description"]), st.fmt,
-         title="Loaders (encore ingest SOURCE PATH)")
+    emit(
+        pd.DataFrame(loaders, columns=["name", "description"]),
+        st.fmt,
+        title="Loaders (encore ingest SOURCE PATH)",
+    )

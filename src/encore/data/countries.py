@@ -26,7 +26,9 @@ _REGIONS: dict[str, str] = {
     "Antarctica": "AQ BV GS HM TF IO CC CX",
 }
 
-REGION_OF: dict[str, str] = {code: region for region, codes in _REGIONS.items() for code in codes.split()}
+REGION_OF: dict[str, str] = {
+    code: region for region, codes in _REGIONS.items() for code in codes.split()
+}
 
 #: Spellings pycountry does not know.
 _ALIASES: dict[str, str] = {
@@ -75,7 +77,13 @@ def country_table() -> pd.DataFrame:
     rows: dict[str, str] = {}
     for c in pycountry.countries:
         code = c.alpha_2
-        for name in (code, c.alpha_3, c.name, getattr(c, "official_name", None), getattr(c, "common_name", None)):
+        for name in (
+            code,
+            c.alpha_3,
+            c.name,
+            getattr(c, "official_name", None),
+            getattr(c, "common_name", None),
+        ):
             if name:
                 rows.setdefault(name.lower(), code)
     for alias, code in _ALIASES.items():

@@ -94,14 +94,18 @@ class IdMap:
         self.kind = kind
 
     @classmethod
-    def from_values(cls, values: Iterable[Any] | np.ndarray | pd.Series, *, kind: str = "id") -> IdMap:
+    def from_values(
+        cls, values: Iterable[Any] | np.ndarray | pd.Series, *, kind: str = "id"
+    ) -> IdMap:
         """Build a map from (possibly repeated) values; internal order is the sorted order."""
         arr = np.asarray(list(values) if not isinstance(values, np.ndarray | pd.Series) else values)
         if arr.dtype == object:
             arr = arr.astype(str)
         return cls(np.unique(arr), kind=kind)
 
-    def to_internal(self, ids: Iterable[Any] | np.ndarray | Any, *, strict: bool = True) -> np.ndarray:
+    def to_internal(
+        self, ids: Iterable[Any] | np.ndarray | Any, *, strict: bool = True
+    ) -> np.ndarray:
         """Internal ids (int64) of external ``ids``.
 
         Parameters
@@ -122,7 +126,9 @@ class IdMap:
         idx = np.asarray(self._index.get_indexer(arr), dtype=np.int64)
         if strict and (idx < 0).any():
             unknown = pd.unique(arr[idx < 0]).tolist()
-            raise UnknownIdError(self.kind, unknown, hint=f"this map knows {len(self)} {self.kind} ids")
+            raise UnknownIdError(
+                self.kind, unknown, hint=f"this map knows {len(self)} {self.kind} ids"
+            )
         return idx
 
     def to_external(self, idx: Iterable[int] | np.ndarray) -> np.ndarray:
@@ -144,7 +150,9 @@ class IdMap:
 
     def __contains__(self, value: object) -> bool:
         try:
-            return bool(self._index.get_indexer(_as_id_array(value, self.external_ids.dtype))[0] >= 0)
+            return bool(
+                self._index.get_indexer(_as_id_array(value, self.external_ids.dtype))[0] >= 0
+            )
         except (TypeError, ValueError):
             return False
 
@@ -173,7 +181,9 @@ def _as_id_array(ids: Any, dtype: np.dtype[Any]) -> np.ndarray:
     if isinstance(ids, str | bytes) or np.isscalar(ids):
         arr = np.asarray([ids])
     else:
-        arr = np.asarray(list(ids) if not isinstance(ids, np.ndarray | pd.Series | pd.Index) else ids)
+        arr = np.asarray(
+            list(ids) if not isinstance(ids, np.ndarray | pd.Series | pd.Index) else ids
+        )
     arr = arr.ravel()
     if dtype.kind in "iu" and arr.dtype.kind not in "iu" and len(arr):
         # "51" from a CLI must match artist 51; anything non-numeric stays as given (unknown)
@@ -446,12 +456,18 @@ def build_interactions(
     )
     log.info(
         "built %d interactions (%d users, %d %ss, weighting %s)",
-        len(out), out["user_id"].nunique(), out["item_id"].nunique(), level, weighting,
+        len(out),
+        out["user_id"].nunique(),
+        out["item_id"].nunique(),
+        level,
+        weighting,
     )
     return out.sort_values(["user_id", "item_id"], kind="stable").reset_index(drop=True)
 
 
-def k_core(frame: pd.DataFrame, min_user: int = 1, min_item: int = 1, *, max_rounds: int = 50) -> pd.DataFrame:
+def k_core(
+    frame: pd.DataFrame, min_user: int = 1, min_item: int = 1, *, max_rounds: int = 50
+) -> pd.DataFrame:
     """Drop users with fewer than ``min_user`` items and items with fewer than ``min_item``
     users, repeatedly, until both hold (or ``max_rounds`` passes).
     """
@@ -533,7 +549,9 @@ class InteractionDataset:
         """
         missing = {"user_id", "item_id"} - set(df.columns)
         if missing:
-            raise DataError(f"interaction frame lacks columns {sorted(missing)}", field=sorted(missing)[0])
+            raise DataError(
+                f"interaction frame lacks columns {sorted(missing)}", field=sorted(missing)[0]
+            )
         frame = df.copy()
         if "weight" not in frame:
             frame["weight"] = 1.0
@@ -546,9 +564,8 @@ class InteractionDataset:
         if not np.isfinite(w.to_numpy(dtype="float64")).all():
             raise DataError("interaction weights must be finite numbers", field="weight")
         frame["weight"] = w.astype("float64")
-        frame = (
-            frame.groupby(["user_id", "item_id"], as_index=False, sort=True)
-            .agg(weight=("weight", "sum"), ts=("ts", "max"))
+        frame = frame.groupby(["user_id", "item_id"], as_index=False, sort=True).agg(
+            weight=("weight", "sum"), ts=("ts", "max")
         )
         if weighting is not None:
             frame["weight"] = apply_weighting(frame.assign(count=frame["weight"]), weighting)
@@ -560,18 +577,22 @@ class InteractionDataset:
                 hint="pass users= and items= to build an empty dataset on purpose",
             )
         user_map = (
-            IdMap.from_values(list(users), kind="user") if users is not None
+            IdMap.from_values(list(users), kind="user")
+            if users is not None
             else IdMap.from_values(frame["user_id"].to_numpy(), kind="user")
         )
         item_map = (
-            IdMap.from_values(list(items), kind="item") if items is not None
+            IdMap.from_values(list(items), kind="item")
+            if items is not None
             else IdMap.from_values(frame["item_id"].to_numpy(), kind="item")
         )
         rows = user_map.to_internal(frame["user_id"].to_numpy())
         cols = item_map.to_internal(frame["item_id"].to_numpy())
         shape = (len(user_map), len(item_map))
         matrix = sp.csr_matrix(
-            (frame["weight"].to_numpy(dtype=np.float32), (rows, cols)), shape=shape, dtype=np.float32
+            (frame["weight"].to_numpy(dtype=np.float32), (rows, cols)),
+            shape=shape,
+            dtype=np.float32,
         )
         matrix.sort_indices()
         timestamps = None
@@ -639,7 +660,9 @@ class InteractionDataset:
         )
 
 
-def rows_from_interactions(item_map: IdMap, frame: pd.DataFrame) -> tuple[np.ndarray, sp.csr_matrix]:
+def rows_from_interactions(
+    item_map: IdMap, frame: pd.DataFrame
+) -> tuple[np.ndarray, sp.csr_matrix]:
     """Sparse rows aligned to ``item_map`` for users given by their interactions (fold-in).
 
     Parameters

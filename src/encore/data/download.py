@@ -88,23 +88,48 @@ class Dataset:
 CATALOGUE: dict[str, Dataset] = {
     d.name: d
     for d in (
-        Dataset("hetrec2011-lastfm-2k", "https://files.grouplens.org/datasets/hetrec2011/hetrec2011-lastfm-2k.zip",
-                "HetRec 2011 Last.fm 2K: user-artist plays, friends, tags (loader hetrec2011)", approx_size="2.5 MB"),
-        Dataset("lastfm-1k", "http://mtg.upf.edu/static/datasets/last.fm/lastfm-dataset-1K.tar.gz",
-                "Last.fm 1K users' full listening histories 2005-2009 (loader lastfm1k)", approx_size="640 MB"),
-        Dataset("lastfm-360k", "http://mtg.upf.edu/static/datasets/last.fm/lastfm-dataset-360K.tar.gz",
-                "Last.fm 360K users' top artists with play counts", approx_size="540 MB"),
-        Dataset("jodie-lastfm", "http://snap.stanford.edu/jodie/lastfm.csv",
-                "JODIE Last.fm temporal user-song interactions (loader jodie)", approx_size="120 MB"),
-        Dataset("fma-metadata", "https://os.unil.cloud.switch.ch/fma/fma_metadata.zip",
-                "FMA metadata: tracks, genres taxonomy, features (loader fma reads genres and labels)",
-                approx_size="342 MB"),
-        Dataset("msd-subset", "http://labrosa.ee.columbia.edu/~dpwe/tmp/millionsongsubset.tar.gz",
-                "Million Song Subset, 10,000 songs as HDF5 (loader msd reads the flattened CSV)",
-                approx_size="1.8 GB"),
-        Dataset("lfm-1b", "http://www.cp.jku.at/datasets/LFM-1b/LFM-1b.zip",
-                "LFM-1b: 120k users, 1 billion listening events (loader lfm1b reads the user table)",
-                approx_size="8 GB"),
+        Dataset(
+            "hetrec2011-lastfm-2k",
+            "https://files.grouplens.org/datasets/hetrec2011/hetrec2011-lastfm-2k.zip",
+            "HetRec 2011 Last.fm 2K: user-artist plays, friends, tags (loader hetrec2011)",
+            approx_size="2.5 MB",
+        ),
+        Dataset(
+            "lastfm-1k",
+            "http://mtg.upf.edu/static/datasets/last.fm/lastfm-dataset-1K.tar.gz",
+            "Last.fm 1K users' full listening histories 2005-2009 (loader lastfm1k)",
+            approx_size="640 MB",
+        ),
+        Dataset(
+            "lastfm-360k",
+            "http://mtg.upf.edu/static/datasets/last.fm/lastfm-dataset-360K.tar.gz",
+            "Last.fm 360K users' top artists with play counts",
+            approx_size="540 MB",
+        ),
+        Dataset(
+            "jodie-lastfm",
+            "http://snap.stanford.edu/jodie/lastfm.csv",
+            "JODIE Last.fm temporal user-song interactions (loader jodie)",
+            approx_size="120 MB",
+        ),
+        Dataset(
+            "fma-metadata",
+            "https://os.unil.cloud.switch.ch/fma/fma_metadata.zip",
+            "FMA metadata: tracks, genres taxonomy, features (loader fma reads genres and labels)",
+            approx_size="342 MB",
+        ),
+        Dataset(
+            "msd-subset",
+            "http://labrosa.ee.columbia.edu/~dpwe/tmp/millionsongsubset.tar.gz",
+            "Million Song Subset, 10,000 songs as HDF5 (loader msd reads the flattened CSV)",
+            approx_size="1.8 GB",
+        ),
+        Dataset(
+            "lfm-1b",
+            "http://www.cp.jku.at/datasets/LFM-1b/LFM-1b.zip",
+            "LFM-1b: 120k users, 1 billion listening events (loader lfm1b reads the user table)",
+            approx_size="8 GB",
+        ),
     )
 }
 
@@ -135,8 +160,11 @@ def _load_records(root: Path) -> dict[str, dict[str, object]]:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read the checksum record: {exc}", file=str(path),
-                        hint="delete it to record checksums afresh") from exc
+        raise DataError(
+            f"cannot read the checksum record: {exc}",
+            file=str(path),
+            hint="delete it to record checksums afresh",
+        ) from exc
     return data if isinstance(data, dict) else {}
 
 
@@ -218,14 +246,24 @@ def download(
     part = target.with_name(target.name + ".part")
     records = _load_records(root)
     rec = records.get(dataset.name)
-    expected = dataset.sha256 or (str(rec["sha256"]) if isinstance(rec, dict) and "sha256" in rec else None)
+    expected = dataset.sha256 or (
+        str(rec["sha256"]) if isinstance(rec, dict) and "sha256" in rec else None
+    )
 
     if target.is_file() and not force:
         digest = file_sha256(target)
         if expected is None or digest == expected:
             log.info("%s: already cached at %s", dataset.name, target)
-            return DownloadResult(dataset.name, target, target.stat().st_size, digest, 0, True, False,
-                                  expected is not None)
+            return DownloadResult(
+                dataset.name,
+                target,
+                target.stat().st_size,
+                digest,
+                0,
+                True,
+                False,
+                expected is not None,
+            )
         log.warning("%s: cached copy does not match its checksum; downloading again", dataset.name)
         target.unlink()
 
@@ -235,27 +273,44 @@ def download(
 
     size = part.stat().st_size
     digest = file_sha256(part)
-    want_size = dataset.size if dataset.size is not None else (
-        int(rec["size"]) if isinstance(rec, dict) and "size" in rec else None)  # type: ignore[call-overload]
+    want_size = (
+        dataset.size
+        if dataset.size is not None
+        else (int(rec["size"]) if isinstance(rec, dict) and "size" in rec else None)  # type: ignore[call-overload]
+    )
     if expected is not None and digest != expected:
         part.unlink()
         raise DataError(
             f"checksum mismatch for {dataset.name}: expected sha256 {expected}, got {digest}; the file was removed",
-            file=str(target), hint="try again; if it persists the original changed upstream",
+            file=str(target),
+            hint="try again; if it persists the original changed upstream",
         )
     if want_size is not None and size != want_size:
         part.unlink()
-        raise DataError(f"size mismatch for {dataset.name}: expected {want_size} bytes, got {size}; "
-                        "the file was removed", file=str(target))
+        raise DataError(
+            f"size mismatch for {dataset.name}: expected {want_size} bytes, got {size}; "
+            "the file was removed",
+            file=str(target),
+        )
     os.replace(part, target)
     recorded = False
     if dataset.sha256 is None and expected is None:
-        records[dataset.name] = {"sha256": digest, "size": size, "url": url,
-                                 "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        records[dataset.name] = {
+            "sha256": digest,
+            "size": size,
+            "url": url,
+            "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
         _save_records(root, records)
         recorded = True
-        log.info("%s: no published checksum; recorded sha256 %s for later downloads", dataset.name, digest)
-    return DownloadResult(dataset.name, target, size, digest, resumed_from, False, recorded, expected is not None)
+        log.info(
+            "%s: no published checksum; recorded sha256 %s for later downloads",
+            dataset.name,
+            digest,
+        )
+    return DownloadResult(
+        dataset.name, target, size, digest, resumed_from, False, recorded, expected is not None
+    )
 
 
 def _fetch(url: str, part: Path, offset: int, progress: Progress | None, timeout: float) -> int:
@@ -272,15 +327,23 @@ def _fetch(url: str, part: Path, offset: int, progress: Progress | None, timeout
             log.info("server refused range %d-: restarting %s", offset, url)
             part.unlink()
             return _fetch(url, part, 0, progress, timeout)
-        raise DownloadError(f"HTTP {exc.code} {exc.reason} for {url}",
-                            hint="check the URL or --url-base; the server may be down") from exc
+        raise DownloadError(
+            f"HTTP {exc.code} {exc.reason} for {url}",
+            hint="check the URL or --url-base; the server may be down",
+        ) from exc
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DownloadError(f"cannot reach {url}: {reason}", hint="check the network or use --url-base") from exc
+        raise DownloadError(
+            f"cannot reach {url}: {reason}", hint="check the network or use --url-base"
+        ) from exc
     with response:
         status = getattr(response, "status", 200)
         if offset and status != 206:
-            log.info("server ignored the range request (HTTP %s): downloading %s from the start", status, url)
+            log.info(
+                "server ignored the range request (HTTP %s): downloading %s from the start",
+                status,
+                url,
+            )
             offset = 0
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length is not None and length.isdigit() else None
@@ -296,15 +359,21 @@ def _fetch(url: str, part: Path, offset: int, progress: Progress | None, timeout
                     if progress is not None:
                         progress(done, total)
         except OSError as exc:
-            raise DownloadError(f"download of {url} interrupted after {done} bytes: {exc}",
-                                hint="run the command again to resume") from exc
+            raise DownloadError(
+                f"download of {url} interrupted after {done} bytes: {exc}",
+                hint="run the command again to resume",
+            ) from exc
     if total is not None and done != total:
-        raise DownloadError(f"download of {url} ended after {done} of {total} bytes",
-                            hint="run the command again to resume")
+        raise DownloadError(
+            f"download of {url} ended after {done} of {total} bytes",
+            hint="run the command again to resume",
+        )
     return offset
 
 
-def catalogue_frame(dest: Path | None = None, catalogue: Mapping[str, Dataset] | None = None) -> pd.DataFrame:
+def catalogue_frame(
+    dest: Path | None = None, catalogue: Mapping[str, Dataset] | None = None
+) -> pd.DataFrame:
     """The catalogue with what is cached: one row per dataset."""
     root = cache_dir(dest)
     cat = CATALOGUE if catalogue is None else catalogue
@@ -315,14 +384,20 @@ def catalogue_frame(dest: Path | None = None, catalogue: Mapping[str, Dataset] |
         part = path.with_name(path.name + ".part")
         rec = records.get(d.name)
         checksum = d.sha256 or (str(rec.get("sha256")) if isinstance(rec, dict) else None)
-        rows.append({
-            "name": d.name,
-            "approx_size": d.approx_size,
-            "cached": "yes" if path.is_file() else (f"partial ({part.stat().st_size} B)" if part.is_file() else "no"),
-            "checksum": ("published" if d.sha256 else "recorded" if checksum else "on first download"),
-            "url": d.url,
-            "description": d.description,
-        })
+        rows.append(
+            {
+                "name": d.name,
+                "approx_size": d.approx_size,
+                "cached": "yes"
+                if path.is_file()
+                else (f"partial ({part.stat().st_size} B)" if part.is_file() else "no"),
+                "checksum": (
+                    "published" if d.sha256 else "recorded" if checksum else "on first download"
+                ),
+                "url": d.url,
+                "description": d.description,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -336,9 +411,17 @@ def register(app: typer.Typer) -> None:
 def download_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Dataset name (see `encore data list`).")],
-    dest: Annotated[Path | None, typer.Option("--dest", help="Cache folder (default: $ENCORE_CACHE or ~/.cache/encore).")] = None,
-    url_base: Annotated[str | None, typer.Option("--url-base", help="Fetch <URL>/<file name> from a mirror instead.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Download again even when cached.")] = False,
+    dest: Annotated[
+        Path | None,
+        typer.Option("--dest", help="Cache folder (default: $ENCORE_CACHE or ~/.cache/encore)."),
+    ] = None,
+    url_base: Annotated[
+        str | None,
+        typer.Option("--url-base", help="Fetch <URL>/<file name> from a mirror instead."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Download again even when cached.")
+    ] = False,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -350,22 +433,42 @@ def download_cmd(
 
     st = state(ctx, db, fmt, verbose)
     dataset = get_dataset(name)
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=err_console, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
         task = bar.add_task(dataset.name, total=None)
 
         def update(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
         result = download(dataset, dest=dest, url_base=url_base, force=force, progress=update)
-    emit({"name": result.name, "path": str(result.path), "bytes": result.size, "sha256": result.sha256,
-          "status": "cached" if result.cached else ("resumed" if result.resumed_from else "downloaded"),
-          "checksum": result.checksum_status}, st.fmt, title="Download")
+    emit(
+        {
+            "name": result.name,
+            "path": str(result.path),
+            "bytes": result.size,
+            "sha256": result.sha256,
+            "status": "cached"
+            if result.cached
+            else ("resumed" if result.resumed_from else "downloaded"),
+            "checksum": result.checksum_status,
+        },
+        st.fmt,
+        title="Download",
+    )
 
 
 def list_cmd(
     ctx: typer.Context,
-    dest: Annotated[Path | None, typer.Option("--dest", help="Cache folder (default: $ENCORE_CACHE or ~/.cache/encore).")] = None,
+    dest: Annotated[
+        Path | None,
+        typer.Option("--dest", help="Cache folder (default: $ENCORE_CACHE or ~/.cache/encore)."),
+    ] = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,

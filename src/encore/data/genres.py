@@ -111,20 +111,38 @@ _RAW_RULES: tuple[tuple[str, str], ...] = (
     ("punk", r"punk|\b(hardcore|emo|screamo|post hardcore|oi)\b"),
     ("religious", r"\b(gospel|christian|worship|ccm|praise)\b"),
     ("soundtrack", r"\b(soundtrack|score|ost|video game|musical|show tunes|broadway|anime)\b"),
-    ("classical", r"classical|\b(baroque|opera|orchestra\w*|symphon\w*|chamber|early music|choral|composer|romantic era|requiem)\b"),
+    (
+        "classical",
+        r"classical|\b(baroque|opera|orchestra\w*|symphon\w*|chamber|early music|choral|composer|romantic era|requiem)\b",
+    ),
     ("jazz", r"jazz|\b(bebop|swing|big band|bop|ragtime|dixieland)\b"),
     ("blues", r"blues"),
     ("reggae", r"reggae\b|\b(ska|dancehall|rocksteady|dub|roots)\b"),
-    ("latin", r"latin|\b(reggaeton|salsa|bachata|cumbia|tango|bossa nova|samba|mpb|flamenco|mariachi|banda|corrido\w*|norteno|sertanejo|merengue|urbano|brazilian|mexican)\b"),
+    (
+        "latin",
+        r"latin|\b(reggaeton|salsa|bachata|cumbia|tango|bossa nova|samba|mpb|flamenco|mariachi|banda|corrido\w*|norteno|sertanejo|merengue|urbano|brazilian|mexican)\b",
+    ),
     ("r&b", r"\b(r ?(and|n|&) ?b|rnb|soul|funk|motown|quiet storm|new jack swing)\b"),
     ("country", r"country|\b(bluegrass|americana|honky tonk|outlaw)\b"),
-    ("electronic", r"electro|techno|house|trance|\b(edm|dubstep|drum and bass|dnb|idm|synth\w*|breakbeat|big room|garage|hardstyle|bass music|glitch|jungle|eurodance|electronica|chiptune|future bass|edm|rave|dance)\b"),
-    ("ambient", r"ambient|\b(new age|chill ?out|chill|downtempo|lounge|meditation|sleep|relax\w*)\b"),
+    (
+        "electronic",
+        r"electro|techno|house|trance|\b(edm|dubstep|drum and bass|dnb|idm|synth\w*|breakbeat|big room|garage|hardstyle|bass music|glitch|jungle|eurodance|electronica|chiptune|future bass|edm|rave|dance)\b",
+    ),
+    (
+        "ambient",
+        r"ambient|\b(new age|chill ?out|chill|downtempo|lounge|meditation|sleep|relax\w*)\b",
+    ),
     ("experimental", r"experimental|\b(noise|avant garde|avantgarde|drone|musique concrete)\b"),
     ("indie", r"\bindie\b"),
     ("folk", r"folk|\b(singer songwriter|acoustic|celtic)\b"),
-    ("world", r"\b(world|bollywood|filmi|desi|indian|punjabi|bhangra|hindi|tamil|telugu|arab\w*|turkish|afro\w*|highlife|balkan|klezmer|african|k indie|russian|persian|greek|fado|carnatic|qawwali|ghazal|sufi)\b"),
-    ("rock", r"rock|\b(alternative|grunge|shoegaze|britpop|psychedelic|prog|new wave|post punk|garage rock|surf)\b"),
+    (
+        "world",
+        r"\b(world|bollywood|filmi|desi|indian|punjabi|bhangra|hindi|tamil|telugu|arab\w*|turkish|afro\w*|highlife|balkan|klezmer|african|k indie|russian|persian|greek|fado|carnatic|qawwali|ghazal|sufi)\b",
+    ),
+    (
+        "rock",
+        r"rock|\b(alternative|grunge|shoegaze|britpop|psychedelic|prog|new wave|post punk|garage rock|surf)\b",
+    ),
     ("pop", r"pop\b|\bpop"),
 )
 

@@ -77,7 +77,12 @@ STAGED_COLUMNS: dict[str, dict[str, str]] = {
         "declared_plays": "BIGINT",
     },
     "artists": {**_ARTIST_REF, "country": "VARCHAR"},
-    "albums": {"album": "VARCHAR", "album_mbid": "VARCHAR", "release_year": "SMALLINT", **_ARTIST_REF},
+    "albums": {
+        "album": "VARCHAR",
+        "album_mbid": "VARCHAR",
+        "release_year": "SMALLINT",
+        **_ARTIST_REF,
+    },
     "tracks": {
         **_TRACK_REF,
         "duration_ms": "BIGINT",
@@ -92,7 +97,12 @@ STAGED_COLUMNS: dict[str, dict[str, str]] = {
         "skipped": "BOOLEAN",
         **_TRACK_REF,
     },
-    "likes": {"user_id": "VARCHAR", "entity_type": "VARCHAR", "liked_at": "TIMESTAMP", **_TRACK_REF},
+    "likes": {
+        "user_id": "VARCHAR",
+        "entity_type": "VARCHAR",
+        "liked_at": "TIMESTAMP",
+        **_TRACK_REF,
+    },
     "artist_tags": {
         **_ARTIST_REF,
         "tag": "VARCHAR",
@@ -116,7 +126,16 @@ STAGED_COLUMNS: dict[str, dict[str, str]] = {
 }
 
 #: Staged frames whose rows reference a track (the others reference only an artist, or nothing).
-_TRACK_FRAMES = ("tracks", "events", "likes", "track_tags", "playcounts", "track_features", "lyrics", "playlists")
+_TRACK_FRAMES = (
+    "tracks",
+    "events",
+    "likes",
+    "track_tags",
+    "playcounts",
+    "track_features",
+    "lyrics",
+    "playlists",
+)
 
 Frame: TypeAlias = pd.DataFrame | pa.Table | duckdb.DuckDBPyRelation
 
@@ -372,7 +391,9 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
     p = {"src": source, "ing": ingest_id}
 
     def count(table: str) -> int:
-        row = con.execute(f"SELECT count(*) FROM {table} WHERE ingest_id = $ing", {"ing": ingest_id}).fetchone()
+        row = con.execute(
+            f"SELECT count(*) FROM {table} WHERE ingest_id = $ing", {"ing": ingest_id}
+        ).fetchone()
         return int(row[0]) if row else 0
 
     # -- artists ------------------------------------------------------------
@@ -382,8 +403,10 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
         for t, n in names.items()
         if t not in ("users", "friends")
     ]
-    con.execute("CREATE OR REPLACE TEMP TABLE _aref (name VARCHAR, mbid VARCHAR, ext VARCHAR, "
-                "norm VARCHAR, artist_id BIGINT)")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _aref (name VARCHAR, mbid VARCHAR, ext VARCHAR, "
+        "norm VARCHAR, artist_id BIGINT)"
+    )
     if artist_sources:
         con.execute(
             "INSERT INTO _aref SELECT DISTINCT name, mbid, ext, enc_norm_artist(name), NULL FROM ("
@@ -401,8 +424,10 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
         for t, n in names.items()
         if "album" in STAGED_COLUMNS[t]
     ]
-    con.execute("CREATE OR REPLACE TEMP TABLE _alref (title VARCHAR, a VARCHAR, am VARCHAR, ae VARCHAR, "
-                "artist_id BIGINT, norm VARCHAR, album_id BIGINT)")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _alref (title VARCHAR, a VARCHAR, am VARCHAR, ae VARCHAR, "
+        "artist_id BIGINT, norm VARCHAR, album_id BIGINT)"
+    )
     if album_sources:
         con.execute(
             "INSERT INTO _alref SELECT DISTINCT title, a, am, ae, NULL, enc_norm(title), NULL FROM ("
@@ -425,8 +450,8 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
                 f"""
                 UPDATE albums SET release_year = COALESCE(albums.release_year, s.ry),
                                   mbid = COALESCE(albums.mbid, s.mb)
-                FROM (SELECT r.album_id, max(x.release_year) AS ry, max({_clean('x.album_mbid')}) AS mb
-                      FROM {names['albums']} x JOIN _alref r ON {_ref_join('x', 'r', _ALBUM_REF_PAIRS)}
+                FROM (SELECT r.album_id, max(x.release_year) AS ry, max({_clean("x.album_mbid")}) AS mb
+                      FROM {names["albums"]} x JOIN _alref r ON {_ref_join("x", "r", _ALBUM_REF_PAIRS)}
                       GROUP BY r.album_id) s
                 WHERE albums.album_id = s.album_id
                 """
@@ -473,10 +498,10 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
                                   mbid = COALESCE(tracks.mbid, m.mbid),
                                   uri = COALESCE(tracks.uri, m.uri)
                 FROM (
-                    SELECT r.track_id, max(x.duration_ms) AS duration_ms, max({_clean('x.genre_raw')}) AS genre_raw,
-                           max({_clean('x.language')}) AS language, max(x.release_year) AS release_year,
+                    SELECT r.track_id, max(x.duration_ms) AS duration_ms, max({_clean("x.genre_raw")}) AS genre_raw,
+                           max({_clean("x.language")}) AS language, max(x.release_year) AS release_year,
                            max(r.album_id) AS album_id, max(r.mbid) AS mbid, max(r.uri) AS uri
-                    FROM {s} x JOIN _tref r ON {_ref_join('x', 'r')}
+                    FROM {s} x JOIN _tref r ON {_ref_join("x", "r")}
                     GROUP BY r.track_id
                 ) m WHERE tracks.track_id = m.track_id
                 """
@@ -488,8 +513,8 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
             f"""
             UPDATE artists SET country = COALESCE(artists.country, m.country),
                                mbid = COALESCE(artists.mbid, m.mbid)
-            FROM (SELECT r.artist_id, max({_clean('x.country')}) AS country, max(r.mbid) AS mbid
-                  FROM {names['artists']} x JOIN _aref r ON {_ref_join('x', 'r', _ARTIST_REF_PAIRS)}
+            FROM (SELECT r.artist_id, max({_clean("x.country")}) AS country, max(r.mbid) AS mbid
+                  FROM {names["artists"]} x JOIN _aref r ON {_ref_join("x", "r", _ARTIST_REF_PAIRS)}
                   GROUP BY r.artist_id) m
             WHERE artists.artist_id = m.artist_id
             """
@@ -502,9 +527,9 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
         con.execute(
             f"""
             INSERT INTO users (user_id, registered_at, country, region, age, gender, declared_plays, source, ingest_id)
-            SELECT {_clean('user_id')}, registered_at, {_clean('country')}, NULL, age,
-                   {_clean('gender')}, declared_plays, $src, $ing
-            FROM {names['users']} WHERE {_clean('user_id')} IS NOT NULL
+            SELECT {_clean("user_id")}, registered_at, {_clean("country")}, NULL, age,
+                   {_clean("gender")}, declared_plays, $src, $ing
+            FROM {names["users"]} WHERE {_clean("user_id")} IS NOT NULL
             ON CONFLICT (user_id) DO UPDATE SET
                 registered_at = COALESCE(excluded.registered_at, users.registered_at),
                 country = COALESCE(excluded.country, users.country),
@@ -517,8 +542,11 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
         )
         _fill_regions(con, ingest_id)
     # users referenced by facts but not declared get a bare row, so every fact has a user
-    user_refs = [f"SELECT {_clean('user_id')} AS u FROM {n}" for t, n in names.items()
-                 if "user_id" in STAGED_COLUMNS[t] and t != "users"]
+    user_refs = [
+        f"SELECT {_clean('user_id')} AS u FROM {n}"
+        for t, n in names.items()
+        if "user_id" in STAGED_COLUMNS[t] and t != "users"
+    ]
     if "friends" in names:
         user_refs.append(f"SELECT {_clean('friend_id')} FROM {names['friends']}")
     if user_refs:
@@ -535,16 +563,16 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
         con.execute(
             f"""
             INSERT INTO events (user_id, track_id, artist_id, ts, ms_played, skipped, source, ingest_id, user_key)
-            SELECT {_clean('e.user_id')}, e._track_id, COALESCE(e._artist_id, t.artist_id), e.ts, e.ms_played,
+            SELECT {_clean("e.user_id")}, e._track_id, COALESCE(e._artist_id, t.artist_id), e.ts, e.ms_played,
                    COALESCE(e.skipped,
                      CASE WHEN e.ms_played IS NULL THEN FALSE
                           WHEN t.duration_ms IS NOT NULL AND t.duration_ms > 0
                             THEN e.ms_played < least({SKIP_SHARE} * t.duration_ms, {SKIP_CAP_MS})
                           ELSE e.ms_played < {SKIP_UNKNOWN_MS} END),
                    $src, $ing, k.user_key
-            FROM {names['events']} e LEFT JOIN tracks t ON t.track_id = e._track_id
-            LEFT JOIN user_keys k ON k.user_id = {_clean('e.user_id')}
-            WHERE e.ts IS NOT NULL AND {_clean('e.user_id')} IS NOT NULL
+            FROM {names["events"]} e LEFT JOIN tracks t ON t.track_id = e._track_id
+            LEFT JOIN user_keys k ON k.user_id = {_clean("e.user_id")}
+            WHERE e.ts IS NOT NULL AND {_clean("e.user_id")} IS NOT NULL
               AND (e._track_id IS NOT NULL OR e._artist_id IS NOT NULL)
             """,
             p,
@@ -554,29 +582,55 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
         con.execute(
             f"""
             INSERT INTO likes (user_id, entity_type, entity_id, liked_at, source, ingest_id)
-            SELECT DISTINCT {_clean('user_id')}, entity_type,
+            SELECT DISTINCT {_clean("user_id")}, entity_type,
                    CASE entity_type WHEN 'track' THEN _track_id WHEN 'artist' THEN _artist_id
                                     WHEN 'album' THEN _album_id END AS eid, liked_at, $src, $ing
-            FROM {names['likes']} WHERE eid IS NOT NULL
+            FROM {names["likes"]} WHERE eid IS NOT NULL
             """,
             p,
         )
         loaded["likes"] = count("likes")
     simple = {
-        "artist_tags": ("artist_id, tag, weight, user_id, tagged_at", "_artist_id, trim(tag), COALESCE(weight, 1), "
-                        f"{_clean('user_id')}, tagged_at", "_artist_id IS NOT NULL AND trim(tag) <> ''"),
-        "track_tags": ("track_id, tag, weight, kind", "_track_id, trim(tag), COALESCE(weight, 1), COALESCE(kind, 'tag')",
-                       "_track_id IS NOT NULL AND trim(tag) <> ''"),
-        "playcounts": ("user_id, artist_id, track_id, plays", f"{_clean('user_id')}, _artist_id, _track_id, plays",
-                       "plays IS NOT NULL AND (_artist_id IS NOT NULL OR _track_id IS NOT NULL)"),
-        "friends": ("user_id, friend_id", f"{_clean('user_id')}, {_clean('friend_id')}",
-                    f"{_clean('user_id')} IS NOT NULL AND {_clean('friend_id')} IS NOT NULL"),
-        "track_features": ("track_id, feature, value", "_track_id, feature, value", "_track_id IS NOT NULL"),
-        "artist_features": ("artist_id, feature, value", "_artist_id, feature, value", "_artist_id IS NOT NULL"),
-        "lyrics": ("track_id, text, processed", "_track_id, text, COALESCE(processed, FALSE)",
-                   "_track_id IS NOT NULL AND text IS NOT NULL"),
-        "playlists": ("user_id, name, position, track_id, modified_at",
-                      f"{_clean('user_id')}, name, position, _track_id, modified_at", "_track_id IS NOT NULL"),
+        "artist_tags": (
+            "artist_id, tag, weight, user_id, tagged_at",
+            f"_artist_id, trim(tag), COALESCE(weight, 1), {_clean('user_id')}, tagged_at",
+            "_artist_id IS NOT NULL AND trim(tag) <> ''",
+        ),
+        "track_tags": (
+            "track_id, tag, weight, kind",
+            "_track_id, trim(tag), COALESCE(weight, 1), COALESCE(kind, 'tag')",
+            "_track_id IS NOT NULL AND trim(tag) <> ''",
+        ),
+        "playcounts": (
+            "user_id, artist_id, track_id, plays",
+            f"{_clean('user_id')}, _artist_id, _track_id, plays",
+            "plays IS NOT NULL AND (_artist_id IS NOT NULL OR _track_id IS NOT NULL)",
+        ),
+        "friends": (
+            "user_id, friend_id",
+            f"{_clean('user_id')}, {_clean('friend_id')}",
+            f"{_clean('user_id')} IS NOT NULL AND {_clean('friend_id')} IS NOT NULL",
+        ),
+        "track_features": (
+            "track_id, feature, value",
+            "_track_id, feature, value",
+            "_track_id IS NOT NULL",
+        ),
+        "artist_features": (
+            "artist_id, feature, value",
+            "_artist_id, feature, value",
+            "_artist_id IS NOT NULL",
+        ),
+        "lyrics": (
+            "track_id, text, processed",
+            "_track_id, text, COALESCE(processed, FALSE)",
+            "_track_id IS NOT NULL AND text IS NOT NULL",
+        ),
+        "playlists": (
+            "user_id, name, position, track_id, modified_at",
+            f"{_clean('user_id')}, name, position, _track_id, modified_at",
+            "_track_id IS NOT NULL",
+        ),
     }
     for table, (cols, exprs, where) in simple.items():
         if table in names:
@@ -592,11 +646,22 @@ def write_staged(store: Store, staged: Staged, *, source: str, ingest_id: int) -
 
 
 _TRACK_REF_PAIRS = (
-    ("title", "track"), ("mbid", "track_mbid"), ("uri", "track_uri"), ("ext", "track_ext"),
-    ("album", "album"), ("a", "artist"), ("am", "artist_mbid"), ("ae", "artist_ext"),
+    ("title", "track"),
+    ("mbid", "track_mbid"),
+    ("uri", "track_uri"),
+    ("ext", "track_ext"),
+    ("album", "album"),
+    ("a", "artist"),
+    ("am", "artist_mbid"),
+    ("ae", "artist_ext"),
 )
 _ARTIST_REF_PAIRS = (("name", "artist"), ("mbid", "artist_mbid"), ("ext", "artist_ext"))
-_ALBUM_REF_PAIRS = (("title", "album"), ("a", "artist"), ("am", "artist_mbid"), ("ae", "artist_ext"))
+_ALBUM_REF_PAIRS = (
+    ("title", "album"),
+    ("a", "artist"),
+    ("am", "artist_mbid"),
+    ("ae", "artist_ext"),
+)
 
 
 def _ref_join(x: str, r: str, pairs: Sequence[tuple[str, str]] = _TRACK_REF_PAIRS) -> str:
@@ -620,14 +685,14 @@ def _add_ref_ids(con: duckdb.DuckDBPyConnection, names: Mapping[str, str]) -> No
         con.execute(
             f"""
             UPDATE {n} SET _artist_id = r.artist_id FROM _aref r
-            WHERE {_ref_join(n, 'r', _ARTIST_REF_PAIRS)}
+            WHERE {_ref_join(n, "r", _ARTIST_REF_PAIRS)}
             """
         )
         if "album" in spec:
             con.execute(
                 f"""
                 UPDATE {n} SET _album_id = r.album_id FROM _alref r
-                WHERE {_ref_join(n, 'r', _ALBUM_REF_PAIRS)}
+                WHERE {_ref_join(n, "r", _ALBUM_REF_PAIRS)}
                 """
             )
         if table in _TRACK_FRAMES:
@@ -790,4 +855,3 @@ def _fill_regions(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
         [ingest_id],
     )
     con.unregister("_countries")
-

@@ -179,7 +179,9 @@ class Store:
         else:
             self.con.execute("COMMIT")
 
-    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    def execute(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> duckdb.DuckDBPyConnection:
         """Execute one statement on the store's connection."""
         return self.con.execute(sql, params) if params is not None else self.con.execute(sql)
 
@@ -213,7 +215,10 @@ class Store:
         ).fetchall()
         if new_tags:
             rows = pd.DataFrame(
-                {"tag": [t for (t,) in new_tags], "genre": [genre_vocab.map_genre(t) for (t,) in new_tags]}
+                {
+                    "tag": [t for (t,) in new_tags],
+                    "genre": [genre_vocab.map_genre(t) for (t,) in new_tags],
+                }
             )
             con.register("_new_genre_map", rows)
             con.execute("INSERT INTO genre_map SELECT tag, genre FROM _new_genre_map")

@@ -85,31 +85,63 @@ def evaluate_cmd(
     ctx: typer.Context,
     data: Annotated[
         str | None,
-        typer.Option("--data", help="Source(s) in the store (e.g. hetrec2011, jodie), listening-histories, or all."),
+        typer.Option(
+            "--data",
+            help="Source(s) in the store (e.g. hetrec2011, jodie), listening-histories, or all.",
+        ),
     ] = None,
-    level: Annotated[str, typer.Option("--level", help="Item level: track, artist or album.")] = "track",
+    level: Annotated[
+        str, typer.Option("--level", help="Item level: track, artist or album.")
+    ] = "track",
     split: Annotated[
         str,
-        typer.Option("--split", help="global-time, last-n, random, or auto (global-time when the data has times)."),
+        typer.Option(
+            "--split",
+            help="global-time, last-n, random, or auto (global-time when the data has times).",
+        ),
     ] = "auto",
-    models: Annotated[str, typer.Option("--models", help="all, or model names separated by commas.")] = "all",
+    models: Annotated[
+        str, typer.Option("--models", help="all, or model names separated by commas.")
+    ] = "all",
     k: Annotated[str, typer.Option("--k", help="Cut-off(s), e.g. 10 or 10,20,50,100.")] = "10",
-    test_fraction: Annotated[float, typer.Option("--test-fraction", help="Share held out (global-time, random).")] = 0.2,
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", help="Share held out (global-time, random).")
+    ] = 0.2,
     last_n: Annotated[int, typer.Option("--n", help="Items per user held out by last-n.")] = 1,
-    weighting: Annotated[str, typer.Option("--weighting", help="binary, plays, log1p, minutes, bm25 or tfidf.")] = "log1p",
+    weighting: Annotated[
+        str, typer.Option("--weighting", help="binary, plays, log1p, minutes, bm25 or tfidf.")
+    ] = "log1p",
     min_user: Annotated[int, typer.Option("--min-user", help="Minimum items per train user.")] = 1,
     min_item: Annotated[int, typer.Option("--min-item", help="Minimum users per train item.")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of random splits and models.")] = 0,
-    tune: Annotated[bool, typer.Option("--tune", help="Grid-search each model on a validation split carved from train.")] = False,
-    trials: Annotated[int, typer.Option("--trials", help="Most configs tried per model with --tune.")] = 8,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            "--tune", help="Grid-search each model on a validation split carved from train."
+        ),
+    ] = False,
+    trials: Annotated[
+        int, typer.Option("--trials", help="Most configs tried per model with --tune.")
+    ] = 8,
     param: Annotated[
-        list[str] | None, typer.Option("--param", help="Model setting MODEL.FIELD=VALUE (repeatable).")
+        list[str] | None,
+        typer.Option("--param", help="Model setting MODEL.FIELD=VALUE (repeatable)."),
     ] = None,
     train_file: Annotated[
-        Path | None, typer.Option("--train", help="Train file made elsewhere (CSV/Parquet: user, item, weight, time).")
+        Path | None,
+        typer.Option(
+            "--train", help="Train file made elsewhere (CSV/Parquet: user, item, weight, time)."
+        ),
     ] = None,
-    test_file: Annotated[Path | None, typer.Option("--test", help="Test file made elsewhere (with --train).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for the report (default out/evaluate/DATA-LEVEL-SPLIT).")] = None,
+    test_file: Annotated[
+        Path | None, typer.Option("--test", help="Test file made elsewhere (with --train).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Folder for the report (default out/evaluate/DATA-LEVEL-SPLIT)."
+        ),
+    ] = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -178,7 +210,16 @@ def evaluate_cmd(
     cols = [c for c in summary_columns(comparison) if c in table.columns]
     if st.fmt is OutputFormat.table:
         k0 = min(ks)
-        short = ["model", f"ndcg@{k0}", f"recall@{k0}", f"map@{k0}", f"hit_rate@{k0}", f"coverage@{k0}", "fit_s", "recommend_s"]
+        short = [
+            "model",
+            f"ndcg@{k0}",
+            f"recall@{k0}",
+            f"map@{k0}",
+            f"hit_rate@{k0}",
+            f"coverage@{k0}",
+            "fit_s",
+            "recommend_s",
+        ]
         cols = [c for c in short if c in table.columns]
         err_console.print(f"[dim]{sp.description}[/]")
         emit(table[cols], st.fmt, title=f"{name} ({level}s), {main}")
@@ -206,7 +247,9 @@ def _fit_or_load(
     if model_file is not None:
         return Recommender.load(model_file)
     sel = select_data(store, data)
-    frame = build_interactions(store, level=level, weighting=weighting, source=sel.sources, users=sel.users)
+    frame = build_interactions(
+        store, level=level, weighting=weighting, source=sel.sources, users=sel.users
+    )
     ds = InteractionDataset.from_interactions(frame, item_level=level)
     return get_model(model_name, **params).fit(ds)
 
@@ -221,24 +264,49 @@ def _label(info: pd.DataFrame, item: Any) -> str:
     if item in info.index:
         row = info.loc[item]
         name = str(row["name"])
-        return name if row["artist"] in (None, name) or str(row["artist"]) == "nan" else f"{name} - {row['artist']}"
+        return (
+            name
+            if row["artist"] in (None, name) or str(row["artist"]) == "nan"
+            else f"{name} - {row['artist']}"
+        )
     return str(item)
 
 
 def recommend_cmd(
     ctx: typer.Context,
-    user: Annotated[str | None, typer.Argument(help="User id, e.g. hetrec:2 (omit with --all-users).")] = None,
+    user: Annotated[
+        str | None, typer.Argument(help="User id, e.g. hetrec:2 (omit with --all-users).")
+    ] = None,
     n: Annotated[int, typer.Option("-n", "--n", help="How many recommendations.")] = 10,
-    model: Annotated[str, typer.Option("--model", help="Model name (see `encore evaluate`).")] = "item_knn",
-    data: Annotated[str | None, typer.Option("--data", help="Source(s) to fit on (default: the whole store).")] = None,
-    level: Annotated[str, typer.Option("--level", help="Item level: track, artist or album.")] = "track",
+    model: Annotated[
+        str, typer.Option("--model", help="Model name (see `encore evaluate`).")
+    ] = "item_knn",
+    data: Annotated[
+        str | None, typer.Option("--data", help="Source(s) to fit on (default: the whole store).")
+    ] = None,
+    level: Annotated[
+        str, typer.Option("--level", help="Item level: track, artist or album.")
+    ] = "track",
     weighting: Annotated[str, typer.Option("--weighting", help="Interaction weighting.")] = "log1p",
-    param: Annotated[list[str] | None, typer.Option("--param", help="Model setting FIELD=VALUE (repeatable).")] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Name the user's items that contributed most.")] = False,
-    all_users: Annotated[bool, typer.Option("--all-users", help="Recommend for every user in one batch.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Write to FILE.csv or FILE.parquet (with --all-users).")] = None,
-    model_file: Annotated[Path | None, typer.Option("--model-file", help="Use a model saved with --save (no refit).")] = None,
-    save: Annotated[Path | None, typer.Option("--save", help="Save the fitted model to this .npz file.")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Model setting FIELD=VALUE (repeatable).")
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Name the user's items that contributed most.")
+    ] = False,
+    all_users: Annotated[
+        bool, typer.Option("--all-users", help="Recommend for every user in one batch.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write to FILE.csv or FILE.parquet (with --all-users)."),
+    ] = None,
+    model_file: Annotated[
+        Path | None, typer.Option("--model-file", help="Use a model saved with --save (no refit).")
+    ] = None,
+    save: Annotated[
+        Path | None, typer.Option("--save", help="Save the fitted model to this .npz file.")
+    ] = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -265,9 +333,17 @@ def recommend_cmd(
             raise ConfigError(f"--param must look like FIELD=VALUE, not {item!r}")
         params[key.strip()] = _value(raw.strip())
     with Store(st.db, read_only=True) as store:
-        with err_console.status(f"fitting {model}" if model_file is None else f"loading {model_file}"):
+        with err_console.status(
+            f"fitting {model}" if model_file is None else f"loading {model_file}"
+        ):
             rec = _fit_or_load(
-                store, model_name=model, model_file=model_file, data=data, level=level, weighting=weighting, params=params
+                store,
+                model_name=model,
+                model_file=model_file,
+                data=data,
+                level=level,
+                weighting=weighting,
+                params=params,
             )
         if save is not None:
             err_console.print(f"saved {rec.save(save)}")
@@ -284,7 +360,9 @@ def recommend_cmd(
                     recs.to_parquet(out, index=False)
                 else:
                     recs.to_csv(out, index=False)
-                console.print(f"wrote {len(recs):,} recommendations for {recs['user_id'].nunique():,} users to {out}")
+                console.print(
+                    f"wrote {len(recs):,} recommendations for {recs['user_id'].nunique():,} users to {out}"
+                )
             else:
                 emit(recs, st.fmt)
             return
@@ -311,13 +389,22 @@ def recommend_cmd(
                     hint="refit including the user, or use a model that supports fold-in",
                 )
             recs = rec.recommend_for_interactions(fold_in.assign(user_id=user), k=n)
-            err_console.print(f"[dim]{user} was unseen at fit time: folded in from {len(fold_in):,} interactions[/]")
+            err_console.print(
+                f"[dim]{user} was unseen at fit time: folded in from {len(fold_in):,} interactions[/]"
+            )
         ids = list(recs["item_id"])
         why: pd.DataFrame | None = None
         if explain:
             if not rec.supports_explain:
-                raise ConfigError(f"{rec.name} cannot explain its recommendations", hint="try item_knn, ease or als")
-            why = rec.explain(user, ids, n=3) if fold_in is None else rec.explain_interactions(fold_in, ids, n=3)
+                raise ConfigError(
+                    f"{rec.name} cannot explain its recommendations",
+                    hint="try item_knn, ease or als",
+                )
+            why = (
+                rec.explain(user, ids, n=3)
+                if fold_in is None
+                else rec.explain_interactions(fold_in, ids, n=3)
+            )
             ids += list(why["contributor_item_id"])
         info = _names(store, lvl, ids)
     table = recs.join(info, on="item_id")[["rank", "item_id", "name", "artist", "genre", "score"]]
@@ -325,9 +412,18 @@ def recommend_cmd(
         table = table.drop(columns="artist")
     if why is not None and len(why):
         because = (
-            why.assign(label=[f"{_label(info, c)} ({v:.3g})" for c, v in zip(why["contributor_item_id"], why["contribution"], strict=True)])
+            why.assign(
+                label=[
+                    f"{_label(info, c)} ({v:.3g})"
+                    for c, v in zip(why["contributor_item_id"], why["contribution"], strict=True)
+                ]
+            )
             .groupby("item_id")["label"]
             .agg("; ".join)
         )
         table["because"] = table["item_id"].map(because).fillna("")
-    emit(table, st.fmt, title=f"{model if model_file is None else rec.name} recommendations for {user}")
+    emit(
+        table,
+        st.fmt,
+        title=f"{model if model_file is None else rec.name} recommendations for {user}",
+    )

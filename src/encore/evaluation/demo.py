@@ -49,7 +49,12 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
         split = split_store(store, level="artist", method="random", source="hetrec2011", seed=0)
         genres = item_info(store, "artist", split.train["item_id"].unique())["genre"].dropna()
         comparison = evaluate_models(
-            split, list(DEMO_MODELS), ks=(10,), level="artist", data_name="HetRec Last.fm 2K", item_genres=genres
+            split,
+            list(DEMO_MODELS),
+            ks=(10,),
+            level="artist",
+            data_name="HetRec Last.fm 2K",
+            item_genres=genres,
         )
         paths = write_report(comparison, out / "evaluation")
         console.print(f"[dim]{split.description}[/]")
@@ -69,7 +74,9 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
         console.print(table)
 
         frame_all = build_interactions(store, level="artist", source="hetrec2011")
-        model = get_model("item_knn").fit(InteractionDataset.from_interactions(frame_all, item_level="artist"))
+        model = get_model("item_knn").fit(
+            InteractionDataset.from_interactions(frame_all, item_level="artist")
+        )
         recs = model.recommend([DEMO_USER], k=5)
         why = model.explain(DEMO_USER, list(recs["item_id"]), n=2)
         info = item_info(store, "artist", [*recs["item_id"], *why["contributor_item_id"]])

@@ -88,7 +88,9 @@ def _check_ks(ks: int | Iterable[int]) -> tuple[int, ...]:
     return out
 
 
-def relevant_set(test: pd.DataFrame, train: pd.DataFrame | None = None, *, exclude_seen: bool = True) -> pd.DataFrame:
+def relevant_set(
+    test: pd.DataFrame, train: pd.DataFrame | None = None, *, exclude_seen: bool = True
+) -> pd.DataFrame:
     """Unique (user, item) test pairs, without those already in train when ``exclude_seen``.
 
     Raises
@@ -257,7 +259,9 @@ def evaluate_recommendations(
             p = sub[ITEM].map(popularity).astype(float)
             p = p.fillna(floor if floor is not None else float(popularity[popularity > 0].min()))
             info = pd.Series(-np.log2(p.clip(lower=1e-12).to_numpy()), index=p.index)
-            cols[f"novelty@{k}"] = info.groupby(sub[USER].to_numpy()).mean().reindex(eval_users).to_numpy()
+            cols[f"novelty@{k}"] = (
+                info.groupby(sub[USER].to_numpy()).mean().reindex(eval_users).to_numpy()
+            )
         if genres is not None:
             g_of = sub[ITEM].map(genres)
             ild = g_of.groupby(sub[USER].to_numpy()).apply(_ild)
@@ -267,7 +271,9 @@ def evaluate_recommendations(
     per_user.index.name = USER
     ordered = [f"{m}@{k}" for m in (*ACCURACY_METRICS, *BEYOND_METRICS) for k in ks_t]
     per_user = per_user[[c for c in ordered if c in per_user.columns]]
-    summary = {c: float(per_user[c].mean()) if len(per_user) else float("nan") for c in per_user.columns}
+    summary = {
+        c: float(per_user[c].mean()) if len(per_user) else float("nan") for c in per_user.columns
+    }
     summary.update(summary_extra)
     if n_no_rel:
         logger.info("%d test users had only already-seen items and were excluded", n_no_rel)

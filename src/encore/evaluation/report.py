@@ -38,7 +38,10 @@ def _fmt(v: Any, digits: int = 4) -> str:
 def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
     """A GitHub-flavoured Markdown table of ``frame`` (numbers right-aligned)."""
     cols = [str(c) for c in frame.columns]
-    align = ["---:" if pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool else "---" for c in frame.columns]
+    align = [
+        "---:" if pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool else "---"
+        for c in frame.columns
+    ]
     lines = ["| " + " | ".join(cols) + " |", "| " + " | ".join(align) + " |"]
     for row in frame.itertuples(index=False):
         lines.append("| " + " | ".join(_fmt(v, digits) for v in row) + " |")
@@ -50,7 +53,14 @@ def summary_columns(comparison: Comparison) -> list[str]:
     k0 = min(comparison.ks)
     cols = ["model"]
     cols += [f"{m}@{k0}" for m in ("ndcg", "precision", "recall", "map", "mrr", "hit_rate")]
-    cols += [f"coverage@{k0}", f"novelty@{k0}", f"diversity@{k0}", "fit_s", "recommend_s", "beats_baselines"]
+    cols += [
+        f"coverage@{k0}",
+        f"novelty@{k0}",
+        f"diversity@{k0}",
+        "fit_s",
+        "recommend_s",
+        "beats_baselines",
+    ]
     return cols
 
 
@@ -98,15 +108,21 @@ def comparison_markdown(comparison: Comparison, *, title: str | None = None) -> 
     if len(ok) >= 2:
         bs = comparison.bootstrap(main)
         best = comparison.best(main)
-        lines.append(f"Paired bootstrap (2,000 resamples of users, 95% interval) of {best.name} minus each model on {main}:")
+        lines.append(
+            f"Paired bootstrap (2,000 resamples of users, 95% interval) of {best.name} minus each model on {main}:"
+        )
         lines.append("")
-        lines.append(markdown_table(bs[["versus", "diff", "low", "high", "p_value", "significant"]]))
+        lines.append(
+            markdown_table(bs[["versus", "diff", "low", "high", "p_value", "significant"]])
+        )
         lines.append("")
     if main in table.columns:
         base = table[table["model"].isin(BASELINES)]
         if len(base):
             best_base = base.iloc[int(np.argmax(base[main].to_numpy()))]
-            losers = table[(~table["model"].isin(BASELINES)) & (table[main] <= best_base[main])]["model"].tolist()
+            losers = table[(~table["model"].isin(BASELINES)) & (table[main] <= best_base[main])][
+                "model"
+            ].tolist()
             if losers:
                 lines.append(
                     f"- Not above the best baseline ({best_base['model']}, {main} {best_base[main]:.4f}): "
@@ -115,7 +131,11 @@ def comparison_markdown(comparison: Comparison, *, title: str | None = None) -> 
                 )
     configs = table[["model", "config"]]
     lines.append("")
-    lines.append("Configurations: " + "; ".join(f"{m} ({c})" if c else m for m, c in configs.itertuples(index=False)) + ".")
+    lines.append(
+        "Configurations: "
+        + "; ".join(f"{m} ({c})" if c else m for m, c in configs.itertuples(index=False))
+        + "."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -138,7 +158,9 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
         "n_users": comparison.extra.get("n_users"),
         "models": records,
         "bootstrap": json.loads(bs.to_json(orient="records")) if len(bs) else [],
-        "users_no_relevant": {r.name: r.result.n_users_no_relevant for r in comparison.ok_runs() if r.result},
+        "users_no_relevant": {
+            r.name: r.result.n_users_no_relevant for r in comparison.ok_runs() if r.result
+        },
     }
 
 
@@ -161,7 +183,13 @@ def plot_png(comparison: Comparison, path: Path) -> Path:
     ax1.set_xlabel(f"{main.upper()} (higher is better)")
     ax1.set_title(f"{main} by model (grey: baselines)")
     ax2.barh(table["model"], table["fit_s"], color="#2ca02c", label="fit")
-    ax2.barh(table["model"], table["recommend_s"], left=table["fit_s"], color="#ff7f0e", label="recommend (test users)")
+    ax2.barh(
+        table["model"],
+        table["recommend_s"],
+        left=table["fit_s"],
+        color="#ff7f0e",
+        label="recommend (test users)",
+    )
     ax2.set_xlabel("time (seconds)")
     ax2.set_title("time by model")
     ax2.legend(loc="lower right", fontsize=8)
@@ -182,13 +210,17 @@ def plot_html(comparison: Comparison, path: Path) -> Path:
     table = table[table[main].notna()] if main in table.columns else table.iloc[:0]
     table = table.sort_values(main, ascending=False)
     k0 = min(comparison.ks)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"accuracy at {k0} by model", "time by model (s)"))
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=(f"accuracy at {k0} by model", "time by model (s)")
+    )
     for m in ("ndcg", "precision", "recall", "map", "mrr", "hit_rate"):
         col = f"{m}@{k0}"
         if col in table.columns:
             fig.add_trace(go.Bar(x=table["model"], y=table[col], name=col), row=1, col=1)
     fig.add_trace(go.Bar(x=table["model"], y=table["fit_s"], name="fit (s)"), row=1, col=2)
-    fig.add_trace(go.Bar(x=table["model"], y=table["recommend_s"], name="recommend (s)"), row=1, col=2)
+    fig.add_trace(
+        go.Bar(x=table["model"], y=table["recommend_s"], name="recommend (s)"), row=1, col=2
+    )
     fig.update_layout(
         title=f"{comparison.data_name} ({comparison.level}s): {comparison.split.description}",
         barmode="group",
@@ -199,7 +231,9 @@ def plot_html(comparison: Comparison, path: Path) -> Path:
     return path
 
 
-def write_report(comparison: Comparison, out_dir: Path, *, title: str | None = None, charts: bool = True) -> list[Path]:
+def write_report(
+    comparison: Comparison, out_dir: Path, *, title: str | None = None, charts: bool = True
+) -> list[Path]:
     """Write ``comparison.md``, ``.csv``, ``.json``, ``per_user.csv`` and the charts to ``out_dir``.
 
     Returns

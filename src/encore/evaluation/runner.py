@@ -68,7 +68,9 @@ def event_cutoff(
         conds.append("user_id = ANY($u)")
         params["u"] = [str(u) for u in users]
     where = ("WHERE " + " AND ".join(conds)) if conds else ""
-    row = store.con.execute(f"SELECT quantile_disc(ts, $q), count(*) FROM events {where}", params).fetchone()
+    row = store.con.execute(
+        f"SELECT quantile_disc(ts, $q), count(*) FROM events {where}", params
+    ).fetchone()
     if row is None or row[0] is None or not row[1]:
         return None
     return pd.Timestamp(row[0])
@@ -107,9 +109,19 @@ def split_store(
     from encore.data.dataset import build_interactions
 
     srcs = _sources(source)
-    common: dict[str, Any] = {"level": level, "weighting": weighting, "source": srcs, "users": users}
+    common: dict[str, Any] = {
+        "level": level,
+        "weighting": weighting,
+        "source": srcs,
+        "users": users,
+    }
     if method == "auto":
-        method = "global-time" if event_cutoff(store, source=srcs, test_fraction=test_fraction, users=users) is not None else "random"
+        method = (
+            "global-time"
+            if event_cutoff(store, source=srcs, test_fraction=test_fraction, users=users)
+            is not None
+            else "random"
+        )
     if method == "global-time":
         if not 0.0 < test_fraction < 1.0:
             raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
@@ -144,7 +156,9 @@ def split_store(
         **common,
     )
     # likes without a date stay in train: they cannot be placed before or after anything
-    return make_split(frame, method, test_fraction=test_fraction, n=n, seed=seed, undated_to_train=True)
+    return make_split(
+        frame, method, test_fraction=test_fraction, n=n, seed=seed, undated_to_train=True
+    )
 
 
 #: Short names accepted by ``--data`` besides the store's source (loader) names.
@@ -197,18 +211,24 @@ def select_data(store: Store, data: str | None) -> DataSelection:
             {"p": prefix},
         ).fetchall()
         if not rows:
-            raise UnknownIdError("data", [data], hint=f"no users with ids starting {prefix!r}; ingest them first")
+            raise UnknownIdError(
+                "data", [data], hint=f"no users with ids starting {prefix!r}; ingest them first"
+            )
         return DataSelection(data, None, [str(r[0]) for r in rows])
     names = [DATA_ALIASES.get(d.strip(), d.strip()) for d in data.split(",") if d.strip()]
     unknown = [n for n in names if n not in available]
     if unknown:
         raise UnknownIdError(
-            "data source", unknown, hint="the store holds: " + ", ".join([*available, *USER_NAMESPACES])
+            "data source",
+            unknown,
+            hint="the store holds: " + ", ".join([*available, *USER_NAMESPACES]),
         )
     return DataSelection(data, names, None)
 
 
-def item_info(store: Store, level: str, item_ids: Sequence[Any] | np.ndarray | None = None) -> pd.DataFrame:
+def item_info(
+    store: Store, level: str, item_ids: Sequence[Any] | np.ndarray | None = None
+) -> pd.DataFrame:
     """Name, artist and coarse genre of items (index ``item_id``) at ``level``."""
     if level == "artist":
         sql = "SELECT artist_id AS item_id, name, name AS artist, genre FROM artists"
@@ -220,7 +240,9 @@ def item_info(store: Store, level: str, item_ids: Sequence[Any] | np.ndarray | N
                  FROM tracks t LEFT JOIN artists a USING (artist_id)"""
     if item_ids is not None:
         ids = [int(i) for i in pd.unique(np.asarray(item_ids))]
-        frame = store.con.execute(f"SELECT * FROM ({sql}) WHERE item_id = ANY($ids)", {"ids": ids}).df()
+        frame = store.con.execute(
+            f"SELECT * FROM ({sql}) WHERE item_id = ANY($ids)", {"ids": ids}
+        ).df()
     else:
         frame = store.con.execute(sql).df()
     return frame.set_index("item_id")
@@ -307,9 +329,16 @@ class Comparison:
         ok = self.ok_runs()
         if not ok:
             raise DataError("no model finished; nothing to compare")
-        return max(ok, key=lambda r: r.result.summary.get(metric, float("-inf")) if r.result else float("-inf"))
+        return max(
+            ok,
+            key=lambda r: (
+                r.result.summary.get(metric, float("-inf")) if r.result else float("-inf")
+            ),
+        )
 
-    def bootstrap(self, metric: str | None = None, *, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    def bootstrap(
+        self, metric: str | None = None, *, n_boot: int = 2000, seed: int = 0
+    ) -> pd.DataFrame:
         """Paired bootstrap of the best model against each other model on ``metric``."""
         metric = metric or self.main_metric
         best = self.best(metric)
@@ -341,14 +370,18 @@ class Comparison:
         frames = []
         for r in self.ok_runs():
             assert r.result is not None
-            long = r.result.per_user.reset_index().melt(id_vars="user_id", var_name="metric", value_name="value")
+            long = r.result.per_user.reset_index().melt(
+                id_vars="user_id", var_name="metric", value_name="value"
+            )
             frames.append(long.assign(model=r.name))
         if not frames:
             return pd.DataFrame(columns=["model", "user_id", "metric", "value"])
         return pd.concat(frames, ignore_index=True)[["model", "user_id", "metric", "value"]]
 
 
-def resolve_models(models: str | Sequence[str], *, has_time: bool, n_items: int | None = None) -> list[str]:
+def resolve_models(
+    models: str | Sequence[str], *, has_time: bool, n_items: int | None = None
+) -> list[str]:
     """Model names from ``"all"``, a comma-separated string or a list, baselines first.
 
     The baselines (:data:`BASELINES`, ``recent_popular`` only with timestamps) are always
@@ -365,7 +398,11 @@ def resolve_models(models: str | Sequence[str], *, has_time: bool, n_items: int 
 
     known = list(available_models())
     if isinstance(models, str):
-        names = known if models.strip() == "all" else [m.strip() for m in models.split(",") if m.strip()]
+        names = (
+            known
+            if models.strip() == "all"
+            else [m.strip() for m in models.split(",") if m.strip()]
+        )
         everything = models.strip() == "all"
     else:
         names = list(models)
@@ -493,8 +530,10 @@ def evaluate_models(
     dataset = InteractionDataset.from_interactions(split.train, item_level=level)
     # recent_popular needs times; pairs without one (undated likes) just count zero there
     has_time = bool(split.train["ts"].notna().any()) if "ts" in split.train else False
-    names = resolve_models(models, has_time=has_time, n_items=dataset.n_items) if isinstance(models, str) else (
-        resolve_models(list(models), has_time=has_time)
+    names = (
+        resolve_models(models, has_time=has_time, n_items=dataset.n_items)
+        if isinstance(models, str)
+        else (resolve_models(list(models), has_time=has_time))
     )
     configs = configs or {}
     runs: list[ModelRun] = []
@@ -506,14 +545,22 @@ def evaluate_models(
             from encore.evaluation.tuning import tune_model
 
             say(f"tuning {name}")
-            result = tune_model(name, split, ks=ks, base_config=cfg, max_trials=tune_trials, seed=seed, level=level)
+            result = tune_model(
+                name, split, ks=ks, base_config=cfg, max_trials=tune_trials, seed=seed, level=level
+            )
             tuning_tables[name] = result.trials
             if result.best_config is not None:
                 cfg = dict(result.best_config)
                 tuned = True
         say(f"fitting {name}")
         run, _ = run_model(
-            name, dataset, split, config=cfg, ks=ks, item_genres=item_genres, measure_memory=measure_memory
+            name,
+            dataset,
+            split,
+            config=cfg,
+            ks=ks,
+            item_genres=item_genres,
+            measure_memory=measure_memory,
         )
         run.tuned = tuned
         runs.append(run)
@@ -523,5 +570,10 @@ def evaluate_models(
         ks=tuple(sorted(set(ks))),
         data_name=data_name,
         level=level,
-        extra={"tuning": tuning_tables, "n_items": dataset.n_items, "n_users": dataset.n_users, "seed": seed},
+        extra={
+            "tuning": tuning_tables,
+            "n_items": dataset.n_items,
+            "n_users": dataset.n_users,
+            "seed": seed,
+        },
     )

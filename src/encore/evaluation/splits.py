@@ -164,7 +164,9 @@ def global_time_split(
     if cutoff is None and not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
     data = _check(df, need_time=True, what="global-time")
-    share = "the given cut-off" if cutoff is not None else f"about {test_fraction:.0%} of interactions"
+    share = (
+        "the given cut-off" if cutoff is not None else f"about {test_fraction:.0%} of interactions"
+    )
     if cutoff is None:
         ts_sorted = data[TS].sort_values(kind="stable").reset_index(drop=True)
         pos = min(len(ts_sorted) - 1, int(np.floor(len(ts_sorted) * (1.0 - test_fraction))))
@@ -281,13 +283,21 @@ def make_split(
     if method == "global-time":
         return global_time_split(df, test_fraction=test_fraction, drop_cold_items=drop_cold_items)
     if method == "last-n":
-        return last_n_split(df, n=n, drop_cold_items=drop_cold_items, undated_to_train=undated_to_train)
+        return last_n_split(
+            df, n=n, drop_cold_items=drop_cold_items, undated_to_train=undated_to_train
+        )
     if method == "random":
-        return random_split(df, test_fraction=test_fraction, seed=seed, drop_cold_items=drop_cold_items)
-    raise ConfigError(f"unknown split {method!r}", hint=f"choose one of {', '.join(SPLIT_METHODS)} or auto")
+        return random_split(
+            df, test_fraction=test_fraction, seed=seed, drop_cold_items=drop_cold_items
+        )
+    raise ConfigError(
+        f"unknown split {method!r}", hint=f"choose one of {', '.join(SPLIT_METHODS)} or auto"
+    )
 
 
-def validation_split(split: Split, *, test_fraction: float = 0.2, n: int = 1, seed: int = 0) -> Split:
+def validation_split(
+    split: Split, *, test_fraction: float = 0.2, n: int = 1, seed: int = 0
+) -> Split:
     """Carve a validation split out of ``split.train`` with the same method.
 
     Used for hyperparameter search so that the test set is never looked at.
@@ -335,7 +345,9 @@ def read_interactions_file(path: Path) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             raw = pd.read_parquet(path)
         elif suffix in (".csv", ".tsv", ".txt"):
-            raw = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+            raw = pd.read_csv(
+                path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False
+            )
         else:
             raise DataError("unsupported format (use .csv, .tsv or .parquet)", file=str(path))
     except DataError:
@@ -367,7 +379,9 @@ def read_interactions_file(path: Path) -> pd.DataFrame:
     for col in (USER, ITEM):
         empty = np.flatnonzero((out[col].str.strip() == "").to_numpy())
         if len(empty):
-            raise DataError("empty id", file=str(path), line=int(empty[0]) + 1 + header, field=str(found[col]))
+            raise DataError(
+                "empty id", file=str(path), line=int(empty[0]) + 1 + header, field=str(found[col])
+            )
     if WEIGHT in found:
         w = pd.to_numeric(raw[found[WEIGHT]], errors="coerce")
         bad = np.flatnonzero(w.isna().to_numpy())

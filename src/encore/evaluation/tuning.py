@@ -37,7 +37,11 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
         "alpha": [1.0, 10.0, 40.0],
         "iterations": [15],
     },
-    "bpr": {"factors": [32, 64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01]},
+    "bpr": {
+        "factors": [32, 64, 128],
+        "learning_rate": [0.01, 0.05],
+        "regularization": [0.001, 0.01],
+    },
     "ease": {"l2": [100.0, 500.0, 1000.0, 3000.0, 10000.0]},
     "pure_svd": {"factors": [16, 32, 64, 128, 256]},
     "slim": {"l1": [0.1, 1.0, 10.0], "l2": [1.0, 10.0, 100.0]},
@@ -81,7 +85,10 @@ def candidate_configs(
     if not space:
         return configs
     keys = sorted(space)
-    points = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(space[k] for k in keys))]
+    points = [
+        dict(zip(keys, combo, strict=True))
+        for combo in itertools.product(*(space[k] for k in keys))
+    ]
     rng = np.random.default_rng(seed)
     if len(points) > max(0, max_trials - 1):
         pick = rng.choice(len(points), size=max(0, max_trials - 1), replace=False)
@@ -146,14 +153,27 @@ def tune_model(
     rows = []
     best: dict[str, Any] | None = None
     best_value = float("-inf")
-    for cfg in candidate_configs(name, base_config=base_config, grid=grid, max_trials=max_trials, seed=seed):
+    for cfg in candidate_configs(
+        name, base_config=base_config, grid=grid, max_trials=max_trials, seed=seed
+    ):
         run, _ = run_model(name, dataset, val, config=cfg, ks=ks)
-        value = run.result.summary.get(metric, float("nan")) if run.result is not None else float("nan")
-        rows.append({"model": name, **{f"cfg.{k}": v for k, v in cfg.items()}, metric: value,
-                     "fit_s": run.fit_seconds, "error": run.error or ""})
+        value = (
+            run.result.summary.get(metric, float("nan")) if run.result is not None else float("nan")
+        )
+        rows.append(
+            {
+                "model": name,
+                **{f"cfg.{k}": v for k, v in cfg.items()},
+                metric: value,
+                "fit_s": run.fit_seconds,
+                "error": run.error or "",
+            }
+        )
         if run.result is not None and value > best_value:
             best_value, best = value, dict(cfg)
     if not rows:
         raise DataError(f"no configuration of {name} could be tried")
     logger.info("tuned %s: best %s=%.4f with %s", name, metric, best_value, best)
-    return TuneResult(name=name, best_config=best, best_value=best_value, metric=metric, trials=pd.DataFrame(rows))
+    return TuneResult(
+        name=name, best_config=best, best_value=best_value, metric=metric, trials=pd.DataFrame(rows)
+    )

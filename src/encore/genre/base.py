@@ -37,7 +37,9 @@ class GenreModel(ABC):
         self.users_: np.ndarray = np.array([], dtype=object)
         self.numeric_columns_: list[str] = []
 
-    def fit(self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None = None) -> GenreModel:
+    def fit(
+        self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None = None
+    ) -> GenreModel:
         """Fit on the labelled items at ``train_idx`` (and, if the model wants, unlabelled ones).
 
         Raises
@@ -66,7 +68,9 @@ class GenreModel(ABC):
     def predict_proba(self, data: GenreData, idx: np.ndarray | None = None) -> np.ndarray:
         """Probabilities (n x len(classes_)) for the items at ``idx`` (all when None)."""
         if not self.classes_:
-            raise NotFittedError(f"genre model {self.name!r} is not fitted", hint="run `encore genre train`")
+            raise NotFittedError(
+                f"genre model {self.name!r} is not fitted", hint="run `encore genre train`"
+            )
         idx = np.arange(len(data)) if idx is None else np.asarray(idx)
         p = np.asarray(self._predict_proba(data, idx), dtype=np.float64)
         p = np.clip(p, 0.0, None)
@@ -74,7 +78,9 @@ class GenreModel(ABC):
         s[s == 0] = 1.0
         return p / s
 
-    def predict_frame(self, data: GenreData, idx: np.ndarray | None = None, k: int = 3) -> pd.DataFrame:
+    def predict_frame(
+        self, data: GenreData, idx: np.ndarray | None = None, k: int = 3
+    ) -> pd.DataFrame:
         """Top-``k`` genres per item: columns ``item_id, rank, genre, probability``."""
         idx = np.arange(len(data)) if idx is None else np.asarray(idx)
         p = self.predict_proba(data, idx)
@@ -84,12 +90,20 @@ class GenreModel(ABC):
         ids = data.items["item_id"].to_numpy()[idx]
         for r, item in enumerate(ids):
             for rank, c in enumerate(order[r], start=1):
-                rows.append({"item_id": int(item), "rank": rank, "genre": self.classes_[c],
-                             "probability": float(p[r, c])})
+                rows.append(
+                    {
+                        "item_id": int(item),
+                        "rank": rank,
+                        "genre": self.classes_[c],
+                        "probability": float(p[r, c]),
+                    }
+                )
         return pd.DataFrame(rows)
 
     @abstractmethod
-    def _fit(self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None) -> None:
+    def _fit(
+        self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None
+    ) -> None:
         """Train on ``train_idx`` (and, semi-supervised, ``unlabelled_idx``)."""
 
     @abstractmethod

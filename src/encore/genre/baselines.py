@@ -13,7 +13,9 @@ class Majority(GenreModel):
 
     name = "majority"
 
-    def _fit(self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None) -> None:
+    def _fit(
+        self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None
+    ) -> None:
         labels = data.labels[train_idx]
         self.prior_ = np.array([(labels == c).sum() for c in self.classes_], dtype=np.float64)
         self.prior_ /= self.prior_.sum()
@@ -32,7 +34,9 @@ class ArtistPrior(GenreModel):
 
     name = "artist_prior"
 
-    def _fit(self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None) -> None:
+    def _fit(
+        self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None
+    ) -> None:
         labels = data.labels[train_idx]
         self.prior_ = np.array([(labels == c).sum() for c in self.classes_], dtype=np.float64)
         self.prior_ /= self.prior_.sum()

@@ -45,10 +45,23 @@ def confusion_chart(result: EvalResult, model: str, out_dir: Path) -> list[Path]
     png = out_dir / f"{stem}.png"
     fig.savefig(png, dpi=110)
     plt.close(fig)
-    hfig = go.Figure(go.Heatmap(z=cm.to_numpy(), x=list(cm.columns), y=ylabels, colorscale="Blues",
-                                zmin=0, zmax=1, colorbar={"title": "share of true genre"}))
-    hfig.update_layout(title=title, xaxis_title="predicted genre", yaxis_title="true genre (test items)",
-                       yaxis_autorange="reversed")
+    hfig = go.Figure(
+        go.Heatmap(
+            z=cm.to_numpy(),
+            x=list(cm.columns),
+            y=ylabels,
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": "share of true genre"},
+        )
+    )
+    hfig.update_layout(
+        title=title,
+        xaxis_title="predicted genre",
+        yaxis_title="true genre (test items)",
+        yaxis_autorange="reversed",
+    )
     html = out_dir / f"{stem}.html"
     hfig.write_html(html, include_plotlyjs=True)
     return [png, html]
@@ -71,8 +84,13 @@ def per_genre_chart(result: EvalResult, models: list[str], out_dir: Path) -> lis
     x = np.arange(len(wide))
     for i, m in enumerate([m for m in models if m in wide.columns]):
         ax.bar(x + i * width, wide[m].to_numpy(), width, label=m)
-    ax.set_xticks(x + 0.4 - width / 2, [f"{g}\n(n={support[g]})" for g in wide.index], rotation=60, ha="right",
-                  fontsize=8)
+    ax.set_xticks(
+        x + 0.4 - width / 2,
+        [f"{g}\n(n={support[g]})" for g in wide.index],
+        rotation=60,
+        ha="right",
+        fontsize=8,
+    )
     ax.set_ylabel("F1 on test items")
     ax.set_ylim(0, 1)
     ax.set_title(f"Per-genre F1 on {result.dataset} ({result.split} split)")

@@ -25,8 +25,12 @@ class _FeatureModel(GenreModel):
         self.features_: FeatureBuilder | None = None
         self.clf_: Any = None
 
-    def _fit(self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None) -> None:
-        fb = FeatureBuilder(groups=self.groups, n_factors=self.n_factors, text_svd=self.text_svd, seed=self.seed)
+    def _fit(
+        self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None
+    ) -> None:
+        fb = FeatureBuilder(
+            groups=self.groups, n_factors=self.n_factors, text_svd=self.text_svd, seed=self.seed
+        )
         fb.fit(data, train_idx, self.classes_)
         self.features_ = fb
         x = self._prepare(fb.transform(data, train_idx, train_idx=train_idx))
@@ -61,8 +65,14 @@ class Logistic(_FeatureModel):
 
     name = "logreg"
 
-    def __init__(self, seed: int = 0, groups: Sequence[str] = GROUPS, n_factors: int = 32, c: float = 2.0,
-                 text_weight: float = 0.25) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        groups: Sequence[str] = GROUPS,
+        n_factors: int = 32,
+        c: float = 2.0,
+        text_weight: float = 0.25,
+    ) -> None:
         super().__init__(seed, groups, n_factors)
         self.c = c
         self.text_weight = text_weight
@@ -94,8 +104,14 @@ class GradientBoosting(_FeatureModel):
     def _prepare(self, x: sp.csr_matrix) -> Any:
         return x.toarray()
 
-    def __init__(self, seed: int = 0, groups: Sequence[str] = GROUPS, n_factors: int = 32,
-                 n_estimators: int = 150, n_jobs: int = 2) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        groups: Sequence[str] = GROUPS,
+        n_factors: int = 32,
+        n_estimators: int = 150,
+        n_jobs: int = 2,
+    ) -> None:
         super().__init__(seed, groups, n_factors)
         self.n_estimators = n_estimators
         self.n_jobs = n_jobs
@@ -104,7 +120,16 @@ class GradientBoosting(_FeatureModel):
         from lightgbm import LGBMClassifier
 
         return LGBMClassifier(
-            n_estimators=self.n_estimators, learning_rate=0.08, num_leaves=15, min_child_samples=10,
-            colsample_bytree=0.5, subsample=0.8, subsample_freq=1, reg_lambda=1.0,
-            max_bin=63, random_state=self.seed, n_jobs=self.n_jobs, verbose=-1,
+            n_estimators=self.n_estimators,
+            learning_rate=0.08,
+            num_leaves=15,
+            min_child_samples=10,
+            colsample_bytree=0.5,
+            subsample=0.8,
+            subsample_freq=1,
+            reg_lambda=1.0,
+            max_bin=63,
+            random_state=self.seed,
+            n_jobs=self.n_jobs,
+            verbose=-1,
         )

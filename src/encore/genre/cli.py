@@ -26,18 +26,29 @@ genre_app = typer.Typer(
 
 ModelDirOpt = Annotated[
     Path | None,
-    typer.Option("--model-dir", envvar="ENCORE_GENRE_MODELS",
-                 help="Where trained genre models are kept (default: <cache>/models/genre).", show_default=False),
+    typer.Option(
+        "--model-dir",
+        envvar="ENCORE_GENRE_MODELS",
+        help="Where trained genre models are kept (default: <cache>/models/genre).",
+        show_default=False,
+    ),
 ]
 DatasetOpt = Annotated[
     str,
-    typer.Option("--dataset", "-d", help="hetrec, histories, tcc_ceds, msd, all-artists or all-tracks."),
+    typer.Option(
+        "--dataset", "-d", help="hetrec, histories, tcc_ceds, msd, all-artists or all-tracks."
+    ),
 ]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="majority, artist_prior, logreg, lightgbm or vae.")]
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="majority, artist_prior, logreg, lightgbm or vae.")
+]
 GroupsOpt = Annotated[
     str | None,
-    typer.Option("--groups", help="Feature groups for logreg/lightgbm, comma separated: collab,text,meta.",
-                 show_default=False),
+    typer.Option(
+        "--groups",
+        help="Feature groups for logreg/lightgbm, comma separated: collab,text,meta.",
+        show_default=False,
+    ),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 
@@ -71,8 +82,10 @@ def train_cmd(
     groups: GroupsOpt = None,
     seed: SeedOpt = 0,
     model_dir: ModelDirOpt = None,
-    curve_dir: Annotated[Path | None, typer.Option("--curve-dir", help="Write the VAE training curve here.",
-                                                   show_default=False)] = None,
+    curve_dir: Annotated[
+        Path | None,
+        typer.Option("--curve-dir", help="Write the VAE training curve here.", show_default=False),
+    ] = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -88,30 +101,55 @@ def train_cmd(
     with Store(st.db, read_only=True) as store:
         data = load_genre_data(store, dataset)
     m = make_model(model, seed=seed, **_options(model, groups))
-    with err_console.status(f"training {model} on {dataset} ({len(data.labelled):,} labelled items)"):
-        m.fit(data, data.labelled,
-              np.flatnonzero(data.items["genre"].isna().to_numpy()) if m.uses_unlabelled else None)
+    with err_console.status(
+        f"training {model} on {dataset} ({len(data.labelled):,} labelled items)"
+    ):
+        m.fit(
+            data,
+            data.labelled,
+            np.flatnonzero(data.items["genre"].isna().to_numpy()) if m.uses_unlabelled else None,
+        )
     path = m.save(model_path(_model_dir(model_dir), model, dataset))
     outputs = [str(path)]
     save_curve = getattr(m, "save_curve", None)
     if save_curve is not None:
         outputs += [str(p) for p in save_curve(curve_dir or path.parent, stem=f"vae-{dataset}")]
-    emit({"model": model, "dataset": dataset, "level": data.level, "items": len(data),
-          "labelled": len(data.labelled), "genres": len(m.classes_), "fit_seconds": round(m.fit_seconds_, 2),
-          "saved": ", ".join(outputs)}, st.fmt, title="Genre model trained")
+    emit(
+        {
+            "model": model,
+            "dataset": dataset,
+            "level": data.level,
+            "items": len(data),
+            "labelled": len(data.labelled),
+            "genres": len(m.classes_),
+            "fit_seconds": round(m.fit_seconds_, 2),
+            "saved": ", ".join(outputs),
+        },
+        st.fmt,
+        title="Genre model trained",
+    )
 
 
 @genre_app.command("evaluate")
 def evaluate_cmd(
     ctx: typer.Context,
     dataset: DatasetOpt = "hetrec",
-    split: Annotated[str, typer.Option("--split", help="artist (artist-disjoint) or time (by release year).")] =
-    "artist",
-    models: Annotated[str | None, typer.Option(
-        "--models", help="Comma-separated subset of the comparison (labels as in the table, or model names); "
-                         "default: all.", show_default=False)] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Write charts and CSVs to this folder.",
-                                             show_default=False)] = None,
+    split: Annotated[
+        str, typer.Option("--split", help="artist (artist-disjoint) or time (by release year).")
+    ] = "artist",
+    models: Annotated[
+        str | None,
+        typer.Option(
+            "--models",
+            help="Comma-separated subset of the comparison (labels as in the table, or model names); "
+            "default: all.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write charts and CSVs to this folder.", show_default=False),
+    ] = None,
     seed: SeedOpt = 0,
     db: DbOpt = None,
     fmt: FormatOpt = None,
@@ -132,8 +170,10 @@ def evaluate_cmd(
         want = {w.strip() for w in models.split(",") if w.strip()}
         specs = [s for s in DEFAULT_SPECS if s.title in want or s.model in want]
         if not specs:
-            raise ConfigError(f"no model matches {models!r}",
-                              hint="known: " + ", ".join(s.title for s in DEFAULT_SPECS))
+            raise ConfigError(
+                f"no model matches {models!r}",
+                hint="known: " + ", ".join(s.title for s in DEFAULT_SPECS),
+            )
     with Store(st.db, read_only=True) as store:
         data = load_genre_data(store, dataset)
     with err_console.status(f"evaluating {len(specs)} models on {dataset} ({split} split)"):
@@ -142,7 +182,10 @@ def evaluate_cmd(
     emit(table, st.fmt, title=f"Genre prediction on {dataset}, {split} split")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        files = [out / f"genre-eval-{dataset}-{split}.csv", out / f"genre-per-genre-{dataset}-{split}.csv"]
+        files = [
+            out / f"genre-eval-{dataset}-{split}.csv",
+            out / f"genre-per-genre-{dataset}-{split}.csv",
+        ]
         table.to_csv(files[0], index=False)
         result.per_genre().to_csv(files[1], index=False)
         best = str(table.sort_values(["macro_f1", "accuracy"]).iloc[-1]["model"])
@@ -151,7 +194,9 @@ def evaluate_cmd(
         for title, m in result.models.items():
             save_curve = getattr(m, "save_curve", None)
             if save_curve is not None:
-                files += save_curve(out, stem=f"vae-{dataset}-{split}-{''.join(c for c in title if c.isalnum())}")
+                files += save_curve(
+                    out, stem=f"vae-{dataset}-{split}-{''.join(c for c in title if c.isalnum())}"
+                )
         if st.fmt is OutputFormat.table:
             err_console.print("wrote " + ", ".join(str(f) for f in files))
 
@@ -159,21 +204,39 @@ def evaluate_cmd(
 @genre_app.command("predict")
 def predict_cmd(
     ctx: typer.Context,
-    item_id: Annotated[int | None, typer.Argument(
-        help="Track id in the store (an artist id for artist-level models such as hetrec).",
-        show_default=False)] = None,
-    artist: Annotated[str | None, typer.Option("--artist", help="Artist name (item not in the store).")] = None,
+    item_id: Annotated[
+        int | None,
+        typer.Argument(
+            help="Track id in the store (an artist id for artist-level models such as hetrec).",
+            show_default=False,
+        ),
+    ] = None,
+    artist: Annotated[
+        str | None, typer.Option("--artist", help="Artist name (item not in the store).")
+    ] = None,
     album: Annotated[str | None, typer.Option("--album", help="Album title.")] = None,
     title: Annotated[str | None, typer.Option("--title", help="Track title.")] = None,
     year: Annotated[int | None, typer.Option("--year", help="Release year.")] = None,
-    duration: Annotated[float | None, typer.Option("--duration", help="Duration in seconds.")] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Duration in seconds.")
+    ] = None,
     model: ModelOpt = "logreg",
     dataset: DatasetOpt = "hetrec",
     k: Annotated[int, typer.Option("--k", "-k", min=1, help="How many genres to list.")] = 3,
-    unlabelled: Annotated[bool, typer.Option("--unlabelled", help="Predict every item of the dataset whose "
-                                             "genre is unknown.")] = False,
-    write: Annotated[bool, typer.Option("--write", help="Store top-1 predictions in predicted_genres (never for "
-                                        "items with a known genre).")] = False,
+    unlabelled: Annotated[
+        bool,
+        typer.Option(
+            "--unlabelled", help="Predict every item of the dataset whose genre is unknown."
+        ),
+    ] = False,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Store top-1 predictions in predicted_genres (never for "
+            "items with a known genre).",
+        ),
+    ] = False,
     model_dir: ModelDirOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
@@ -194,20 +257,36 @@ def predict_cmd(
     m = load_model(_model_dir(model_dir), model, dataset)
     given_names = any(v is not None for v in (artist, album, title))
     if sum([item_id is not None, given_names, unlabelled]) != 1:
-        raise ConfigError("give exactly one of: an ITEM_ID, --artist/--album/--title, or --unlabelled")
+        raise ConfigError(
+            "give exactly one of: an ITEM_ID, --artist/--album/--title, or --unlabelled"
+        )
     if item_id is None and not unlabelled:
         if write:
             raise ConfigError("--write needs items of the store (ITEM_ID or --unlabelled)")
-        frame = predict_new(m, artist=artist, album=album, title=title, release_year=year,
-                            duration_ms=None if duration is None else duration * 1000, k=k)
+        frame = predict_new(
+            m,
+            artist=artist,
+            album=album,
+            title=title,
+            release_year=year,
+            duration_ms=None if duration is None else duration * 1000,
+            k=k,
+        )
         emit(frame.drop(columns=["item_id"]), st.fmt, title="Predicted genres")
         return
     with Store(st.db, read_only=not write) as store:
         ids = [item_id] if item_id is not None else unlabelled_ids(store, dataset)
         frame = predict_store_items(store, m, ids, k=k)
         written = write_predictions(store, m, frame) if write else None
-    emit(frame if item_id is not None or st.fmt is not OutputFormat.table else frame[frame["rank"] == 1],
-         st.fmt, title="Predicted genres")
+    emit(
+        frame
+        if item_id is not None or st.fmt is not OutputFormat.table
+        else frame[frame["rank"] == 1],
+        st.fmt,
+        title="Predicted genres",
+    )
     if written is not None:
-        err_console.print(f"predicted_genres: {written['written']} written, "
-                          f"{written['skipped_known']} skipped (genre already known)")
+        err_console.print(
+            f"predicted_genres: {written['written']} written, "
+            f"{written['skipped_known']} skipped (genre already known)"
+        )

@@ -26,15 +26,23 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
 
     with Store(db, read_only=True) as store:
         hetrec = load_genre_data(store, "hetrec")
-        specs = [ModelSpec("majority"), ModelSpec("logreg", {"groups": ("collab",)}, "logreg [collab]"),
-                 ModelSpec("logreg", {}, "logreg [all]")]
+        specs = [
+            ModelSpec("majority"),
+            ModelSpec("logreg", {"groups": ("collab",)}, "logreg [collab]"),
+            ModelSpec("logreg", {}, "logreg [all]"),
+        ]
         result = evaluate(hetrec, specs, split="artist", seed=0)
         table = result.table
-        console.print(f"HetRec artists: {len(hetrec):,} ({len(hetrec.labelled):,} with a genre), "
-                      f"artist-disjoint split, {int(table['n_test'].iloc[0]):,} test artists")
+        console.print(
+            f"HetRec artists: {len(hetrec):,} ({len(hetrec.labelled):,} with a genre), "
+            f"artist-disjoint split, {int(table['n_test'].iloc[0]):,} test artists"
+        )
         for row in table.itertuples():
-            console.print(f"  {row.model!s:<18} accuracy {row.accuracy:.3f}  macro-F1 {row.macro_f1:.3f}  "
-                          f"top-3 {row.top3_accuracy:.3f}", markup=False)
+            console.print(
+                f"  {row.model!s:<18} accuracy {row.accuracy:.3f}  macro-F1 {row.macro_f1:.3f}  "
+                f"top-3 {row.top3_accuracy:.3f}",
+                markup=False,
+            )
         out.mkdir(parents=True, exist_ok=True)
         files = confusion_chart(result, "logreg [all]", out)
         files += per_genre_chart(result, ["majority", "logreg [all]"], out)
@@ -43,11 +51,21 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
         files.append(csv)
         model = result.models["logreg [all]"]
         new = predict_new(model, artist="Ensemble Baroque de Paris")
-        console.print("  new artist 'Ensemble Baroque de Paris' (not in the store): " + ", ".join(
-            f"{g} {p:.2f}" for g, p in zip(new["genre"], new["probability"], strict=True)))
-        unknown = hetrec.items.loc[hetrec.items["genre"].isna() & (hetrec.listens.getnnz(axis=1) > 5), "item_id"]
+        console.print(
+            "  new artist 'Ensemble Baroque de Paris' (not in the store): "
+            + ", ".join(
+                f"{g} {p:.2f}" for g, p in zip(new["genre"], new["probability"], strict=True)
+            )
+        )
+        unknown = hetrec.items.loc[
+            hetrec.items["genre"].isna() & (hetrec.listens.getnnz(axis=1) > 5), "item_id"
+        ]
         if len(unknown):
             pred = predict_store_items(store, model, [int(unknown.iloc[0])])
-            console.print(f"  store artist {escape(repr(pred['name'].iloc[0]))} (no genre tag): " + ", ".join(
-                f"{g} {p:.2f}" for g, p in zip(pred["genre"], pred["probability"], strict=True)))
+            console.print(
+                f"  store artist {escape(repr(pred['name'].iloc[0]))} (no genre tag): "
+                + ", ".join(
+                    f"{g} {p:.2f}" for g, p in zip(pred["genre"], pred["probability"], strict=True)
+                )
+            )
     return files

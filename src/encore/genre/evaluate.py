@@ -55,7 +55,9 @@ DEFAULT_SPECS: tuple[ModelSpec, ...] = (
 )
 
 
-def artist_split(data: GenreData, test_size: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def artist_split(
+    data: GenreData, test_size: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Labelled items split so that no artist is in both train and test.
 
     Raises
@@ -67,11 +69,18 @@ def artist_split(data: GenreData, test_size: float = 0.2, seed: int = 0) -> tupl
 
     lab = data.labelled
     arts = data.items["artist_id"].to_numpy()[lab]
-    groups = np.array([a if a is not None and not (isinstance(a, float) and np.isnan(a)) else -1 - i
-                       for i, a in enumerate(arts)], dtype=np.int64)
+    groups = np.array(
+        [
+            a if a is not None and not (isinstance(a, float) and np.isnan(a)) else -1 - i
+            for i, a in enumerate(arts)
+        ],
+        dtype=np.int64,
+    )
     if len(lab) < 10 or len(np.unique(groups)) < 2:
         raise DataError(f"too few labelled items ({len(lab)}) or artists to split {data.name!r}")
-    tr, te = next(GroupShuffleSplit(1, test_size=test_size, random_state=seed).split(lab, groups=groups))
+    tr, te = next(
+        GroupShuffleSplit(1, test_size=test_size, random_state=seed).split(lab, groups=groups)
+    )
     return np.sort(lab[tr]), np.sort(lab[te])
 
 
@@ -88,7 +97,9 @@ def time_split(data: GenreData, test_share: float = 0.2) -> tuple[np.ndarray, np
     dated = lab[~np.isnan(years)]
     years = years[~np.isnan(years)]
     if len(dated) < 50:
-        raise DataError(f"{data.name!r} has only {len(dated)} labelled items with a release year: no time split")
+        raise DataError(
+            f"{data.name!r} has only {len(dated)} labelled items with a release year: no time split"
+        )
     cut = np.quantile(years, 1 - test_share)
     tr, te = dated[years <= cut], dated[years > cut]
     if len(te) == 0 or len(tr) == 0:
@@ -107,7 +118,9 @@ def make_split(data: GenreData, split: SplitName, seed: int = 0) -> tuple[np.nda
     raise ConfigError(f"unknown split {split!r}", hint="use 'artist' or 'time'")
 
 
-def scores(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str], k: int = 3) -> dict[str, float]:
+def scores(
+    y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str], k: int = 3
+) -> dict[str, float]:
     """Accuracy, macro-F1 (over the genres present in truth or prediction) and top-k accuracy."""
     from sklearn.metrics import f1_score
 
@@ -128,7 +141,9 @@ def per_genre_f1(y_true: Sequence[str], pred: Sequence[str]) -> pd.DataFrame:
     from sklearn.metrics import precision_recall_fscore_support
 
     labels = sorted(set(y_true) | set(pred))
-    p, r, f, s = precision_recall_fscore_support(list(y_true), list(pred), labels=labels, zero_division=0)
+    p, r, f, s = precision_recall_fscore_support(
+        list(y_true), list(pred), labels=labels, zero_division=0
+    )
     return pd.DataFrame({"genre": labels, "support": s, "precision": p, "recall": r, "f1": f})
 
 
@@ -166,8 +181,14 @@ class EvalResult:
             for b in names:
                 m = np.asarray(bucket == b)
                 if m.any():
-                    rows.append({"model": name, "listeners": b, "items": int(m.sum()),
-                                 "accuracy": float(ok[m].mean())})
+                    rows.append(
+                        {
+                            "model": name,
+                            "listeners": b,
+                            "items": int(m.sum()),
+                            "accuracy": float(ok[m].mean()),
+                        }
+                    )
         return pd.DataFrame(rows)
 
 
@@ -205,7 +226,11 @@ def evaluate(
             row["note"] = f"best epoch {hist.best_epoch} of {len(hist.rows)}"
         rows.append(row)
         cls = np.asarray(model.classes_, dtype=object)
-        preds[spec.title], probs[spec.title], classes[spec.title] = cls[p.argmax(1)], p, list(model.classes_)
+        preds[spec.title], probs[spec.title], classes[spec.title] = (
+            cls[p.argmax(1)],
+            p,
+            list(model.classes_),
+        )
         models[spec.title] = model
         log.info("%s: %s", spec.title, row)
     table = pd.DataFrame(rows)

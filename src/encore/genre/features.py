@@ -105,7 +105,11 @@ class GenreData:
 def _source_filter(sources: Sequence[str] | None, level: Level) -> str:
     """SQL for the ids of the items that belong to ``sources``."""
     if sources is None:
-        return "SELECT artist_id AS id FROM artists" if level == "artist" else "SELECT track_id AS id FROM tracks"
+        return (
+            "SELECT artist_id AS id FROM artists"
+            if level == "artist"
+            else "SELECT track_id AS id FROM tracks"
+        )
     src = ", ".join("'" + s.replace("'", "''") + "'" for s in sources)
     if level == "artist":
         return f"""
@@ -157,17 +161,23 @@ def load_genre_data(
     """
     if dataset is not None:
         if dataset not in DATASETS:
-            raise ConfigError(f"unknown genre dataset {dataset!r}", hint="known: " + ", ".join(DATASETS))
+            raise ConfigError(
+                f"unknown genre dataset {dataset!r}", hint="known: " + ", ".join(DATASETS)
+            )
         level, sources = DATASETS[dataset]
     if level not in ("artist", "track"):
         raise ConfigError(f"level must be 'artist' or 'track', not {level!r}")
     con = store.con
     if item_ids is not None:
-        con.execute("CREATE OR REPLACE TEMP TABLE _g_items AS SELECT DISTINCT unnest(?::BIGINT[]) AS id",
-                    [[int(i) for i in item_ids]])
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _g_items AS SELECT DISTINCT unnest(?::BIGINT[]) AS id",
+            [[int(i) for i in item_ids]],
+        )
     else:
         ids_sql = _source_filter(sources, level)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _g_items AS SELECT DISTINCT id FROM ({ids_sql}) WHERE id IS NOT NULL")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _g_items AS SELECT DISTINCT id FROM ({ids_sql}) WHERE id IS NOT NULL"
+        )
     try:
         if level == "artist":
             items, numeric, inter = _load_artists(store)
@@ -192,10 +202,17 @@ def load_genre_data(
     vals = np.log1p(inter["w"].to_numpy(dtype=np.float64))
     listens = sp.csr_matrix((vals, (rows, cols)), shape=(len(items), len(users)), dtype=np.float32)
     numeric = numeric.set_index("item_id").reindex(items["item_id"]).reset_index(drop=True)
-    log.info("genre data: %d %ss (%d labelled), %d users, %d listens",
-             len(items), level, items["genre"].notna().sum(), len(users), listens.nnz)
-    return GenreData(level, items, listens, np.asarray(users, dtype=object), numeric,
-                     name=dataset or "custom")
+    log.info(
+        "genre data: %d %ss (%d labelled), %d users, %d listens",
+        len(items),
+        level,
+        items["genre"].notna().sum(),
+        len(users),
+        listens.nnz,
+    )
+    return GenreData(
+        level, items, listens, np.asarray(users, dtype=object), numeric, name=dataset or "custom"
+    )
 
 
 def _pivot(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -319,11 +336,24 @@ def new_item(
     ``users`` and ``numeric_columns`` are the training data's (a fitted model's
     ``users_`` and ``numeric_columns_``).
     """
-    items = pd.DataFrame([{
-        "item_id": -1, "artist_id": -1, "artist": artist, "album": album, "title": title, "genre": None,
-        "country": country, "release_year": release_year, "duration_ms": duration_ms,
-        "language": language, "n_tracks": 1, "lyrics": lyrics,
-    }])
+    items = pd.DataFrame(
+        [
+            {
+                "item_id": -1,
+                "artist_id": -1,
+                "artist": artist,
+                "album": album,
+                "title": title,
+                "genre": None,
+                "country": country,
+                "release_year": release_year,
+                "duration_ms": duration_ms,
+                "language": language,
+                "n_tracks": 1,
+                "lyrics": lyrics,
+            }
+        ]
+    )
     numeric = pd.DataFrame(np.nan, index=[0], columns=list(numeric_columns))
     if "release_year" in numeric:
         numeric["release_year"] = np.nan if release_year is None else float(release_year)
@@ -381,15 +411,24 @@ def listener_genre_features(
         # contribution of (user, artist) pairs among the training items
         tr = data.listens[train_idx].tocoo()
         cpos = {c: i for i, c in enumerate(classes)}
-        tr_lab = np.array([cpos.get(v, -1) if v is not None else -1 for v in data.labels[train_idx]])
+        tr_lab = np.array(
+            [cpos.get(v, -1) if v is not None else -1 for v in data.labels[train_idx]]
+        )
         tr_art = data.items["artist_id"].to_numpy()[train_idx]
         lab = tr_lab[tr.row]
         m = lab >= 0
-        contrib = pd.DataFrame({"u": tr.col[m], "a": tr_art[tr.row[m]], "g": lab[m], "w": tr.data[m]})
+        contrib = pd.DataFrame(
+            {"u": tr.col[m], "a": tr_art[tr.row[m]], "g": lab[m], "w": tr.data[m]}
+        )
         if user_map is None and not contrib.empty:
             agg = contrib.groupby(["u", "a", "g"], sort=False)["w"].sum().reset_index()
-            q = pd.DataFrame({"u": users, "a": data.items["artist_id"].to_numpy()[idx][item_row],
-                              "r": np.arange(len(users))})
+            q = pd.DataFrame(
+                {
+                    "u": users,
+                    "a": data.items["artist_id"].to_numpy()[idx][item_row],
+                    "r": np.arange(len(users)),
+                }
+            )
             hit = q.merge(agg, on=["u", "a"], how="inner")
             np.subtract.at(prof, (hit["r"].to_numpy(), hit["g"].to_numpy()), hit["w"].to_numpy())
     np.clip(prof, 0.0, None, out=prof)
@@ -445,7 +484,9 @@ class FeatureBuilder:
 
         bad = set(self.groups) - set(GROUPS)
         if bad:
-            raise ConfigError(f"unknown feature groups {sorted(bad)}", hint="known: " + ", ".join(GROUPS))
+            raise ConfigError(
+                f"unknown feature groups {sorted(bad)}", hint="known: " + ", ".join(GROUPS)
+            )
         self.classes_ = list(classes)
         st: dict[str, Any] = {"users": data.users, "train_idx_n": len(train_idx)}
         self._state = st
@@ -459,14 +500,29 @@ class FeatureBuilder:
                 names += [f"als_{i}" for i in range(self.n_factors)]
         if "text" in self.groups:
             text = _text_of(tr_items)
-            char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, max_features=8000,
-                                   sublinear_tf=True, dtype=np.float32)
-            word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, max_features=3000,
-                                   token_pattern=r"(?u)\b\w+\b", sublinear_tf=True, dtype=np.float32)
+            char = TfidfVectorizer(
+                analyzer="char_wb",
+                ngram_range=(2, 4),
+                min_df=2,
+                max_features=8000,
+                sublinear_tf=True,
+                dtype=np.float32,
+            )
+            word = TfidfVectorizer(
+                analyzer="word",
+                ngram_range=(1, 2),
+                min_df=2,
+                max_features=3000,
+                token_pattern=r"(?u)\b\w+\b",
+                sublinear_tf=True,
+                dtype=np.float32,
+            )
             try:
                 char.fit(text)
             except ValueError:
-                char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), dtype=np.float32).fit(text)
+                char = TfidfVectorizer(
+                    analyzer="char_wb", ngram_range=(2, 4), dtype=np.float32
+                ).fit(text)
             try:
                 word.fit(text)
             except ValueError:
@@ -498,7 +554,9 @@ class FeatureBuilder:
             st["cats"] = cats
             lyr = tr_items["lyrics"].fillna("")
             if (lyr.str.len() > 0).sum() >= 10:
-                ly = TfidfVectorizer(min_df=3, max_features=3000, sublinear_tf=True, dtype=np.float32).fit(lyr)
+                ly = TfidfVectorizer(
+                    min_df=3, max_features=3000, sublinear_tf=True, dtype=np.float32
+                ).fit(lyr)
                 st["lyrics"] = ly
                 names += [f"lyrics_{t}" for t in ly.get_feature_names_out()]
         self._state = st
@@ -513,8 +571,13 @@ class FeatureBuilder:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1, "blas"):  # implicit's advice: BLAS threads slow ALS down
-            model = AlternatingLeastSquares(factors=self.n_factors, regularization=0.05, iterations=15,
-                                            random_state=self.seed, num_threads=1)
+            model = AlternatingLeastSquares(
+                factors=self.n_factors,
+                regularization=0.05,
+                iterations=15,
+                random_state=self.seed,
+                num_threads=1,
+            )
         key = f"als_{self.n_factors}_{self.seed}"
         if key not in data._cache:
             with threadpool_limits(1, "blas"):
@@ -529,8 +592,9 @@ class FeatureBuilder:
             mats.append(self._state["word"].transform(text))
         return sp.hstack(mats, format="csr")
 
-    def transform(self, data: GenreData, idx: np.ndarray | None = None, train_idx: np.ndarray | None = None
-                  ) -> sp.csr_matrix:
+    def transform(
+        self, data: GenreData, idx: np.ndarray | None = None, train_idx: np.ndarray | None = None
+    ) -> sp.csr_matrix:
         """Feature matrix for the items at ``idx`` of ``data`` (all items when None).
 
         ``train_idx`` must be given when ``data`` is the training data (so each training
@@ -546,7 +610,8 @@ class FeatureBuilder:
         items = data.items.iloc[idx]
         blocks: list[sp.csr_matrix] = []
         same_users = data.users is st["users"] or (
-            len(data.users) == len(st["users"]) and np.array_equal(data.users, st["users"]))
+            len(data.users) == len(st["users"]) and np.array_equal(data.users, st["users"])
+        )
         if "collab" in self.groups:
             user_map = None
             if not same_users:
@@ -568,16 +633,22 @@ class FeatureBuilder:
             blocks.append(sp.csr_matrix(np.hstack([np.clip(z, -5, 5), has])))
             for c, vals in st["cats"].items():
                 v = items[c].astype(object).to_numpy()
-                blocks.append(sp.csr_matrix(np.array([[x == u for u in vals] for x in v], dtype=np.float64)
-                                            .reshape(len(idx), len(vals))))
+                blocks.append(
+                    sp.csr_matrix(
+                        np.array([[x == u for u in vals] for x in v], dtype=np.float64).reshape(
+                            len(idx), len(vals)
+                        )
+                    )
+                )
             if "lyrics" in st:
                 blocks.append(st["lyrics"].transform(items["lyrics"].fillna("")))
         if not blocks:
             return sp.csr_matrix((len(idx), 0))
         return sp.hstack(blocks, format="csr", dtype=np.float32)
 
-    def _als_factors(self, data: GenreData, idx: np.ndarray, same_users: bool,
-                     user_map: np.ndarray | None) -> np.ndarray:
+    def _als_factors(
+        self, data: GenreData, idx: np.ndarray, same_users: bool, user_map: np.ndarray | None
+    ) -> np.ndarray:
         model = self._state["als"]
         if same_users and len(data) == model.user_factors.shape[0]:
             f = model.user_factors
@@ -591,8 +662,11 @@ class FeatureBuilder:
             keep = cols >= 0
             if not keep.any():
                 continue
-            vec = sp.csr_matrix((row.data[keep], (np.zeros(keep.sum(), dtype=np.int64), cols[keep])),
-                                shape=(1, len(self._state["users"])), dtype=np.float32)
+            vec = sp.csr_matrix(
+                (row.data[keep], (np.zeros(keep.sum(), dtype=np.int64), cols[keep])),
+                shape=(1, len(self._state["users"])),
+                dtype=np.float32,
+            )
             from threadpoolctl import threadpool_limits
 
             with threadpool_limits(1, "blas"):

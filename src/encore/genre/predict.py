@@ -17,7 +17,9 @@ from encore.genre.features import Level, load_genre_data, new_item
 log = logging.getLogger(__name__)
 
 
-def predict_store_items(store: Store, model: GenreModel, item_ids: Sequence[int], k: int = 3) -> pd.DataFrame:
+def predict_store_items(
+    store: Store, model: GenreModel, item_ids: Sequence[int], k: int = 3
+) -> pd.DataFrame:
     """Top-``k`` genres for items of the store (tracks or artists, as the model's level).
 
     Returns columns ``item_id, name, known_genre, rank, genre, probability``. The known
@@ -30,15 +32,21 @@ def predict_store_items(store: Store, model: GenreModel, item_ids: Sequence[int]
     """
     level: Level = "artist" if model.level_ == "artist" else "track"
     try:
-        data = load_genre_data(store, None, level=level, item_ids=list(item_ids), users=model.users_) \
-            if len(item_ids) else None
+        data = (
+            load_genre_data(store, None, level=level, item_ids=list(item_ids), users=model.users_)
+            if len(item_ids)
+            else None
+        )
     except DataError:  # none of the ids is an item of this level
         data = None
     found = set() if data is None else set(data.items["item_id"].astype(int))
     missing = [i for i in item_ids if int(i) not in found]
     if missing or data is None:
-        raise UnknownIdError(f"{level} id", missing or list(item_ids),
-                             hint=f"the model {model.name!r} predicts {level}s; see `encore genre predict --help`")
+        raise UnknownIdError(
+            f"{level} id",
+            missing or list(item_ids),
+            hint=f"the model {model.name!r} predicts {level}s; see `encore genre predict --help`",
+        )
     frame = model.predict_frame(data, k=k)
     names = data.items.set_index("item_id")
     label = names["title"] if level == "track" else names["artist"]
@@ -67,8 +75,16 @@ def predict_new(
     if not any(v for v in (artist, album, title)) and release_year is None and duration_ms is None:
         raise ConfigError("give a track id, or at least one of --artist, --album, --title")
     level: Level = "artist" if model.level_ == "artist" else "track"
-    data = new_item(level, model.users_, model.numeric_columns_,
-                    artist=artist, album=album, title=title, release_year=release_year, duration_ms=duration_ms)
+    data = new_item(
+        level,
+        model.users_,
+        model.numeric_columns_,
+        artist=artist,
+        album=album,
+        title=title,
+        release_year=release_year,
+        duration_ms=duration_ms,
+    )
     frame = model.predict_frame(data, k=k)
     frame["item_id"] = None
     return frame
@@ -87,18 +103,27 @@ def write_predictions(store: Store, model: GenreModel, frame: pd.DataFrame) -> d
     level = "artist" if model.level_ == "artist" else "track"
     table, key = ("artists", "artist_id") if level == "artist" else ("tracks", "track_id")
     ids = top["item_id"].astype(np.int64).tolist()
-    known = {int(r[0]) for r in store.execute(
-        f"SELECT {key} FROM {table} WHERE {key} IN (SELECT unnest(?::BIGINT[])) AND genre IS NOT NULL",
-        [ids]).fetchall()}
+    known = {
+        int(r[0])
+        for r in store.execute(
+            f"SELECT {key} FROM {table} WHERE {key} IN (SELECT unnest(?::BIGINT[])) AND genre IS NOT NULL",
+            [ids],
+        ).fetchall()
+    }
     rows = top[~top["item_id"].astype(np.int64).isin(known)]
     now = datetime.now(UTC).replace(tzinfo=None)
     groups: tuple[str, ...] = tuple(getattr(model, "groups", ()))
     label = model.name if not groups or len(groups) == 3 else f"{model.name}[{'+'.join(groups)}]"
-    payload = pd.DataFrame({
-        "entity_type": level, "entity_id": rows["item_id"].astype(np.int64).to_numpy(),
-        "model": f"{label}:{model.dataset_}", "genre": rows["genre"].to_numpy(),
-        "confidence": rows["probability"].astype(float).to_numpy(), "predicted_at": now,
-    })
+    payload = pd.DataFrame(
+        {
+            "entity_type": level,
+            "entity_id": rows["item_id"].astype(np.int64).to_numpy(),
+            "model": f"{label}:{model.dataset_}",
+            "genre": rows["genre"].to_numpy(),
+            "confidence": rows["probability"].astype(float).to_numpy(),
+            "predicted_at": now,
+        }
+    )
     if not payload.empty:
         with store.transaction() as con:
             con.execute("SELECT 1").fetchall()  # complete any pending result before register

@@ -30,7 +30,9 @@ from encore.genre.features import FeatureBuilder, GenreData
 from encore.nn.trainer import History, TrainConfig, index_batches, seed_everything, train
 
 
-def _build_net(n_users: int, n_side: int, n_classes: int, hidden: int, latent: int, dropout: float) -> Any:
+def _build_net(
+    n_users: int, n_side: int, n_classes: int, hidden: int, latent: int, dropout: float
+) -> Any:
     import torch
     from torch import nn
 
@@ -41,10 +43,18 @@ def _build_net(n_users: int, n_side: int, n_classes: int, hidden: int, latent: i
             self.enc = nn.Sequential(nn.Linear(n_users + n_side, hidden), nn.Tanh())
             self.mu = nn.Linear(hidden, latent)
             self.logvar = nn.Linear(hidden, latent)
-            self.dec_listen = nn.Sequential(nn.Linear(latent, hidden), nn.Tanh(), nn.Linear(hidden, max(n_users, 1)))
-            self.dec_side = nn.Sequential(nn.Linear(latent, hidden), nn.Tanh(), nn.Linear(hidden, max(n_side, 1)))
-            self.head = nn.Sequential(nn.Linear(latent, hidden // 2), nn.ReLU(), nn.Dropout(0.2),
-                                      nn.Linear(hidden // 2, n_classes))
+            self.dec_listen = nn.Sequential(
+                nn.Linear(latent, hidden), nn.Tanh(), nn.Linear(hidden, max(n_users, 1))
+            )
+            self.dec_side = nn.Sequential(
+                nn.Linear(latent, hidden), nn.Tanh(), nn.Linear(hidden, max(n_side, 1))
+            )
+            self.head = nn.Sequential(
+                nn.Linear(latent, hidden // 2),
+                nn.ReLU(),
+                nn.Dropout(0.2),
+                nn.Linear(hidden // 2, n_classes),
+            )
 
         def encode(self, x: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             h = self.enc(torch.cat([self.drop(x), s], dim=1))
@@ -80,9 +90,20 @@ class VAEClassifier(GenreModel):
     name = "vae"
     uses_unlabelled = True
 
-    def __init__(self, seed: int = 0, latent: int = 32, hidden: int = 256, beta: float = 0.2, alpha: float = 5.0,
-                 epochs: int = 60, batch_size: int = 256, lr: float = 2e-3, patience: int = 6,
-                 use_side: bool = True, max_seconds: float | None = 540.0) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        latent: int = 32,
+        hidden: int = 256,
+        beta: float = 0.2,
+        alpha: float = 5.0,
+        epochs: int = 60,
+        batch_size: int = 256,
+        lr: float = 2e-3,
+        patience: int = 6,
+        use_side: bool = True,
+        max_seconds: float | None = 540.0,
+    ) -> None:
         super().__init__(seed)
         self.latent, self.hidden, self.beta, self.alpha = latent, hidden, beta, alpha
         self.epochs, self.batch_size, self.lr, self.patience = epochs, batch_size, lr, patience
@@ -107,22 +128,32 @@ class VAEClassifier(GenreModel):
         s[s == 0] = 1.0
         return x / s
 
-    def _fit(self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None) -> None:
+    def _fit(
+        self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None
+    ) -> None:
         import torch
         import torch.nn.functional as F
 
         rng = np.random.default_rng(self.seed)
         self.svd_ = None
         if self.use_side:
-            fb = FeatureBuilder(groups=("collab", "text", "meta"), n_factors=0, text_svd=32, seed=self.seed)
+            fb = FeatureBuilder(
+                groups=("collab", "text", "meta"), n_factors=0, text_svd=32, seed=self.seed
+            )
             self.features_ = fb.fit(data, train_idx, self.classes_)
         unl = np.asarray(unlabelled_idx if unlabelled_idx is not None else [], dtype=np.int64)
         pool = np.concatenate([train_idx, unl])
         # side features of training items use their own-artist-free listener profiles
-        side_raw = (self.features_.transform(data, train_idx, train_idx=train_idx)
-                    if self.features_ is not None else None)
-        side_unl = (self.features_.transform(data, unl, train_idx=None)
-                    if self.features_ is not None and len(unl) else None)
+        side_raw = (
+            self.features_.transform(data, train_idx, train_idx=train_idx)
+            if self.features_ is not None
+            else None
+        )
+        side_unl = (
+            self.features_.transform(data, unl, train_idx=None)
+            if self.features_ is not None and len(unl)
+            else None
+        )
         if side_raw is not None:
             full = side_raw if side_unl is None else sp.vstack([side_raw, side_unl], format="csr")
             if full.shape[1] > 400:
@@ -149,7 +180,9 @@ class VAEClassifier(GenreModel):
         fit_pos = np.concatenate([fit_lab, np.arange(len(train_idx), len(pool))])
         self.n_users_ = data.listens.shape[1]
         seed_everything(self.seed)  # the initial weights depend on the seed too
-        self.net_ = _build_net(self.n_users_, side.shape[1], len(self.classes_), self.hidden, self.latent, 0.5)
+        self.net_ = _build_net(
+            self.n_users_, side.shape[1], len(self.classes_), self.hidden, self.latent, 0.5
+        )
         X, S = torch.from_numpy(listens), torch.from_numpy(side)
         H, Y = torch.from_numpy(has_listen), torch.from_numpy(y)
 
@@ -157,14 +190,20 @@ class VAEClassifier(GenreModel):
             bt = torch.from_numpy(b)
             x, s, h, yy = X[bt], S[bt], H[bt], Y[bt]
             rx, rs, logits, mu, logvar = net(x, s)
-            rec_l = (-(F.log_softmax(rx, dim=1) * x).sum(dim=1) * h).mean() if self.n_users_ else 0.0 * mu.sum()
+            rec_l = (
+                (-(F.log_softmax(rx, dim=1) * x).sum(dim=1) * h).mean()
+                if self.n_users_
+                else 0.0 * mu.sum()
+            )
             rec_s = ((rs - s) ** 2).mean(dim=1).mean() if s.shape[1] else 0.0 * mu.sum()
             kl = (-0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)).mean()
             lab = yy >= 0
             ce = F.cross_entropy(logits[lab], yy[lab]) if bool(lab.any()) else 0.0 * mu.sum()
             loss = rec_l + rec_s + self.beta * kl + self.alpha * ce
-            return loss, {"ce": float(ce.detach()) if hasattr(ce, "detach") else float(ce),
-                          "kl": float(kl.detach())}
+            return loss, {
+                "ce": float(ce.detach()) if hasattr(ce, "detach") else float(ce),
+                "kl": float(kl.detach()),
+            }
 
         bs = self.batch_size
 
@@ -176,15 +215,26 @@ class VAEClassifier(GenreModel):
             for b in index_batches(len(val_pos), 1024):
                 yield val_pos[b]
 
-        cfg = TrainConfig(epochs=self.epochs, lr=self.lr, patience=self.patience, seed=self.seed,
-                          weight_decay=1e-5, max_seconds=self.max_seconds, monitor="ce",
-                          threads=1)  # small batches: extra threads only spin on a shared 2-core box
+        cfg = TrainConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            patience=self.patience,
+            seed=self.seed,
+            weight_decay=1e-5,
+            max_seconds=self.max_seconds,
+            monitor="ce",
+            threads=1,
+        )  # small batches: extra threads only spin on a shared 2-core box
         self.history_ = train(self.net_, loss_fn, train_batches, val_batches, cfg)
 
     def _predict_proba(self, data: GenreData, idx: np.ndarray) -> np.ndarray:
         import torch
 
-        side = self._side(data, idx, None) if self.features_ is not None else np.zeros((len(idx), 0), np.float32)
+        side = (
+            self._side(data, idx, None)
+            if self.features_ is not None
+            else np.zeros((len(idx), 0), np.float32)
+        )
         listens = self._listen_rows(data.listens, idx)
         if listens.shape[1] != self.n_users_:
             raise ValueError("listener columns differ from the training users")
@@ -197,6 +247,10 @@ class VAEClassifier(GenreModel):
         """Write the training curve as CSV and PNG; return the paths."""
         if self.history_ is None:
             return []
-        return [self.history_.save_csv(out_dir / f"{stem}-training-curve.csv"),
-                self.history_.plot(out_dir / f"{stem}-training-curve.png",
-                                   title=f"Genre VAE training ({self.dataset_})")]
+        return [
+            self.history_.save_csv(out_dir / f"{stem}-training-curve.csv"),
+            self.history_.plot(
+                out_dir / f"{stem}-training-curve.png",
+                title=f"Genre VAE training ({self.dataset_})",
+            ),
+        ]

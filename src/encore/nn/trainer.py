@@ -104,7 +104,9 @@ class History:
         ax.plot(df["epoch"], df["train_loss"], label="train loss", marker=".")
         if "val_loss" in df:
             ax.plot(df["epoch"], df["val_loss"], label="validation loss", marker=".")
-        ax.axvline(self.best_epoch, color="grey", linestyle="--", label=f"best epoch {self.best_epoch}")
+        ax.axvline(
+            self.best_epoch, color="grey", linestyle="--", label=f"best epoch {self.best_epoch}"
+        )
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss (mean per item)")
         ax.set_title(title)
@@ -251,8 +253,10 @@ def _train(
     return hist
 
 
-def index_batches(n: int, batch_size: int, rng: np.random.Generator | None = None) -> Iterable[np.ndarray]:
+def index_batches(
+    n: int, batch_size: int, rng: np.random.Generator | None = None
+) -> Iterable[np.ndarray]:
     """Positions ``0..n-1`` in batches, shuffled when ``rng`` is given."""
     order = rng.permutation(n) if rng is not None else np.arange(n)
     for start in range(0, n, batch_size):
-        yield order[start:start + batch_size]
+        yield order[start : start + batch_size]

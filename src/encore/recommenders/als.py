@@ -106,7 +106,9 @@ class ALS(Recommender):
         model = self._solver()
         model._YtY = None  # item factors may have changed since the cache was made
         with _limit_blas():
-            out = model.recalculate_user(np.arange(rows.shape[0]), sp.csr_matrix(rows, dtype=np.float32))
+            out = model.recalculate_user(
+                np.arange(rows.shape[0]), sp.csr_matrix(rows, dtype=np.float32)
+            )
         return np.asarray(out, dtype=np.float32).reshape(rows.shape[0], -1)
 
     def _score(self, user_idx: np.ndarray, user_rows: sp.csr_matrix) -> np.ndarray:

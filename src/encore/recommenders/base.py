@@ -153,7 +153,9 @@ def rank_within_rows(r: np.ndarray) -> np.ndarray:
     return np.arange(len(r)) - np.repeat(first, np.diff(np.r_[first, len(r)]))
 
 
-def _put_first_k(idx: np.ndarray, vals: np.ndarray, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
+def _put_first_k(
+    idx: np.ndarray, vals: np.ndarray, r: np.ndarray, c: np.ndarray, v: np.ndarray
+) -> None:
     """Write the first ``idx.shape[1]`` entries of each row (grouped, best first) into ``idx``/``vals``."""
     within = rank_within_rows(r)
     top = within < idx.shape[1]
@@ -191,7 +193,11 @@ def sort_best_first(
 
 
 def _top_k_sparse(
-    scores: sp.spmatrix, rows: sp.csr_matrix, k: int, exclude_seen: bool, candidates: np.ndarray | None
+    scores: sp.spmatrix,
+    rows: sp.csr_matrix,
+    k: int,
+    exclude_seen: bool,
+    candidates: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`top_k` of a sparse score block (unstored entries score 0) without densifying it.
 
@@ -352,7 +358,9 @@ class Recommender(ABC):
     #: Attributes (ndarray, sparse matrix, number or None) saved with the model.
     state_attrs: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: RecommenderConfig | dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, config: RecommenderConfig | dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         try:
             if config is None:
                 cfg = self.config_class(**kwargs)
@@ -416,7 +424,9 @@ class Recommender(ABC):
             The dataset is empty or holds non-finite weights.
         """
         if not isinstance(dataset, InteractionDataset):
-            raise ConfigError(f"{self.name}.fit needs an InteractionDataset, not {type(dataset).__name__}")
+            raise ConfigError(
+                f"{self.name}.fit needs an InteractionDataset, not {type(dataset).__name__}"
+            )
         if dataset.n_users == 0 or dataset.n_items == 0 or dataset.matrix.nnz == 0:
             raise DataError(f"cannot fit {self.name} on an empty dataset")
         matrix = sp.csr_matrix(dataset.matrix, dtype=np.float32)
@@ -444,7 +454,9 @@ class Recommender(ABC):
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
-            raise NotFittedError(f"{self.name} is not fitted", hint="call fit(dataset) or load a saved model")
+            raise NotFittedError(
+                f"{self.name} is not fitted", hint="call fit(dataset) or load a saved model"
+            )
 
     @property
     def n_items(self) -> int:
@@ -572,8 +584,10 @@ class Recommender(ABC):
         if not self.supports_fold_in:
             raise self._fold_in_error()
         k = _check_k(k)
-        frame = interactions if isinstance(interactions, pd.DataFrame) else pd.DataFrame(
-            {"item_id": list(interactions)}
+        frame = (
+            interactions
+            if isinstance(interactions, pd.DataFrame)
+            else pd.DataFrame({"item_id": list(interactions)})
         )
         users, rows = rows_from_interactions(self.item_map_, frame)
         candidates = self._candidate_mask(items)
@@ -616,7 +630,9 @@ class Recommender(ABC):
                 return _top_k_sparse(scores, rows, k, exclude_seen, candidates)
             if isinstance(scores, np.ndarray) and scores.ndim == 2 and scores.strides[0] == 0:
                 # one score vector broadcast to every user (popularity): rank it once
-                return _top_k_shared(scores[0], scores.shape[0], rows if exclude_seen else None, k, candidates)
+                return _top_k_shared(
+                    scores[0], scores.shape[0], rows if exclude_seen else None, k, candidates
+                )
             return _top_k_dense(scores, rows, k, exclude_seen, candidates)
 
         def collect(lo: int, hi: int, idx: np.ndarray, vals: np.ndarray) -> None:
@@ -740,11 +756,17 @@ class Recommender(ABC):
             Unknown user or items.
         """
         self._check_fitted()
-        assert self.user_map_ is not None and self.item_map_ is not None and self.user_items_ is not None
+        assert (
+            self.user_map_ is not None
+            and self.item_map_ is not None
+            and self.user_items_ is not None
+        )
         n = _check_k(n, what="n")
         uidx = self.user_map_.to_internal([user_id])
         row = self.user_items_[uidx]
-        return self._explain_row(self.user_map_.external_ids[uidx[0]], row, item_ids, n, int(uidx[0]))
+        return self._explain_row(
+            self.user_map_.external_ids[uidx[0]], row, item_ids, n, int(uidx[0])
+        )
 
     def explain_interactions(
         self, interactions: pd.DataFrame | Sequence[Any], item_ids: Iterable[Any] | Any, n: int = 3
@@ -760,8 +782,10 @@ class Recommender(ABC):
         assert self.item_map_ is not None
         if not self.supports_fold_in:
             raise self._fold_in_error()
-        frame = interactions if isinstance(interactions, pd.DataFrame) else pd.DataFrame(
-            {"item_id": list(interactions)}
+        frame = (
+            interactions
+            if isinstance(interactions, pd.DataFrame)
+            else pd.DataFrame({"item_id": list(interactions)})
         )
         users, rows = rows_from_interactions(self.item_map_, frame)
         if len(users) != 1:
@@ -820,7 +844,11 @@ class Recommender(ABC):
             Before :meth:`fit`.
         """
         self._check_fitted()
-        assert self.user_map_ is not None and self.item_map_ is not None and self.user_items_ is not None
+        assert (
+            self.user_map_ is not None
+            and self.item_map_ is not None
+            and self.user_items_ is not None
+        )
         from encore import __version__
 
         path = Path(path)
@@ -846,7 +874,9 @@ class Recommender(ABC):
                 kinds[attr] = "scalar"
                 scalars[attr] = value
             else:
-                raise EncoreError(f"{self.name}: cannot save state attribute {attr} of type {type(value).__name__}")
+                raise EncoreError(
+                    f"{self.name}: cannot save state attribute {attr} of type {type(value).__name__}"
+                )
         header = {
             "format": _FORMAT,
             "format_version": FORMAT_VERSION,
@@ -901,7 +931,9 @@ class Recommender(ABC):
             )
         klass = model_class(header["name"])
         if cls is not Recommender and not issubclass(klass, cls):
-            raise DataError(f"the file holds a {header['name']!r} model, not {cls.name!r}", file=str(p))
+            raise DataError(
+                f"the file holds a {header['name']!r} model, not {cls.name!r}", file=str(p)
+            )
         model = klass.from_config(header["config"])
         model.user_map_ = IdMap(data["user_ids"], kind="user")
         model.item_map_ = IdMap(data["item_ids"], kind="item")
@@ -959,7 +991,9 @@ def _put_sparse(arrays: dict[str, np.ndarray], key: str, m: sp.spmatrix) -> None
 
 def _get_sparse(data: dict[str, np.ndarray], key: str) -> sp.csr_matrix:
     shape = tuple(int(x) for x in data[f"{key}.shape"])
-    return sp.csr_matrix((data[f"{key}.data"], data[f"{key}.indices"], data[f"{key}.indptr"]), shape=shape)
+    return sp.csr_matrix(
+        (data[f"{key}.data"], data[f"{key}.indices"], data[f"{key}.indptr"]), shape=shape
+    )
 
 
 def _fold_in_models() -> list[str]:

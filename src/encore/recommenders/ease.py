@@ -80,7 +80,9 @@ def gram_inverse_cholesky(gram: np.ndarray) -> np.ndarray:
     a = gram.T if gram.flags.c_contiguous else gram
     c, info = potrf(a, lower=True, overwrite_a=True, clean=False)
     if info != 0:
-        raise DataError(f"EASE: the regularised Gram matrix is not positive definite (potrf info {info})")
+        raise DataError(
+            f"EASE: the regularised Gram matrix is not positive definite (potrf info {info})"
+        )
     inv, info = potri(c, lower=True, overwrite_c=True)
     if info != 0:
         raise DataError(f"EASE: inverting the Cholesky factor failed (potri info {info})")
@@ -122,7 +124,10 @@ class EASE(Recommender):
         if len(keep) < dataset.n_items:
             log.info(
                 "EASE keeps %d of %d items (min_item_users=%d, max_items=%s)",
-                len(keep), dataset.n_items, self.config.min_item_users, self.config.max_items,
+                len(keep),
+                dataset.n_items,
+                self.config.min_item_users,
+                self.config.max_items,
             )
         xk = sp.csc_matrix(x[:, keep])
         n = len(keep)

@@ -16,7 +16,13 @@ from encore.errors import ConfigError
 from encore.recommenders.base import Recommender
 
 EXPLAINED_COLUMNS: tuple[str, ...] = (
-    "user_id", "item_id", "score", "rank", "contributor_item_id", "contribution", "share",
+    "user_id",
+    "item_id",
+    "score",
+    "rank",
+    "contributor_item_id",
+    "contribution",
+    "share",
 )
 
 
@@ -96,13 +102,22 @@ def explanation_text(frame: pd.DataFrame, names: dict[Any, str] | None = None) -
         return names.get(item, str(item))
 
     rows = []
-    for (user, item, score, rank), g in frame.groupby(["user_id", "item_id", "score", "rank"], sort=False):
+    for (user, item, score, rank), g in frame.groupby(
+        ["user_id", "item_id", "score", "rank"], sort=False
+    ):
         parts = [
             f"{label(c)} ({s:.0%})" if np.isfinite(s) else label(c)
             for c, s in zip(g["contributor_item_id"], g["share"], strict=True)
             if pd.notna(c)
         ]
-        rows.append({"user_id": user, "item_id": item, "score": score, "rank": rank,
-                     "because": ", ".join(parts)})
+        rows.append(
+            {
+                "user_id": user,
+                "item_id": item,
+                "score": score,
+                "rank": rank,
+                "because": ", ".join(parts),
+            }
+        )
     out = pd.DataFrame(rows, columns=["user_id", "item_id", "score", "rank", "because"])
     return out.sort_values("rank").reset_index(drop=True)

@@ -155,9 +155,13 @@ def top_k_similarity(
     cols = [p[1] for p in parts]
     vals = [p[2] for p in parts]
     out = sp.csr_matrix(
-        (np.concatenate(vals) if vals else np.zeros(0, np.float32),
-         (np.concatenate(rows) if rows else np.zeros(0, np.int64),
-          np.concatenate(cols) if cols else np.zeros(0, np.int64))),
+        (
+            np.concatenate(vals) if vals else np.zeros(0, np.float32),
+            (
+                np.concatenate(rows) if rows else np.zeros(0, np.int64),
+                np.concatenate(cols) if cols else np.zeros(0, np.int64),
+            ),
+        ),
         shape=(n, m),
         dtype=np.float32,
     )
@@ -273,9 +277,9 @@ class UserKNN(Recommender):
         neighbours = nb.indices
         # cos(u, v) = sum_j (x_uj / |u|) (x_vj / |v|): split it over u's items j
         u_norm = float(np.sqrt((row.data**2).sum())) or 1.0
-        xu = row.data / u_norm                                  # [nnz]
-        xv = dense(self._normed[neighbours][:, row.indices])    # [n_nb, nnz]
-        rv = dense(self.user_items_[neighbours][:, item_idx])   # [n_nb, n_targets]
+        xu = row.data / u_norm  # [nnz]
+        xv = dense(self._normed[neighbours][:, row.indices])  # [n_nb, nnz]
+        rv = dense(self.user_items_[neighbours][:, item_idx])  # [n_nb, n_targets]
         return xu[:, None] * (xv.T @ rv)
 
 

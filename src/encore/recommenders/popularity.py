@@ -88,7 +88,9 @@ class RecentPopular(Recommender):
         mat.sort_indices()
         ts = dataset.timestamps
         if ts is None or not np.isfinite(ts.data).any():
-            log.warning("recent_popular: the dataset has no timestamps; falling back to plain popularity")
+            log.warning(
+                "recent_popular: the dataset has no timestamps; falling back to plain popularity"
+            )
             decay = np.ones(mat.nnz)
             self.reference_ts_: float | None = None
         else:
@@ -116,4 +118,3 @@ class RecentPopular(Recommender):
 
     def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
         return np.broadcast_to(self.item_scores_, (rows.shape[0], len(self.item_scores_)))
-

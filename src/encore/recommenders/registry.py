@@ -113,10 +113,7 @@ def describe_models() -> list[dict[str, Any]]:
                 "fold_in": cls.supports_fold_in,
                 "explain": cls.supports_explain,
                 "similar_items": cls.supports_similar_items,
-                "config": {
-                    k: f.default for k, f in cls.config_class.model_fields.items()
-                },
+                "config": {k: f.default for k, f in cls.config_class.model_fields.items()},
             }
         )
     return rows
-

@@ -120,14 +120,19 @@ class SLIM(Recommender):
         weights = sp.csr_matrix(
             (
                 np.concatenate(vals) if vals else np.zeros(0),
-                (np.concatenate(rows) if rows else np.zeros(0, int), np.concatenate(cols) if cols else np.zeros(0, int)),
+                (
+                    np.concatenate(rows) if rows else np.zeros(0, int),
+                    np.concatenate(cols) if cols else np.zeros(0, int),
+                ),
             ),
             shape=(n_items, n_items),
             dtype=np.float32,
         )
         weights.sort_indices()
         self.weights_: sp.csr_matrix = weights
-        log.info("SLIM: %d non-zero weights (%.1f per item)", weights.nnz, weights.nnz / max(n_items, 1))
+        log.info(
+            "SLIM: %d non-zero weights (%.1f per item)", weights.nnz, weights.nnz / max(n_items, 1)
+        )
 
     def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
         return dense(sp.csr_matrix(rows, dtype=np.float32) @ self.weights_)

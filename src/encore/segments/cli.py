@@ -29,10 +29,16 @@ segments_app = typer.Typer(
     no_args_is_help=True,
 )
 
-NameOpt = Annotated[str, typer.Option("--name", help="Model name (several segmentations can live side by side).")]
+NameOpt = Annotated[
+    str, typer.Option("--name", help="Model name (several segmentations can live side by side).")
+]
 ModelDirOpt = Annotated[
     Path | None,
-    typer.Option("--model-dir", help="Folder of the saved model (default <db>.segments/<name>/).", show_default=False),
+    typer.Option(
+        "--model-dir",
+        help="Folder of the saved model (default <db>.segments/<name>/).",
+        show_default=False,
+    ),
 ]
 
 
@@ -78,19 +84,40 @@ def _fmt(value: Any) -> str:
 @segments_app.command("fit")
 def fit_cmd(
     ctx: typer.Context,
-    users: Annotated[str | None, typer.Option("--users", help="Only users of this namespace, e.g. hetrec, lfm1b, lh.")] = None,
-    method: Annotated[str, typer.Option("--method", help="kmeans (k by silhouette), gmm (k by BIC) or hdbscan.")] = "kmeans",
-    k: Annotated[int | None, typer.Option("--k", help="Fixed number of segments (default: chosen).")] = None,
+    users: Annotated[
+        str | None,
+        typer.Option("--users", help="Only users of this namespace, e.g. hetrec, lfm1b, lh."),
+    ] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="kmeans (k by silhouette), gmm (k by BIC) or hdbscan.")
+    ] = "kmeans",
+    k: Annotated[
+        int | None, typer.Option("--k", help="Fixed number of segments (default: chosen).")
+    ] = None,
     k_min: Annotated[int, typer.Option("--k-min", help="Smallest k tried.")] = 2,
     k_max: Annotated[int, typer.Option("--k-max", help="Largest k tried.")] = 10,
-    features: Annotated[str | None, typer.Option("--features", help="Comma-separated feature groups (default: all).")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Window start (YYYY-MM-DD) of the events used.")] = None,
+    features: Annotated[
+        str | None,
+        typer.Option("--features", help="Comma-separated feature groups (default: all)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Window start (YYYY-MM-DD) of the events used.")
+    ] = None,
     until: Annotated[str | None, typer.Option("--until", help="Window end (exclusive).")] = None,
-    sample: Annotated[int | None, typer.Option("--sample", help="Fit on a seeded sample of N users; the rest are assigned.")] = None,
-    map_method: Annotated[str, typer.Option("--map", help="tsne, umap (needs umap-learn) or none.")] = "tsne",
+    sample: Annotated[
+        int | None,
+        typer.Option("--sample", help="Fit on a seeded sample of N users; the rest are assigned."),
+    ] = None,
+    map_method: Annotated[
+        str, typer.Option("--map", help="tsne, umap (needs umap-learn) or none.")
+    ] = "tsne",
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    seeds: Annotated[int, typer.Option("--seeds", help="Fits compared for the adjusted Rand index.")] = 5,
-    min_coverage: Annotated[float, typer.Option("--min-coverage", help="Least share of users a feature must cover.")] = 0.3,
+    seeds: Annotated[
+        int, typer.Option("--seeds", help="Fits compared for the adjusted Rand index.")
+    ] = 5,
+    min_coverage: Annotated[
+        float, typer.Option("--min-coverage", help="Least share of users a feature must cover.")
+    ] = 0.3,
     jobs: Annotated[int, typer.Option("--jobs", help="Threads for clustering and t-SNE.")] = 1,
     name: NameOpt = "default",
     model_dir: ModelDirOpt = None,
@@ -137,10 +164,20 @@ def fit_cmd(
     summary["assigned"] = written
     summary["saved"] = str(path)
     if st.fmt is OutputFormat.json:
-        payload = {"summary": summary, "curve": model.segmenter.curve, "profiles": model.profiles,
-                   "agreement": model.agreement}
-        typer.echo(to_json({k: (v.to_dict(orient="records") if isinstance(v, pd.DataFrame) else v)
-                            for k, v in payload.items()}))
+        payload = {
+            "summary": summary,
+            "curve": model.segmenter.curve,
+            "profiles": model.profiles,
+            "agreement": model.agreement,
+        }
+        typer.echo(
+            to_json(
+                {
+                    k: (v.to_dict(orient="records") if isinstance(v, pd.DataFrame) else v)
+                    for k, v in payload.items()
+                }
+            )
+        )
         return
     emit(_kv(summary), st.fmt, title="Segmentation")
     if model.segmenter.curve is not None:
@@ -153,7 +190,9 @@ def fit_cmd(
 @segments_app.command("show")
 def show_cmd(
     ctx: typer.Context,
-    segment: Annotated[int | None, typer.Option("--segment", help="Show one segment in detail.")] = None,
+    segment: Annotated[
+        int | None, typer.Option("--segment", help="Show one segment in detail.")
+    ] = None,
     name: NameOpt = "default",
     model_dir: ModelDirOpt = None,
     db: DbOpt = None,
@@ -168,25 +207,34 @@ def show_cmd(
     prof = model.profiles
     if segment is None:
         if st.fmt is OutputFormat.json:
-            typer.echo(to_json({"summary": model.summary(), "profiles": prof.to_dict(orient="records")}))
+            typer.echo(
+                to_json({"summary": model.summary(), "profiles": prof.to_dict(orient="records")})
+            )
             return
         emit(prof, st.fmt, title=f"Segments of model {model.name!r} ({model.segmenter.method})")
         return
     if segment not in set(prof["segment"].tolist()):
-        raise UnknownIdError("segment", [segment], hint="known: " + ", ".join(map(str, prof["segment"].tolist())))
+        raise UnknownIdError(
+            "segment", [segment], hint="known: " + ", ".join(map(str, prof["segment"].tolist()))
+        )
     row = prof[prof["segment"] == segment].iloc[0].to_dict()
     if st.fmt is OutputFormat.json:
         typer.echo(to_json(row))
         return
-    emit(pd.DataFrame({"field": list(row), "value": [_fmt(v) for v in row.values()]}), st.fmt,
-         title=f"Segment {segment}")
+    emit(
+        pd.DataFrame({"field": list(row), "value": [_fmt(v) for v in row.values()]}),
+        st.fmt,
+        title=f"Segment {segment}",
+    )
 
 
 @segments_app.command("assign")
 def assign_cmd(
     ctx: typer.Context,
     user: Annotated[list[str], typer.Argument(help="User id(s) in the store, e.g. hetrec:2.")],
-    save: Annotated[bool, typer.Option("--save", help="Also write the assignment to user_segments.")] = False,
+    save: Annotated[
+        bool, typer.Option("--save", help="Also write the assignment to user_segments.")
+    ] = False,
     name: NameOpt = "default",
     model_dir: ModelDirOpt = None,
     db: DbOpt = None,
@@ -208,10 +256,14 @@ def assign_cmd(
             with store.transaction() as con:
                 con.execute(USER_SEGMENTS_DDL)
                 con.register("_seg_new", frame)
-                con.execute("DELETE FROM user_segments WHERE model = ? AND user_id IN (SELECT user_id FROM _seg_new)",
-                            [model.name])
-                con.execute("INSERT INTO user_segments SELECT user_id, CAST(segment AS INTEGER), segment_name, "
-                            "model, CAST(fitted_at AS TIMESTAMP) FROM _seg_new")
+                con.execute(
+                    "DELETE FROM user_segments WHERE model = ? AND user_id IN (SELECT user_id FROM _seg_new)",
+                    [model.name],
+                )
+                con.execute(
+                    "INSERT INTO user_segments SELECT user_id, CAST(segment AS INTEGER), segment_name, "
+                    "model, CAST(fitted_at AS TIMESTAMP) FROM _seg_new"
+                )
                 con.unregister("_seg_new")
     emit(out, st.fmt, title="Assigned segments")
 
@@ -220,7 +272,9 @@ def assign_cmd(
 def map_cmd(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Output file: .png or .html (interactive).")],
-    method: Annotated[str | None, typer.Option("--method", help="tsne or umap (default: the map saved by fit).")] = None,
+    method: Annotated[
+        str | None, typer.Option("--method", help="tsne or umap (default: the map saved by fit).")
+    ] = None,
     title: Annotated[str | None, typer.Option("--title", help="Chart title.")] = None,
     name: NameOpt = "default",
     model_dir: ModelDirOpt = None,
@@ -243,8 +297,10 @@ def map_cmd(
         assert model.segmenter.train_z is not None
         with err_console.status(f"computing the {wanted} map"):
             xy = embed(model.segmenter.train_z, method=wanted, seed=model.segmenter.seed)
-    heading = title or (f"Listener segments ({model.namespace or 'all users'}, {len(model.user_ids):,} users, "
-                        f"{model.segmenter.method})")
+    heading = title or (
+        f"Listener segments ({model.namespace or 'all users'}, {len(model.user_ids):,} users, "
+        f"{model.segmenter.method})"
+    )
     if suffix == ".png":
         path = plot_png(xy, model.labels, model.names, out, title=heading, method=wanted)
     else:

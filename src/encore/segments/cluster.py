@@ -87,7 +87,10 @@ class Segmenter:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ConfigError(f"unknown clustering method {self.method!r}", hint="use one of: " + ", ".join(METHODS))
+            raise ConfigError(
+                f"unknown clustering method {self.method!r}",
+                hint="use one of: " + ", ".join(METHODS),
+            )
         lo, hi = self.k_range
         if self.k is not None and self.k < 2:
             raise ConfigError(f"--k must be at least 2, got {self.k}")
@@ -105,8 +108,12 @@ class Segmenter:
         keep = [c for c in raw.columns if coverage[c] >= self.min_coverage and std[c] > 1e-12]
         dropped = sorted(set(raw.columns) - set(keep))
         if dropped:
-            log.info("dropped %d feature columns (coverage < %.0f%% or constant): %s",
-                     len(dropped), 100 * self.min_coverage, ", ".join(dropped[:20]))
+            log.info(
+                "dropped %d feature columns (coverage < %.0f%% or constant): %s",
+                len(dropped),
+                100 * self.min_coverage,
+                ", ".join(dropped[:20]),
+            )
         if not keep:
             raise DataError(
                 "no usable features: every column is missing for most users or constant",
@@ -129,7 +136,9 @@ class Segmenter:
             The segmenter has not been fitted.
         """
         if self.means is None or self.scales is None or self.weights is None:
-            raise NotFittedError("the segmenter is not fitted", hint="run `encore segments fit` first")
+            raise NotFittedError(
+                "the segmenter is not fitted", hint="run `encore segments fit` first"
+            )
         sub = raw.reindex(columns=self.columns).to_numpy(dtype=float)
         sub = np.where(np.isnan(sub), self.means, sub)
         return ((sub - self.means) / self.scales) * self.weights
@@ -143,10 +152,15 @@ class Segmenter:
         if self.method == "gmm":
             from sklearn.mixture import GaussianMixture
 
-            return GaussianMixture(n_components=k, covariance_type="diag", random_state=seed, reg_covar=1e-4)
+            return GaussianMixture(
+                n_components=k, covariance_type="diag", random_state=seed, reg_covar=1e-4
+            )
         from sklearn.cluster import HDBSCAN
 
-        return HDBSCAN(min_cluster_size=self._min_size(len(self.train_z) if self.train_z is not None else 0), copy=True)
+        return HDBSCAN(
+            min_cluster_size=self._min_size(len(self.train_z) if self.train_z is not None else 0),
+            copy=True,
+        )
 
     def _min_size(self, n: int) -> int:
         return self.min_cluster_size if self.min_cluster_size else max(10, n // 100)
@@ -159,7 +173,9 @@ class Segmenter:
             return None
         n = int(mask.sum())
         sample = min(self.silhouette_sample, n) if n > self.silhouette_sample else None
-        return float(silhouette_score(z[mask], labels[mask], sample_size=sample, random_state=self.seed))
+        return float(
+            silhouette_score(z[mask], labels[mask], sample_size=sample, random_state=self.seed)
+        )
 
     def _choose_k(self, z: np.ndarray) -> int:
         lo, hi = self.k_range
@@ -207,8 +223,13 @@ class Segmenter:
             model = self._new_model(0, self.seed)
             labels = model.fit_predict(z)
             self.curve = pd.DataFrame(
-                [{"min_cluster_size": self._min_size(len(z)), "k": len(set(labels) - {-1}),
-                  "noise_share": float(np.mean(labels < 0))}]
+                [
+                    {
+                        "min_cluster_size": self._min_size(len(z)),
+                        "k": len(set(labels) - {-1}),
+                        "noise_share": float(np.mean(labels < 0)),
+                    }
+                ]
             )
         else:
             k = self.k if self.k is not None else self._choose_k(z)
@@ -242,7 +263,9 @@ class Segmenter:
                 rng = np.random.default_rng(self.seed + s)
                 keep = np.sort(rng.choice(len(z), size=max(3, int(0.8 * len(z))), replace=False))
                 model = self._new_model(0, self.seed + s)
-                scores.append(float(adjusted_rand_score(reference[keep], model.fit_predict(z[keep]))))
+                scores.append(
+                    float(adjusted_rand_score(reference[keep], model.fit_predict(z[keep])))
+                )
             return scores
         runs = [reference]
         for s in range(1, self.n_seeds):

@@ -41,7 +41,9 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
     import pandas as pd
 
     hover = pd.DataFrame({"user_id": model.user_ids, "top_genres": model.top_genres})
-    html = plot_html(model.xy, model.labels, model.names, hover, folder / "hetrec-segments.html", title=title)
+    html = plot_html(
+        model.xy, model.labels, model.names, hover, folder / "hetrec-segments.html", title=title
+    )
     prof_csv = folder / "hetrec-segments.csv"
     model.profiles.to_csv(prof_csv, index=False)
 
@@ -49,7 +51,9 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
     for col in ("segment", "name", "users", "top genres", "top artists"):
         table.add_column(col, justify="right" if col in ("segment", "users") else "left")
     for r in model.profiles.itertuples(index=False):
-        table.add_row(str(r.segment), str(r.name), f"{r.users:,}", str(r.top_genres), str(r.top_artists))
+        table.add_row(
+            str(r.segment), str(r.name), f"{r.users:,}", str(r.top_genres), str(r.top_artists)
+        )
     console.print(table)
     console.print(
         f"silhouette {s['silhouette']:.3f}; adjusted Rand index between 5 seeds: mean {s['ari_mean']:.3f}, "

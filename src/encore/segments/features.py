@@ -78,7 +78,12 @@ GROUPS: tuple[str, ...] = (
 #: Groups describing who the listener is (the "demographic part").
 DEMOGRAPHIC_GROUPS: tuple[str, ...] = ("tenure", "age", "gender", "region")
 
-_GENRE_PREFIX = {"genre_plays": "gp_", "genre_minutes": "gm_", "genre_likes": "gl_", "genre_tags": "gt_"}
+_GENRE_PREFIX = {
+    "genre_plays": "gp_",
+    "genre_minutes": "gm_",
+    "genre_likes": "gl_",
+    "genre_tags": "gt_",
+}
 _DAYPARTS = (("night", 0, 6), ("morning", 6, 12), ("afternoon", 12, 18), ("evening", 18, 24))
 _GENRE_LIST = list(GENRES)
 
@@ -105,7 +110,12 @@ def group_of(column: str) -> str:
     }
     if column in fixed:
         return fixed[column]
-    for prefix, group in (("gender_", "gender"), ("region_", "region"), ("tod_", "time_of_day"), ("cf_", "cf")):
+    for prefix, group in (
+        ("gender_", "gender"),
+        ("region_", "region"),
+        ("tod_", "time_of_day"),
+        ("cf_", "cf"),
+    ):
         if column.startswith(prefix):
             return group
     raise KeyError(column)
@@ -282,11 +292,18 @@ class FeatureBuilder:
         plays = self._artist_plays(raw)
         if not plays.empty:
             # ranked by listeners, then plays, then id (a deterministic tie-break)
-            ranked = plays.dropna(subset=["artist_id"]).groupby("artist_id").agg(
-                listeners=("user_id", "nunique"), plays=("plays", "sum")
-            ).reset_index()
-            ranked = ranked.sort_values(["listeners", "plays", "artist_id"], ascending=[False, False, True])
-            self.top_artist_ids = ranked["artist_id"].head(self.top_artists).to_numpy(dtype=np.int64)
+            ranked = (
+                plays.dropna(subset=["artist_id"])
+                .groupby("artist_id")
+                .agg(listeners=("user_id", "nunique"), plays=("plays", "sum"))
+                .reset_index()
+            )
+            ranked = ranked.sort_values(
+                ["listeners", "plays", "artist_id"], ascending=[False, False, True]
+            )
+            self.top_artist_ids = (
+                ranked["artist_id"].head(self.top_artists).to_numpy(dtype=np.int64)
+            )
         else:
             self.top_artist_ids = np.array([], dtype=np.int64)
         self.regions = sorted(raw["users"]["region"].dropna().astype(str).unique().tolist())
@@ -370,7 +387,9 @@ class FeatureBuilder:
         g = set(self.groups)
         if "tenure" in g:
             reg = pd.to_datetime(u["registered_at"])
-            cols["tenure_years"] = ((pd.Timestamp(self.window_end) - reg).dt.days / 365.25).clip(lower=0)
+            cols["tenure_years"] = ((pd.Timestamp(self.window_end) - reg).dt.days / 365.25).clip(
+                lower=0
+            )
         if "age" in g:
             age = pd.to_numeric(u["age"], errors="coerce").astype(float)
             cols["age"] = age.where((age >= 10) & (age <= 90))
@@ -388,7 +407,9 @@ class FeatureBuilder:
         plays = self._artist_plays(raw)
         genre_frames = {
             "genre_plays": plays.rename(columns={"plays": "w"})[["user_id", "genre", "w"]],
-            "genre_minutes": raw["events"].rename(columns={"minutes": "w"})[["user_id", "genre", "w"]],
+            "genre_minutes": raw["events"].rename(columns={"minutes": "w"})[
+                ["user_id", "genre", "w"]
+            ],
             "genre_likes": raw["likes"].rename(columns={"n": "w"})[["user_id", "genre", "w"]],
             "genre_tags": raw["tags"].rename(columns={"n": "w"})[["user_id", "genre", "w"]],
         }
@@ -396,7 +417,9 @@ class FeatureBuilder:
             if group not in g:
                 continue
             frame = frame.dropna(subset=["genre", "w"]).astype({"w": float})
-            table = frame.pivot_table(index="user_id", columns="genre", values="w", aggfunc="sum", fill_value=0.0)
+            table = frame.pivot_table(
+                index="user_id", columns="genre", values="w", aggfunc="sum", fill_value=0.0
+            )
             table = table.reindex(columns=_GENRE_LIST, fill_value=0.0)
             totals = table.sum(axis=1)
             shares = table.div(totals.where(totals > 0), axis=0).reindex(idx)
@@ -410,7 +433,9 @@ class FeatureBuilder:
             total = plays.groupby("user_id")["plays"].sum().reindex(idx)
             declared = pd.to_numeric(u["declared_plays"], errors="coerce").astype(float)
             total = total.where(total.notna() & (total > 0), declared)
-            cols["log_plays"] = pd.Series(np.log10(1.0 + total.to_numpy(dtype=float)), index=total.index)
+            cols["log_plays"] = pd.Series(
+                np.log10(1.0 + total.to_numpy(dtype=float)), index=total.index
+            )
             days = stats["active_days"].astype(float)
             cols["plays_per_day"] = stats["n_events"].astype(float) / days.where(days > 0)
             cols["active_days"] = days
@@ -418,7 +443,11 @@ class FeatureBuilder:
             with_genre = plays.dropna(subset=["genre"])
             gsum = with_genre.groupby(["user_id", "genre"], as_index=False)["plays"].sum()
             cols["genre_entropy"] = _entropy(gsum["plays"], gsum["user_id"]).reindex(idx)
-            asum = plays.dropna(subset=["artist_id"]).groupby(["user_id", "artist_id"], as_index=False)["plays"].sum()
+            asum = (
+                plays.dropna(subset=["artist_id"])
+                .groupby(["user_id", "artist_id"], as_index=False)["plays"]
+                .sum()
+            )
             cols["artist_entropy"] = _entropy(asum["plays"], asum["user_id"]).reindex(idx)
         if "mainstream" in g and self.top_artist_ids is not None and len(self.top_artist_ids):
             top = plays["artist_id"].isin(self.top_artist_ids)
@@ -436,7 +465,9 @@ class FeatureBuilder:
             for j in range(factors.shape[1]):
                 cols[f"cf_{j}"] = pd.Series(np.where(has, factors[:, j], np.nan), index=idx)
 
-        out = pd.DataFrame({k: pd.Series(v, index=idx).astype(float) for k, v in cols.items()}, index=idx)
+        out = pd.DataFrame(
+            {k: pd.Series(v, index=idx).astype(float) for k, v in cols.items()}, index=idx
+        )
         return out
 
 

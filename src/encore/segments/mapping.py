@@ -108,14 +108,29 @@ def plot_png(
     for i, seg in enumerate(segs):
         m = labels == seg
         colour = (0.7, 0.7, 0.7, 0.6) if seg < 0 else colours[i]
-        ax.scatter(xy[m, 0], xy[m, 1], s=size, color=colour, alpha=0.75, linewidths=0,
-                   label=f"{seg}: {names.get(seg, '')} ({int(m.sum()):,})", rasterized=True)
+        ax.scatter(
+            xy[m, 0],
+            xy[m, 1],
+            s=size,
+            color=colour,
+            alpha=0.75,
+            linewidths=0,
+            label=f"{seg}: {names.get(seg, '')} ({int(m.sum()):,})",
+            rasterized=True,
+        )
     axis = "t-SNE" if method == "tsne" else "UMAP"
     ax.set_title(title)
     ax.set_xlabel(f"{axis} 1 (arbitrary units)")
     ax.set_ylabel(f"{axis} 2 (arbitrary units)")
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, markerscale=max(1.0, 18 / size),
-              title="segment (users)", title_fontsize=8, frameon=False)
+    ax.legend(
+        loc="center left",
+        bbox_to_anchor=(1.01, 0.5),
+        fontsize=8,
+        markerscale=max(1.0, 18 / size),
+        title="segment (users)",
+        title_fontsize=8,
+        frameon=False,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -146,12 +161,24 @@ def plot_html(
             for uid, g in zip(sub["user_id"], sub["top_genres"], strict=True)
         ]
         fig.add_trace(
-            go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=f"{seg}: {names.get(seg, '')}",
-                         text=text, hoverinfo="text", marker={"size": 5, "opacity": 0.8})
+            go.Scattergl(
+                x=xy[m, 0],
+                y=xy[m, 1],
+                mode="markers",
+                name=f"{seg}: {names.get(seg, '')}",
+                text=text,
+                hoverinfo="text",
+                marker={"size": 5, "opacity": 0.8},
+            )
         )
     axis = "t-SNE" if method == "tsne" else "UMAP"
-    fig.update_layout(title=title, xaxis_title=f"{axis} 1 (arbitrary units)",
-                      yaxis_title=f"{axis} 2 (arbitrary units)", legend_title="segment", template="plotly_white")
+    fig.update_layout(
+        title=title,
+        xaxis_title=f"{axis} 1 (arbitrary units)",
+        yaxis_title=f"{axis} 2 (arbitrary units)",
+        legend_title="segment",
+        template="plotly_white",
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.write_html(path, include_plotlyjs=True)
     return path

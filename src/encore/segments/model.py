@@ -71,7 +71,13 @@ class SegmentModel:
     @property
     def names(self) -> dict[int, str]:
         """Segment -> generated name."""
-        return dict(zip(self.profiles["segment"].astype(int).tolist(), self.profiles["name"].astype(str).tolist(), strict=True))
+        return dict(
+            zip(
+                self.profiles["segment"].astype(int).tolist(),
+                self.profiles["name"].astype(str).tolist(),
+                strict=True,
+            )
+        )
 
     def summary(self) -> dict[str, Any]:
         """Metrics of the fit as a JSON-able dict."""
@@ -85,7 +91,9 @@ class SegmentModel:
             "features": len(seg.columns),
             "feature_groups": sorted({group_of(c) for c in seg.columns}),
             "segments": seg.chosen_k,
-            "k_chosen_by": "fixed" if seg.k else {"kmeans": "silhouette", "gmm": "bic", "hdbscan": "hdbscan"}[seg.method],
+            "k_chosen_by": "fixed"
+            if seg.k
+            else {"kmeans": "silhouette", "gmm": "bic", "hdbscan": "hdbscan"}[seg.method],
             "silhouette": seg.silhouette,
             "ari_mean": float(np.nanmean(ari)),
             "ari_min": float(np.nanmin(ari)),
@@ -127,8 +135,10 @@ class SegmentModel:
         """
         path = directory / "model.pkl"
         if not path.exists():
-            raise NotFittedError(f"no segmentation model at {directory}",
-                                 hint="run `encore segments fit` first (or pass the same --name)")
+            raise NotFittedError(
+                f"no segmentation model at {directory}",
+                hint="run `encore segments fit` first (or pass the same --name)",
+            )
         with path.open("rb") as fh:
             model = pickle.load(fh)
         if not isinstance(model, SegmentModel):
@@ -136,7 +146,9 @@ class SegmentModel:
         return model
 
     # ------------------------------------------------------------------ use
-    def assign(self, store: Store, users: Sequence[str], *, place_on_map: bool = True) -> pd.DataFrame:
+    def assign(
+        self, store: Store, users: Sequence[str], *, place_on_map: bool = True
+    ) -> pd.DataFrame:
         """Segment of each user from their data in ``store``, without refitting.
 
         Returns columns ``user_id, segment, segment_name, top_genres`` (+ ``x, y`` when the
@@ -166,7 +178,12 @@ class SegmentModel:
             from encore.segments.mapping import place
 
             assert self.segmenter.train_z is not None
-            xy = place(self.segmenter.train_z, self.xy, self.segmenter.prepare(feats), seed=self.segmenter.seed)
+            xy = place(
+                self.segmenter.train_z,
+                self.xy,
+                self.segmenter.prepare(feats),
+                seed=self.segmenter.seed,
+            )
             out["x"], out["y"] = xy[:, 0], xy[:, 1]
         return out
 
@@ -218,8 +235,15 @@ def fit_segments(
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     # options are checked before any work
-    segmenter = Segmenter(method=method, k=k, k_range=k_range, seed=seed, n_seeds=n_seeds,
-                          min_coverage=min_coverage, n_jobs=n_jobs)
+    segmenter = Segmenter(
+        method=method,
+        k=k,
+        k_range=k_range,
+        seed=seed,
+        n_seeds=n_seeds,
+        min_coverage=min_coverage,
+        n_jobs=n_jobs,
+    )
     if map_method is not None and map_method not in ("tsne", "umap"):
         raise ConfigError(f"unknown map method {map_method!r}", hint="use tsne, umap or none")
     ids = list(users) if users is not None else candidate_users(store, namespace)
@@ -231,8 +255,12 @@ def fit_segments(
             raise ConfigError(f"--sample must be at least 3, got {sample}")
         if sample < len(ids):
             rng = np.random.default_rng(seed)
-            ids = sorted(rng.choice(np.array(ids, dtype=object), size=sample, replace=False).tolist())
-    builder = FeatureBuilder(groups=tuple(groups) if groups else GROUPS, since=since, until=until, seed=seed)
+            ids = sorted(
+                rng.choice(np.array(ids, dtype=object), size=sample, replace=False).tolist()
+            )
+    builder = FeatureBuilder(
+        groups=tuple(groups) if groups else GROUPS, since=since, until=until, seed=seed
+    )
     builder.fit(store, ids)
     feats = builder.transform(store, ids)
     # users with no information at all cannot be placed anywhere meaningful
@@ -286,7 +314,9 @@ def write_assignments(store: Store, model: SegmentModel, extra: pd.DataFrame | N
     names = model.names
     frame = pd.DataFrame({"user_id": model.user_ids, "segment": model.labels.astype(np.int64)})
     if extra is not None and not extra.empty:
-        frame = pd.concat([frame, extra[["user_id", "segment"]]], ignore_index=True).drop_duplicates("user_id")
+        frame = pd.concat(
+            [frame, extra[["user_id", "segment"]]], ignore_index=True
+        ).drop_duplicates("user_id")
     frame["segment_name"] = [names.get(int(s), "") for s in frame["segment"]]
     frame["model"] = model.name
     frame["fitted_at"] = pd.Timestamp(model.fitted_at)

@@ -67,7 +67,11 @@ def _name(
         shares = _genre_means(features, prefix)
         seg_mean = shares.loc[members].mean()
         overall = shares.mean()
-        score = (seg_mean**2 / overall.where(overall > 0)).dropna().sort_values(ascending=False, kind="stable")
+        score = (
+            (seg_mean**2 / overall.where(overall > 0))
+            .dropna()
+            .sort_values(ascending=False, kind="stable")
+        )
         # a genre must be a real part of the segment's listening to name it
         score = score[seg_mean.reindex(score.index) >= _MIN_NAME_SHARE]
         if len(score):
@@ -140,12 +144,18 @@ def profiles(
         Segment per ``user_id`` (-1: HDBSCAN noise).
     """
     con = store.con
-    frame = pd.DataFrame({"user_id": labels.index.astype(str), "segment": labels.to_numpy(dtype=np.int64)})
+    frame = pd.DataFrame(
+        {"user_id": labels.index.astype(str), "segment": labels.to_numpy(dtype=np.int64)}
+    )
     con.register("_seg_lab", frame)
     try:
-        demo = store.df(
-            "SELECT l.user_id, u.country, u.region FROM _seg_lab l LEFT JOIN users u USING (user_id)"
-        ).set_index("user_id").reindex(labels.index)
+        demo = (
+            store.df(
+                "SELECT l.user_id, u.country, u.region FROM _seg_lab l LEFT JOIN users u USING (user_id)"
+            )
+            .set_index("user_id")
+            .reindex(labels.index)
+        )
         artists = store.df(
             """
             WITH p AS (
@@ -171,17 +181,28 @@ def profiles(
     for seg in sorted(set(labels.tolist()), key=lambda s: (s < 0, s)):
         members = labels.index[labels.to_numpy() == seg]
         row: dict[str, Any] = {"segment": int(seg)}
-        row["name"] = "unassigned (noise)" if seg < 0 else _name(int(seg), members, features, prefix, region, used)
+        row["name"] = (
+            "unassigned (noise)"
+            if seg < 0
+            else _name(int(seg), members, features, prefix, region, used)
+        )
         row["users"] = len(members)
         row["share"] = len(members) / n_all if n_all else 0.0
         if prefix is not None:
-            g = _genre_means(features, prefix).loc[members].mean().sort_values(ascending=False, kind="stable")
+            g = (
+                _genre_means(features, prefix)
+                .loc[members]
+                .mean()
+                .sort_values(ascending=False, kind="stable")
+            )
             row["top_genres"] = ", ".join(f"{k} {v:.0%}" for k, v in g.head(n_top).items() if v > 0)
         else:
             row["top_genres"] = ""
         seg_art = artists[artists["segment"] == seg]
         # artists ranked by listeners in the segment, then plays: one heavy fan does not define it
-        seg_art = seg_art.sort_values(["listeners", "plays", "name"], ascending=[False, False, True])
+        seg_art = seg_art.sort_values(
+            ["listeners", "plays", "name"], ascending=[False, False, True]
+        )
         row["top_artists"] = ", ".join(seg_art["name"].head(n_top).astype(str))
         row["top_countries"] = _top(demo.loc[members, "country"], n_top)
         for col, out in (
@@ -190,8 +211,12 @@ def profiles(
             ("log_plays", "median_log_plays"),
         ):
             row[out] = float(features.loc[members, col].median()) if col in features else np.nan
-        for col, out in (("skip_rate", "skip_rate"), ("mainstream", "mainstream"),
-                         ("genre_entropy", "genre_entropy"), ("gender_f", "share_female")):
+        for col, out in (
+            ("skip_rate", "skip_rate"),
+            ("mainstream", "mainstream"),
+            ("genre_entropy", "genre_entropy"),
+            ("gender_f", "share_female"),
+        ):
             row[out] = float(features.loc[members, col].mean()) if col in features else np.nan
         rows.append(row)
     return pd.DataFrame(rows).dropna(axis=1, how="all")
@@ -269,9 +294,13 @@ def known_attributes(store: Store, users: Sequence[str]) -> pd.DataFrame:
         store.con.unregister("_seg_u")
     age = pd.to_numeric(u["age"], errors="coerce")
     age = age.where((age >= 10) & (age <= 90))
-    u["age_band"] = pd.cut(age, [0, 19, 24, 29, 39, 200], labels=["<20", "20-24", "25-29", "30-39", "40+"])
+    u["age_band"] = pd.cut(
+        age, [0, 19, 24, 29, 39, 200], labels=["<20", "20-24", "25-29", "30-39", "40+"]
+    )
     u["gender"] = u["gender"].where(u["gender"].isin(["m", "f"]))
-    return u[["region", "country", "gender", "age_band", "signup_year"]].reindex(pd.Index(list(users)))
+    return u[["region", "country", "gender", "age_band", "signup_year"]].reindex(
+        pd.Index(list(users))
+    )
 
 
 def agreement(labels: pd.Series, attributes: pd.DataFrame) -> pd.DataFrame:

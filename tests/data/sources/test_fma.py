@@ -16,14 +16,28 @@ from encore.errors import DataError
 def test_counts_and_values(shared_data: Path, store: Store) -> None:
     res = ingest(store, get_loader("fma"), shared_data / "fma-genres")
     assert res.loaded["tracks"] == 7_997 + 16_986
-    splits = dict(store.execute("SELECT tag, count(*) FROM track_tags WHERE kind = 'split' GROUP BY 1").fetchall())
-    assert (splits["small:training"], splits["small:validation"], splits["small:test"]) == (6_397, 800, 800)
+    splits = dict(
+        store.execute(
+            "SELECT tag, count(*) FROM track_tags WHERE kind = 'split' GROUP BY 1"
+        ).fetchall()
+    )
+    assert (splits["small:training"], splits["small:validation"], splits["small:test"]) == (
+        6_397,
+        800,
+        800,
+    )
     assert sum(v for k, v in splits.items() if k.startswith("medium:")) == 16_986
     assert store.scalar("SELECT count(DISTINCT genre_raw) FROM tracks") == 16
     # track 136: Rock, genres [45, 58] = Loud-Rock, Psych-Rock
-    tid = store.scalar("SELECT internal_id FROM external_ids WHERE source = 'fma' AND external_id = '136'")
-    tags = {r[0] for r in store.execute("SELECT tag FROM track_tags WHERE track_id = ? AND kind = 'genre'",
-                                        [tid]).fetchall()}
+    tid = store.scalar(
+        "SELECT internal_id FROM external_ids WHERE source = 'fma' AND external_id = '136'"
+    )
+    tags = {
+        r[0]
+        for r in store.execute(
+            "SELECT tag FROM track_tags WHERE track_id = ? AND kind = 'genre'", [tid]
+        ).fetchall()
+    }
     assert tags == {"Loud-Rock", "Psych-Rock"}
     row = store.df("SELECT title, genre_raw, genre FROM tracks WHERE track_id = ?", [tid]).iloc[0]
     assert tuple(row) == ("FMA track 136", "Rock", "rock")

@@ -61,14 +61,32 @@ def check_loaded(store: Store) -> None:
                            t.genre_raw, t.genre, t.language, t.release_year, a.country
                     FROM tracks t JOIN external_ids x ON x.internal_id = t.track_id AND x.entity = 'track'
                     LEFT JOIN artists a USING (artist_id) LEFT JOIN albums al USING (album_id) ORDER BY tid""")
-    assert tuple(t.iloc[0]) == ("t1", "Creep", "Radiohead", "Pablo Honey", 238_000, "alternative rock", "rock",
-                                "en", 1992, "GB")
+    assert tuple(t.iloc[0]) == (
+        "t1",
+        "Creep",
+        "Radiohead",
+        "Pablo Honey",
+        238_000,
+        "alternative rock",
+        "rock",
+        "en",
+        1992,
+        "GB",
+    )
     assert t["title"][2] == "Song, with comma" and pd.isna(t["duration_ms"][2])
-    likes = store.df("SELECT user_id, entity_type, entity_id, liked_at FROM likes ORDER BY user_id, entity_type")
+    likes = store.df(
+        "SELECT user_id, entity_type, entity_id, liked_at FROM likes ORDER BY user_id, entity_type"
+    )
     assert list(likes["entity_type"]) == ["artist", "track", "album"]
-    assert likes["entity_id"][0] == store.scalar("SELECT artist_id FROM artists WHERE name = 'Daft Punk'")
-    assert likes["entity_id"][2] == store.scalar("SELECT album_id FROM albums WHERE title = 'Random Access Memories'")
-    users = store.df("SELECT user_id, registered_at, country, age, gender FROM users ORDER BY user_id")
+    assert likes["entity_id"][0] == store.scalar(
+        "SELECT artist_id FROM artists WHERE name = 'Daft Punk'"
+    )
+    assert likes["entity_id"][2] == store.scalar(
+        "SELECT album_id FROM albums WHERE title = 'Random Access Memories'"
+    )
+    users = store.df(
+        "SELECT user_id, registered_at, country, age, gender FROM users ORDER BY user_id"
+    )
     assert tuple(users.iloc[0])[2:] == ("DE", 30, "f") and users["gender"][1] == "m"
 
 
@@ -110,22 +128,70 @@ def test_detect_needs_events_or_tracks(tmp_path: Path) -> None:
     ("files", "line", "field", "message"),
     [
         ({"events": EVENTS.replace(",ts,", ",time,")}, 1, "ts", "missing column 'ts'"),
-        ({"events": EVENTS.replace("ms_played", "msplayed")}, 1, "msplayed", "unknown column 'msplayed'"),
-        ({"events": EVENTS.replace(",skipped\n", ",skipped,extra\n", 1)}, 1, "extra", "unknown column 'extra'"),
-        ({"events": EVENTS.replace("2024-01-01T10:05:00Z", "yesterday")}, 3, "ts", "not an ISO 8601 timestamp"),
+        (
+            {"events": EVENTS.replace("ms_played", "msplayed")},
+            1,
+            "msplayed",
+            "unknown column 'msplayed'",
+        ),
+        (
+            {"events": EVENTS.replace(",skipped\n", ",skipped,extra\n", 1)},
+            1,
+            "extra",
+            "unknown column 'extra'",
+        ),
+        (
+            {"events": EVENTS.replace("2024-01-01T10:05:00Z", "yesterday")},
+            3,
+            "ts",
+            "not an ISO 8601 timestamp",
+        ),
         ({"events": EVENTS.replace("10000", "10s")}, 3, "ms_played", "not a whole number"),
         ({"events": EVENTS.replace("10000", "-5")}, 3, "ms_played", "not a whole number in [0, ]"),
         ({"events": EVENTS.replace(",true", ",maybe")}, 4, "skipped", "not a boolean"),
         ({"events": EVENTS.replace("bob,t3", ",t3")}, 5, "user_id", "missing value"),
-        ({"events": EVENTS, "tracks": TRACKS + "t1,Again,Someone,,,,,,\n"}, 5, "track_id", "duplicate track_id"),
-        ({"events": EVENTS.replace("bob,t3", "bob,t9"), "tracks": TRACKS}, 5, "track_id", "unknown track_id"),
-        ({"events": EVENTS + "carol,t1,2024-01-03,1,false,oops\n"}, 6, None, "malformed CSV record"),
-        ({"events": EVENTS, "users": USERS.replace(",30,", ",thirty,")}, 2, "age", "not a whole number"),
-        ({"events": EVENTS, "users": USERS.replace("female", "robot")}, 2, "gender", "unknown gender"),
-        ({"events": EVENTS, "likes": LIKES.replace("alice,artist", "alice,playlist")}, 3, "entity_type",
-         "entity_type must be"),
-        ({"events": EVENTS, "tracks": TRACKS, "likes": LIKES.replace("Daft Punk", "Nobody")}, 3, "entity_id",
-         "unknown entity_id"),
+        (
+            {"events": EVENTS, "tracks": TRACKS + "t1,Again,Someone,,,,,,\n"},
+            5,
+            "track_id",
+            "duplicate track_id",
+        ),
+        (
+            {"events": EVENTS.replace("bob,t3", "bob,t9"), "tracks": TRACKS},
+            5,
+            "track_id",
+            "unknown track_id",
+        ),
+        (
+            {"events": EVENTS + "carol,t1,2024-01-03,1,false,oops\n"},
+            6,
+            None,
+            "malformed CSV record",
+        ),
+        (
+            {"events": EVENTS, "users": USERS.replace(",30,", ",thirty,")},
+            2,
+            "age",
+            "not a whole number",
+        ),
+        (
+            {"events": EVENTS, "users": USERS.replace("female", "robot")},
+            2,
+            "gender",
+            "unknown gender",
+        ),
+        (
+            {"events": EVENTS, "likes": LIKES.replace("alice,artist", "alice,playlist")},
+            3,
+            "entity_type",
+            "entity_type must be",
+        ),
+        (
+            {"events": EVENTS, "tracks": TRACKS, "likes": LIKES.replace("Daft Punk", "Nobody")},
+            3,
+            "entity_id",
+            "unknown entity_id",
+        ),
     ],
 )
 def test_errors_name_file_line_field(
@@ -143,15 +209,21 @@ def test_errors_name_file_line_field(
 
 
 def test_skip_mode_keeps_good_rows(tmp_path: Path, store: Store) -> None:
-    events = (EVENTS.replace("2024-01-01T10:05:00Z", "yesterday").replace("bob,t3", "bob,t9")
-              + "carol,t1,2024-01-03,1,false,oops\n")
+    events = (
+        EVENTS.replace("2024-01-01T10:05:00Z", "yesterday").replace("bob,t3", "bob,t9")
+        + "carol,t1,2024-01-03,1,false,oops\n"
+    )
     folder = make(tmp_path / "bad", events=events, tracks=TRACKS + "t1,Again,Someone,,,,,,\n")
     res = ingest(store, get_loader("generic"), folder, on_error="skip")
     assert res.loaded["events"] == 2 and res.rejected == {"events": 3, "tracks": 1}
     rej = store.df("SELECT tbl, line, field, reason FROM rejects ORDER BY tbl, line")
     fields = [None if pd.isna(f) else f for f in rej["field"]]
     assert list(zip(rej["tbl"], rej["line"], fields, strict=True)) == [
-        ("events", 3, "ts"), ("events", 5, "track_id"), ("events", 6, None), ("tracks", 5, "track_id")]
+        ("events", 3, "ts"),
+        ("events", 5, "track_id"),
+        ("events", 6, None),
+        ("tracks", 5, "track_id"),
+    ]
     # the first t1 is kept, the duplicate dropped
     assert store.scalar("SELECT count(*) FROM tracks WHERE title = 'Again'") == 0
 
@@ -167,31 +239,43 @@ def test_empty_and_ambiguous_files(tmp_path: Path, store: Store) -> None:
 
 
 # ------------------------------------------------------------------ round trip
-_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=15).map(str.strip).filter(bool)
+_text = (
+    st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=15)
+    .map(str.strip)
+    .filter(bool)
+)
 
 
 @st.composite
 def services(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame]:
     n = draw(st.integers(1, 8))
     artists = ["Radiohead", "Björk", "AC/DC", "Sigur Rós", None]
-    tracks = pd.DataFrame({
-        "track_id": [f"{draw(_text)}#{i}" for i in range(n)],
-        # the index keeps titles distinct per artist: the catalogue merges same artist + title
-        "title": [f"{i} {draw(_text)}" for i in range(n)],
-        "artist": [draw(st.sampled_from(artists)) for _ in range(n)],
-        "duration_ms": [draw(st.one_of(st.none(), st.integers(0, 10**7))) for _ in range(n)],
-        "release_year": [draw(st.one_of(st.none(), st.integers(1900, 2030))) for _ in range(n)],
-        "genre": [draw(st.one_of(st.none(), _text)) for _ in range(n)],
-    })
+    tracks = pd.DataFrame(
+        {
+            "track_id": [f"{draw(_text)}#{i}" for i in range(n)],
+            # the index keeps titles distinct per artist: the catalogue merges same artist + title
+            "title": [f"{i} {draw(_text)}" for i in range(n)],
+            "artist": [draw(st.sampled_from(artists)) for _ in range(n)],
+            "duration_ms": [draw(st.one_of(st.none(), st.integers(0, 10**7))) for _ in range(n)],
+            "release_year": [draw(st.one_of(st.none(), st.integers(1900, 2030))) for _ in range(n)],
+            "genre": [draw(st.one_of(st.none(), _text)) for _ in range(n)],
+        }
+    )
     m = draw(st.integers(0, 20))
-    events = pd.DataFrame({
-        "user_id": [draw(st.sampled_from(["u1", "user 2", "ü", "42"])) for _ in range(m)],
-        "track_id": [tracks["track_id"][draw(st.integers(0, n - 1))] for _ in range(m)],
-        "ts": [draw(st.datetimes(datetime(2000, 1, 1), datetime(2030, 1, 1))).replace(microsecond=0)
-               for _ in range(m)],
-        "ms_played": [draw(st.one_of(st.none(), st.integers(0, 10**7))) for _ in range(m)],
-        "skipped": [draw(st.booleans()) for _ in range(m)],
-    })
+    events = pd.DataFrame(
+        {
+            "user_id": [draw(st.sampled_from(["u1", "user 2", "ü", "42"])) for _ in range(m)],
+            "track_id": [tracks["track_id"][draw(st.integers(0, n - 1))] for _ in range(m)],
+            "ts": [
+                draw(st.datetimes(datetime(2000, 1, 1), datetime(2030, 1, 1))).replace(
+                    microsecond=0
+                )
+                for _ in range(m)
+            ],
+            "ms_played": [draw(st.one_of(st.none(), st.integers(0, 10**7))) for _ in range(m)],
+            "skipped": [draw(st.booleans()) for _ in range(m)],
+        }
+    )
     return tracks, events
 
 
@@ -202,9 +286,13 @@ def test_round_trip(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "svc"
         folder.mkdir()
-        tracks.astype({"duration_ms": "Int64", "release_year": "Int64"}).to_csv(folder / "tracks.csv", index=False)
+        tracks.astype({"duration_ms": "Int64", "release_year": "Int64"}).to_csv(
+            folder / "tracks.csv", index=False
+        )
         out = events.copy()
-        out["ts"] = out["ts"].map(lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")) if len(out) else out["ts"]
+        out["ts"] = (
+            out["ts"].map(lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")) if len(out) else out["ts"]
+        )
         out.astype({"ms_played": "Int64"}).to_csv(folder / "events.csv", index=False)
         with Store(Path(tmp) / "s.duckdb") as store:
             ingest(store, get_loader("generic"), folder)
@@ -223,6 +311,13 @@ def test_round_trip(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
             assert (pd.isna(g) and pd.isna(w)) or g == w, (col, g, w)
     key = ["user_id", "track_id", "ts", "skipped"]
     norm = lambda f: sorted(  # noqa: E731
-        (r.user_id, r.track_id, pd.Timestamp(r.ts), -1 if pd.isna(r.ms_played) else int(r.ms_played), bool(r.skipped))
-        for r in f[[*key, "ms_played"]].itertuples())
+        (
+            r.user_id,
+            r.track_id,
+            pd.Timestamp(r.ts),
+            -1 if pd.isna(r.ms_played) else int(r.ms_played),
+            bool(r.skipped),
+        )
+        for r in f[[*key, "ms_played"]].itertuples()
+    )
     assert norm(got_e) == norm(events)

@@ -17,7 +17,9 @@ def test_counts_and_values(shared_data: Path, store: Store) -> None:
     assert res.loaded["tracks"] == 1_000 and res.loaded["track_features"] == 57_000
     per = store.df("SELECT genre_raw, count(*) AS n FROM tracks GROUP BY 1")
     assert len(per) == 10 and set(per["n"]) == {100}
-    row = store.df("SELECT title, duration_ms, genre_raw, genre FROM tracks WHERE title = 'blues.00000.wav'").iloc[0]
+    row = store.df(
+        "SELECT title, duration_ms, genre_raw, genre FROM tracks WHERE title = 'blues.00000.wav'"
+    ).iloc[0]
     assert row["duration_ms"] == round(661_794 / 22_050 * 1000) and row["genre"] == "blues"
     mfcc = store.scalar("""SELECT value FROM track_features JOIN tracks USING (track_id)
                            WHERE title = 'blues.00000.wav' AND feature = 'mfcc1_mean'""")

@@ -19,10 +19,27 @@ from encore.data.store import Store
 from encore.errors import ConfigError, DataError
 
 #: "plays parsed" per user in listening-histories/README.md, and the file of each.
-README_PLAYS = {"user_04": 17_503, "user_05": 60_647, "user_06": 11_622, "user_07": 8_189, "user_08": 6_026}
-FILES = {"user_04": "lastfm_scrobbles.csv", "user_05": "lastfm_scrobbles.csv", "user_06": "scrobbles.csv",
-         "user_07": "scrobbles.csv", "user_08": "scrobbles.csv"}
-TIME_COLUMN = {"user_04": "timestamp", "user_05": "date", "user_06": "uts", "user_07": "played_at", "user_08": "uts"}
+README_PLAYS = {
+    "user_04": 17_503,
+    "user_05": 60_647,
+    "user_06": 11_622,
+    "user_07": 8_189,
+    "user_08": 6_026,
+}
+FILES = {
+    "user_04": "lastfm_scrobbles.csv",
+    "user_05": "lastfm_scrobbles.csv",
+    "user_06": "scrobbles.csv",
+    "user_07": "scrobbles.csv",
+    "user_08": "scrobbles.csv",
+}
+TIME_COLUMN = {
+    "user_04": "timestamp",
+    "user_05": "date",
+    "user_06": "uts",
+    "user_07": "played_at",
+    "user_08": "uts",
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +61,27 @@ def _raw_plays(path: Path, user: str) -> list[tuple[str, str, float]]:
     with path.open(newline="") as fh:
         rows = list(csv.reader(fh))
     if user == "user_05":  # no header: artist, album, track, date
-        return [(r[0].strip(), r[2].strip(), datetime.strptime(r[3], "%d %b %Y %H:%M").replace(tzinfo=UTC).timestamp())
-                for r in rows if r[3]]
+        return [
+            (
+                r[0].strip(),
+                r[2].strip(),
+                datetime.strptime(r[3], "%d %b %Y %H:%M").replace(tzinfo=UTC).timestamp(),
+            )
+            for r in rows
+            if r[3]
+        ]
     head, body = rows[0], rows[1:]
     a, t = head.index("artist"), head.index("track")
     if user == "user_07":
         p = head.index("played_at")
-        return [(r[a].strip(), r[t].strip(), datetime.strptime(r[p], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()) for r in body]
+        return [
+            (
+                r[a].strip(),
+                r[t].strip(),
+                datetime.strptime(r[p], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp(),
+            )
+            for r in body
+        ]
     u = head.index("timestamp" if user == "user_04" else "uts")
     return [(r[a].strip(), r[t].strip(), float(r[u])) for r in body]
 
@@ -71,8 +102,16 @@ def test_play_counts_match_readme(lastfm_store: Store, lh: Path, user: str) -> N
     dated = [p for p in plays if p[2] != 0]
     assert len(plays) - len(dated) == (643 if user == "user_04" else 0)
     assert got == len(dated) - _duplicates(dated)
-    assert got == {"user_04": 15_665, "user_05": 58_264, "user_06": 11_622, "user_07": 8_174,
-                   "user_08": 5_992}[user]
+    assert (
+        got
+        == {
+            "user_04": 15_665,
+            "user_05": 58_264,
+            "user_06": 11_622,
+            "user_07": 8_174,
+            "user_08": 5_992,
+        }[user]
+    )
 
 
 def test_layouts_are_recognised(lh: Path) -> None:
@@ -86,8 +125,14 @@ def test_detect(lh: Path, shared_data: Path) -> None:
     assert all(LastfmCsv.detect(lh / u) for u in README_PLAYS)
     assert not LastfmCsv.detect(lh / "user_02")  # extended-history CSV copies
     assert not LastfmCsv.detect(lh)
-    for other in ("genre-audio", "spotify-moods", "tcc-ceds-music-sample", "msd-subset-songs",
-                  "lyrics-billboard-hot100-sample", "spotify-artist-genres"):
+    for other in (
+        "genre-audio",
+        "spotify-moods",
+        "tcc-ceds-music-sample",
+        "msd-subset-songs",
+        "lyrics-billboard-hot100-sample",
+        "spotify-artist-genres",
+    ):
         assert not LastfmCsv.detect(shared_data / other), other
     assert "lastfm_csv" in {x.name for x in sources.detect(lh / "user_07")}
 
@@ -105,24 +150,42 @@ def test_rows_quirks_and_tags(lastfm_store: Store) -> None:
         assert row is not None
         return tuple(row)
 
-    assert first("user_06") == (datetime(2024, 7, 11, 9, 7, 32), "The Cure", "69ee3720-a7cb-4402-b48d-a02c366f2bcf",
-                                "Primary", "58900088-3e21-41d5-a2f6-44f3c34e056b", None, False)
+    assert first("user_06") == (
+        datetime(2024, 7, 11, 9, 7, 32),
+        "The Cure",
+        "69ee3720-a7cb-4402-b48d-a02c366f2bcf",
+        "Primary",
+        "58900088-3e21-41d5-a2f6-44f3c34e056b",
+        None,
+        False,
+    )
     assert first("user_05")[:4] == (datetime(2020, 11, 20, 9, 35), "Biome", None, "Let Me")
     # Unix seconds of the export's newest row
-    assert first("user_08")[:4] == (datetime.fromtimestamp(1771758438, UTC).replace(tzinfo=None), "Roy Harper",
-                                    None, "Hors D'Oeuvres")
+    assert first("user_08")[:4] == (
+        datetime.fromtimestamp(1771758438, UTC).replace(tzinfo=None),
+        "Roy Harper",
+        None,
+        "Hors D'Oeuvres",
+    )
     # no Unix-0 or undated rows left
-    assert lastfm_store.scalar("SELECT min(ts) FROM events WHERE user_id = 'lh:user_04'") == datetime(2007, 9, 10, 18, 22, 16)
+    assert lastfm_store.scalar(
+        "SELECT min(ts) FROM events WHERE user_id = 'lh:user_04'"
+    ) == datetime(2007, 9, 10, 18, 22, 16)
     # owner genre labels: kept as 'user_genre' track tags, weights = scrobbles, not mapped to genres
     tags = lastfm_store.df("SELECT kind, count(*) n, sum(weight) w FROM track_tags GROUP BY kind")
     assert tags["kind"].tolist() == ["user_genre"]
     # every kept play but the 253 rows with an empty label (none of which is a duplicate)
-    assert int(tags["w"].iloc[0]) == lastfm_store.scalar(
-        "SELECT count(*) FROM events WHERE user_id = 'lh:user_07'") - 253 == 7921
+    assert (
+        int(tags["w"].iloc[0])
+        == lastfm_store.scalar("SELECT count(*) FROM events WHERE user_id = 'lh:user_07'") - 253
+        == 7921
+    )
     assert lastfm_store.scalar("SELECT count(*) FROM genre_map WHERE tag = 'govno'") == 0
 
 
-def test_dropped_rows_are_logged(tmp_path: Path, lh: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_dropped_rows_are_logged(
+    tmp_path: Path, lh: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with Store(tmp_path / "s.duckdb") as store, caplog.at_level(logging.INFO, logger="encore"):
         res = ingest(store, LastfmCsv(), lh / "user_05")
     assert res.rejected == {}
@@ -148,12 +211,23 @@ def _write(tmp_path: Path, text: str, name: str = "scrobbles.csv") -> Path:
         (HEAD + ROW + ROW.replace('"The Cure"', '""'), 3, "artist", "empty"),
         (HEAD + ROW + ROW + '"1","x","y"\n', 4, None, "expected 8 fields"),
         ("artist,album,track,uts\nA,B,C,1700000000\nA,B,,1700000001\n", 3, "track", "empty"),
-        ("Biome,Kora,Let Me,20 Nov 2020 09:35\nBiome,Kora,Kitemare,31 Feb 2020 09:28\n", 2, "date", "bad date"),
-        ("artist,track,album,played_at\nA,B,C,2025-08-16 11:45:00\nA,B,C,2025-08-16 25:45:00\n", 3, "played_at",
-         "bad date"),
+        (
+            "Biome,Kora,Let Me,20 Nov 2020 09:35\nBiome,Kora,Kitemare,31 Feb 2020 09:28\n",
+            2,
+            "date",
+            "bad date",
+        ),
+        (
+            "artist,track,album,played_at\nA,B,C,2025-08-16 11:45:00\nA,B,C,2025-08-16 25:45:00\n",
+            3,
+            "played_at",
+            "bad date",
+        ),
     ],
 )
-def test_bad_rows(tmp_path: Path, store: Store, text: str, line: int, field: str | None, reason: str) -> None:
+def test_bad_rows(
+    tmp_path: Path, store: Store, text: str, line: int, field: str | None, reason: str
+) -> None:
     f = _write(tmp_path, text)
     before = store.counts()
     with pytest.raises(DataError) as err:

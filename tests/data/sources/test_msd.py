@@ -28,14 +28,20 @@ def test_staged_counts_match_readme(shared_data: Path, store: Store) -> None:
     assert len(tracks) == 10_000 and tracks["track_ext"].is_unique
     assert tracks["release_year"].notna().sum() == 4_680
     assert tracks["release_year"].min() == 1926 and tracks["release_year"].max() == 2010
-    assert round(tracks["duration_ms"].min() / 1000, 1) == 1.0 and round(tracks["duration_ms"].max() / 1000, 1) == 1819.8
+    assert (
+        round(tracks["duration_ms"].min() / 1000, 1) == 1.0
+        and round(tracks["duration_ms"].max() / 1000, 1) == 1819.8
+    )
     feats = _to_pandas(staged.frames["track_features"])
     assert "danceability" not in set(feats["feature"])  # always 0 in MSD: skipped
     assert (feats["feature"] == "tempo").sum() == 10_000
 
 
 def test_store_contents(msd: Store) -> None:
-    assert msd.scalar("SELECT count(*) FROM external_ids WHERE source = 'msd' AND entity = 'track'") == 10_000
+    assert (
+        msd.scalar("SELECT count(*) FROM external_ids WHERE source = 'msd' AND entity = 'track'")
+        == 10_000
+    )
     # same artist + normalised title -> one catalogue track
     assert 9_800 < msd.scalar("SELECT count(*) FROM tracks") <= 10_000
     row = msd.df("""SELECT t.title, a.name, al.title AS album, t.duration_ms, t.release_year, a.country
@@ -43,7 +49,10 @@ def test_store_contents(msd: Store) -> None:
                     JOIN artists a USING (artist_id) LEFT JOIN albums al USING (album_id)
                     WHERE x.external_id = 'SOGSMXL12A81C23D88'""").iloc[0]
     # the catalogue merges "Raphaël" with an unaccented spelling; either may be the display name
-    assert row["title"] == "Je Sais Que La Terre Est Plate" and row["name"] in ("Raphaël", "Raphael")
+    assert row["title"] == "Je Sais Que La Terre Est Plate" and row["name"] in (
+        "Raphaël",
+        "Raphael",
+    )
     assert row["album"] == "Je Sais Que La Terre Est Plate (Deluxe)"
     assert row["duration_ms"] == 148_741 and row["release_year"] == 2008 and row["country"] == "FR"
     tempo = msd.scalar("""SELECT value FROM track_features f JOIN external_ids x ON x.internal_id = f.track_id

@@ -23,10 +23,21 @@ from encore.errors import DataError
 
 #: "plays parsed" per user in listening-histories/README.md.
 README_PLAYS = {
-    "user_01": 6_929, "user_02": 31_763, "user_03": 3_013,
-    "user_09": 8_611, "user_10": 17_876, "user_11": 7_827, "user_12": 24_269, "user_13": 17_137,
-    "user_14": 24_893, "user_15": 15_009, "user_16": 24_618, "user_17": 13_181, "user_18": 18_083,
-    "user_19": 32_106, "user_20": 34_427,
+    "user_01": 6_929,
+    "user_02": 31_763,
+    "user_03": 3_013,
+    "user_09": 8_611,
+    "user_10": 17_876,
+    "user_11": 7_827,
+    "user_12": 24_269,
+    "user_13": 17_137,
+    "user_14": 24_893,
+    "user_15": 15_009,
+    "user_16": 24_618,
+    "user_17": 13_181,
+    "user_18": 18_083,
+    "user_19": 32_106,
+    "user_20": 34_427,
 }
 EXTENDED = ("user_01", "user_02", "user_03")
 BASIC = tuple(u for u in README_PLAYS if u not in EXTENDED)
@@ -36,8 +47,10 @@ def _placeholders(folder: Path) -> int:
     """Basic-history rows by 'Unknown Artist' titled 'Unknown Track', counted from the raw files."""
     n = 0
     for f in folder.glob("StreamingHistory*.json"):
-        n += sum((r["artistName"], r["trackName"]) == ("Unknown Artist", "Unknown Track")
-                 for r in json.loads(f.read_text()))
+        n += sum(
+            (r["artistName"], r["trackName"]) == ("Unknown Artist", "Unknown Track")
+            for r in json.loads(f.read_text())
+        )
     return n
 
 
@@ -76,7 +89,12 @@ def test_total_and_spans(spotify_store: Store) -> None:
     ).fetchone()
     assert span is not None and (str(span[0]), str(span[1])) == ("2023-07-03", "2026-06-02")
     # every play has an artist and a track
-    assert spotify_store.scalar("SELECT count(*) FROM plays WHERE track_id IS NULL OR artist_id IS NULL") == 0
+    assert (
+        spotify_store.scalar(
+            "SELECT count(*) FROM plays WHERE track_id IS NULL OR artist_id IS NULL"
+        )
+        == 0
+    )
 
 
 def test_extended_row_and_flags(spotify_store: Store, lh: Path) -> None:
@@ -88,12 +106,22 @@ def test_extended_row_and_flags(spotify_store: Store, lh: Path) -> None:
         WHERE e.user_id = 'lh:user_01' AND e.ts = TIMESTAMP '2022-11-12 13:59:51'
         """
     ).fetchall()
-    assert row == [("Fight Song", "Rachel Platten", "Wildfire", "spotify:track:37f4ITSlgPX81ad2EvmVQr",
-                    66871, True)]
+    assert row == [
+        (
+            "Fight Song",
+            "Rachel Platten",
+            "Wildfire",
+            "spotify:track:37f4ITSlgPX81ad2EvmVQr",
+            66871,
+            True,
+        )
+    ]
     raw = json.loads((lh / "user_03" / "Streaming_History_Audio_2024_4.json").read_text())
     music = [r for r in raw if r["master_metadata_track_name"]]
     flagged = sum(r["skipped"] for r in music)
-    got = spotify_store.scalar("SELECT count(*) FILTER (skipped) FROM events WHERE user_id = 'lh:user_03'")
+    got = spotify_store.scalar(
+        "SELECT count(*) FILTER (skipped) FROM events WHERE user_id = 'lh:user_03'"
+    )
     assert got == flagged == 865
     # the fallback for a null flag (older exports) agrees with the flag wherever both exist
     for u in EXTENDED:
@@ -116,9 +144,13 @@ def test_basic_rows_and_derived_skips(spotify_store: Store) -> None:
     ]
 
 
-def test_non_music_rows_are_counted_in_the_log(tmp_path: Path, lh: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_non_music_rows_are_counted_in_the_log(
+    tmp_path: Path, lh: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     raw = json.loads((lh / "user_03" / "Streaming_History_Audio_2024_4.json").read_text())
-    episodes = sum(1 for r in raw if not r["master_metadata_track_name"] and r["spotify_episode_uri"])
+    episodes = sum(
+        1 for r in raw if not r["master_metadata_track_name"] and r["spotify_episode_uri"]
+    )
     with Store(tmp_path / "s.duckdb") as store, caplog.at_level(logging.INFO, logger="encore"):
         res = ingest(store, SpotifyExtended(), lh / "user_03")
     assert res.rejected == {}
@@ -146,7 +178,9 @@ def test_export_one_level_down(tmp_path: Path, lh: Path) -> None:
     """`encore ingest spotify_basic ~/Downloads/my_spotify_data` with the files in MyData/."""
     inner = tmp_path / "my_spotify_data" / "MyData"
     inner.mkdir(parents=True)
-    (inner / "StreamingHistory0.json").write_bytes((lh / "user_11" / "StreamingHistory0.json").read_bytes())
+    (inner / "StreamingHistory0.json").write_bytes(
+        (lh / "user_11" / "StreamingHistory0.json").read_bytes()
+    )
     with Store(tmp_path / "s.duckdb") as store:
         res = ingest(store, SpotifyBasic(), tmp_path / "my_spotify_data")
         assert res.loaded["events"] == 7827
@@ -178,7 +212,9 @@ def test_csv_copy_of_a_json_file_is_not_read_twice(tmp_path: Path, lh: Path) -> 
 
 
 # ---------------------------------------------------------------------------- bad input
-def _basic(tmp_path: Path, records: list[dict[str, object]], name: str = "StreamingHistory0.json") -> Path:
+def _basic(
+    tmp_path: Path, records: list[dict[str, object]], name: str = "StreamingHistory0.json"
+) -> Path:
     folder = tmp_path / "export"
     folder.mkdir(exist_ok=True)
     (folder / name).write_text(json.dumps(records, indent=2, ensure_ascii=False))
@@ -186,9 +222,19 @@ def _basic(tmp_path: Path, records: list[dict[str, object]], name: str = "Stream
 
 
 GOOD = [
-    {"endTime": "2021-01-01 10:00", "artistName": "Radiohead", "trackName": "Creep", "msPlayed": 200000},
+    {
+        "endTime": "2021-01-01 10:00",
+        "artistName": "Radiohead",
+        "trackName": "Creep",
+        "msPlayed": 200000,
+    },
     {"endTime": "2021-01-01 10:04", "artistName": "Björk", "trackName": "Jóga", "msPlayed": 305000},
-    {"endTime": "2021-01-01 10:09", "artistName": "Daft Punk", "trackName": "One More Time", "msPlayed": 5000},
+    {
+        "endTime": "2021-01-01 10:09",
+        "artistName": "Daft Punk",
+        "trackName": "One More Time",
+        "msPlayed": 5000,
+    },
 ]
 
 
@@ -214,7 +260,9 @@ def test_truncated_json_names_line_and_column(tmp_path: Path, lh: Path, store: S
     pd.testing.assert_frame_equal(before, store.counts())
 
 
-@pytest.mark.parametrize("text", ["", "   \n", "[\n  {\"endTime\": \"2021-01-01 10:00\",", "[1, 2,]", "{}"])
+@pytest.mark.parametrize(
+    "text", ["", "   \n", '[\n  {"endTime": "2021-01-01 10:00",', "[1, 2,]", "{}"]
+)
 def test_empty_or_broken_file(tmp_path: Path, store: Store, text: str) -> None:
     f = tmp_path / "StreamingHistory0.json"
     f.write_text(text)
@@ -235,8 +283,9 @@ def test_empty_or_broken_file(tmp_path: Path, store: Store, text: str) -> None:
         (1, {"endTime": None}, "endTime", "empty"),
     ],
 )
-def test_bad_row_strict_and_skip(tmp_path: Path, store: Store, k: int, change: dict[str, object],
-                                 field: str, reason: str) -> None:
+def test_bad_row_strict_and_skip(
+    tmp_path: Path, store: Store, k: int, change: dict[str, object], field: str, reason: str
+) -> None:
     recs = [dict(r) for r in GOOD]
     recs[k].update(change)
     folder = _basic(tmp_path, recs)
@@ -267,12 +316,28 @@ def test_missing_key_and_wrong_type(tmp_path: Path, store: Store) -> None:
 
 
 def test_extended_bad_rows(tmp_path: Path, store: Store) -> None:
-    rec = {"ts": "2024-01-01T10:00:00Z", "ms_played": 1000, "master_metadata_track_name": "A",
-           "master_metadata_album_artist_name": "B", "master_metadata_album_album_name": "C",
-           "spotify_track_uri": "spotify:track:x", "skipped": None, "reason_end": "fwdbtn"}
+    rec = {
+        "ts": "2024-01-01T10:00:00Z",
+        "ms_played": 1000,
+        "master_metadata_track_name": "A",
+        "master_metadata_album_artist_name": "B",
+        "master_metadata_album_album_name": "C",
+        "spotify_track_uri": "spotify:track:x",
+        "skipped": None,
+        "reason_end": "fwdbtn",
+    }
     f = tmp_path / "endsong_0.json"
-    rows = [rec, {**rec, "ts": "yesterday"}, {**rec, "reason_end": "trackdone"},
-            {**rec, "master_metadata_track_name": None, "episode_name": "E", "spotify_episode_uri": "spotify:episode:e"}]
+    rows = [
+        rec,
+        {**rec, "ts": "yesterday"},
+        {**rec, "reason_end": "trackdone"},
+        {
+            **rec,
+            "master_metadata_track_name": None,
+            "episode_name": "E",
+            "spotify_episode_uri": "spotify:episode:e",
+        },
+    ]
     f.write_text(json.dumps(rows, indent=2))
     with pytest.raises(DataError) as err:
         ingest(store, SpotifyExtended(), f)
@@ -280,7 +345,9 @@ def test_extended_bad_rows(tmp_path: Path, store: Store) -> None:
     res = ingest(store, SpotifyExtended(), f, on_error="skip")
     assert res.loaded["events"] == 2 and res.rejected == {"events": 1}
     # null 'skipped' -> reason_end decides: fwdbtn skipped, trackdone not
-    assert [r[0] for r in store.execute("SELECT skipped FROM events ORDER BY skipped DESC").fetchall()] == [True, False]
+    assert [
+        r[0] for r in store.execute("SELECT skipped FROM events ORDER BY skipped DESC").fetchall()
+    ] == [True, False]
     del rec["master_metadata_album_artist_name"]
     f.write_text(json.dumps([rec]))
     with pytest.raises(DataError, match="missing field") as err:
@@ -305,19 +372,30 @@ def test_no_history_in_folder(tmp_path: Path, store: Store) -> None:
 _name = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30).filter(
     lambda s: s.strip() != ""
 )
-_record = st.fixed_dictionaries({
-    "endTime": st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 12, 31)).map(
-        lambda d: d.strftime("%Y-%m-%d %H:%M")),
-    "artistName": _name,
-    "trackName": _name,
-    "msPlayed": st.integers(min_value=0, max_value=10**8),
-})
+_record = st.fixed_dictionaries(
+    {
+        "endTime": st.datetimes(
+            min_value=datetime(2000, 1, 1), max_value=datetime(2030, 12, 31)
+        ).map(lambda d: d.strftime("%Y-%m-%d %H:%M")),
+        "artistName": _name,
+        "trackName": _name,
+        "msPlayed": st.integers(min_value=0, max_value=10**8),
+    }
+)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(records=st.lists(_record, min_size=1, max_size=40))
-def test_round_trip_loader(tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, object]]) -> None:
-    records = [r for r in records if (r["artistName"], r["trackName"]) != ("Unknown Artist", "Unknown Track")]
+def test_round_trip_loader(
+    tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, object]]
+) -> None:
+    records = [
+        r
+        for r in records
+        if (r["artistName"], r["trackName"]) != ("Unknown Artist", "Unknown Track")
+    ]
     folder = tmp_path_factory.mktemp("rt")
     f = folder / "StreamingHistory0.json"
     f.write_text(json.dumps(records, indent=2, ensure_ascii=False))
@@ -331,17 +409,32 @@ def test_round_trip_loader(tmp_path_factory: pytest.TempPathFactory, records: li
     assert set(ev["user_id"]) <= {"u"}
 
 
-_POOL = [f"{w} {i}" for i, w in enumerate(["Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf"])]
+_POOL = [
+    f"{w} {i}"
+    for i, w in enumerate(["Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf"])
+]
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(records=st.lists(st.fixed_dictionaries({
-    "endTime": _record.map(lambda r: r["endTime"]),
-    "artistName": st.sampled_from(_POOL),
-    "trackName": st.sampled_from(_POOL),
-    "msPlayed": st.integers(min_value=0, max_value=10**7),
-}), min_size=1, max_size=30))
-def test_round_trip_store(tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, object]]) -> None:
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    records=st.lists(
+        st.fixed_dictionaries(
+            {
+                "endTime": _record.map(lambda r: r["endTime"]),
+                "artistName": st.sampled_from(_POOL),
+                "trackName": st.sampled_from(_POOL),
+                "msPlayed": st.integers(min_value=0, max_value=10**7),
+            }
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_round_trip_store(
+    tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, object]]
+) -> None:
     folder = tmp_path_factory.mktemp("rts")
     _basic(folder, records)
     with Store(folder / "s.duckdb") as store:

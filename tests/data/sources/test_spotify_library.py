@@ -58,11 +58,16 @@ def test_staged_counts_match_readme(lh: Path, user: str) -> None:
         raw = json.loads((lh / user / "Playlist1.json").read_text())["playlists"]
         assert len(raw) == n_playlists
         # every playlist with a music item is there, positions are the exported ones
-        assert pl["name"].nunique() == sum(1 for p in raw if any(i.get("track") for i in p["items"]))
+        assert pl["name"].nunique() == sum(
+            1 for p in raw if any(i.get("track") for i in p["items"])
+        )
         first = raw[0]["items"][0]
         if first.get("track"):
             row = pl[(pl["name"] == raw[0]["name"].strip()) & (pl["position"] == 1)].iloc[0]
-            assert (row["track"], row["artist"]) == (first["track"]["trackName"], first["track"]["artistName"])
+            assert (row["track"], row["artist"]) == (
+                first["track"]["trackName"],
+                first["track"]["artistName"],
+            )
     else:
         assert "playlists" not in frames
 
@@ -87,15 +92,25 @@ def test_store_counts(lh: Path, tmp_path: Path) -> None:
             res = ingest(store, SpotifyLibrary(), lh / user)
             assert res.rejected == {}
         got = store.df("SELECT user_id, entity_type, count(*) n FROM likes GROUP BY ALL")
-        pl = store.df("SELECT user_id, count(DISTINCT name) p, count(*) n FROM playlists GROUP BY 1")
-        users = store.df("SELECT user_id, country, registered_at FROM users WHERE country IS NOT NULL ORDER BY 1")
+        pl = store.df(
+            "SELECT user_id, count(DISTINCT name) p, count(*) n FROM playlists GROUP BY 1"
+        )
+        users = store.df(
+            "SELECT user_id, country, registered_at FROM users WHERE country IS NOT NULL ORDER BY 1"
+        )
         # a like is never duplicated and always points at an existing entity
-        assert store.scalar(
-            "SELECT count(*) FROM (SELECT user_id, entity_type, entity_id FROM likes GROUP BY ALL HAVING count(*) > 1)"
-        ) == 0
-        assert store.scalar(
-            "SELECT count(*) FROM likes l WHERE entity_type = 'track' AND entity_id NOT IN (SELECT track_id FROM tracks)"
-        ) == 0
+        assert (
+            store.scalar(
+                "SELECT count(*) FROM (SELECT user_id, entity_type, entity_id FROM likes GROUP BY ALL HAVING count(*) > 1)"
+            )
+            == 0
+        )
+        assert (
+            store.scalar(
+                "SELECT count(*) FROM likes l WHERE entity_type = 'track' AND entity_id NOT IN (SELECT track_id FROM tracks)"
+            )
+            == 0
+        )
         uri = store.scalar(
             "SELECT t.uri FROM likes l JOIN tracks t ON t.track_id = l.entity_id JOIN artists a ON a.artist_id = t.artist_id "
             "WHERE l.user_id = 'lh:user_16' AND t.title = 'I''m Yours' AND a.name = 'Jason Mraz'"
@@ -106,12 +121,16 @@ def test_store_counts(lh: Path, tmp_path: Path) -> None:
     n_items = {f"lh:{u}": v[5] - EPISODE_ITEMS.get(u, 0) for u, v in README_LIKES.items() if v[5]}
     assert dict(zip(pl["user_id"], pl["n"], strict=True)) == n_items
     assert uri == "spotify:track:1EzrEOXmMH3G43AXT1y7pA"
-    assert users.values.tolist() == [["lh:user_13", "US", datetime(2018, 9, 15)],
-                                     ["lh:user_14", "FR", datetime(2015, 5, 21)]]
+    assert users.values.tolist() == [
+        ["lh:user_13", "US", datetime(2018, 9, 15)],
+        ["lh:user_14", "FR", datetime(2015, 5, 21)],
+    ]
 
 
 @pytest.mark.parametrize("library_first", [True, False])
-def test_same_user_as_the_history_in_either_order(lh: Path, tmp_path: Path, library_first: bool) -> None:
+def test_same_user_as_the_history_in_either_order(
+    lh: Path, tmp_path: Path, library_first: bool
+) -> None:
     folder = lh / "user_14"
     with Store(tmp_path / "s.duckdb") as store:
         steps = [SpotifyLibrary(), SpotifyBasic()]
@@ -179,11 +198,25 @@ def test_bad_account_and_playlist_files(tmp_path: Path, store: Store) -> None:
     f = _lib(tmp_path, {"lists": []}, "Playlist1.json")
     with pytest.raises(DataError, match="no 'playlists' key"):
         ingest(store, SpotifyLibrary(), f)
-    item = {"track": {"trackName": "willow", "artistName": "Taylor Swift", "albumName": "evermore"},
-            "episode": None, "localTrack": None}
+    item = {
+        "track": {"trackName": "willow", "artistName": "Taylor Swift", "albumName": "evermore"},
+        "episode": None,
+        "localTrack": None,
+    }
     local = {"track": None, "episode": None, "localTrack": {"uri": "spotify:local:a:b:c:1"}}
-    f = _lib(tmp_path, {"playlists": [{"name": "P", "lastModifiedDate": "2020-01-02",
-                                       "items": [local, item, {"track": None}]}]}, "Playlist1.json")
+    f = _lib(
+        tmp_path,
+        {
+            "playlists": [
+                {
+                    "name": "P",
+                    "lastModifiedDate": "2020-01-02",
+                    "items": [local, item, {"track": None}],
+                }
+            ]
+        },
+        "Playlist1.json",
+    )
     with pytest.raises(DataError) as err:
         ingest(store, SpotifyLibrary(), f)
     assert err.value.field == "track"

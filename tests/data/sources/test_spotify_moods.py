@@ -15,7 +15,11 @@ from encore.errors import DataError
 def test_counts_and_values(shared_data: Path, store: Store) -> None:
     res = ingest(store, get_loader("spotify_moods"), shared_data / "spotify-moods")
     assert res.loaded["tracks"] == 686 and res.loaded["track_tags"] == 686
-    moods = dict(store.execute("SELECT tag, count(*) FROM track_tags WHERE kind = 'mood' GROUP BY 1").fetchall())
+    moods = dict(
+        store.execute(
+            "SELECT tag, count(*) FROM track_tags WHERE kind = 'mood' GROUP BY 1"
+        ).fetchall()
+    )
     assert moods == {"Sad": 197, "Calm": 195, "Energetic": 154, "Happy": 140}
     assert store.scalar("SELECT count(*) FROM tracks WHERE uri LIKE 'spotify:track:%'") == 686
     row = store.df("""SELECT t.title, a.name, al.title AS album, t.duration_ms, t.release_year FROM tracks t

@@ -21,19 +21,31 @@ def test_counts_and_values(shared_data: Path, store: Store) -> None:
     years = store.df("""SELECT t.release_year AS y FROM external_ids x JOIN tracks t ON t.track_id = x.internal_id
                         WHERE x.source = 'tcc_ceds' AND x.entity = 'track'""")["y"]
     assert years.min() == 1950 and years.max() == 2019 and (years <= 1990).sum() == 4_085
-    genres = dict(store.execute("""SELECT t.genre_raw, count(*) FROM external_ids x
+    genres = dict(
+        store.execute("""SELECT t.genre_raw, count(*) FROM external_ids x
                                    JOIN tracks t ON t.track_id = x.internal_id
-                                   WHERE x.source = 'tcc_ceds' GROUP BY 1""").fetchall())
+                                   WHERE x.source = 'tcc_ceds' GROUP BY 1""").fetchall()
+    )
     assert set(genres) == {"pop", "country", "blues", "jazz", "rock", "reggae", "hip hop"}
     assert genres["pop"] == 3_848
     assert store.scalar("SELECT count(DISTINCT kind) FROM track_tags") == 1
     feats = {r[0] for r in store.execute("SELECT DISTINCT feature FROM track_features").fetchall()}
-    assert {"valence", "energy", "word_count", "topic_world_life", "topic_shake_the_audience"} <= feats
+    assert {
+        "valence",
+        "energy",
+        "word_count",
+        "topic_world_life",
+        "topic_shake_the_audience",
+    } <= feats
     first = store.df("""SELECT t.title, a.name, l.text, tt.tag FROM external_ids x
                         JOIN tracks t ON t.track_id = x.internal_id JOIN artists a USING (artist_id)
                         JOIN lyrics l ON l.track_id = t.track_id JOIN track_tags tt ON tt.track_id = t.track_id
                         WHERE x.source = 'tcc_ceds' AND x.external_id = '0'""").iloc[0]
-    assert (first["title"], first["name"], first["tag"]) == ("mohabbat bhi jhoothi", "mukesh", "sadness")
+    assert (first["title"], first["name"], first["tag"]) == (
+        "mohabbat bhi jhoothi",
+        "mukesh",
+        "sadness",
+    )
     assert first["text"].startswith("hold time feel break")
 
 
@@ -43,11 +55,19 @@ def test_topic_feature_names() -> None:
 
 
 def test_bad_year(shared_data: Path, tmp_path: Path, store: Store) -> None:
-    src = (shared_data / "tcc-ceds-music-sample" / "tcc_ceds_music_sample.csv").read_text().splitlines()
+    src = (
+        (shared_data / "tcc-ceds-music-sample" / "tcc_ceds_music_sample.csv")
+        .read_text()
+        .splitlines()
+    )
     header, row = src[0], src[1]
     bad = tmp_path / "tcc.csv"
-    bad.write_text("\n".join([header, row, row.replace(",1950,pop,", ",nineteen,pop,", 1).replace("0,", "9,", 1)])
-                   + "\n")
+    bad.write_text(
+        "\n".join(
+            [header, row, row.replace(",1950,pop,", ",nineteen,pop,", 1).replace("0,", "9,", 1)]
+        )
+        + "\n"
+    )
     with pytest.raises(DataError) as err:
         ingest(store, get_loader("tcc_ceds"), bad)
     assert err.value.line == 3 and err.value.field == "release_date"

@@ -49,7 +49,9 @@ class FmaLoader(Loader):
     """FMA track genre labels (small/medium subsets, with the official splits)."""
 
     name: ClassVar[str] = "fma"
-    description: ClassVar[str] = "FMA genre taxonomy and track->genre labels (small/medium, with splits)"
+    description: ClassVar[str] = (
+        "FMA genre taxonomy and track->genre labels (small/medium, with splits)"
+    )
     priority: ClassVar[int] = 20
 
     @classmethod
@@ -67,12 +69,22 @@ class FmaLoader(Loader):
         try:
             if tax_files:
                 taxonomy = read_raw(ctx, tax_files[0], "track_tags", label="fma_genres")
-                validate(ctx, taxonomy, "track_tags", [
-                    required("genre_id"), is_int("genre_id"), required("title"),
-                    Check("genre_id", f"_rec IN (SELECT _rec FROM (SELECT _rec, row_number() OVER (PARTITION BY "
-                          f"{txt('genre_id')} ORDER BY _rec) AS n FROM {taxonomy.name}) WHERE n > 1)",
-                          "duplicate genre_id"),
-                ])
+                validate(
+                    ctx,
+                    taxonomy,
+                    "track_tags",
+                    [
+                        required("genre_id"),
+                        is_int("genre_id"),
+                        required("title"),
+                        Check(
+                            "genre_id",
+                            f"_rec IN (SELECT _rec FROM (SELECT _rec, row_number() OVER (PARTITION BY "
+                            f"{txt('genre_id')} ORDER BY _rec) AS n FROM {taxonomy.name}) WHERE n > 1)",
+                            "duplicate genre_id",
+                        ),
+                    ],
+                )
             for file in files:
                 self._labels(ctx, file, taxonomy, staged)
         finally:
@@ -80,40 +92,66 @@ class FmaLoader(Loader):
                 taxonomy.drop(con)
         return staged
 
-    def _labels(self, ctx: IngestContext, file: Path, taxonomy: RawTable | None, staged: Staged) -> None:
+    def _labels(
+        self, ctx: IngestContext, file: Path, taxonomy: RawTable | None, staged: Staged
+    ) -> None:
         con = ctx.con
         raw = read_raw(ctx, file, "tracks", label="fma", required=LABELS)
         try:
             checks = [
-                required("track_id"), is_int("track_id", 0),
-                Check("genres", f"{txt('genres')} IS NOT NULL AND NOT regexp_matches({txt('genres')}, {_LIST})",
-                      "not a list of genre ids (e.g. [45, 58])"),
+                required("track_id"),
+                is_int("track_id", 0),
+                Check(
+                    "genres",
+                    f"{txt('genres')} IS NOT NULL AND NOT regexp_matches({txt('genres')}, {_LIST})",
+                    "not a list of genre ids (e.g. [45, 58])",
+                ),
             ]
             ids = f"list_transform(regexp_extract_all({txt('genres')}, '\\d+'), lambda x: CAST(x AS BIGINT))"
             if taxonomy is not None:
-                checks.append(Check(
-                    "genres",
-                    f"regexp_matches(coalesce({txt('genres')}, ''), {_LIST}) AND EXISTS (SELECT 1 FROM "
-                    f"(SELECT unnest({ids}) AS g) WHERE g NOT IN "
-                    f"(SELECT CAST(genre_id AS BIGINT) FROM {taxonomy.name}))",
-                    f"genre id not in {taxonomy.file.name}",
-                ))
+                checks.append(
+                    Check(
+                        "genres",
+                        f"regexp_matches(coalesce({txt('genres')}, ''), {_LIST}) AND EXISTS (SELECT 1 FROM "
+                        f"(SELECT unnest({ids}) AS g) WHERE g NOT IN "
+                        f"(SELECT CAST(genre_id AS BIGINT) FROM {taxonomy.name}))",
+                        f"genre id not in {taxonomy.file.name}",
+                    )
+                )
             validate(ctx, raw, "tracks", checks)
             ext = f"CAST(CAST({txt('track_id')} AS BIGINT) AS VARCHAR)"
             ref = f"{ext} AS track_ext, 'FMA track ' || {ext} AS track"
-            staged.add("tracks", arrow(con, f"""
-                SELECT {ref}, {txt('genre_top')} AS genre_raw FROM {raw.name} ORDER BY _rec"""))
-            staged.add("track_tags", arrow(con, f"""
-                SELECT {ref}, {txt('subset')} || ':' || {txt('split')} AS tag, 1.0 AS weight, 'split' AS kind
-                FROM {raw.name} WHERE {txt('subset')} IS NOT NULL AND {txt('split')} IS NOT NULL
-                ORDER BY _rec"""))
+            staged.add(
+                "tracks",
+                arrow(
+                    con,
+                    f"""
+                SELECT {ref}, {txt("genre_top")} AS genre_raw FROM {raw.name} ORDER BY _rec""",
+                ),
+            )
+            staged.add(
+                "track_tags",
+                arrow(
+                    con,
+                    f"""
+                SELECT {ref}, {txt("subset")} || ':' || {txt("split")} AS tag, 1.0 AS weight, 'split' AS kind
+                FROM {raw.name} WHERE {txt("subset")} IS NOT NULL AND {txt("split")} IS NOT NULL
+                ORDER BY _rec""",
+                ),
+            )
             if taxonomy is not None:
                 name = f"(SELECT min(trim(title)) FROM {taxonomy.name} WHERE CAST(genre_id AS BIGINT) = g.gid)"
             else:
                 name = "'fma:' || g.gid"
-            staged.add("track_tags", arrow(con, f"""
+            staged.add(
+                "track_tags",
+                arrow(
+                    con,
+                    f"""
                 SELECT track_ext, track, {name} AS tag, 1.0 AS weight, 'genre' AS kind FROM (
-                    SELECT {ref}, unnest({ids}) AS gid FROM {raw.name} WHERE {txt('genres')} IS NOT NULL
-                ) g"""))
+                    SELECT {ref}, unnest({ids}) AS gid FROM {raw.name} WHERE {txt("genres")} IS NOT NULL
+                ) g""",
+                ),
+            )
         finally:
             raw.drop(con)

@@ -217,9 +217,13 @@ def read_raw(
     if path.suffix.lower() == ".parquet":
         src = f"read_parquet({sql_str(str(path))}, file_row_number=true)"
         try:
-            cols = [c for c in con.sql(f"SELECT * FROM {src} LIMIT 0").columns if c != "file_row_number"]
+            cols = [
+                c for c in con.sql(f"SELECT * FROM {src} LIMIT 0").columns if c != "file_row_number"
+            ]
         except duckdb.Error as exc:
-            raise DataError(f"cannot read Parquet file: {_first_line(exc)}", file=str(path)) from exc
+            raise DataError(
+                f"cannot read Parquet file: {_first_line(exc)}", file=str(path)
+            ) from exc
         require_columns(RawTable(name, path, cols, parquet=True), required, allowed)
         try:
             select = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in cols)
@@ -228,7 +232,9 @@ def read_raw(
                 f"SELECT file_row_number + 1 AS _rec, {select} FROM {src}"
             )
         except duckdb.Error as exc:
-            raise DataError(f"cannot read Parquet file: {_first_line(exc)}", file=str(path)) from exc
+            raise DataError(
+                f"cannot read Parquet file: {_first_line(exc)}", file=str(path)
+            ) from exc
         return RawTable(name, path, cols, parquet=True)
 
     header = csv_header(path)
@@ -257,8 +263,14 @@ def read_raw(
         raise DataError(f"cannot read CSV file: {_first_line(exc)}", file=str(path)) from exc
     raw = RawTable(name, path, cols, skipped_lines=sorted({int(e[0]) for e in errors}))
     for line, column, kind, message, text in errors:
-        ctx.reject(table, path, int(line), column, f"malformed CSV record ({str(kind).lower()}): "
-                   f"{_first_line(message)}", text)
+        ctx.reject(
+            table,
+            path,
+            int(line),
+            column,
+            f"malformed CSV record ({str(kind).lower()}): {_first_line(message)}",
+            text,
+        )
     return raw
 
 
@@ -267,7 +279,9 @@ def _first_line(exc: object) -> str:
     return text.splitlines()[0] if text else text
 
 
-def require_columns(raw: RawTable, required: Iterable[str], allowed: Iterable[str] | None = None) -> None:
+def require_columns(
+    raw: RawTable, required: Iterable[str], allowed: Iterable[str] | None = None
+) -> None:
     """Check a file's header: every ``required`` column present; with ``allowed``, no others.
 
     Raises
@@ -282,7 +296,9 @@ def require_columns(raw: RawTable, required: Iterable[str], allowed: Iterable[st
         if col not in raw.columns:
             raise DataError(
                 f"missing column {col!r}; expected columns: {', '.join(expected)} (required: {', '.join(req)})",
-                file=str(raw.file), line=None if raw.parquet else 1, field=col,
+                file=str(raw.file),
+                line=None if raw.parquet else 1,
+                field=col,
                 hint=f"the header ({where}) has: {', '.join(raw.columns)}",
             )
     if allowed is not None:
@@ -290,7 +306,9 @@ def require_columns(raw: RawTable, required: Iterable[str], allowed: Iterable[st
             if col not in expected:
                 raise DataError(
                     f"unknown column {col!r}; expected columns: {', '.join(expected)}",
-                    file=str(raw.file), line=None if raw.parquet else 1, field=col,
+                    file=str(raw.file),
+                    line=None if raw.parquet else 1,
+                    field=col,
                     hint="rename or drop the column (see docs/generic-format.md)",
                 )
 
@@ -329,14 +347,20 @@ def is_int(col: str, lo: int | None = None, hi: int | None = None) -> Check:
 
 def is_ts(col: str) -> Check:
     """When given, the value must be an ISO 8601 date or timestamp."""
-    return Check(col, f"{txt(col)} IS NOT NULL AND {ts_expr(col)} IS NULL",
-                 "not an ISO 8601 timestamp (e.g. 2024-05-01T13:45:00Z or 2024-05-01 13:45:00)")
+    return Check(
+        col,
+        f"{txt(col)} IS NOT NULL AND {ts_expr(col)} IS NULL",
+        "not an ISO 8601 timestamp (e.g. 2024-05-01T13:45:00Z or 2024-05-01 13:45:00)",
+    )
 
 
 def is_bool(col: str) -> Check:
     """When given, the value must be a boolean word."""
-    return Check(col, f"{txt(col)} IS NOT NULL AND {bool_expr(col)} IS NULL",
-                 "not a boolean (true/false, 1/0, yes/no)")
+    return Check(
+        col,
+        f"{txt(col)} IS NOT NULL AND {bool_expr(col)} IS NULL",
+        "not a boolean (true/false, 1/0, yes/no)",
+    )
 
 
 def validate(ctx: IngestContext, raw: RawTable, table: str, checks: Sequence[Check]) -> int:
@@ -372,18 +396,40 @@ def arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
 # ------------------------------------------------------------------ the generic format
 #: Columns of each file: name -> required (the column must be present and non-empty).
 GENERIC_COLUMNS: dict[str, dict[str, bool]] = {
-    "users": {"user_id": True, "registered_at": False, "country": False, "age": False, "gender": False},
+    "users": {
+        "user_id": True,
+        "registered_at": False,
+        "country": False,
+        "age": False,
+        "gender": False,
+    },
     "tracks": {
-        "track_id": True, "title": True, "artist": False, "album": False, "duration_ms": False,
-        "genre": False, "language": False, "release_year": False, "artist_country": False,
+        "track_id": True,
+        "title": True,
+        "artist": False,
+        "album": False,
+        "duration_ms": False,
+        "genre": False,
+        "language": False,
+        "release_year": False,
+        "artist_country": False,
     },
     "events": {"user_id": True, "track_id": True, "ts": True, "ms_played": False, "skipped": False},
     "likes": {"user_id": True, "entity_type": True, "entity_id": True, "liked_at": False},
 }
 
 _GENDERS = {
-    "m": "m", "male": "m", "man": "m", "f": "f", "female": "f", "woman": "f",
-    "n": "n", "x": "n", "other": "n", "nonbinary": "n", "non-binary": "n",
+    "m": "m",
+    "male": "m",
+    "man": "m",
+    "f": "f",
+    "female": "f",
+    "woman": "f",
+    "n": "n",
+    "x": "n",
+    "other": "n",
+    "nonbinary": "n",
+    "non-binary": "n",
 }
 
 
@@ -405,7 +451,9 @@ def generic_files(path: Path) -> dict[str, Path]:
     for kind in GENERIC_COLUMNS:
         hits = [p for p in (path / f"{kind}.csv", path / f"{kind}.parquet") if p.is_file()]
         if len(hits) > 1:
-            raise DataError(f"both {hits[0].name} and {hits[1].name} found; keep one", file=str(path))
+            raise DataError(
+                f"both {hits[0].name} and {hits[1].name} found; keep one", file=str(path)
+            )
         if hits:
             found[kind] = hits[0]
     return found
@@ -432,7 +480,9 @@ class CsvFileLoader(Loader):
         """Read every matching CSV; bad values are rejected with their line."""
         staged = Staged()
         for file in csv_inputs(path, self.required_columns):
-            raw = read_raw(ctx, file, "tracks", label=self.raw_label, required=self.required_columns)
+            raw = read_raw(
+                ctx, file, "tracks", label=self.raw_label, required=self.required_columns
+            )
             try:
                 self.load_raw(raw, ctx, staged)
             finally:
@@ -473,7 +523,8 @@ class GenericLoader(Loader):
         if not files:
             raise DataError(
                 "no generic-format file found (users, tracks, events or likes as .csv or .parquet)",
-                file=str(path), hint="see docs/generic-format.md",
+                file=str(path),
+                hint="see docs/generic-format.md",
             )
         con = ctx.con
         raws: dict[str, RawTable] = {}
@@ -484,8 +535,13 @@ class GenericLoader(Loader):
                     continue
                 ctx.step(f"generic: checking {files[kind].name}")
                 spec = GENERIC_COLUMNS[kind]
-                raw = read_raw(ctx, files[kind], kind, required=[c for c, req in spec.items() if req],
-                               allowed=list(spec))
+                raw = read_raw(
+                    ctx,
+                    files[kind],
+                    kind,
+                    required=[c for c, req in spec.items() if req],
+                    allowed=list(spec),
+                )
                 raws[kind] = raw
                 for col in spec:  # optional columns absent from the file read as NULL
                     if col not in raw.columns:
@@ -507,35 +563,72 @@ class GenericLoader(Loader):
             f"duplicate {what} (each must appear once)",
         )
 
-    def _users(self, ctx: IngestContext, raw: RawTable, raws: Mapping[str, RawTable], staged: Staged) -> None:
+    def _users(
+        self, ctx: IngestContext, raw: RawTable, raws: Mapping[str, RawTable], staged: Staged
+    ) -> None:
         genders = ", ".join(sql_str(g) for g in _GENDERS)
-        validate(ctx, raw, "users", [
-            required("user_id"), is_ts("registered_at"), is_int("age", 0, 150),
-            Check("gender", f"{txt('gender')} IS NOT NULL AND lower({txt('gender')}) NOT IN ({genders})",
-                  f"unknown gender (use one of {', '.join(_GENDERS)})"),
-            self._dupes(raw, "user_id", "user_id"),
-        ])
+        validate(
+            ctx,
+            raw,
+            "users",
+            [
+                required("user_id"),
+                is_ts("registered_at"),
+                is_int("age", 0, 150),
+                Check(
+                    "gender",
+                    f"{txt('gender')} IS NOT NULL AND lower({txt('gender')}) NOT IN ({genders})",
+                    f"unknown gender (use one of {', '.join(_GENDERS)})",
+                ),
+                self._dupes(raw, "user_id", "user_id"),
+            ],
+        )
         cases = " ".join(f"WHEN {sql_str(k)} THEN {sql_str(v)}" for k, v in _GENDERS.items())
-        staged.add("users", arrow(ctx.con, f"""
-            SELECT {txt('user_id')} AS user_id, {ts_expr('registered_at')} AS registered_at,
-                   {txt('country')} AS country, CAST({int_expr('age')} AS SMALLINT) AS age,
-                   CASE lower({txt('gender')}) {cases} END AS gender
-            FROM {raw.name} ORDER BY _rec"""))
+        staged.add(
+            "users",
+            arrow(
+                ctx.con,
+                f"""
+            SELECT {txt("user_id")} AS user_id, {ts_expr("registered_at")} AS registered_at,
+                   {txt("country")} AS country, CAST({int_expr("age")} AS SMALLINT) AS age,
+                   CASE lower({txt("gender")}) {cases} END AS gender
+            FROM {raw.name} ORDER BY _rec""",
+            ),
+        )
 
-    def _tracks(self, ctx: IngestContext, raw: RawTable, raws: Mapping[str, RawTable], staged: Staged) -> None:
-        validate(ctx, raw, "tracks", [
-            required("track_id"), required("title"), is_int("duration_ms", 0),
-            is_int("release_year", 0, 3000), self._dupes(raw, "track_id", "track_id"),
-        ])
-        staged.add("tracks", arrow(ctx.con, f"""
-            SELECT {txt('track_id')} AS track_ext, {txt('title')} AS track, {txt('artist')} AS artist,
-                   {txt('album')} AS album, {int_expr('duration_ms')} AS duration_ms,
-                   {txt('genre')} AS genre_raw, {txt('language')} AS language,
-                   CAST({int_expr('release_year')} AS SMALLINT) AS release_year
-            FROM {raw.name} ORDER BY _rec"""))
-        countries = arrow(ctx.con, f"""
-            SELECT DISTINCT {txt('artist')} AS artist, {txt('artist_country')} AS country FROM {raw.name}
-            WHERE {txt('artist')} IS NOT NULL AND {txt('artist_country')} IS NOT NULL""")
+    def _tracks(
+        self, ctx: IngestContext, raw: RawTable, raws: Mapping[str, RawTable], staged: Staged
+    ) -> None:
+        validate(
+            ctx,
+            raw,
+            "tracks",
+            [
+                required("track_id"),
+                required("title"),
+                is_int("duration_ms", 0),
+                is_int("release_year", 0, 3000),
+                self._dupes(raw, "track_id", "track_id"),
+            ],
+        )
+        staged.add(
+            "tracks",
+            arrow(
+                ctx.con,
+                f"""
+            SELECT {txt("track_id")} AS track_ext, {txt("title")} AS track, {txt("artist")} AS artist,
+                   {txt("album")} AS album, {int_expr("duration_ms")} AS duration_ms,
+                   {txt("genre")} AS genre_raw, {txt("language")} AS language,
+                   CAST({int_expr("release_year")} AS SMALLINT) AS release_year
+            FROM {raw.name} ORDER BY _rec""",
+            ),
+        )
+        countries = arrow(
+            ctx.con,
+            f"""
+            SELECT DISTINCT {txt("artist")} AS artist, {txt("artist_country")} AS country FROM {raw.name}
+            WHERE {txt("artist")} IS NOT NULL AND {txt("artist_country")} IS NOT NULL""",
+        )
         if countries.num_rows:
             staged.add("artists", countries)
 
@@ -552,60 +645,108 @@ class GenericLoader(Loader):
             f"LEFT JOIN {t} t ON {txt('track_id', 't')} = {key_sql}",
         )
 
-    def _events(self, ctx: IngestContext, raw: RawTable, raws: Mapping[str, RawTable], staged: Staged) -> None:
-        checks = [required("user_id"), required("track_id"), required("ts"), is_ts("ts"),
-                  is_int("ms_played", 0), is_bool("skipped")]
+    def _events(
+        self, ctx: IngestContext, raw: RawTable, raws: Mapping[str, RawTable], staged: Staged
+    ) -> None:
+        checks = [
+            required("user_id"),
+            required("track_id"),
+            required("ts"),
+            is_ts("ts"),
+            is_int("ms_played", 0),
+            is_bool("skipped"),
+        ]
         if "tracks" in raws:
-            checks.append(Check(
-                "track_id",
-                f"{txt('track_id')} IS NOT NULL AND {txt('track_id')} NOT IN "
-                f"(SELECT {txt('track_id')} FROM {raws['tracks'].name} WHERE {txt('track_id')} IS NOT NULL)",
-                f"unknown track_id: not in {raws['tracks'].file.name}",
-            ))
+            checks.append(
+                Check(
+                    "track_id",
+                    f"{txt('track_id')} IS NOT NULL AND {txt('track_id')} NOT IN "
+                    f"(SELECT {txt('track_id')} FROM {raws['tracks'].name} WHERE {txt('track_id')} IS NOT NULL)",
+                    f"unknown track_id: not in {raws['tracks'].file.name}",
+                )
+            )
         validate(ctx, raw, "events", checks)
         ref, join = self._track_ref(raws, "track_id")
-        staged.add("events", arrow(ctx.con, f"""
-            SELECT {txt('user_id')} AS user_id, {ts_expr('ts')} AS ts, {int_expr('ms_played')} AS ms_played,
-                   {bool_expr('skipped')} AS skipped, {ref}
-            FROM {raw.name} x {join} ORDER BY x._rec"""))
+        staged.add(
+            "events",
+            arrow(
+                ctx.con,
+                f"""
+            SELECT {txt("user_id")} AS user_id, {ts_expr("ts")} AS ts, {int_expr("ms_played")} AS ms_played,
+                   {bool_expr("skipped")} AS skipped, {ref}
+            FROM {raw.name} x {join} ORDER BY x._rec""",
+            ),
+        )
 
-    def _likes(self, ctx: IngestContext, raw: RawTable, raws: Mapping[str, RawTable], staged: Staged) -> None:
+    def _likes(
+        self, ctx: IngestContext, raw: RawTable, raws: Mapping[str, RawTable], staged: Staged
+    ) -> None:
         et = f"lower({txt('entity_type')})"
-        checks = [required("user_id"), required("entity_type"), required("entity_id"), is_ts("liked_at"),
-                  Check("entity_type", f"{txt('entity_type')} IS NOT NULL AND {et} NOT IN ('track', 'artist', 'album')",
-                        "entity_type must be track, artist or album")]
+        checks = [
+            required("user_id"),
+            required("entity_type"),
+            required("entity_id"),
+            is_ts("liked_at"),
+            Check(
+                "entity_type",
+                f"{txt('entity_type')} IS NOT NULL AND {et} NOT IN ('track', 'artist', 'album')",
+                "entity_type must be track, artist or album",
+            ),
+        ]
         if "tracks" in raws:
             t = raws["tracks"].name
-            checks.append(Check(
-                "entity_id",
-                f"{txt('entity_id')} IS NOT NULL AND ("
-                f"({et} = 'track' AND {txt('entity_id')} NOT IN (SELECT {txt('track_id')} FROM {t} "
-                f"WHERE {txt('track_id')} IS NOT NULL)) OR "
-                f"({et} = 'artist' AND {txt('entity_id')} NOT IN (SELECT {txt('artist')} FROM {t} "
-                f"WHERE {txt('artist')} IS NOT NULL)) OR "
-                f"({et} = 'album' AND {txt('entity_id')} NOT IN (SELECT {txt('album')} FROM {t} "
-                f"WHERE {txt('album')} IS NOT NULL)))",
-                f"unknown entity_id: no such track_id, artist or album in {raws['tracks'].file.name}",
-            ))
+            checks.append(
+                Check(
+                    "entity_id",
+                    f"{txt('entity_id')} IS NOT NULL AND ("
+                    f"({et} = 'track' AND {txt('entity_id')} NOT IN (SELECT {txt('track_id')} FROM {t} "
+                    f"WHERE {txt('track_id')} IS NOT NULL)) OR "
+                    f"({et} = 'artist' AND {txt('entity_id')} NOT IN (SELECT {txt('artist')} FROM {t} "
+                    f"WHERE {txt('artist')} IS NOT NULL)) OR "
+                    f"({et} = 'album' AND {txt('entity_id')} NOT IN (SELECT {txt('album')} FROM {t} "
+                    f"WHERE {txt('album')} IS NOT NULL)))",
+                    f"unknown entity_id: no such track_id, artist or album in {raws['tracks'].file.name}",
+                )
+            )
         validate(ctx, raw, "likes", checks)
         con = ctx.con
-        base = f"{txt('user_id')} AS user_id, {et} AS entity_type, {ts_expr('liked_at')} AS liked_at"
+        base = (
+            f"{txt('user_id')} AS user_id, {et} AS entity_type, {ts_expr('liked_at')} AS liked_at"
+        )
         ref, join = self._track_ref(raws, "entity_id")
-        frames = [arrow(con, f"SELECT {base}, {ref} FROM {raw.name} x {join} WHERE {et} = 'track' ORDER BY x._rec"),
-                  arrow(con, f"SELECT {base}, {txt('entity_id')} AS artist FROM {raw.name} WHERE {et} = 'artist' "
-                             "ORDER BY _rec")]
+        frames = [
+            arrow(
+                con,
+                f"SELECT {base}, {ref} FROM {raw.name} x {join} WHERE {et} = 'track' ORDER BY x._rec",
+            ),
+            arrow(
+                con,
+                f"SELECT {base}, {txt('entity_id')} AS artist FROM {raw.name} WHERE {et} = 'artist' "
+                "ORDER BY _rec",
+            ),
+        ]
         if "tracks" in raws:
             # an album is named by its title; its artist comes from the tracks file
             t = raws["tracks"].name
-            frames.append(arrow(con, f"""
-                SELECT {base}, {txt('entity_id')} AS album, a.artist
+            frames.append(
+                arrow(
+                    con,
+                    f"""
+                SELECT {base}, {txt("entity_id")} AS album, a.artist
                 FROM {raw.name} x LEFT JOIN (
-                    SELECT {txt('album')} AS album, min({txt('artist')}) AS artist FROM {t}
-                    WHERE {txt('album')} IS NOT NULL GROUP BY 1) a ON a.album = {txt('entity_id', 'x')}
-                WHERE {et} = 'album' ORDER BY x._rec"""))
+                    SELECT {txt("album")} AS album, min({txt("artist")}) AS artist FROM {t}
+                    WHERE {txt("album")} IS NOT NULL GROUP BY 1) a ON a.album = {txt("entity_id", "x")}
+                WHERE {et} = 'album' ORDER BY x._rec""",
+                )
+            )
         else:
-            frames.append(arrow(con, f"SELECT {base}, {txt('entity_id')} AS album FROM {raw.name} "
-                                     f"WHERE {et} = 'album' ORDER BY _rec"))
+            frames.append(
+                arrow(
+                    con,
+                    f"SELECT {base}, {txt('entity_id')} AS album FROM {raw.name} "
+                    f"WHERE {et} = 'album' ORDER BY _rec",
+                )
+            )
         for frame in frames:
             if frame.num_rows:
                 staged.add("likes", frame)

@@ -67,8 +67,14 @@ _ALIASES = {
     "user_genre": ("track_genre",),
 }
 #: Time columns in order of preference, with how they are written.
-_TIME_COLUMNS = (("uts", "unix"), ("timestamp", "unix"), ("played_at", "text"),
-                 ("datetime", "text"), ("utc_time", "text"), ("date", "text"))
+_TIME_COLUMNS = (
+    ("uts", "unix"),
+    ("timestamp", "unix"),
+    ("played_at", "text"),
+    ("datetime", "text"),
+    ("utc_time", "text"),
+    ("date", "text"),
+)
 #: Text time formats tried in order (the first that parses a column's first value is used).
 _TEXT_FORMATS = (
     ("%d %b %Y %H:%M", "'20 Nov 2020 09:35'"),
@@ -112,8 +118,11 @@ def layout_of(first: list[str], second: list[str] | None) -> Layout | None:
                 return Layout(True, cols, names.index(tname), tname, kind, len(names))
         return None
     rows = [r for r in (first, second) if r is not None]
-    if all(len(r) == 4 for r in rows) and any(_NO_HEADER_DATE.fullmatch(r[3].strip()) for r in rows) \
-            and all(not r[3].strip() or _NO_HEADER_DATE.fullmatch(r[3].strip()) for r in rows):
+    if (
+        all(len(r) == 4 for r in rows)
+        and any(_NO_HEADER_DATE.fullmatch(r[3].strip()) for r in rows)
+        and all(not r[3].strip() or _NO_HEADER_DATE.fullmatch(r[3].strip()) for r in rows)
+    ):
         return Layout(False, {"artist": 0, "album": 1, "track": 2}, 3, "date", "text", 4)
     return None
 
@@ -134,7 +143,9 @@ def sniff(path: Path) -> Layout | None:
     return layout_of(first[1], second[1] if second else None)
 
 
-def _parse_time(values: list[str | None], layout: Layout, out: list[Bad]) -> tuple[pd.Series, np.ndarray]:
+def _parse_time(
+    values: list[str | None], layout: Layout, out: list[Bad]
+) -> tuple[pd.Series, np.ndarray]:
     """Parse the time column; returns the times and a mask of rows with no time (now playing)."""
     s = pd.Series(values, dtype=object)
     empty = np.array([v is None for v in values], dtype=bool)
@@ -148,8 +159,9 @@ def _parse_time(values: list[str | None], layout: Layout, out: list[Bad]) -> tup
         first = next((v for v in values if v is not None), None)
         fmt, expected = _TEXT_FORMATS[-1]
         for f, e in _TEXT_FORMATS:
-            if first is not None and not pd.isna(pd.to_datetime(pd.Series([first]), format=f, errors="coerce",
-                                                                 utc=True).iloc[0]):
+            if first is not None and not pd.isna(
+                pd.to_datetime(pd.Series([first]), format=f, errors="coerce", utc=True).iloc[0]
+            ):
                 fmt, expected = f, e
                 break
         parsed = pd.to_datetime(s, format=fmt, errors="coerce", utc=True).dt.tz_convert(None)
@@ -173,7 +185,7 @@ def duplicate_scrobbles(events: pd.DataFrame) -> np.ndarray:
     if events.empty:
         return np.zeros(0, dtype=bool)
     order = events.sort_values(["artist", "track", "ts"], kind="stable")
-    same = (order["artist"].eq(order["artist"].shift()) & order["track"].eq(order["track"].shift()))
+    same = order["artist"].eq(order["artist"].shift()) & order["track"].eq(order["track"].shift())
     close = (order["ts"] - order["ts"].shift()) < DUPLICATE_WINDOW
     mask = pd.Series((same & close).to_numpy(), index=order.index)
     return mask.reindex(events.index).to_numpy(dtype=bool)
@@ -183,7 +195,9 @@ class LastfmCsv(Loader):
     """Last.fm scrobble exports (CSV, five exporter layouts)."""
 
     name: ClassVar[str] = "lastfm_csv"
-    description: ClassVar[str] = "Last.fm scrobble export as CSV (lastfm-to-csv and other exporters' layouts)"
+    description: ClassVar[str] = (
+        "Last.fm scrobble export as CSV (lastfm-to-csv and other exporters' layouts)"
+    )
     priority: ClassVar[int] = 50
 
     @classmethod
@@ -200,7 +214,8 @@ class LastfmCsv(Loader):
                 raise DataError(
                     "not a recognised Last.fm scrobble CSV (need a header with artist, track and a time "
                     "column such as uts, timestamp, played_at or date; or header-less artist,album,track,date)",
-                    file=str(path), line=1,
+                    file=str(path),
+                    line=1,
                 )
             return [(path, lay)]
         found = [(p, sniff(p)) for p in sorted(path.glob("*.csv"))]
@@ -211,8 +226,11 @@ class LastfmCsv(Loader):
             if lay is None:
                 log.info("%s: %s is not a scrobble CSV; not read", self.name, p)
         if not hits:
-            raise DataError("no Last.fm scrobble CSV found", file=str(path),
-                            hint="point at the folder or file of the exported scrobbles (.csv)")
+            raise DataError(
+                "no Last.fm scrobble CSV found",
+                file=str(path),
+                hint="point at the folder or file of the exported scrobbles (.csv)",
+            )
         folders = sorted({p.parent for p, _ in hits})
         if len(folders) > 1:
             raise ConfigError(
@@ -238,7 +256,9 @@ class LastfmCsv(Loader):
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue
                 if len(row) != lay.width:
-                    problems.append(Bad(len(rows), None, f"expected {lay.width} fields, got {len(row)}"))
+                    problems.append(
+                        Bad(len(rows), None, f"expected {lay.width} fields, got {len(row)}")
+                    )
                 starts.append(line)
                 rows.append(row)
             w = lay.width
@@ -250,10 +270,18 @@ class LastfmCsv(Loader):
             track = col(lay.columns["track"])
             times = col(lay.time_col)
             empty_time = np.array([t is None for t in times], dtype=bool)
-            check_text([(a or "") if not e else "x" for a, e in zip(artist, empty_time, strict=True)], "artist",
-                       required=True, out=problems)
-            check_text([(t or "") if not e else "x" for t, e in zip(track, empty_time, strict=True)], "track",
-                       required=True, out=problems)
+            check_text(
+                [(a or "") if not e else "x" for a, e in zip(artist, empty_time, strict=True)],
+                "artist",
+                required=True,
+                out=problems,
+            )
+            check_text(
+                [(t or "") if not e else "x" for t, e in zip(track, empty_time, strict=True)],
+                "track",
+                required=True,
+                out=problems,
+            )
             ts, _ = _parse_time(times, lay, problems)
 
             def where(r: int, f: Path = f, starts: list[int] = starts) -> tuple[Path, int | None]:
@@ -291,14 +319,25 @@ class LastfmCsv(Loader):
         st = Staged()
         if "_label" in all_events:
             labelled = all_events[all_events["_label"].notna()]
-            keys = [c for c in ("artist", "artist_mbid", "album", "track", "track_mbid") if c in labelled]
-            tags = (labelled.groupby([*keys, "_label"], dropna=False).size().rename("weight").reset_index()
-                    .rename(columns={"_label": "tag"}))
+            keys = [
+                c
+                for c in ("artist", "artist_mbid", "album", "track", "track_mbid")
+                if c in labelled
+            ]
+            tags = (
+                labelled.groupby([*keys, "_label"], dropna=False)
+                .size()
+                .rename("weight")
+                .reset_index()
+                .rename(columns={"_label": "tag"})
+            )
             tags["kind"] = "user_genre"
             st.add("track_tags", tags)
             all_events = all_events.drop(columns="_label")
         st.add("events", all_events)
         n = len(all_events)
         detail = ", ".join(f"{k} {v:,}" for k, v in sorted(dropped.items()) if v) or "none"
-        ctx.step(f"{self.name}: {n:,} scrobbles for {user}; dropped {sum(dropped.values()):,} ({detail})")
+        ctx.step(
+            f"{self.name}: {n:,} scrobbles for {user}; dropped {sum(dropped.values()):,} ({detail})"
+        )
         return st

@@ -64,20 +64,109 @@ TRACK_FEATURES = {
 ARTIST_FEATURES = {"ArtistLatitude": "latitude", "ArtistLongitude": "longitude"}
 
 _US_STATES = [
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
-    "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ",
-    "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT",
-    "VA", "WA", "WV", "WI", "WY", "DC",
+    "AL",
+    "AK",
+    "AZ",
+    "AR",
+    "CA",
+    "CO",
+    "CT",
+    "DE",
+    "FL",
+    "GA",
+    "HI",
+    "ID",
+    "IL",
+    "IN",
+    "IA",
+    "KS",
+    "KY",
+    "LA",
+    "ME",
+    "MD",
+    "MA",
+    "MI",
+    "MN",
+    "MS",
+    "MO",
+    "MT",
+    "NE",
+    "NV",
+    "NH",
+    "NJ",
+    "NM",
+    "NY",
+    "NC",
+    "ND",
+    "OH",
+    "OK",
+    "OR",
+    "PA",
+    "RI",
+    "SC",
+    "SD",
+    "TN",
+    "TX",
+    "UT",
+    "VT",
+    "VA",
+    "WA",
+    "WV",
+    "WI",
+    "WY",
+    "DC",
 ]
 _US_STATE_NAMES = [
-    "alabama", "alaska", "arizona", "arkansas", "california", "colorado", "connecticut",
-    "delaware", "florida", "georgia", "hawaii", "idaho", "illinois", "indiana", "iowa",
-    "kansas", "kentucky", "louisiana", "maine", "maryland", "massachusetts", "michigan",
-    "minnesota", "mississippi", "missouri", "montana", "nebraska", "nevada", "new hampshire",
-    "new jersey", "new mexico", "new york", "north carolina", "north dakota", "ohio",
-    "oklahoma", "oregon", "pennsylvania", "rhode island", "south carolina", "south dakota",
-    "tennessee", "texas", "utah", "vermont", "virginia", "washington", "west virginia",
-    "wisconsin", "wyoming",
+    "alabama",
+    "alaska",
+    "arizona",
+    "arkansas",
+    "california",
+    "colorado",
+    "connecticut",
+    "delaware",
+    "florida",
+    "georgia",
+    "hawaii",
+    "idaho",
+    "illinois",
+    "indiana",
+    "iowa",
+    "kansas",
+    "kentucky",
+    "louisiana",
+    "maine",
+    "maryland",
+    "massachusetts",
+    "michigan",
+    "minnesota",
+    "mississippi",
+    "missouri",
+    "montana",
+    "nebraska",
+    "nevada",
+    "new hampshire",
+    "new jersey",
+    "new mexico",
+    "new york",
+    "north carolina",
+    "north dakota",
+    "ohio",
+    "oklahoma",
+    "oregon",
+    "pennsylvania",
+    "rhode island",
+    "south carolina",
+    "south dakota",
+    "tennessee",
+    "texas",
+    "utah",
+    "vermont",
+    "virginia",
+    "washington",
+    "west virginia",
+    "wisconsin",
+    "wyoming",
 ]
 
 
@@ -85,7 +174,9 @@ class MsdLoader(Loader):
     """Million Song Subset songs: catalogue metadata and Echo Nest features."""
 
     name: ClassVar[str] = "msd"
-    description: ClassVar[str] = "Million Song Subset (10k songs): titles, albums, years, tempo, loudness"
+    description: ClassVar[str] = (
+        "Million Song Subset (10k songs): titles, albums, years, tempo, loudness"
+    )
     priority: ClassVar[int] = 20
 
     @classmethod
@@ -105,47 +196,92 @@ class MsdLoader(Loader):
         con = ctx.con
         raw = read_raw(ctx, file, "tracks", label="msd", required=REQUIRED)
         try:
-            for col in [*TRACK_FEATURES, *ARTIST_FEATURES, "AlbumName", "ArtistID", "ArtistLocation",
-                        "Year", "ArtistMBID"]:
+            for col in [
+                *TRACK_FEATURES,
+                *ARTIST_FEATURES,
+                "AlbumName",
+                "ArtistID",
+                "ArtistLocation",
+                "Year",
+                "ArtistMBID",
+            ]:
                 if col not in raw.columns:
                     con.execute(f"ALTER TABLE {raw.name} ADD COLUMN {ident(col)} VARCHAR")
-            validate(ctx, raw, "tracks", [
-                required("SongID"), required("Duration"), is_number("Duration"), is_int("Year", 0, 3000),
-                *[is_number(c) for c in [*TRACK_FEATURES, *ARTIST_FEATURES]],
-            ])
-            ref = (f"{txt('SongID')} AS track_ext, {txt('Title')} AS track, {txt('ArtistName')} AS artist, "
-                   f"{txt('ArtistMBID')} AS artist_mbid, "
-                   f"{txt('AlbumName')} AS album")
+            validate(
+                ctx,
+                raw,
+                "tracks",
+                [
+                    required("SongID"),
+                    required("Duration"),
+                    is_number("Duration"),
+                    is_int("Year", 0, 3000),
+                    *[is_number(c) for c in [*TRACK_FEATURES, *ARTIST_FEATURES]],
+                ],
+            )
+            ref = (
+                f"{txt('SongID')} AS track_ext, {txt('Title')} AS track, {txt('ArtistName')} AS artist, "
+                f"{txt('ArtistMBID')} AS artist_mbid, "
+                f"{txt('AlbumName')} AS album"
+            )
             year = f"CAST(NULLIF({int_expr('Year')}, 0) AS SMALLINT)"
-            staged.add("tracks", arrow(con, f"""
-                SELECT {ref}, CAST(round({num_expr('Duration')} * 1000) AS BIGINT) AS duration_ms,
-                       {year} AS release_year FROM {raw.name} ORDER BY _rec"""))
-            staged.add("albums", arrow(con, f"""
-                SELECT {txt('AlbumName')} AS album, {txt('ArtistName')} AS artist,
-                       {txt('ArtistMBID')} AS artist_mbid, max({year}) AS release_year
-                FROM {raw.name} WHERE {txt('AlbumName')} IS NOT NULL GROUP BY ALL"""))
+            staged.add(
+                "tracks",
+                arrow(
+                    con,
+                    f"""
+                SELECT {ref}, CAST(round({num_expr("Duration")} * 1000) AS BIGINT) AS duration_ms,
+                       {year} AS release_year FROM {raw.name} ORDER BY _rec""",
+                ),
+            )
+            staged.add(
+                "albums",
+                arrow(
+                    con,
+                    f"""
+                SELECT {txt("AlbumName")} AS album, {txt("ArtistName")} AS artist,
+                       {txt("ArtistMBID")} AS artist_mbid, max({year}) AS release_year
+                FROM {raw.name} WHERE {txt("AlbumName")} IS NOT NULL GROUP BY ALL""",
+                ),
+            )
             unpivot = ", ".join(f"('{f}', {num_expr(c)})" for c, f in TRACK_FEATURES.items())
-            staged.add("track_features", arrow(con, f"""
+            staged.add(
+                "track_features",
+                arrow(
+                    con,
+                    f"""
                 SELECT {ref}, u.feature, u.value FROM {raw.name},
-                LATERAL (VALUES {unpivot}) u(feature, value) WHERE u.value IS NOT NULL"""))
+                LATERAL (VALUES {unpivot}) u(feature, value) WHERE u.value IS NOT NULL""",
+                ),
+            )
             aref = f"{txt('ArtistName')} AS artist, {txt('ArtistMBID')} AS artist_mbid"
             a_unpivot = ", ".join(f"('{f}', {num_expr(c)})" for c, f in ARTIST_FEATURES.items())
-            staged.add("artist_features", arrow(con, f"""
+            staged.add(
+                "artist_features",
+                arrow(
+                    con,
+                    f"""
                 SELECT {aref}, u.feature, min(u.value) AS value FROM {raw.name},
-                LATERAL (VALUES {a_unpivot}) u(feature, value) WHERE u.value IS NOT NULL GROUP BY ALL"""))
+                LATERAL (VALUES {a_unpivot}) u(feature, value) WHERE u.value IS NOT NULL GROUP BY ALL""",
+                ),
+            )
             con.register("_msd_countries", country_table())
             try:
                 states = ", ".join(f"'{s}'" for s in _US_STATES)
                 state_names = ", ".join(f"'{s}'" for s in _US_STATE_NAMES)
                 loc = f"lower(regexp_replace({txt('ArtistLocation')}, '\\s+', ' ', 'g'))"
                 words = f"string_split({loc}, ' ')"
-                staged.add("artists", arrow(con, f"""
+                staged.add(
+                    "artists",
+                    arrow(
+                        con,
+                        f"""
                     WITH l AS (
                         SELECT {aref}, {loc} AS loc, {words}[-1] AS w1,
                                CASE WHEN len({words}) > 1 THEN {words}[-2] || ' ' || {words}[-1] END AS w2,
-                               string_split(trim({ident('ArtistLocation')}), ' ')[-1] AS last_word,
+                               string_split(trim({ident("ArtistLocation")}), ' ')[-1] AS last_word,
                                len({words}) AS n
-                        FROM {raw.name} WHERE {txt('ArtistLocation')} IS NOT NULL
+                        FROM {raw.name} WHERE {txt("ArtistLocation")} IS NOT NULL
                     ), names AS (
                         SELECT key, iso2 FROM _msd_countries WHERE length(key) > 3
                           AND key NOT IN (SELECT unnest([{state_names}]))
@@ -157,7 +293,9 @@ class MsdLoader(Loader):
                                (SELECT iso2 FROM names WHERE key = l.w2),
                                (SELECT iso2 FROM names WHERE key = l.w1),
                                CASE WHEN n > 1 AND last_word IN ({states}) THEN 'US' END)) AS country
-                    FROM l GROUP BY artist, artist_mbid HAVING country IS NOT NULL"""))
+                    FROM l GROUP BY artist, artist_mbid HAVING country IS NOT NULL""",
+                    ),
+                )
             finally:
                 con.unregister("_msd_countries")
         finally:

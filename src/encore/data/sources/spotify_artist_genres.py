@@ -50,10 +50,20 @@ from encore.data.sources.generic import (
 
 REQUIRED = ("artists", "genres")
 FEATURES = {
-    "acousticness": "acousticness", "danceability": "danceability", "duration_ms": "duration_ms",
-    "energy": "energy", "instrumentalness": "instrumentalness", "liveness": "liveness",
-    "loudness": "loudness", "speechiness": "speechiness", "tempo": "tempo", "valence": "valence",
-    "popularity": "popularity", "key": "key", "mode": "mode", "count": "track_count",
+    "acousticness": "acousticness",
+    "danceability": "danceability",
+    "duration_ms": "duration_ms",
+    "energy": "energy",
+    "instrumentalness": "instrumentalness",
+    "liveness": "liveness",
+    "loudness": "loudness",
+    "speechiness": "speechiness",
+    "tempo": "tempo",
+    "valence": "valence",
+    "popularity": "popularity",
+    "key": "key",
+    "mode": "mode",
+    "count": "track_count",
 }
 _ITEM = r"""('[^']*'|"[^"]*")"""
 _LIST = rf"^\[\s*({_ITEM}(\s*,\s*{_ITEM})*)?\s*\]$"
@@ -74,7 +84,9 @@ class SpotifyArtistGenresLoader(Loader):
     """Spotify's genre lists per artist, plus artist-level audio-feature means."""
 
     name: ClassVar[str] = "spotify_artist_genres"
-    description: ClassVar[str] = "Spotify artist -> genre lists (data_w_genres.csv) and artist feature means"
+    description: ClassVar[str] = (
+        "Spotify artist -> genre lists (data_w_genres.csv) and artist feature means"
+    )
     priority: ClassVar[int] = 10
 
     @classmethod
@@ -94,7 +106,9 @@ class SpotifyArtistGenresLoader(Loader):
                 raw = read_raw(ctx, file, "artist_tags", label="spotify_genres", required=REQUIRED)
                 raws.append(raw)
                 feats = {c: f for c, f in FEATURES.items() if c in raw.columns}
-                validate(ctx, raw, "artist_tags", [required("artists"), *[is_number(c) for c in feats]])
+                validate(
+                    ctx, raw, "artist_tags", [required("artists"), *[is_number(c) for c in feats]]
+                )
                 self._fallback_lists(ctx, raw)
                 tag_parts.append(
                     f"SELECT {i} AS f, _rec, {ident('artists')} AS artist, "
@@ -103,15 +117,27 @@ class SpotifyArtistGenresLoader(Loader):
                 )
                 if feats:
                     values = ", ".join(f"({sql_str(f)}, {num_expr(c)})" for c, f in feats.items())
-                    staged.add("artist_features", arrow(con, f"""
+                    staged.add(
+                        "artist_features",
+                        arrow(
+                            con,
+                            f"""
                         SELECT artist, u.feature, u.value FROM (
-                            SELECT *, {ident('artists')} AS artist FROM {raw.name}
+                            SELECT *, {ident("artists")} AS artist FROM {raw.name}
                             QUALIFY row_number() OVER (PARTITION BY artists ORDER BY _rec) = 1) x,
-                        LATERAL (VALUES {values}) u(feature, value) WHERE u.value IS NOT NULL"""))
-            staged.add("artist_tags", arrow(con, f"""
+                        LATERAL (VALUES {values}) u(feature, value) WHERE u.value IS NOT NULL""",
+                        ),
+                    )
+            staged.add(
+                "artist_tags",
+                arrow(
+                    con,
+                    f"""
                 SELECT any_value(artist ORDER BY f, _rec) AS artist, tag, 1.0 AS weight
-                FROM ({' UNION ALL '.join(tag_parts)}) WHERE trim(tag) <> ''
-                GROUP BY COALESCE(NULLIF(enc_norm_artist(artist), ''), lower(artist)), tag"""))
+                FROM ({" UNION ALL ".join(tag_parts)}) WHERE trim(tag) <> ''
+                GROUP BY COALESCE(NULLIF(enc_norm_artist(artist), ''), lower(artist)), tag""",
+                ),
+            )
         finally:
             for raw in raws:
                 raw.drop(con)
@@ -122,7 +148,8 @@ class SpotifyArtistGenresLoader(Loader):
         """Rewrite genre lists the regular expression does not accept, or reject their rows."""
         con = ctx.con
         odd = con.execute(
-            f"SELECT _rec, genres FROM {raw.name} WHERE NOT regexp_matches(coalesce(genres, ''), ?)", [_LIST]
+            f"SELECT _rec, genres FROM {raw.name} WHERE NOT regexp_matches(coalesce(genres, ''), ?)",
+            [_LIST],
         ).fetchall()
         fixed: list[tuple[int, str]] = []
         bad: list[int] = []
@@ -132,18 +159,31 @@ class SpotifyArtistGenresLoader(Loader):
                 continue
             parsed = parse_genre_list(text)
             if parsed is None:
-                ctx.reject("artist_tags", raw.file, raw.line(int(rec)), "genres",
-                           f"not a list of genre names ({text[:80]!r})", text)
+                ctx.reject(
+                    "artist_tags",
+                    raw.file,
+                    raw.line(int(rec)),
+                    "genres",
+                    f"not a list of genre names ({text[:80]!r})",
+                    text,
+                )
                 bad.append(int(rec))
             else:  # re-quote so the regular expression extracts them
-                fixed.append((int(rec), "[" + ", ".join('"' + g.replace('"', "'") + '"' for g in parsed) + "]"))
+                fixed.append(
+                    (
+                        int(rec),
+                        "[" + ", ".join('"' + g.replace('"', "'") + '"' for g in parsed) + "]",
+                    )
+                )
         if bad:
             con.execute(f"DELETE FROM {raw.name} WHERE _rec IN (SELECT unnest(?::BIGINT[]))", [bad])
         if fixed:
             frame = pd.DataFrame(fixed, columns=["_rec", "genres"])
             con.register("_fixed_genres", frame)
             try:
-                con.execute(f"UPDATE {raw.name} SET genres = f.genres FROM _fixed_genres f "
-                            f"WHERE {raw.name}._rec = f._rec")
+                con.execute(
+                    f"UPDATE {raw.name} SET genres = f.genres FROM _fixed_genres f "
+                    f"WHERE {raw.name}._rec = f._rec"
+                )
             finally:
                 con.unregister("_fixed_genres")

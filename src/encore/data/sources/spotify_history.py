@@ -90,8 +90,9 @@ def matching_files(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
     """Files directly in ``folder`` whose name matches ``pattern``, in natural order."""
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.iterdir() if p.is_file() and pattern.fullmatch(p.name)),
-                  key=_natural_key)
+    return sorted(
+        (p for p in folder.iterdir() if p.is_file() and pattern.fullmatch(p.name)), key=_natural_key
+    )
 
 
 def find_export_files(path: Path, pattern: re.Pattern[str], what: str) -> list[Path]:
@@ -113,8 +114,10 @@ def find_export_files(path: Path, pattern: re.Pattern[str], what: str) -> list[P
     direct = matching_files(path, pattern)
     if direct:
         return direct
-    below = sorted((p for p in path.rglob("*") if p.is_file() and pattern.fullmatch(p.name)),
-                   key=lambda p: (str(p.parent), _natural_key(p)))
+    below = sorted(
+        (p for p in path.rglob("*") if p.is_file() and pattern.fullmatch(p.name)),
+        key=lambda p: (str(p.parent), _natural_key(p)),
+    )
     folders = sorted({p.parent for p in below})
     if len(folders) > 1:
         shown = ", ".join(str(f) for f in folders[:5])
@@ -123,8 +126,11 @@ def find_export_files(path: Path, pattern: re.Pattern[str], what: str) -> list[P
             hint="ingest each person's export folder on its own, or use `encore ingest --all`",
         )
     if not below:
-        raise DataError(f"no {what} files found", file=str(path),
-                        hint=f"point at the unpacked export folder that holds the {what} files")
+        raise DataError(
+            f"no {what} files found",
+            file=str(path),
+            hint=f"point at the unpacked export folder that holds the {what} files",
+        )
     return below
 
 
@@ -152,14 +158,18 @@ class JsonText:
         try:
             self.text = path.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise DataError(f"not UTF-8 text (byte {exc.start})", file=str(path),
-                            hint="Spotify exports are UTF-8 JSON; was the file re-saved?") from exc
+            raise DataError(
+                f"not UTF-8 text (byte {exc.start})",
+                file=str(path),
+                hint="Spotify exports are UTF-8 JSON; was the file re-saved?",
+            ) from exc
         self._decoder = json.JSONDecoder()
         self._newlines: list[int] | None = None
         self.root = self.skip_ws(0)
         if self.root >= len(self.text):
-            raise DataError("empty file: expected JSON", file=str(path), line=1,
-                            hint=_TRUNCATED_HINT)
+            raise DataError(
+                "empty file: expected JSON", file=str(path), line=1, hint=_TRUNCATED_HINT
+            )
 
     # -- positions
     def skip_ws(self, i: int) -> int:
@@ -179,8 +189,13 @@ class JsonText:
 
     def error(self, i: int, reason: str, field: str | None = None) -> DataError:
         """A :class:`DataError` at offset ``i`` (line, and the column in the message)."""
-        return DataError(f"{reason} (column {self.column(i)})", file=str(self.path),
-                         line=self.line(i), field=field, hint=_TRUNCATED_HINT)
+        return DataError(
+            f"{reason} (column {self.column(i)})",
+            file=str(self.path),
+            line=self.line(i),
+            field=field,
+            hint=_TRUNCATED_HINT,
+        )
 
     # -- parsing
     def value(self, i: int) -> tuple[Any, int]:
@@ -188,8 +203,12 @@ class JsonText:
         try:
             return self._decoder.raw_decode(self.text, i)
         except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON (column {exc.colno}): {exc.msg}", file=str(self.path),
-                            line=exc.lineno, hint=_TRUNCATED_HINT) from exc
+            raise DataError(
+                f"invalid JSON (column {exc.colno}): {exc.msg}",
+                file=str(self.path),
+                line=exc.lineno,
+                hint=_TRUNCATED_HINT,
+            ) from exc
 
     def _expect_end(self, j: int) -> None:
         k = self.skip_ws(j)
@@ -282,8 +301,13 @@ class Bad:
     reason: str
 
 
-def report_bad(ctx: IngestContext, table: str, problems: list[Bad], where: Callable[[int], tuple[Path, int | None]],
-               raw: Callable[[int], str]) -> np.ndarray:
+def report_bad(
+    ctx: IngestContext,
+    table: str,
+    problems: list[Bad],
+    where: Callable[[int], tuple[Path, int | None]],
+    raw: Callable[[int], str],
+) -> np.ndarray:
     """Send the first problem of each row to ``ctx.reject`` in file order; returns a keep mask.
 
     ``where(row)`` gives the file and line of a row, ``raw(row)`` its text. In strict mode
@@ -299,8 +323,9 @@ def report_bad(ctx: IngestContext, table: str, problems: list[Bad], where: Calla
     return np.array(sorted(first), dtype=np.int64)
 
 
-def check_text(values: Sequence[Any], field: str, *, required: bool, out: list[Bad],
-               missing_ok: bool = False) -> None:
+def check_text(
+    values: Sequence[Any], field: str, *, required: bool, out: list[Bad], missing_ok: bool = False
+) -> None:
     """Check a column of string fields: present (unless ``missing_ok``), a string or null,
     and non-blank when ``required``."""
     for i, v in enumerate(values):
@@ -329,11 +354,19 @@ def parse_ms(values: Sequence[Any], field: str, out: list[Bad]) -> np.ndarray:
         elif v is _MISSING:
             out.append(Bad(i, field, f"missing field {field!r}"))
         else:
-            out.append(Bad(i, field, f"{field} must be a non-negative whole number of milliseconds, not {v!r}"))
+            out.append(
+                Bad(
+                    i,
+                    field,
+                    f"{field} must be a non-negative whole number of milliseconds, not {v!r}",
+                )
+            )
     return res
 
 
-def parse_times(values: Sequence[Any], field: str, fmt: str, expected: str, out: list[Bad]) -> pd.Series:
+def parse_times(
+    values: Sequence[Any], field: str, fmt: str, expected: str, out: list[Bad]
+) -> pd.Series:
     """Parse a column of UTC timestamps with ``fmt`` (``"ISO8601"`` allowed) into naive UTC."""
     s = pd.Series([v if isinstance(v, str) else None for v in values], dtype=object)
     parsed = pd.to_datetime(s, format=fmt, errors="coerce", utc=True).dt.tz_convert(None)
@@ -363,8 +396,8 @@ class _Chunk:
     """Rows of one file, column-wise, before validation."""
 
     path: Path
-    starts: list[int]          # JSON: start offset of each record; CSV: line number
-    records: list[Any]         # the raw records (dicts) or CSV rows (for the rejects table)
+    starts: list[int]  # JSON: start offset of each record; CSV: line number
+    records: list[Any]  # the raw records (dicts) or CSV rows (for the rejects table)
     cols: dict[str, list[Any]]
     json_text: JsonText | None = None
 
@@ -384,8 +417,7 @@ def _json_chunk(path: Path, keys: Sequence[str]) -> _Chunk:
     doc = JsonText(path)
     pairs = doc.array(doc.root, top=True)
     records = [v for _, v in pairs]
-    return _Chunk(path, [s for s, _ in pairs], records,
-                  {k: _column(records, k) for k in keys}, doc)
+    return _Chunk(path, [s for s, _ in pairs], records, {k: _column(records, k) for k in keys}, doc)
 
 
 def csv_rows(path: Path) -> Generator[tuple[int, list[str]], None, None]:
@@ -412,9 +444,13 @@ def _csv_chunk(path: Path, keys: Sequence[str], required: Sequence[str], out: li
     header = [h.strip() for h in first[1]]
     missing = [c for c in required if c not in header]
     if missing:
-        raise DataError(f"missing column {missing[0]!r} (header has: {', '.join(header)})",
-                        file=str(path), line=first[0], field=missing[0],
-                        hint="expected the columns of Spotify's extended streaming history")
+        raise DataError(
+            f"missing column {missing[0]!r} (header has: {', '.join(header)})",
+            file=str(path),
+            line=first[0],
+            field=missing[0],
+            hint="expected the columns of Spotify's extended streaming history",
+        )
     index = {h: i for i, h in enumerate(header)}
     starts: list[int] = []
     records: list[list[str]] = []
@@ -436,13 +472,20 @@ def _csv_chunk(path: Path, keys: Sequence[str], required: Sequence[str], out: li
     return _Chunk(path, starts, records, cols)
 
 
-def _events_frame(user: str, ts: pd.Series, ms: np.ndarray, skipped: Sequence[bool | None] | None,
-                  cols: dict[str, Sequence[Any]]) -> pd.DataFrame:
+def _events_frame(
+    user: str,
+    ts: pd.Series,
+    ms: np.ndarray,
+    skipped: Sequence[bool | None] | None,
+    cols: dict[str, Sequence[Any]],
+) -> pd.DataFrame:
     data: dict[str, Any] = {
         "user_id": pd.Series([user] * len(ts), dtype=object),
         "ts": ts.reset_index(drop=True),
         "ms_played": pd.array(ms, dtype="Int64"),
-        "skipped": pd.array(list(skipped) if skipped is not None else [None] * len(ts), dtype="boolean"),
+        "skipped": pd.array(
+            list(skipped) if skipped is not None else [None] * len(ts), dtype="boolean"
+        ),
     }
     for k, v in cols.items():
         data[k] = pd.Series(list(v), dtype=object)
@@ -487,25 +530,38 @@ class SpotifyBasic(Loader):
             chunk = _json_chunk(f, keys)
             problems: list[Bad] = []
             _not_objects(chunk.records, problems)
-            ts = parse_times(chunk.cols["endTime"], "endTime", "%Y-%m-%d %H:%M",
-                             "'YYYY-MM-DD HH:MM' (UTC)", problems)
+            ts = parse_times(
+                chunk.cols["endTime"],
+                "endTime",
+                "%Y-%m-%d %H:%M",
+                "'YYYY-MM-DD HH:MM' (UTC)",
+                problems,
+            )
             check_text(chunk.cols["artistName"], "artistName", required=True, out=problems)
             check_text(chunk.cols["trackName"], "trackName", required=True, out=problems)
             ms = parse_ms(chunk.cols["msPlayed"], "msPlayed", problems)
-            bad = report_bad(ctx, "events", sorted(problems, key=lambda b: b.row), chunk.where, chunk.raw)
+            bad = report_bad(
+                ctx, "events", sorted(problems, key=lambda b: b.row), chunk.where, chunk.raw
+            )
             keep = np.ones(len(chunk.records), dtype=bool)
             keep[bad] = False
             artists, tracks = chunk.cols["artistName"], chunk.cols["trackName"]
             unknown = np.fromiter(
                 ((a, t) == UNKNOWN_PLACEHOLDER for a, t in zip(artists, tracks, strict=True)),
-                dtype=bool, count=len(artists),
+                dtype=bool,
+                count=len(artists),
             )
             n_unknown += int((unknown & keep).sum())
             idx = np.flatnonzero(keep & ~unknown)
-            frames.append(_events_frame(
-                user, ts.iloc[idx], ms[idx], None,
-                {"artist": _take(artists, idx), "track": _take(tracks, idx)},
-            ))
+            frames.append(
+                _events_frame(
+                    user,
+                    ts.iloc[idx],
+                    ms[idx],
+                    None,
+                    {"artist": _take(artists, idx), "track": _take(tracks, idx)},
+                )
+            )
         events = pd.concat(frames, ignore_index=True)
         ctx.step(
             f"{self.name}: {len(events):,} plays for {user} from {len(files)} file(s); "
@@ -518,13 +574,29 @@ class SpotifyBasic(Loader):
 
 
 # ----------------------------------------------------------------------------- spotify_extended
-EXTENDED_FILES = re.compile(r"(Streaming_History_Audio_.*\.(json|csv)|endsong_\d+\.json)", re.IGNORECASE)
-_EXT_KEYS = (
-    "ts", "ms_played", "master_metadata_track_name", "master_metadata_album_artist_name",
-    "master_metadata_album_album_name", "spotify_track_uri", "skipped", "reason_end",
-    "episode_name", "spotify_episode_uri", "audiobook_title", "audiobook_uri",
+EXTENDED_FILES = re.compile(
+    r"(Streaming_History_Audio_.*\.(json|csv)|endsong_\d+\.json)", re.IGNORECASE
 )
-_EXT_REQUIRED = ("ts", "ms_played", "master_metadata_track_name", "master_metadata_album_artist_name")
+_EXT_KEYS = (
+    "ts",
+    "ms_played",
+    "master_metadata_track_name",
+    "master_metadata_album_artist_name",
+    "master_metadata_album_album_name",
+    "spotify_track_uri",
+    "skipped",
+    "reason_end",
+    "episode_name",
+    "spotify_episode_uri",
+    "audiobook_title",
+    "audiobook_uri",
+)
+_EXT_REQUIRED = (
+    "ts",
+    "ms_played",
+    "master_metadata_track_name",
+    "master_metadata_album_artist_name",
+)
 #: ``reason_end`` values that mean the listener left the track early (used when ``skipped`` is null).
 SKIP_REASONS = frozenset({"fwdbtn", "backbtn", "endplay"})
 #: ``reason_end`` values that mean the track played to its end.
@@ -591,39 +663,74 @@ class SpotifyExtended(Loader):
                 check_text(c[k], k, required=False, out=problems)
             for k in ("master_metadata_album_album_name", "spotify_track_uri", "reason_end"):
                 check_text(c[k], k, required=False, out=problems, missing_ok=True)
-            titled = np.fromiter((isinstance(t, str) and bool(t.strip()) for t in c["master_metadata_track_name"]),
-                                 dtype=bool, count=len(chunk.records))
+            titled = np.fromiter(
+                (isinstance(t, str) and bool(t.strip()) for t in c["master_metadata_track_name"]),
+                dtype=bool,
+                count=len(chunk.records),
+            )
             for i in np.flatnonzero(titled):
                 a = c["master_metadata_album_artist_name"][i]
                 if a is None or (isinstance(a, str) and not a.strip()):
-                    problems.append(Bad(int(i), "master_metadata_album_artist_name",
-                                        "a track without an artist name"))
-            ts = parse_times(c["ts"], "ts", "ISO8601", "an ISO 8601 UTC time like '2024-01-31T23:59:59Z'",
-                             problems)
+                    problems.append(
+                        Bad(
+                            int(i),
+                            "master_metadata_album_artist_name",
+                            "a track without an artist name",
+                        )
+                    )
+            ts = parse_times(
+                c["ts"],
+                "ts",
+                "ISO8601",
+                "an ISO 8601 UTC time like '2024-01-31T23:59:59Z'",
+                problems,
+            )
             ms = parse_ms(c["ms_played"], "ms_played", problems)
             skipped = _skip_flags(c["skipped"], c["reason_end"], problems)
             # non-music rows are not checked further (their problems would not matter)
-            problems = [b for b in problems if titled[b.row] or b.field in ("ts", "ms_played", None)
-                        or b.field == "master_metadata_track_name"]
-            bad = report_bad(ctx, "events", sorted(problems, key=lambda b: b.row), chunk.where, chunk.raw)
+            problems = [
+                b
+                for b in problems
+                if titled[b.row]
+                or b.field in ("ts", "ms_played", None)
+                or b.field == "master_metadata_track_name"
+            ]
+            bad = report_bad(
+                ctx, "events", sorted(problems, key=lambda b: b.row), chunk.where, chunk.raw
+            )
             keep = np.ones(len(chunk.records), dtype=bool)
             keep[bad] = False
             for i in np.flatnonzero(keep & ~titled):
-                if c["episode_name"][i] not in (None, _MISSING) or c["spotify_episode_uri"][i] not in (None, _MISSING):
+                if c["episode_name"][i] not in (None, _MISSING) or c["spotify_episode_uri"][
+                    i
+                ] not in (None, _MISSING):
                     non_music["podcast episodes"] += 1
-                elif c["audiobook_title"][i] not in (None, _MISSING) or c["audiobook_uri"][i] not in (None, _MISSING):
+                elif c["audiobook_title"][i] not in (None, _MISSING) or c["audiobook_uri"][
+                    i
+                ] not in (None, _MISSING):
                     non_music["audiobooks"] += 1
                 else:
                     non_music["video or unidentified"] += 1
             idx = np.flatnonzero(keep & titled)
-            album = [None if v is _MISSING else v for v in _take(c["master_metadata_album_album_name"], idx)]
+            album = [
+                None if v is _MISSING else v
+                for v in _take(c["master_metadata_album_album_name"], idx)
+            ]
             uri = [None if v is _MISSING else v for v in _take(c["spotify_track_uri"], idx)]
-            frames.append(_events_frame(
-                user, ts.iloc[idx], ms[idx], _take(skipped, idx),
-                {"artist": _take(c["master_metadata_album_artist_name"], idx),
-                 "track": _take(c["master_metadata_track_name"], idx),
-                 "album": album, "track_uri": uri},
-            ))
+            frames.append(
+                _events_frame(
+                    user,
+                    ts.iloc[idx],
+                    ms[idx],
+                    _take(skipped, idx),
+                    {
+                        "artist": _take(c["master_metadata_album_artist_name"], idx),
+                        "track": _take(c["master_metadata_track_name"], idx),
+                        "album": album,
+                        "track_uri": uri,
+                    },
+                )
+            )
         if not frames:
             raise DataError("no extended history files left to read", file=str(path))
         events = pd.concat(frames, ignore_index=True)

@@ -81,7 +81,13 @@ class _Reader:
             if isinstance(item, dict):
                 out.append((at, item))
             else:
-                self.reject(table, at, key, f"expected an object in {key!r}, got {type(item).__name__}", item)
+                self.reject(
+                    table,
+                    at,
+                    key,
+                    f"expected an object in {key!r}, got {type(item).__name__}",
+                    item,
+                )
         return out
 
 
@@ -123,13 +129,42 @@ class SpotifyLibrary(Loader):
                 self._playlists(_Reader(f, ctx, user), playlists, skipped)
         st = Staged()
         if likes:
-            st.add("likes", pd.DataFrame(likes, columns=["user_id", "entity_type", "liked_at", "artist",
-                                                         "album", "track", "track_uri"]))
+            st.add(
+                "likes",
+                pd.DataFrame(
+                    likes,
+                    columns=[
+                        "user_id",
+                        "entity_type",
+                        "liked_at",
+                        "artist",
+                        "album",
+                        "track",
+                        "track_uri",
+                    ],
+                ),
+            )
         if playlists:
-            st.add("playlists", pd.DataFrame(playlists, columns=["user_id", "name", "position", "modified_at",
-                                                                 "artist", "album", "track", "track_uri"]))
+            st.add(
+                "playlists",
+                pd.DataFrame(
+                    playlists,
+                    columns=[
+                        "user_id",
+                        "name",
+                        "position",
+                        "modified_at",
+                        "artist",
+                        "album",
+                        "track",
+                        "track_uri",
+                    ],
+                ),
+            )
         if users:
-            st.add("users", pd.DataFrame(users[-1:], columns=["user_id", "registered_at", "country"]))
+            st.add(
+                "users", pd.DataFrame(users[-1:], columns=["user_id", "registered_at", "country"])
+            )
         by_type = Counter(like["entity_type"] for like in likes)
         detail = ", ".join(f"{k} {v:,}" for k, v in sorted(skipped.items()) if v) or "none"
         ctx.step(
@@ -140,31 +175,71 @@ class SpotifyLibrary(Loader):
 
     def _library(self, r: _Reader, likes: list[dict[str, Any]], skipped: Counter[str]) -> None:
         if not any(k in r.top for k in ("tracks", "albums", "artists")):
-            raise DataError("not a YourLibrary.json: no 'tracks', 'albums' or 'artists' key",
-                            file=str(r.path), line=r.doc.line(r.doc.root))
+            raise DataError(
+                "not a YourLibrary.json: no 'tracks', 'albums' or 'artists' key",
+                file=str(r.path),
+                line=r.doc.line(r.doc.root),
+            )
         for at, item in r.objects("tracks", "likes"):
             track, artist = _text(item, "track"), _text(item, "artist")
             if track is None or artist is None:
-                r.reject("likes", at, "track" if track is None else "artist",
-                         f"a liked track needs {'a title' if track is None else 'an artist'}", item)
+                r.reject(
+                    "likes",
+                    at,
+                    "track" if track is None else "artist",
+                    f"a liked track needs {'a title' if track is None else 'an artist'}",
+                    item,
+                )
                 continue
-            likes.append({"user_id": r.user, "entity_type": "track", "liked_at": None, "artist": artist,
-                          "album": _text(item, "album"), "track": track, "track_uri": _text(item, "uri")})
+            likes.append(
+                {
+                    "user_id": r.user,
+                    "entity_type": "track",
+                    "liked_at": None,
+                    "artist": artist,
+                    "album": _text(item, "album"),
+                    "track": track,
+                    "track_uri": _text(item, "uri"),
+                }
+            )
         for at, item in r.objects("albums", "likes"):
             album, artist = _text(item, "album"), _text(item, "artist")
             if album is None or artist is None:
-                r.reject("likes", at, "album" if album is None else "artist",
-                         f"a saved album needs {'a title' if album is None else 'an artist'}", item)
+                r.reject(
+                    "likes",
+                    at,
+                    "album" if album is None else "artist",
+                    f"a saved album needs {'a title' if album is None else 'an artist'}",
+                    item,
+                )
                 continue
-            likes.append({"user_id": r.user, "entity_type": "album", "liked_at": None, "artist": artist,
-                          "album": album, "track": None, "track_uri": None})
+            likes.append(
+                {
+                    "user_id": r.user,
+                    "entity_type": "album",
+                    "liked_at": None,
+                    "artist": artist,
+                    "album": album,
+                    "track": None,
+                    "track_uri": None,
+                }
+            )
         for at, item in r.objects("artists", "likes"):
             artist = _text(item, "name")
             if artist is None:
                 r.reject("likes", at, "name", "a liked artist needs a name", item)
                 continue
-            likes.append({"user_id": r.user, "entity_type": "artist", "liked_at": None, "artist": artist,
-                          "album": None, "track": None, "track_uri": None})
+            likes.append(
+                {
+                    "user_id": r.user,
+                    "entity_type": "artist",
+                    "liked_at": None,
+                    "artist": artist,
+                    "album": None,
+                    "track": None,
+                    "track_uri": None,
+                }
+            )
         for key in _NOT_MUSIC:
             v = r.top.get(key, (0, None))[1]
             if isinstance(v, list):
@@ -176,10 +251,25 @@ class SpotifyLibrary(Loader):
         start, _ = r.top["followingArtists"]
         for at, name in r.doc.array(start):
             if not isinstance(name, str) or not name.strip():
-                r.reject("likes", at, "followingArtists", "a followed artist must be a non-empty name", name)
+                r.reject(
+                    "likes",
+                    at,
+                    "followingArtists",
+                    "a followed artist must be a non-empty name",
+                    name,
+                )
                 continue
-            likes.append({"user_id": r.user, "entity_type": "artist", "liked_at": None, "artist": name.strip(),
-                          "album": None, "track": None, "track_uri": None})
+            likes.append(
+                {
+                    "user_id": r.user,
+                    "entity_type": "artist",
+                    "liked_at": None,
+                    "artist": name.strip(),
+                    "album": None,
+                    "track": None,
+                    "track_uri": None,
+                }
+            )
 
     def _userdata(self, r: _Reader, users: list[dict[str, Any]]) -> None:
         row: dict[str, Any] = {"user_id": r.user, "registered_at": None, "country": None}
@@ -199,36 +289,67 @@ class SpotifyLibrary(Loader):
 
     def _playlists(self, r: _Reader, out: list[dict[str, Any]], skipped: Counter[str]) -> None:
         if "playlists" not in r.top:
-            raise DataError("not a Playlist file: no 'playlists' key", file=str(r.path),
-                            line=r.doc.line(r.doc.root), field="playlists")
+            raise DataError(
+                "not a Playlist file: no 'playlists' key",
+                file=str(r.path),
+                line=r.doc.line(r.doc.root),
+                field="playlists",
+            )
         for at, pl in r.objects("playlists", "playlists"):
             name = _text(pl, "name")
             if name is None:
-                r.reject("playlists", at, "name", "a playlist needs a name", {"name": pl.get("name")})
+                r.reject(
+                    "playlists", at, "name", "a playlist needs a name", {"name": pl.get("name")}
+                )
                 continue
             modified = _date(pl.get("lastModifiedDate"))
             if pl.get("lastModifiedDate") is not None and modified is None:
-                r.reject("playlists", at, "lastModifiedDate",
-                         f"bad date {pl.get('lastModifiedDate')!r}: expected YYYY-MM-DD", {"name": name})
+                r.reject(
+                    "playlists",
+                    at,
+                    "lastModifiedDate",
+                    f"bad date {pl.get('lastModifiedDate')!r}: expected YYYY-MM-DD",
+                    {"name": name},
+                )
                 continue
             members = r.doc.members(at)
             if "items" not in members or not isinstance(members["items"][1], list):
-                r.reject("playlists", at, "items", "a playlist needs an 'items' list", {"name": name})
+                r.reject(
+                    "playlists", at, "items", "a playlist needs an 'items' list", {"name": name}
+                )
                 continue
             for pos, (iat, item) in enumerate(r.doc.array(members["items"][0]), start=1):
                 track = item.get("track") if isinstance(item, dict) else None
                 if not isinstance(track, dict):
-                    if isinstance(item, dict) and any(item.get(k) for k in ("episode", "audiobook", "localTrack")):
-                        kind = next(k for k in ("episode", "audiobook", "localTrack") if item.get(k))
+                    if isinstance(item, dict) and any(
+                        item.get(k) for k in ("episode", "audiobook", "localTrack")
+                    ):
+                        kind = next(
+                            k for k in ("episode", "audiobook", "localTrack") if item.get(k)
+                        )
                         skipped[f"playlist {kind} items"] += 1
                     else:
                         r.reject("playlists", iat, "track", "a playlist item with no track", item)
                     continue
                 title, artist = _text(track, "trackName"), _text(track, "artistName")
                 if title is None or artist is None:
-                    r.reject("playlists", iat, "trackName" if title is None else "artistName",
-                             "a playlist track needs a title and an artist", item)
+                    r.reject(
+                        "playlists",
+                        iat,
+                        "trackName" if title is None else "artistName",
+                        "a playlist track needs a title and an artist",
+                        item,
+                    )
                     continue
-                out.append({"user_id": r.user, "name": name, "position": pos, "modified_at": modified,
-                            "artist": artist, "album": _text(track, "albumName"), "track": title,
-                            "track_uri": _text(track, "trackUri")})
+                out.append(
+                    {
+                        "user_id": r.user,
+                        "name": name,
+                        "position": pos,
+                        "modified_at": modified,
+                        "artist": artist,
+                        "album": _text(track, "albumName"),
+                        "track": title,
+                        "track_uri": _text(track, "trackUri"),
+                    }
+                )
