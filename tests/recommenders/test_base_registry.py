@@ -11,8 +11,9 @@ import pytest
 from contract import random_dataset
 
 from encore.errors import ConfigError, DataError, UnknownIdError
-from encore.recommenders.base import FORMAT_VERSION, Recommender, top_k
+from encore.recommenders.base import FORMAT_VERSION, Recommender
 from encore.recommenders.explain import explanation_text, recommend_with_explanations
+from encore.recommenders.ranking import top_k
 from encore.recommenders.registry import available_models, describe_models, get_model, model_class
 
 EXPECTED = {
@@ -94,11 +95,11 @@ def test_recommend_with_explanations() -> None:
 
 
 def test_recommend_many_users_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    import encore.recommenders.base as base
+    import encore.recommenders.ranking as ranking
 
     ds = random_dataset()
     model = get_model("ease", l2=5.0, min_item_users=1).fit(ds)
     users = list(ds.user_map.external_ids)
     whole = model.recommend(users, k=5)
-    monkeypatch.setattr(base, "SCORE_BLOCK_FLOATS", ds.n_items * 3)  # 3 users per block
+    monkeypatch.setattr(ranking, "SCORE_BLOCK_FLOATS", ds.n_items * 3)  # 3 users per block
     pd.testing.assert_frame_equal(whole, model.recommend(users, k=5))

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from encore.recommenders.base import _top_k_shared, top_k
+from encore.recommenders.ranking import _top_k_shared, top_k
 
 
 @given(
@@ -86,7 +86,7 @@ def test_top_k_is_the_exact_ranking(
     n_users: int, n_items: int, k: int, levels: int, seed: int, heavy: int
 ) -> None:
     """Chunk-bounded selection = a full sort by (score desc, item asc), ties at the cut included."""
-    import encore.recommenders.base as base
+    import encore.recommenders.ranking as ranking
 
     rng = np.random.default_rng(seed)
     scores = rng.integers(0, levels, (n_users, n_items)).astype(
@@ -96,12 +96,12 @@ def test_top_k_is_the_exact_ranking(
     scores[rng.random(scores.shape) < 0.02] = np.nan
     scores[rng.random(n_users) < 0.2] = 0.0  # whole rows tied
     want = np.where(np.isnan(scores), -np.inf, scores)
-    old_heavy = base.TOP_K_HEAVY
-    base.TOP_K_HEAVY = heavy  # 1: every row takes the exact-partition path
+    old_heavy = ranking.TOP_K_HEAVY
+    ranking.TOP_K_HEAVY = heavy  # 1: every row takes the exact-partition path
     try:
         idx, vals = top_k(scores.copy(), k)
     finally:
-        base.TOP_K_HEAVY = old_heavy
+        ranking.TOP_K_HEAVY = old_heavy
     assert idx.shape == (n_users, min(k, n_items))
     for u in range(n_users):
         order = [i for i in np.lexsort((np.arange(n_items), -want[u])) if np.isfinite(want[u, i])]
@@ -156,7 +156,7 @@ def test_sparse_scores_rank_as_the_dense_block(
     seed: int,
 ) -> None:
     """A sparse score block (unstored = 0) gives exactly the dense block's top k."""
-    from encore.recommenders.base import _top_k_sparse
+    from encore.recommenders.ranking import _top_k_sparse
 
     rng = np.random.default_rng(seed)
     vals = rng.integers(-2 if negative else 1, 4, (n_users, n_items)).astype(dtype)  # ties
@@ -183,13 +183,13 @@ def test_threaded_ranking_equals_sequential(
     """Blocks ranked beside the scoring give exactly the one-thread answer, in user order."""
     from contract import random_dataset
 
-    import encore.recommenders.base as base
+    import encore.recommenders.ranking as ranking
     from encore.recommenders.registry import get_model
 
     ds = random_dataset()
     model = get_model(model_name).fit(ds)
     users = ds.user_map.external_ids
-    monkeypatch.setattr(base, "SCORE_BLOCK_FLOATS", 3 * model.n_items)  # 3 users per block
+    monkeypatch.setattr(ranking, "SCORE_BLOCK_FLOATS", 3 * model.n_items)  # 3 users per block
     monkeypatch.setenv("ENCORE_NUM_THREADS", "1")
     one = model.recommend(users, k=5)
     monkeypatch.setenv("ENCORE_NUM_THREADS", "3")
@@ -200,7 +200,7 @@ def test_threaded_ranking_equals_sequential(
 
 def test_bad_thread_count_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from encore.errors import ConfigError
-    from encore.recommenders.base import rank_threads
+    from encore.recommenders.ranking import rank_threads
 
     monkeypatch.setenv("ENCORE_NUM_THREADS", "two")
     with pytest.raises(ConfigError, match="ENCORE_NUM_THREADS"):

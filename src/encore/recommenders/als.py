@@ -20,6 +20,7 @@ from pydantic import Field
 
 from encore.data.dataset import InteractionDataset
 from encore.recommenders.base import Recommender, RecommenderConfig
+from encore.recommenders.linalg import cosine_rows, limit_blas
 from encore.recommenders.registry import register
 
 log = logging.getLogger(__name__)
@@ -37,20 +38,6 @@ class ALSConfig(RecommenderConfig):
     num_threads: int = Field(default=1, ge=1, le=2)
 
 
-def _limit_blas() -> Any:
-    """Single-threaded BLAS while ``implicit`` runs its own threads (it warns otherwise)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1, "blas")
-
-
-def cosine_rows(vectors: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Cosine similarity of ``vectors[idx]`` with every row of ``vectors``."""
-    norms = np.linalg.norm(vectors, axis=1)
-    norms[norms == 0] = 1.0
-    return (vectors[idx] @ vectors.T) / (norms[idx, None] * norms[None, :])
-
-
 @register
 class ALS(Recommender):
     """Implicit-feedback alternating least squares (``implicit.cpu.als``)."""
@@ -66,7 +53,7 @@ class ALS(Recommender):
         from implicit.cpu.als import AlternatingLeastSquares
 
         c = self.config
-        with _limit_blas():
+        with limit_blas():
             return AlternatingLeastSquares(
                 factors=c.factors,
                 regularization=c.regularization,
@@ -81,7 +68,7 @@ class ALS(Recommender):
     def _fit(self, dataset: InteractionDataset) -> None:
         assert self.user_items_ is not None
         model = self._model()
-        with _limit_blas():
+        with limit_blas():
             model.fit(self.user_items_, show_progress=self.show_progress)
         self._implicit = model
         self.item_factors_: np.ndarray = np.asarray(model.item_factors, dtype=np.float32)
@@ -105,7 +92,7 @@ class ALS(Recommender):
             return np.zeros((0, self.config.factors), dtype=np.float32)
         model = self._solver()
         model._YtY = None  # item factors may have changed since the cache was made
-        with _limit_blas():
+        with limit_blas():
             out = model.recalculate_user(
                 np.arange(rows.shape[0]), sp.csr_matrix(rows, dtype=np.float32)
             )

@@ -17,8 +17,8 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from encore.data.dataset import InteractionDataset
-from encore.recommenders.als import _limit_blas, cosine_rows
 from encore.recommenders.base import Recommender, RecommenderConfig
+from encore.recommenders.linalg import cosine_rows, limit_blas
 from encore.recommenders.registry import register
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class BPR(Recommender):
 
         assert self.user_items_ is not None
         c = self.config
-        with _limit_blas():
+        with limit_blas():
             model = BayesianPersonalizedRanking(
                 factors=c.factors,
                 learning_rate=c.learning_rate,

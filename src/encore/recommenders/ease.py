@@ -31,7 +31,8 @@ from pydantic import Field
 
 from encore.data.dataset import InteractionDataset
 from encore.errors import DataError
-from encore.recommenders.base import Recommender, RecommenderConfig, dense
+from encore.recommenders.base import Recommender, RecommenderConfig
+from encore.recommenders.linalg import dense
 from encore.recommenders.registry import register
 
 log = logging.getLogger(__name__)

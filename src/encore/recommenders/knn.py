@@ -24,14 +24,9 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from encore.data.dataset import InteractionDataset
-from encore.recommenders.base import (
-    Recommender,
-    RecommenderConfig,
-    dense,
-    rank_threads,
-    rank_within_rows,
-    sort_best_first,
-)
+from encore.recommenders.base import Recommender, RecommenderConfig
+from encore.recommenders.linalg import dense
+from encore.recommenders.ranking import rank_threads, rank_within_rows, sort_best_first
 from encore.recommenders.registry import register
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from encore.data.dataset import InteractionDataset
-from encore.recommenders.als import cosine_rows
-from encore.recommenders.base import Recommender, RecommenderConfig, dense
+from encore.recommenders.base import Recommender, RecommenderConfig
+from encore.recommenders.linalg import cosine_rows, dense
 from encore.recommenders.registry import register
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,9 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from encore.data.dataset import InteractionDataset
-from encore.recommenders.base import Recommender, RecommenderConfig, dense
+from encore.recommenders.base import Recommender, RecommenderConfig
 from encore.recommenders.knn import top_k_similarity
+from encore.recommenders.linalg import dense
 from encore.recommenders.registry import register
 
 log = logging.getLogger(__name__)
