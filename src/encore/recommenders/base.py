@@ -13,14 +13,13 @@ The public methods do everything else once: validation, id mapping, excluding se
 batching over users (memory), top-k selection (:mod:`encore.recommenders.ranking`),
 explanations, saving and loading.
 
-Saved models are one ``.npz`` file (arrays only, loaded with ``allow_pickle=False``, so a
-model file cannot run code) with a JSON header holding the format version, the model name
-and its config.
+Saved models are one ``.npz`` archive of :mod:`encore.persistence` (family
+``encore-recommender``; arrays only, loaded with ``allow_pickle=False``, so a model file
+cannot run code) whose JSON header holds the format version, the model name and its config.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -35,13 +34,22 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from encore.data.dataset import IdMap, InteractionDataset, rows_from_interactions
 from encore.errors import ConfigError, DataError, EncoreError, NotFittedError, UnknownIdError
+from encore.persistence import (
+    get_sparse,
+    id_array,
+    load_archive,
+    put_sparse,
+    save_archive,
+    with_suffix,
+)
 from encore.recommenders import ranking
 
 log = logging.getLogger(__name__)
 
 #: Version of the saved-model format; bump when the layout changes.
 FORMAT_VERSION = 1
-_FORMAT = "encore-recommender"
+#: The archive family of saved recommenders (:mod:`encore.persistence`).
+FAMILY = "encore-recommender"
 
 RECOMMEND_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "score", "rank")
 SIMILAR_COLUMNS: tuple[str, ...] = ("item_id", "similar_item_id", "score", "rank")
@@ -533,16 +541,11 @@ class Recommender(ABC):
             and self.item_map_ is not None
             and self.user_items_ is not None
         )
-        from encore import __version__
-
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
         arrays: dict[str, np.ndarray] = {}
         scalars: dict[str, Any] = {}
-        _put_sparse(arrays, "user_items", self.user_items_)
-        arrays["user_ids"] = _id_array(self.user_map_.external_ids)
-        arrays["item_ids"] = _id_array(self.item_map_.external_ids)
+        put_sparse(arrays, "user_items", self.user_items_)
+        arrays["user_ids"] = id_array(self.user_map_.external_ids)
+        arrays["item_ids"] = id_array(self.item_map_.external_ids)
         kinds: dict[str, str] = {}
         for attr in self.state_attrs:
             value = getattr(self, attr)
@@ -550,7 +553,7 @@ class Recommender(ABC):
                 kinds[attr] = "none"
             elif sp.issparse(value):
                 kinds[attr] = "csr"
-                _put_sparse(arrays, f"state.{attr}", sp.csr_matrix(value))
+                put_sparse(arrays, f"state.{attr}", sp.csr_matrix(value))
             elif isinstance(value, np.ndarray):
                 kinds[attr] = "array"
                 arrays[f"state.{attr}"] = value
@@ -562,9 +565,6 @@ class Recommender(ABC):
                     f"{self.name}: cannot save state attribute {attr} of type {type(value).__name__}"
                 )
         header = {
-            "format": _FORMAT,
-            "format_version": FORMAT_VERSION,
-            "encore_version": __version__,
             "name": self.name,
             "config": self.get_config(),
             "item_level": self.item_level_,
@@ -572,10 +572,9 @@ class Recommender(ABC):
             "state_kinds": kinds,
             "scalars": scalars,
         }
-        arrays["header"] = np.asarray(json.dumps(header))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as fh:
-            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+        path = save_archive(
+            path, family=FAMILY, format_version=FORMAT_VERSION, header=header, arrays=arrays
+        )
         log.info("saved %s to %s", self.name, path)
         return path
 
@@ -591,44 +590,24 @@ class Recommender(ABC):
         """
         from encore.recommenders.registry import model_class
 
-        p = Path(path)
-        if not p.exists() and p.with_name(p.name + ".npz").exists():
-            p = p.with_name(p.name + ".npz")
-        if not p.exists():
-            raise DataError("no such model file", file=str(p))
-        try:
-            with np.load(p, allow_pickle=False) as npz:
-                data = {key: npz[key] for key in npz.files}
-        except (OSError, ValueError) as exc:
-            raise DataError(f"not a readable Encore model file: {exc}", file=str(p)) from exc
-        if "header" not in data:
-            raise DataError("not an Encore model file (no header)", file=str(p))
-        header = json.loads(str(data["header"]))
-        if header.get("format") != _FORMAT:
-            raise DataError("not an Encore model file", file=str(p))
-        if int(header.get("format_version", 0)) > FORMAT_VERSION:
-            raise DataError(
-                f"model file format {header['format_version']} is newer than this Encore "
-                f"reads ({FORMAT_VERSION})",
-                file=str(p),
-                hint="upgrade Encore",
-            )
+        header, data = load_archive(path, family=FAMILY, format_version=FORMAT_VERSION)
         klass = model_class(header["name"])
         if cls is not Recommender and not issubclass(klass, cls):
             raise DataError(
-                f"the file holds a {header['name']!r} model, not {cls.name!r}", file=str(p)
+                f"the file holds a {header['name']!r} model, not {cls.name!r}",
+                file=str(path if Path(path).exists() else with_suffix(path)),
             )
         model = klass.from_config(header["config"])
         model.user_map_ = IdMap(data["user_ids"], kind="user")
         model.item_map_ = IdMap(data["item_ids"], kind="item")
-        model.user_items_ = _get_sparse(data, "user_items")
+        model.user_items_ = get_sparse(data, "user_items")
         model.item_level_ = header.get("item_level")
         model.fit_time_s = header.get("fit_time_s")
         for attr, kind in header["state_kinds"].items():
             if kind == "none":
                 setattr(model, attr, None)
             elif kind == "csr":
-                setattr(model, attr, _get_sparse(data, f"state.{attr}"))
+                setattr(model, attr, get_sparse(data, f"state.{attr}"))
             elif kind == "array":
                 setattr(model, attr, data[f"state.{attr}"])
             else:
@@ -659,25 +638,6 @@ def _as_list(values: Any) -> list[Any]:
     if isinstance(values, str | bytes) or np.isscalar(values):
         return [values]
     return list(values)
-
-
-def _id_array(ids: np.ndarray) -> np.ndarray:
-    return ids.astype(str) if ids.dtype == object else ids
-
-
-def _put_sparse(arrays: dict[str, np.ndarray], key: str, m: sp.spmatrix) -> None:
-    m = sp.csr_matrix(m)
-    arrays[f"{key}.data"] = m.data
-    arrays[f"{key}.indices"] = m.indices
-    arrays[f"{key}.indptr"] = m.indptr
-    arrays[f"{key}.shape"] = np.asarray(m.shape, dtype=np.int64)
-
-
-def _get_sparse(data: dict[str, np.ndarray], key: str) -> sp.csr_matrix:
-    shape = tuple(int(x) for x in data[f"{key}.shape"])
-    return sp.csr_matrix(
-        (data[f"{key}.data"], data[f"{key}.indices"], data[f"{key}.indptr"]), shape=shape
-    )
 
 
 def _fold_in_models() -> list[str]:
