@@ -7,7 +7,7 @@ Both loaders read one person's export folder (the user id is ``--user`` if given
 ``StreamingHistory_music_<N>.json`` (``StreamingHistory_podcast_<N>.json`` is not music and is
 not read). Each record has ``endTime`` ("YYYY-MM-DD HH:MM", UTC, end of the play),
 ``artistName``, ``trackName`` and ``msPlayed``. The format has no skip flag (the writer derives
-one from ``msPlayed``, see :data:`encore.data.ingest.SKIP_RULE`) and no album or URI. Older
+one from ``msPlayed``, see :data:`encore.data.writer.SKIP_RULE`) and no album or URI. Older
 basic exports mix podcast episodes into the same files with the show's name as
 ``artistName`` and the episode title as ``trackName``: they cannot be told apart from music
 reliably, so they are loaded as plays. Records by ``Unknown Artist`` titled ``Unknown Track``

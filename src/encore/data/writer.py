@@ -1,0 +1,640 @@
+"""The writer: puts a loader's staged frames into the store, inside the ingest's transaction.
+
+A loader returns frames whose columns are listed in :data:`STAGED_COLUMNS` (the one
+definition of what a loader may stage); :func:`write_staged`, called by
+:func:`encore.data.ingest.ingest` inside its transaction:
+
+1. resolves every artist, album and track reference against the catalogue
+   (external id of the same source, then MusicBrainz id, then Spotify URI for tracks,
+   then the normalised artist name / (artist, title) pair), creating what is new and
+   filling metadata the catalogue lacks;
+2. inserts the fact rows (events, likes, tags, ...) with the resolved ids, deriving
+   ``skipped`` where the source gives no flag (see :data:`SKIP_RULE`).
+
+References: any staged frame may name an artist with ``artist`` (name), ``artist_mbid`` and
+``artist_ext`` (the source's own artist id), a track with ``track`` (title), ``track_mbid``,
+``track_uri``, ``track_ext`` plus its artist, and an album with ``album`` plus its artist.
+Missing columns are taken as NULL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeAlias
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from encore.data.store import Store, add_user_keys
+
+log = logging.getLogger(__name__)
+
+
+#: A play counts as skipped when the source has no skip flag and the listener played less
+#: than half the track (capped at 4 minutes, Last.fm's scrobble rule) when the duration is
+#: known, else less than 30 seconds (Spotify's rule for a counted stream). A scrobble with
+#: no duration at all is a completed listen by definition (not skipped).
+SKIP_SHARE = 0.5
+SKIP_CAP_MS = 240_000
+SKIP_UNKNOWN_MS = 30_000
+SKIP_RULE = (
+    f"skipped = source flag; else ms_played < min({SKIP_SHARE} x duration, {SKIP_CAP_MS // 1000} s) "
+    f"when the duration is known; else ms_played < {SKIP_UNKNOWN_MS // 1000} s; scrobbles without "
+    "ms_played are not skips"
+)
+
+_ARTIST_REF = {"artist": "VARCHAR", "artist_mbid": "VARCHAR", "artist_ext": "VARCHAR"}
+_TRACK_REF = {
+    "track": "VARCHAR",
+    "track_mbid": "VARCHAR",
+    "track_uri": "VARCHAR",
+    "track_ext": "VARCHAR",
+    "album": "VARCHAR",
+    **_ARTIST_REF,
+}
+
+#: Canonical columns (and DuckDB types) of each staged frame.
+STAGED_COLUMNS: dict[str, dict[str, str]] = {
+    "users": {
+        "user_id": "VARCHAR",
+        "registered_at": "TIMESTAMP",
+        "country": "VARCHAR",
+        "age": "SMALLINT",
+        "gender": "VARCHAR",
+        "declared_plays": "BIGINT",
+    },
+    "artists": {**_ARTIST_REF, "country": "VARCHAR"},
+    "albums": {
+        "album": "VARCHAR",
+        "album_mbid": "VARCHAR",
+        "release_year": "SMALLINT",
+        **_ARTIST_REF,
+    },
+    "tracks": {
+        **_TRACK_REF,
+        "duration_ms": "BIGINT",
+        "genre_raw": "VARCHAR",
+        "language": "VARCHAR",
+        "release_year": "SMALLINT",
+    },
+    "events": {
+        "user_id": "VARCHAR",
+        "ts": "TIMESTAMP",
+        "ms_played": "BIGINT",
+        "skipped": "BOOLEAN",
+        **_TRACK_REF,
+    },
+    "likes": {
+        "user_id": "VARCHAR",
+        "entity_type": "VARCHAR",
+        "liked_at": "TIMESTAMP",
+        **_TRACK_REF,
+    },
+    "artist_tags": {
+        **_ARTIST_REF,
+        "tag": "VARCHAR",
+        "weight": "DOUBLE",
+        "user_id": "VARCHAR",
+        "tagged_at": "TIMESTAMP",
+    },
+    "track_tags": {**_TRACK_REF, "tag": "VARCHAR", "weight": "DOUBLE", "kind": "VARCHAR"},
+    "playcounts": {"user_id": "VARCHAR", "plays": "BIGINT", **_TRACK_REF},
+    "friends": {"user_id": "VARCHAR", "friend_id": "VARCHAR"},
+    "track_features": {**_TRACK_REF, "feature": "VARCHAR", "value": "DOUBLE"},
+    "artist_features": {**_ARTIST_REF, "feature": "VARCHAR", "value": "DOUBLE"},
+    "lyrics": {**_TRACK_REF, "text": "VARCHAR", "processed": "BOOLEAN"},
+    "playlists": {
+        "user_id": "VARCHAR",
+        "name": "VARCHAR",
+        "position": "INTEGER",
+        "modified_at": "TIMESTAMP",
+        **_TRACK_REF,
+    },
+}
+
+#: Staged frames whose rows reference a track (the others reference only an artist, or nothing).
+TRACK_FRAMES = (
+    "tracks",
+    "events",
+    "likes",
+    "track_tags",
+    "playcounts",
+    "track_features",
+    "lyrics",
+    "playlists",
+)
+
+Frame: TypeAlias = pd.DataFrame | pa.Table | duckdb.DuckDBPyRelation
+
+
+def _stage_table(con: duckdb.DuckDBPyConnection, table: str, frame: Frame) -> str:
+    """Put a staged frame into a temp table with exactly the canonical columns and types."""
+    src = f"_src_{table}"
+    if isinstance(frame, duckdb.DuckDBPyRelation):
+        frame.create_view(src, replace=True)
+        have = set(frame.columns)
+    else:
+        con.register(src, frame)
+        have = set(frame.columns if isinstance(frame, pd.DataFrame) else frame.column_names)
+    spec = STAGED_COLUMNS[table]
+    unknown = have - set(spec)
+    if unknown:
+        raise ValueError(f"staged {table} has unknown columns {sorted(unknown)}")
+    cols = ", ".join(
+        f'TRY_CAST("{c}" AS {t}) AS "{c}"' if c in have else f'CAST(NULL AS {t}) AS "{c}"'
+        for c, t in spec.items()
+    )
+    name = f"_stg_{table}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {cols} FROM {src}")
+    if isinstance(frame, duckdb.DuckDBPyRelation):
+        con.execute(f"DROP VIEW IF EXISTS {src}")
+    else:
+        con.unregister(src)
+    return name
+
+
+def _clean(col: str) -> str:
+    """SQL expression: NULL for empty or blank strings."""
+    return f"NULLIF(trim({col}), '')"
+
+
+def write_staged(
+    store: Store, frames: Mapping[str, Frame], *, source: str, ingest_id: int
+) -> dict[str, int]:
+    """Resolve references and insert the staged frames; runs inside the caller's transaction.
+
+    ``frames``: staged frames by table name (see :data:`STAGED_COLUMNS`); every row written
+    gets ``source`` and ``ingest_id``. Returns the number of rows written per store table.
+    """
+    con = store.con
+    names = {t: _stage_table(con, t, f) for t, f in frames.items()}
+    loaded: dict[str, int] = {}
+    p = {"src": source, "ing": ingest_id}
+
+    def count(table: str) -> int:
+        row = con.execute(
+            f"SELECT count(*) FROM {table} WHERE ingest_id = $ing", {"ing": ingest_id}
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- artists ------------------------------------------------------------
+    artist_sources = [
+        f"SELECT {_clean('artist')} AS name, {_clean('artist_mbid')} AS mbid, {_clean('artist_ext')} AS ext "
+        f"FROM {n}"
+        for t, n in names.items()
+        if t not in ("users", "friends")
+    ]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _aref (name VARCHAR, mbid VARCHAR, ext VARCHAR, "
+        "norm VARCHAR, artist_id BIGINT)"
+    )
+    if artist_sources:
+        con.execute(
+            "INSERT INTO _aref SELECT DISTINCT name, mbid, ext, enc_norm_artist(name), NULL FROM ("
+            + " UNION ALL ".join(artist_sources)
+            + ") WHERE name IS NOT NULL OR mbid IS NOT NULL OR ext IS NOT NULL"
+        )
+        _resolve_artists(con, p)
+    before_artists = count("artists")
+    loaded["artists"] = before_artists
+
+    # -- albums -------------------------------------------------------------
+    album_sources = [
+        f"SELECT {_clean('album')} AS title, {_clean('artist')} AS a, {_clean('artist_mbid')} AS am, "
+        f"{_clean('artist_ext')} AS ae FROM {n}"
+        for t, n in names.items()
+        if "album" in STAGED_COLUMNS[t]
+    ]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _alref (title VARCHAR, a VARCHAR, am VARCHAR, ae VARCHAR, "
+        "artist_id BIGINT, norm VARCHAR, album_id BIGINT)"
+    )
+    if album_sources:
+        con.execute(
+            "INSERT INTO _alref SELECT DISTINCT title, a, am, ae, NULL, enc_norm(title), NULL FROM ("
+            + " UNION ALL ".join(album_sources)
+            + ") WHERE title IS NOT NULL"
+        )
+        _attach_artist(con, "_alref", "a", "am", "ae")
+        con.execute(_MATCH_ALBUMS)
+        con.execute(
+            """
+            INSERT INTO albums (title, title_norm, artist_id, source, ingest_id)
+            SELECT arg_min(title, (length(title), title)), norm, artist_id, $src, $ing FROM _alref
+            WHERE album_id IS NULL AND norm <> '' GROUP BY norm, artist_id
+            """,
+            p,
+        )
+        con.execute(_MATCH_ALBUMS)
+        if "albums" in names:
+            con.execute(
+                f"""
+                UPDATE albums SET release_year = COALESCE(albums.release_year, s.ry),
+                                  mbid = COALESCE(albums.mbid, s.mb)
+                FROM (SELECT r.album_id, max(x.release_year) AS ry, max({_clean("x.album_mbid")}) AS mb
+                      FROM {names["albums"]} x JOIN _alref r ON {_ref_join("x", "r", _ALBUM_REF_PAIRS)}
+                      GROUP BY r.album_id) s
+                WHERE albums.album_id = s.album_id
+                """
+            )
+    loaded["albums"] = count("albums")
+
+    # -- tracks -------------------------------------------------------------
+    track_sources = [
+        f"SELECT {_clean('track')} AS title, {_clean('track_mbid')} AS mbid, {_clean('track_uri')} AS uri, "
+        f"{_clean('track_ext')} AS ext, {_clean('album')} AS album, {_clean('artist')} AS a, "
+        f"{_clean('artist_mbid')} AS am, {_clean('artist_ext')} AS ae FROM {n}"
+        for t, n in names.items()
+        if t in TRACK_FRAMES
+    ]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _tref (title VARCHAR, mbid VARCHAR, uri VARCHAR, ext VARCHAR, "
+        "album VARCHAR, a VARCHAR, am VARCHAR, ae VARCHAR, artist_id BIGINT, album_id BIGINT, "
+        "norm VARCHAR, track_id BIGINT)"
+    )
+    if track_sources:
+        con.execute(
+            "INSERT INTO _tref SELECT DISTINCT title, mbid, uri, ext, album, a, am, ae, NULL, NULL, "
+            "enc_norm(title), NULL FROM (" + " UNION ALL ".join(track_sources) + ") "
+            "WHERE title IS NOT NULL OR mbid IS NOT NULL OR uri IS NOT NULL OR ext IS NOT NULL"
+        )
+        _attach_artist(con, "_tref", "a", "am", "ae")
+        con.execute(
+            """
+            UPDATE _tref SET album_id = r.album_id FROM _alref r
+            WHERE r.title = _tref.album AND r.a IS NOT DISTINCT FROM _tref.a
+              AND r.am IS NOT DISTINCT FROM _tref.am AND r.ae IS NOT DISTINCT FROM _tref.ae
+            """
+        )
+        _resolve_tracks(con, p)
+        if "tracks" in names:
+            s = names["tracks"]
+            con.execute(
+                f"""
+                UPDATE tracks SET duration_ms = COALESCE(tracks.duration_ms, m.duration_ms),
+                                  genre_raw = COALESCE(tracks.genre_raw, m.genre_raw),
+                                  language = COALESCE(tracks.language, m.language),
+                                  release_year = COALESCE(tracks.release_year, m.release_year),
+                                  album_id = COALESCE(tracks.album_id, m.album_id),
+                                  mbid = COALESCE(tracks.mbid, m.mbid),
+                                  uri = COALESCE(tracks.uri, m.uri)
+                FROM (
+                    SELECT r.track_id, max(x.duration_ms) AS duration_ms, max({_clean("x.genre_raw")}) AS genre_raw,
+                           max({_clean("x.language")}) AS language, max(x.release_year) AS release_year,
+                           max(r.album_id) AS album_id, max(r.mbid) AS mbid, max(r.uri) AS uri
+                    FROM {s} x JOIN _tref r ON {_ref_join("x", "r")}
+                    GROUP BY r.track_id
+                ) m WHERE tracks.track_id = m.track_id
+                """
+            )
+    loaded["tracks"] = count("tracks")
+
+    if "artists" in names:
+        con.execute(
+            f"""
+            UPDATE artists SET country = COALESCE(artists.country, m.country),
+                               mbid = COALESCE(artists.mbid, m.mbid)
+            FROM (SELECT r.artist_id, max({_clean("x.country")}) AS country, max(r.mbid) AS mbid
+                  FROM {names["artists"]} x JOIN _aref r ON {_ref_join("x", "r", _ARTIST_REF_PAIRS)}
+                  GROUP BY r.artist_id) m
+            WHERE artists.artist_id = m.artist_id
+            """
+        )
+
+    # -- facts --------------------------------------------------------------
+    _add_ref_ids(con, names)
+
+    if "users" in names:
+        con.execute(
+            f"""
+            INSERT INTO users (user_id, registered_at, country, region, age, gender, declared_plays, source, ingest_id)
+            SELECT {_clean("user_id")}, registered_at, {_clean("country")}, NULL, age,
+                   {_clean("gender")}, declared_plays, $src, $ing
+            FROM {names["users"]} WHERE {_clean("user_id")} IS NOT NULL
+            ON CONFLICT (user_id) DO UPDATE SET
+                registered_at = COALESCE(excluded.registered_at, users.registered_at),
+                country = COALESCE(excluded.country, users.country),
+                age = COALESCE(excluded.age, users.age),
+                gender = COALESCE(excluded.gender, users.gender),
+                declared_plays = COALESCE(excluded.declared_plays, users.declared_plays),
+                source = excluded.source, ingest_id = excluded.ingest_id
+            """,
+            p,
+        )
+        _fill_regions(con, ingest_id)
+    # users referenced by facts but not declared get a bare row, so every fact has a user
+    user_refs = [
+        f"SELECT {_clean('user_id')} AS u FROM {n}"
+        for t, n in names.items()
+        if "user_id" in STAGED_COLUMNS[t] and t != "users"
+    ]
+    if "friends" in names:
+        user_refs.append(f"SELECT {_clean('friend_id')} FROM {names['friends']}")
+    if user_refs:
+        con.execute(
+            "INSERT INTO users (user_id, source, ingest_id) SELECT DISTINCT u, $src, $ing FROM ("
+            + " UNION ALL ".join(user_refs)
+            + ") WHERE u IS NOT NULL AND u NOT IN (SELECT user_id FROM users)",
+            p,
+        )
+    loaded["users"] = count("users")
+
+    if "events" in names:
+        add_user_keys(con, f"SELECT {_clean('user_id')} AS u FROM {names['events']}")
+        con.execute(
+            f"""
+            INSERT INTO events (user_id, track_id, artist_id, ts, ms_played, skipped, source, ingest_id, user_key)
+            SELECT {_clean("e.user_id")}, e._track_id, COALESCE(e._artist_id, t.artist_id), e.ts, e.ms_played,
+                   COALESCE(e.skipped,
+                     CASE WHEN e.ms_played IS NULL THEN FALSE
+                          WHEN t.duration_ms IS NOT NULL AND t.duration_ms > 0
+                            THEN e.ms_played < least({SKIP_SHARE} * t.duration_ms, {SKIP_CAP_MS})
+                          ELSE e.ms_played < {SKIP_UNKNOWN_MS} END),
+                   $src, $ing, k.user_key
+            FROM {names["events"]} e LEFT JOIN tracks t ON t.track_id = e._track_id
+            LEFT JOIN user_keys k ON k.user_id = {_clean("e.user_id")}
+            WHERE e.ts IS NOT NULL AND {_clean("e.user_id")} IS NOT NULL
+              AND (e._track_id IS NOT NULL OR e._artist_id IS NOT NULL)
+            """,
+            p,
+        )
+        loaded["events"] = count("events")
+    if "likes" in names:
+        con.execute(
+            f"""
+            INSERT INTO likes (user_id, entity_type, entity_id, liked_at, source, ingest_id)
+            SELECT DISTINCT {_clean("user_id")}, entity_type,
+                   CASE entity_type WHEN 'track' THEN _track_id WHEN 'artist' THEN _artist_id
+                                    WHEN 'album' THEN _album_id END AS eid, liked_at, $src, $ing
+            FROM {names["likes"]} WHERE eid IS NOT NULL
+            """,
+            p,
+        )
+        loaded["likes"] = count("likes")
+    simple = {
+        "artist_tags": (
+            "artist_id, tag, weight, user_id, tagged_at",
+            f"_artist_id, trim(tag), COALESCE(weight, 1), {_clean('user_id')}, tagged_at",
+            "_artist_id IS NOT NULL AND trim(tag) <> ''",
+        ),
+        "track_tags": (
+            "track_id, tag, weight, kind",
+            "_track_id, trim(tag), COALESCE(weight, 1), COALESCE(kind, 'tag')",
+            "_track_id IS NOT NULL AND trim(tag) <> ''",
+        ),
+        "playcounts": (
+            "user_id, artist_id, track_id, plays",
+            f"{_clean('user_id')}, _artist_id, _track_id, plays",
+            "plays IS NOT NULL AND (_artist_id IS NOT NULL OR _track_id IS NOT NULL)",
+        ),
+        "friends": (
+            "user_id, friend_id",
+            f"{_clean('user_id')}, {_clean('friend_id')}",
+            f"{_clean('user_id')} IS NOT NULL AND {_clean('friend_id')} IS NOT NULL",
+        ),
+        "track_features": (
+            "track_id, feature, value",
+            "_track_id, feature, value",
+            "_track_id IS NOT NULL",
+        ),
+        "artist_features": (
+            "artist_id, feature, value",
+            "_artist_id, feature, value",
+            "_artist_id IS NOT NULL",
+        ),
+        "lyrics": (
+            "track_id, text, processed",
+            "_track_id, text, COALESCE(processed, FALSE)",
+            "_track_id IS NOT NULL AND text IS NOT NULL",
+        ),
+        "playlists": (
+            "user_id, name, position, track_id, modified_at",
+            f"{_clean('user_id')}, name, position, _track_id, modified_at",
+            "_track_id IS NOT NULL",
+        ),
+    }
+    for table, (cols, exprs, where) in simple.items():
+        if table in names:
+            con.execute(
+                f"INSERT INTO {table} ({cols}, source, ingest_id) SELECT {exprs}, $src, $ing "
+                f"FROM {names[table]} WHERE {where}",
+                p,
+            )
+            loaded[table] = count(table)
+    for n in names.values():
+        con.execute(f"DROP TABLE IF EXISTS {n}")
+    return {k: v for k, v in loaded.items() if v}
+
+
+_TRACK_REF_PAIRS = (
+    ("title", "track"),
+    ("mbid", "track_mbid"),
+    ("uri", "track_uri"),
+    ("ext", "track_ext"),
+    ("album", "album"),
+    ("a", "artist"),
+    ("am", "artist_mbid"),
+    ("ae", "artist_ext"),
+)
+_ARTIST_REF_PAIRS = (("name", "artist"), ("mbid", "artist_mbid"), ("ext", "artist_ext"))
+_ALBUM_REF_PAIRS = (
+    ("title", "album"),
+    ("a", "artist"),
+    ("am", "artist_mbid"),
+    ("ae", "artist_ext"),
+)
+
+
+def _ref_join(x: str, r: str, pairs: Sequence[tuple[str, str]] = _TRACK_REF_PAIRS) -> str:
+    """Join condition between a staged row ``x`` and a reference row ``r`` (track by default).
+
+    ``pairs`` maps the reference table's columns to the staged frame's: the track, artist
+    and album reference tables (``_tref``, ``_aref``, ``_alref``) each have their own.
+    """
+    return " AND ".join(f"{r}.{rc} IS NOT DISTINCT FROM {_clean(f'{x}.{xc}')}" for rc, xc in pairs)
+
+
+def _add_ref_ids(con: duckdb.DuckDBPyConnection, names: Mapping[str, str]) -> None:
+    """Add resolved ``_artist_id``, ``_album_id``, ``_track_id`` columns to every staged table."""
+    for table, n in names.items():
+        spec = STAGED_COLUMNS[table]
+        if "artist" not in spec:
+            continue
+        con.execute(f"ALTER TABLE {n} ADD COLUMN _artist_id BIGINT")
+        con.execute(f"ALTER TABLE {n} ADD COLUMN _album_id BIGINT")
+        con.execute(f"ALTER TABLE {n} ADD COLUMN _track_id BIGINT")
+        con.execute(
+            f"""
+            UPDATE {n} SET _artist_id = r.artist_id FROM _aref r
+            WHERE {_ref_join(n, "r", _ARTIST_REF_PAIRS)}
+            """
+        )
+        if "album" in spec:
+            con.execute(
+                f"""
+                UPDATE {n} SET _album_id = r.album_id FROM _alref r
+                WHERE {_ref_join(n, "r", _ALBUM_REF_PAIRS)}
+                """
+            )
+        if table in TRACK_FRAMES:
+            con.execute(
+                f"UPDATE {n} SET _track_id = r.track_id FROM _tref r WHERE {_ref_join(n, 'r')}"
+            )
+
+
+def _attach_artist(con: duckdb.DuckDBPyConnection, table: str, a: str, am: str, ae: str) -> None:
+    con.execute(
+        f"""
+        UPDATE {table} SET artist_id = r.artist_id FROM _aref r
+        WHERE r.name IS NOT DISTINCT FROM {table}.{a} AND r.mbid IS NOT DISTINCT FROM {table}.{am}
+          AND r.ext IS NOT DISTINCT FROM {table}.{ae}
+        """
+    )
+
+
+#: Matching of references to existing catalogue rows, run before and again after new rows
+#: are inserted (the second run gives the references the ids of the rows just created).
+_MATCH_ARTISTS = (
+    """
+    UPDATE _aref SET artist_id = m.artist_id FROM (
+        SELECT mbid, min(artist_id) AS artist_id FROM artists WHERE mbid IS NOT NULL GROUP BY mbid
+    ) m WHERE _aref.artist_id IS NULL AND m.mbid = _aref.mbid
+    """,
+    """
+    UPDATE _aref SET artist_id = m.artist_id FROM (
+        SELECT name_norm, min(artist_id) AS artist_id FROM artists GROUP BY name_norm
+    ) m WHERE _aref.artist_id IS NULL AND _aref.norm <> '' AND m.name_norm = _aref.norm
+    """,
+)
+_MATCH_TRACKS = (
+    *(
+        f"""
+        UPDATE _tref SET track_id = m.track_id FROM (
+            SELECT {key}, min(track_id) AS track_id FROM tracks WHERE {key} IS NOT NULL GROUP BY {key}
+        ) m WHERE _tref.track_id IS NULL AND m.{key} = _tref.{key}
+        """
+        for key in ("mbid", "uri")
+    ),
+    """
+    UPDATE _tref SET track_id = m.track_id FROM (
+        SELECT title_norm, artist_id, min(track_id) AS track_id FROM tracks GROUP BY ALL
+    ) m WHERE _tref.track_id IS NULL AND _tref.norm <> '' AND m.title_norm = _tref.norm
+      AND m.artist_id IS NOT DISTINCT FROM _tref.artist_id
+    """,
+)
+_MATCH_ALBUMS = """
+    UPDATE _alref SET album_id = m.album_id FROM (
+        SELECT title_norm, artist_id, min(album_id) AS album_id FROM albums GROUP BY ALL
+    ) m WHERE _alref.album_id IS NULL AND m.title_norm = _alref.norm
+      AND m.artist_id IS NOT DISTINCT FROM _alref.artist_id
+"""
+
+
+def _execute_all(con: duckdb.DuckDBPyConnection, statements: Iterable[str]) -> None:
+    for statement in statements:
+        con.execute(statement)
+
+
+def _resolve_artists(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
+    """Give every row of ``_aref`` an artist id: ext id, then MBID, then normalised name; else new."""
+    con.execute(
+        """
+        UPDATE _aref SET artist_id = x.internal_id FROM external_ids x
+        WHERE x.source = $src AND x.entity = 'artist' AND x.external_id = _aref.ext
+        """,
+        {"src": p["src"]},
+    )
+    _execute_all(con, _MATCH_ARTISTS)
+    # Names that normalise to nothing ("!!!") match an existing artist of exactly that name.
+    con.execute(
+        """
+        UPDATE _aref SET artist_id = m.artist_id FROM (
+            SELECT name, min(artist_id) AS artist_id FROM artists WHERE name_norm = '' GROUP BY name
+        ) m WHERE _aref.artist_id IS NULL AND _aref.norm = '' AND m.name = _aref.name
+        """
+    )
+    # New artists: one per MBID, else one per normalised name (else one per external id).
+    con.execute(
+        """
+        INSERT INTO artists (name, name_norm, mbid, source, ingest_id)
+        SELECT COALESCE(arg_min(name, ((name = lower(name))::INT, length(name), name)), min(ext)),
+               COALESCE(min(norm), ''), min(mbid), $src, $ing
+        FROM _aref WHERE artist_id IS NULL
+        GROUP BY COALESCE(mbid, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext)
+        """,
+        p,
+    )
+    _execute_all(con, _MATCH_ARTISTS)
+    con.execute(
+        """
+        UPDATE _aref SET artist_id = m.artist_id FROM (
+            SELECT name, min(artist_id) AS artist_id FROM artists WHERE ingest_id = $ing GROUP BY name
+        ) m WHERE _aref.artist_id IS NULL AND m.name = COALESCE(_aref.name, _aref.ext)
+        """,
+        {"ing": p["ing"]},
+    )
+    con.execute(
+        """
+        INSERT OR IGNORE INTO external_ids
+        SELECT DISTINCT $src, 'artist', ext, artist_id FROM _aref
+        WHERE ext IS NOT NULL AND artist_id IS NOT NULL
+        """,
+        {"src": p["src"]},
+    )
+
+
+def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
+    """Give every row of ``_tref`` a track id: ext id, MBID, URI, then (artist, title); else new."""
+    con.execute(
+        """
+        UPDATE _tref SET track_id = x.internal_id FROM external_ids x
+        WHERE x.source = $src AND x.entity = 'track' AND x.external_id = _tref.ext
+        """,
+        {"src": p["src"]},
+    )
+    _execute_all(con, _MATCH_TRACKS)
+    con.execute(
+        """
+        INSERT INTO tracks (title, title_norm, artist_id, album_id, mbid, uri, source, ingest_id)
+        SELECT COALESCE(arg_min(title, (length(title), title)), min(ext)), COALESCE(min(norm), ''), artist_id,
+               min(album_id), min(mbid), min(uri), $src, $ing
+        FROM _tref WHERE track_id IS NULL
+        GROUP BY artist_id, COALESCE(mbid, uri, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext)
+        """,
+        p,
+    )
+    _execute_all(con, _MATCH_TRACKS)
+    con.execute(
+        """
+        UPDATE _tref SET track_id = m.track_id FROM (
+            SELECT title, artist_id, min(track_id) AS track_id FROM tracks WHERE ingest_id = $ing GROUP BY ALL
+        ) m WHERE _tref.track_id IS NULL AND m.title = COALESCE(_tref.title, _tref.ext)
+          AND m.artist_id IS NOT DISTINCT FROM _tref.artist_id
+        """,
+        {"ing": p["ing"]},
+    )
+    con.execute(
+        """
+        INSERT OR IGNORE INTO external_ids
+        SELECT DISTINCT $src, 'track', ext, track_id FROM _tref
+        WHERE ext IS NOT NULL AND track_id IS NOT NULL
+        """,
+        {"src": p["src"]},
+    )
+
+
+def _fill_regions(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
+    """Normalise ``country`` to ISO alpha-2 where possible and derive ``region``."""
+    from encore.data.countries import country_table
+
+    con.register("_countries", country_table())
+    con.execute(
+        """
+        UPDATE users SET country = c.iso2, region = c.region FROM _countries c
+        WHERE users.ingest_id = ? AND lower(trim(users.country)) = c.key
+        """,
+        [ingest_id],
+    )
+    con.unregister("_countries")
