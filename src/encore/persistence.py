@@ -208,3 +208,113 @@ def load_archive(
             hint="upgrade Encore, or save the model again with this version",
         )
     return header, data
+
+
+# ----------------------------------------------------------------------------- helpers
+# Small building blocks for model families whose state holds library objects: each turns
+# one kind of object into plain values and arrays (for :func:`pack`) and back.
+
+_DTYPE = "__dtype__"
+
+
+def text_array(text: str) -> np.ndarray:
+    """A (possibly long) text as a ``uint8`` array of its UTF-8 bytes (compresses well)."""
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).copy()
+
+
+def array_text(array: np.ndarray) -> str:
+    """The text stored by :func:`text_array`."""
+    return np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8")
+
+
+def _plain_param(value: Any) -> Any:
+    if isinstance(value, type) and issubclass(value, np.generic):
+        return {_DTYPE: np.dtype(value).name}
+    if isinstance(value, np.dtype):
+        return {_DTYPE: value.name, "instance": True}
+    return value
+
+
+def _param_value(value: Any) -> Any:
+    if isinstance(value, dict) and _DTYPE in value:
+        dtype = np.dtype(value[_DTYPE])
+        return dtype if value.get("instance") else dtype.type
+    return value
+
+
+def estimator_state(estimator: Any, fitted: Any) -> dict[str, Any]:
+    """The constructor parameters and the named fitted attributes of a scikit-learn estimator.
+
+    ``fitted`` names the attributes that the estimator's ``transform``/``predict`` reads
+    (e.g. ``("components_", "n_features_in_")``); parameters that are numpy scalar types
+    (``dtype=np.float32``) are written by name. The class itself is not recorded: the
+    loader knows which class it saved and passes it to :func:`estimator_from_state`, so a
+    file can never choose what gets imported.
+    """
+    params = {k: _plain_param(v) for k, v in estimator.get_params(deep=False).items()}
+    return {"params": params, "fitted": {name: getattr(estimator, name) for name in fitted}}
+
+
+def estimator_from_state(cls: type, state: dict[str, Any]) -> Any:
+    """An estimator of class ``cls`` rebuilt from :func:`estimator_state` (no refit)."""
+    params = {k: _param_value(v) for k, v in state["params"].items()}
+    estimator = cls(**params)
+    for name, value in state["fitted"].items():
+        setattr(estimator, name, value)
+    return estimator
+
+
+def _column_values(col: pd.Series) -> Any:
+    if isinstance(col.dtype, np.dtype) and col.dtype != object:
+        return col.to_numpy()
+    if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
+        return [None if pd.isna(v) else v.item() if isinstance(v, np.generic) else v for v in col]
+    raise TypeError(f"cannot save a column of dtype {col.dtype}")
+
+
+def frame_tree(frame: pd.DataFrame) -> dict[str, Any]:
+    """A frame as a tree for :func:`pack` that keeps every column's dtype and missing values.
+
+    Numeric, boolean and datetime columns become arrays; text and object columns become
+    lists (missing values as ``None``), so a text column with gaps comes back as it was
+    (:func:`pack` alone writes frames as plain arrays, which suits all-numeric frames). A
+    non-default index is kept the same way.
+
+    Raises
+    ------
+    TypeError
+        A column of another extension dtype (categorical, nullable integer, ...).
+    """
+    index = frame.index
+    default_index = isinstance(index, pd.RangeIndex) and index.equals(pd.RangeIndex(len(frame)))
+    return {
+        "rows": len(frame),
+        "columns": list(frame.columns),
+        "dtypes": [str(frame[c].dtype) for c in frame.columns],
+        "values": [_column_values(frame.iloc[:, i]) for i in range(frame.shape[1])],
+        "index": None
+        if default_index
+        else {
+            "name": index.name,
+            "dtype": str(index.dtype),
+            "values": _column_values(index.to_series()),
+        },
+    }
+
+
+def _series(values: Any, dtype: str) -> pd.Series:
+    if isinstance(values, np.ndarray):
+        return pd.Series(values, dtype=values.dtype)
+    return pd.Series(values, dtype=dtype)
+
+
+def frame_from_tree(tree: dict[str, Any]) -> pd.DataFrame:
+    """The frame that :func:`frame_tree` described."""
+    columns = [_series(v, d) for v, d in zip(tree["values"], tree["dtypes"], strict=True)]
+    out = pd.DataFrame(dict(enumerate(columns)), index=pd.RangeIndex(tree["rows"]))
+    if tree["columns"]:
+        out.columns = pd.Index(tree["columns"])
+    idx = tree["index"]
+    if idx is not None:
+        out.index = pd.Index(_series(idx["values"], idx["dtype"]), name=idx["name"])
+    return out
