@@ -1,9 +1,9 @@
-"""The interface every genre model follows, and saving/loading fitted models."""
+"""The interface every genre model follows, and saving/loading fitted models (no pickle)."""
 
 from __future__ import annotations
 
+import inspect
 import logging
-import pickle
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,10 +11,15 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from encore.errors import ConfigError, NotFittedError, UnknownIdError
+from encore.errors import ConfigError, DataError, NotFittedError, UnknownIdError
 from encore.genre.features import GenreData
+from encore.persistence import SUFFIX, load_archive, pack, save_archive, unpack
 
 log = logging.getLogger(__name__)
+
+#: Family and format version of genre model files (see :mod:`encore.persistence`).
+FAMILY = "encore-genre-model"
+FORMAT_VERSION = 1
 
 
 class GenreModel(ABC):
@@ -111,17 +116,79 @@ class GenreModel(ABC):
         """Class probabilities ``[len(idx), n_classes]`` in the order of ``classes_``."""
 
     # ------------------------------------------------------------------ persistence
+    def params(self) -> dict[str, Any]:
+        """The constructor arguments of this model (each is kept as an attribute)."""
+        names = inspect.signature(type(self).__init__).parameters
+        return {n: getattr(self, n) for n in names if n != "self"}
+
+    @abstractmethod
+    def _state(self) -> dict[str, Any]:
+        """What ``_predict_proba`` needs after ``fit``, as plain values and arrays."""
+
+    @abstractmethod
+    def _restore(self, state: dict[str, Any]) -> None:
+        """Set the fitted attributes from what :meth:`_state` returned."""
+
     def save(self, path: Path) -> Path:
-        """Pickle the fitted model to ``path`` (folders created)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as fh:
-            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        return path
+        """Write the fitted model to ``path`` (``.npz``, folders created); return the file.
+
+        The file holds arrays and JSON only (see :mod:`encore.persistence`): loading it
+        never runs code.
+
+        Raises
+        ------
+        NotFittedError
+            The model has not been fitted.
+        """
+        if not self.classes_:
+            raise NotFittedError(f"genre model {self.name!r} is not fitted, nothing to save")
+        arrays: dict[str, np.ndarray] = {}
+        tree = {
+            "params": self.params(),
+            "classes": self.classes_,
+            "dataset": self.dataset_,
+            "level": self.level_,
+            "fit_seconds": self.fit_seconds_,
+            "users": self.users_,
+            "numeric_columns": self.numeric_columns_,
+            "state": self._state(),
+        }
+        header = {"model": self.name, "tree": pack(tree, arrays)}
+        return save_archive(
+            path, family=FAMILY, format_version=FORMAT_VERSION, header=header, arrays=arrays
+        )
+
+    @staticmethod
+    def load(path: Path) -> GenreModel:
+        """Read a model written by :meth:`save`.
+
+        Raises
+        ------
+        DataError
+            Not a genre model file (e.g. a pickle of an older Encore, or another model
+            family), a newer format than this Encore reads, or an unknown model name.
+        """
+        header, arrays = load_archive(
+            path, family=FAMILY, format_version=FORMAT_VERSION, what="genre model"
+        )
+        reg = registry()
+        name = header.get("model")
+        if name not in reg:
+            raise DataError(f"unknown genre model {name!r} in the file", file=str(path))
+        tree = unpack(header["tree"], arrays)
+        model = reg[name](**tree["params"])
+        model.classes_ = list(tree["classes"])
+        model.dataset_, model.level_ = tree["dataset"], tree["level"]
+        model.fit_seconds_ = float(tree["fit_seconds"])
+        model.users_ = np.asarray(tree["users"], dtype=object)
+        model.numeric_columns_ = list(tree["numeric_columns"])
+        model._restore(tree["state"])
+        return model
 
 
 def model_path(model_dir: Path, name: str, dataset: str) -> Path:
     """Where ``encore genre train`` keeps a fitted model."""
-    return model_dir / f"{name}-{dataset}.pkl"
+    return model_dir / f"{name}-{dataset}{SUFFIX}"
 
 
 def load_model(model_dir: Path, name: str, dataset: str) -> GenreModel:
@@ -131,18 +198,26 @@ def load_model(model_dir: Path, name: str, dataset: str) -> GenreModel:
     ------
     NotFittedError
         No saved model of that name and dataset.
+    DataError
+        Only a model of an older Encore (a pickle, ``.pkl``) is there, or the file is not
+        a readable genre model of this Encore.
     """
     path = model_path(model_dir, name, dataset)
+    train = f"encore genre train --model {name} --dataset {dataset}"
     if not path.exists():
+        old = path.with_suffix(".pkl")
+        if old.exists():
+            raise DataError(
+                "this genre model was saved by an older Encore as a pickle, which this "
+                "version no longer loads (a pickle can run code when loaded)",
+                file=str(old),
+                hint=f"train it again: `{train}`",
+            )
         raise NotFittedError(
             f"no trained genre model {name!r} for dataset {dataset!r} in {model_dir}",
-            hint=f"run `encore genre train --model {name} --dataset {dataset}`",
+            hint=f"run `{train}`",
         )
-    with path.open("rb") as fh:
-        obj: Any = pickle.load(fh)
-    if not isinstance(obj, GenreModel):
-        raise NotFittedError(f"{path} does not hold a genre model")
-    return obj
+    return GenreModel.load(path)
 
 
 def registry() -> dict[str, type[GenreModel]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from encore.genre.base import GenreModel
@@ -22,6 +24,12 @@ class Majority(GenreModel):
 
     def _predict_proba(self, data: GenreData, idx: np.ndarray) -> np.ndarray:
         return np.tile(self.prior_, (len(idx), 1))
+
+    def _state(self) -> dict[str, Any]:
+        return {"prior": self.prior_}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.prior_ = state["prior"]
 
 
 class ArtistPrior(GenreModel):
@@ -78,3 +86,29 @@ class ArtistPrior(GenreModel):
             out[r] = (vec + 0.1 * self.prior_) / (vec.sum() + 0.1)
         self.coverage_ = covered / max(len(idx), 1)
         return out
+
+    def _state(self) -> dict[str, Any]:
+        artists = np.fromiter(self.counts_, dtype=np.int64, count=len(self.counts_))
+        pairs = [(a, i) for a, items in self.items_.items() for i in sorted(items)]
+        return {
+            "prior": self.prior_,
+            "artists": artists,
+            "counts": np.array([self.counts_[int(a)] for a in artists]).reshape(
+                len(artists), len(self.classes_)
+            ),
+            "item_artists": np.array([a for a, _ in pairs], dtype=np.int64),
+            "item_ids": np.array([i for _, i in pairs], dtype=np.int64),
+            "coverage": self.coverage_,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.prior_ = state["prior"]
+        self.counts_ = {
+            int(a): np.array(row, dtype=np.float64)
+            for a, row in zip(state["artists"], state["counts"], strict=True)
+        }
+        items: dict[int, set[int]] = {}
+        for a, i in zip(state["item_artists"].tolist(), state["item_ids"].tolist(), strict=True):
+            items.setdefault(int(a), set()).add(int(i))
+        self.items_ = items
+        self.coverage_ = float(state["coverage"])

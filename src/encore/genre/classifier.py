@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from encore.genre.base import GenreModel
 from encore.genre.features import GROUPS, FeatureBuilder, GenreData
+from encore.persistence import array_text, estimator_from_state, estimator_state, text_array
 
 
 class _FeatureModel(GenreModel):
@@ -54,6 +55,22 @@ class _FeatureModel(GenreModel):
         out[:, np.asarray(self.clf_.classes_, dtype=int)] = p
         return out
 
+    def _state(self) -> dict[str, Any]:
+        assert self.features_ is not None
+        return {"features": self.features_.state(), "clf": self._clf_state()}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.features_ = FeatureBuilder.from_state(state["features"])
+        self.clf_ = self._clf_from_state(state["clf"])
+
+    @abstractmethod
+    def _clf_state(self) -> dict[str, Any]:
+        """The fitted classifier as plain values and arrays."""
+
+    @abstractmethod
+    def _clf_from_state(self, state: dict[str, Any]) -> Any:
+        """A classifier with ``classes_`` and ``predict_proba`` rebuilt from ``_clf_state``."""
+
 
 class Logistic(_FeatureModel):
     """Multinomial logistic regression on max-abs-scaled sparse features.
@@ -94,6 +111,41 @@ class Logistic(_FeatureModel):
 
         return LogisticRegression(C=self.c, max_iter=200, tol=1e-3, random_state=self.seed)
 
+    _CLF_FITTED = ("coef_", "intercept_", "classes_", "n_iter_", "n_features_in_")
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "scale": self.scale_}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        super()._restore(state)
+        self.scale_ = state["scale"]
+
+    def _clf_state(self) -> dict[str, Any]:
+        return estimator_state(self.clf_, self._CLF_FITTED)
+
+    def _clf_from_state(self, state: dict[str, Any]) -> Any:
+        from sklearn.linear_model import LogisticRegression
+
+        return estimator_from_state(LogisticRegression, state)
+
+
+class _Booster:
+    """A fitted LightGBM booster with the two things :class:`GradientBoosting` reads.
+
+    ``LGBMClassifier`` has no public way to wrap an existing booster, so a loaded model
+    keeps the booster (rebuilt from its text dump) and predicts as ``LGBMClassifier``
+    does: class probabilities from ``Booster.predict`` with the same thread count.
+    """
+
+    def __init__(self, booster: Any, classes: np.ndarray, n_jobs: int) -> None:
+        self.booster_ = booster
+        self.classes_ = classes
+        self.n_jobs = n_jobs
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        p = np.asarray(self.booster_.predict(x, num_threads=self.n_jobs))
+        return p if p.ndim == 2 else np.vstack((1.0 - p, p)).transpose()
+
 
 class GradientBoosting(_FeatureModel):
     """LightGBM on dense features (text n-grams reduced by truncated SVD)."""
@@ -133,3 +185,15 @@ class GradientBoosting(_FeatureModel):
             n_jobs=self.n_jobs,
             verbose=-1,
         )
+
+    def _clf_state(self) -> dict[str, Any]:
+        return {
+            "booster": text_array(self.clf_.booster_.model_to_string()),
+            "classes": np.asarray(self.clf_.classes_),
+        }
+
+    def _clf_from_state(self, state: dict[str, Any]) -> Any:
+        import lightgbm as lgb
+
+        booster = lgb.Booster(model_str=array_text(state["booster"]))
+        return _Booster(booster, state["classes"], self.n_jobs)

@@ -684,3 +684,154 @@ class FeatureBuilder:
             else:
                 out.setdefault("meta", []).append(i)
         return out
+
+    # ------------------------------------------------------------------ persistence
+    def state(self) -> dict[str, Any]:
+        """The fitted builder as plain values and arrays (see :meth:`from_state`).
+
+        Vectorisers keep their parameters, vocabulary and idf weights, the SVD its
+        components, ALS its user (here: item) and item (here: user) factors, so that
+        :meth:`transform` of the rebuilt builder gives the same matrix without a refit.
+        """
+        from encore.persistence import estimator_state
+
+        if not self._state:
+            from encore.errors import NotFittedError
+
+            raise NotFittedError("FeatureBuilder.state called before fit")
+        st = self._state
+        out: dict[str, Any] = {
+            "groups": self.groups,
+            "n_factors": self.n_factors,
+            "text_svd": self.text_svd,
+            "seed": self.seed,
+            "classes": self.classes_,
+            "feature_names": self.feature_names_,
+            "users": st["users"],
+            "train_idx_n": st["train_idx_n"],
+        }
+        if "profiles" in st:
+            out["profiles"] = st["profiles"]
+        if "als" in st:
+            out["als"] = _als_state(st["als"])
+        for key in ("char", "word", "lyrics"):
+            if key in st:
+                out[key] = None if st[key] is None else _tfidf_state(st[key])
+        if "svd" in st:
+            out["svd"] = estimator_state(st["svd"], SVD_FITTED)
+        if "num" in st:
+            cols, med, sd = st["num"]
+            out["num"] = {
+                "columns": list(cols),
+                "median": med.to_numpy(dtype=np.float64),
+                "sd": sd.to_numpy(dtype=np.float64),
+            }
+        if "cats" in st:
+            out["cats"] = st["cats"]
+        return out
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FeatureBuilder:
+        """The builder that :meth:`state` described."""
+        from sklearn.decomposition import TruncatedSVD
+
+        from encore.persistence import estimator_from_state
+
+        fb = cls(
+            groups=tuple(state["groups"]),
+            n_factors=int(state["n_factors"]),
+            text_svd=state["text_svd"],
+            seed=int(state["seed"]),
+            classes_=list(state["classes"]),
+            feature_names_=list(state["feature_names"]),
+        )
+        st: dict[str, Any] = {
+            "users": np.asarray(state["users"], dtype=object),
+            "train_idx_n": int(state["train_idx_n"]),
+        }
+        if "profiles" in state:
+            st["profiles"] = state["profiles"]
+        if "als" in state:
+            st["als"] = _als_from_state(state["als"])
+        for key in ("char", "word", "lyrics"):
+            if key in state:
+                st[key] = None if state[key] is None else _tfidf_from_state(state[key])
+        if "svd" in state:
+            st["svd"] = estimator_from_state(TruncatedSVD, state["svd"])
+        if "num" in state:
+            cols = list(state["num"]["columns"])
+            st["num"] = (
+                cols,
+                pd.Series(state["num"]["median"], index=pd.Index(cols), dtype=np.float64),
+                pd.Series(state["num"]["sd"], index=pd.Index(cols), dtype=np.float64),
+            )
+        if "cats" in state:
+            st["cats"] = {k: list(v) for k, v in state["cats"].items()}
+        fb._state = st
+        return fb
+
+
+#: Fitted attributes of a scikit-learn ``TruncatedSVD`` that ``transform`` reads.
+SVD_FITTED: tuple[str, ...] = (
+    "components_",
+    "explained_variance_",
+    "explained_variance_ratio_",
+    "singular_values_",
+    "n_features_in_",
+)
+
+
+def _tfidf_state(vec: Any) -> dict[str, Any]:
+    """A fitted ``TfidfVectorizer``: its parameters, terms in column order and idf weights."""
+    from encore.persistence import estimator_state
+
+    terms: list[str] = [""] * len(vec.vocabulary_)
+    for term, col in vec.vocabulary_.items():
+        terms[int(col)] = term
+    return {**estimator_state(vec, ()), "terms": terms, "idf": vec.idf_}
+
+
+def _tfidf_from_state(state: dict[str, Any]) -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from encore.persistence import estimator_from_state
+
+    vec = estimator_from_state(TfidfVectorizer, state)
+    vec.vocabulary_ = {term: i for i, term in enumerate(state["terms"])}
+    vec.idf_ = state["idf"]  # the public setter also builds the inner idf transformer
+    return vec
+
+
+def _als_state(model: Any) -> dict[str, Any]:
+    """An implicit ALS model: its options and both factor matrices (rows = items here)."""
+
+    def dense(f: Any) -> np.ndarray:
+        return np.asarray(f.to_numpy() if hasattr(f, "to_numpy") else f)
+
+    return {
+        "factors": int(model.factors),
+        "regularization": float(model.regularization),
+        "alpha": float(model.alpha),
+        "iterations": int(model.iterations),
+        "random_state": model.random_state,
+        "user_factors": dense(model.user_factors),
+        "item_factors": dense(model.item_factors),
+    }
+
+
+def _als_from_state(state: dict[str, Any]) -> Any:
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=state["factors"],
+            regularization=state["regularization"],
+            alpha=state["alpha"],
+            iterations=state["iterations"],
+            random_state=state["random_state"],
+            num_threads=1,
+        )
+    model.user_factors = state["user_factors"]
+    model.item_factors = state["item_factors"]
+    return model

@@ -19,6 +19,7 @@ keep falling long after the genre head starts to overfit); the curve is kept in
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from encore.genre.base import GenreModel
-from encore.genre.features import FeatureBuilder, GenreData
+from encore.genre.features import SVD_FITTED, FeatureBuilder, GenreData
 from encore.nn.trainer import History, TrainConfig, index_batches, seed_everything, train
+from encore.persistence import estimator_from_state, estimator_state
+
+#: Dropout of the encoder's listener input.
+_DROPOUT = 0.5
 
 
 def _build_net(
@@ -181,7 +186,7 @@ class VAEClassifier(GenreModel):
         self.n_users_ = data.listens.shape[1]
         seed_everything(self.seed)  # the initial weights depend on the seed too
         self.net_ = _build_net(
-            self.n_users_, side.shape[1], len(self.classes_), self.hidden, self.latent, 0.5
+            self.n_users_, side.shape[1], len(self.classes_), self.hidden, self.latent, _DROPOUT
         )
         X, S = torch.from_numpy(listens), torch.from_numpy(side)
         H, Y = torch.from_numpy(has_listen), torch.from_numpy(y)
@@ -242,6 +247,49 @@ class VAEClassifier(GenreModel):
             self.net_.eval()
             _, _, logits, _, _ = self.net_(torch.from_numpy(listens), torch.from_numpy(side))
             return torch.softmax(logits, dim=1).numpy()
+
+    # ------------------------------------------------------------------ persistence
+    def _state(self) -> dict[str, Any]:
+        assert self.net_ is not None
+        side = getattr(self, "side_mean_", None) is not None
+        weights = {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
+        return {
+            "n_users": int(self.n_users_),
+            "n_side": int(weights["enc.0.weight"].shape[1]) - int(self.n_users_),
+            "weights": weights,
+            "features": None if self.features_ is None else self.features_.state(),
+            "svd": None if self.svd_ is None else estimator_state(self.svd_, SVD_FITTED),
+            "side_mean": self.side_mean_ if side else None,
+            "side_sd": self.side_sd_ if side else None,
+            "history": None if self.history_ is None else dataclasses.asdict(self.history_),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        import torch
+        from sklearn.decomposition import TruncatedSVD
+
+        self.n_users_ = int(state["n_users"])
+        self.features_ = (
+            None if state["features"] is None else FeatureBuilder.from_state(state["features"])
+        )
+        self.svd_ = (
+            None if state["svd"] is None else estimator_from_state(TruncatedSVD, state["svd"])
+        )
+        if state["side_mean"] is not None:
+            self.side_mean_, self.side_sd_ = state["side_mean"], state["side_sd"]
+        self.history_ = None if state["history"] is None else History(**state["history"])
+        with torch.random.fork_rng(devices=[]):  # building the net draws initial weights
+            net = _build_net(
+                self.n_users_,
+                int(state["n_side"]),
+                len(self.classes_),
+                self.hidden,
+                self.latent,
+                _DROPOUT,
+            )
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in state["weights"].items()})
+        net.eval()
+        self.net_ = net
 
     def save_curve(self, out_dir: Path, stem: str = "vae") -> list[Path]:
         """Write the training curve as CSV and PNG; return the paths."""
