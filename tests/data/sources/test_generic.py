@@ -148,6 +148,12 @@ def test_detect_needs_events_or_tracks(tmp_path: Path) -> None:
         ),
         ({"events": EVENTS.replace("10000", "10s")}, 3, "ms_played", "not a whole number"),
         ({"events": EVENTS.replace("10000", "-5")}, 3, "ms_played", "not a whole number in [0, ]"),
+        # one whole-number rule for every loader: sign and digits only
+        ({"events": EVENTS.replace("10000", "10000.0")}, 3, "ms_played", "not a whole number"),
+        ({"events": EVENTS.replace("10000", "1e4")}, 3, "ms_played", "not a whole number"),
+        ({"events": EVENTS.replace("10000", "10_000")}, 3, "ms_played", "not a whole number"),
+        # beyond BIGINT: a bad value, not a failed statement
+        ({"events": EVENTS.replace("10000", "9" * 20)}, 3, "ms_played", "not a whole number"),
         ({"events": EVENTS.replace(",true", ",maybe")}, 4, "skipped", "not a boolean"),
         ({"events": EVENTS.replace("bob,t3", ",t3")}, 5, "user_id", "missing value"),
         (
@@ -206,6 +212,14 @@ def test_errors_name_file_line_field(
     if "column" in message and "missing value" not in message:
         assert "expected columns: " in e.reason
     assert store.scalar("SELECT count(*) FROM events") == 0  # nothing half-written
+
+
+def test_whole_numbers_are_read_exactly(tmp_path: Path, store: Store) -> None:
+    # through DOUBLE, 2**53 + 1 became 2**53; sign, leading zeros and spaces are fine
+    events = EVENTS.replace("200000", str(2**53 + 1)).replace("10000", " +007 ")
+    ingest(store, get_loader("generic"), make(tmp_path / "big", events=events))
+    got = store.df("SELECT ms_played FROM events WHERE ms_played IS NOT NULL")["ms_played"]
+    assert sorted(got.tolist()) == [7, 5000, 2**53 + 1]
 
 
 def test_skip_mode_keeps_good_rows(tmp_path: Path, store: Store) -> None:

@@ -62,9 +62,15 @@ def num_expr(col: str) -> str:
 
 
 def int_expr(col: str) -> str:
-    """SQL: raw column ``col`` as BIGINT when it holds a whole number (``12`` or ``12.0``), else NULL."""
-    d = num_expr(col)
-    return f"(CASE WHEN isfinite({d}) AND {d} = floor({d}) THEN CAST({d} AS BIGINT) END)"
+    """SQL: raw column ``col`` as BIGINT when it is a whole number, else NULL.
+
+    A whole number is an optional sign and ASCII digits (surrounding whitespace ignored)
+    within the range of BIGINT, the rule of the TSV loaders: not ``12.0``, ``1e3`` or
+    ``1_000``. (Through DOUBLE, ``12.0000000000000001`` passed as 12, integers above 2**53
+    changed and ones beyond BIGINT failed the whole statement.)
+    """
+    x = txt(col)
+    return f"(CASE WHEN regexp_full_match({x}, '[+-]?[0-9]+') THEN TRY_CAST({x} AS BIGINT) END)"
 
 
 _TZ_SUFFIX = r"[T ]\d{1,2}:\d\d(:\d\d(\.\d+)?)?\s*(Z|z|[+-]\d\d(:?\d\d)?)$"
