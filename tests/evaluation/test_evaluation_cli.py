@@ -241,3 +241,46 @@ def test_recommend_unknown_user_hints(hetrec_db: Path, tmp_path: Path) -> None:
     )
     assert res.exit_code != 0
     assert "no such user" in res.output
+
+
+def test_evaluate_given_files_with_naive_datetimes(tmp_path: Path) -> None:
+    # regression: a naive `datetime` column plus an extra integer column crashed with a
+    # pandas TypeError (tz-aware times reached the dataset); naive times are read as UTC
+    header = "user_id,item_id,datetime,extra_int\n"
+    train_rows, test_rows = [], []
+    for u in range(6):
+        for i in range(8):
+            train_rows.append(f"{u},{(u + i) % 10},2000-12-0{1 + i % 8} 01:31:25,{u * i}")
+        test_rows.append(f"{u},{(u + 8) % 10},2000-12-09 01:31:25,{u}")
+    (tmp_path / "train.csv").write_text(header + "\n".join(train_rows) + "\n")
+    (tmp_path / "test.csv").write_text(header + "\n".join(test_rows) + "\n")
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--train",
+            str(tmp_path / "train.csv"),
+            "--test",
+            str(tmp_path / "test.csv"),
+            "--models",
+            "popular",
+            "--out",
+            str(tmp_path / "rep"),
+            "--format",
+            "json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert res.exception is None
+    rows = json.loads(res.stdout)
+    assert {r["model"] for r in rows} == {"popular", "recent_popular", "item_knn"}
+
+
+def test_evaluate_names_an_unparseable_time_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad_time.csv"
+    bad.write_text("user_id,item_id,datetime,extra_int\n1,10,2000-12-09 01:31:25,1\n1,11,soon,2\n")
+    res = runner.invoke(app, ["evaluate", "--train", str(bad), "--test", str(bad)])
+    assert res.exit_code == 65
+    assert "Traceback" not in res.output and not isinstance(res.exception, TypeError)
+    text = " ".join(res.output.split())
+    assert "line 3" in text and "time column 'datetime'" in text and "'soon'" in text

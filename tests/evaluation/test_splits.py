@@ -190,3 +190,51 @@ def test_global_time_split_with_explicit_cutoff() -> None:
     sp = global_time_split(df, cutoff=cut)
     assert sp.cutoff == cut and "given cut-off" in sp.description
     assert (sp.train["ts"] < cut).all() and (sp.test["ts"] >= cut).all()
+
+
+def test_naive_datetime_csv_is_read_as_utc(tmp_path: Path) -> None:
+    # the shape that crashed `evaluate --train/--test`: naive datetimes and an extra integer column
+    path = tmp_path / "naive.csv"
+    path.write_text(
+        "user_id,item_id,datetime,extra_int\n"
+        "1,10,2000-12-09 01:31:25,7\n"
+        "1,11,2000-12-10 08:00:00,8\n"
+        "2,10,2000-12-11 23:59:59,9\n"
+    )
+    df = read_interactions_file(path)
+    assert list(df.columns) == ["user_id", "item_id", "weight", "ts"]  # extra_int ignored
+    assert pd.api.types.is_datetime64_any_dtype(df["ts"]) and df["ts"].dt.tz is None
+    assert df["ts"].iloc[0] == pd.Timestamp("2000-12-09 01:31:25")
+    # an explicit offset is converted to UTC; formats may differ between rows
+    mixed = tmp_path / "offset.csv"
+    mixed.write_text("user,item,time\n1,10,2000-12-09T03:31:25+02:00\n1,11,2000-12-10\n")
+    ts = read_interactions_file(mixed)["ts"]
+    assert ts.tolist() == [pd.Timestamp("2000-12-09 01:31:25"), pd.Timestamp("2000-12-10")]
+    # a Parquet column with a zone comes back naive UTC as well
+    pq = tmp_path / "aware.parquet"
+    pd.DataFrame(
+        {
+            "user_id": [1],
+            "item_id": [2],
+            "ts": [pd.Timestamp("2000-12-09 02:31:25", tz="Europe/Paris")],
+        }
+    ).to_parquet(pq)
+    assert read_interactions_file(pq)["ts"].tolist() == [pd.Timestamp("2000-12-09 01:31:25")]
+
+
+def test_unparseable_time_column_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "bad_time.csv"
+    path.write_text(
+        "user_id,item_id,datetime,extra_int\n1,10,2000-12-09 01:31:25,7\n1,11,last tuesday,8\n"
+    )
+    with pytest.raises(DataError) as err:
+        read_interactions_file(path)
+    assert err.value.file == str(path) and err.value.line == 3 and err.value.field == "datetime"
+    assert "time column 'datetime'" in str(err.value) and "last tuesday" in str(err.value)
+    # train times as numbers and test times as dates cannot be compared: said, not a crash
+    numbers = tmp_path / "numbers.csv"
+    numbers.write_text("user,item,ts\n1,10,100\n")
+    dates = tmp_path / "dates.csv"
+    dates.write_text("user,item,ts\n1,11,2000-12-09 01:31:25\n")
+    with pytest.raises(DataError, match="not comparable"):
+        given_split(numbers, dates)

@@ -322,6 +322,49 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+def _parse_times(col: pd.Series, *, file: str, header: int) -> pd.Series:
+    """A time column as numbers (all numeric) or naive UTC datetimes.
+
+    Times without an offset are read as UTC and times with one are converted to UTC; the
+    result is tz-naive, as the store's times are. Parquet datetime columns are taken as
+    they are (converted to naive UTC when they carry a zone).
+
+    Raises
+    ------
+    DataError
+        Naming the file, the first bad line and the column when a value is neither a
+        number nor a date (and saying which).
+    """
+    name = str(col.name)
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        ts: pd.Series = col.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif pd.api.types.is_datetime64_any_dtype(col.dtype) or (
+        pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype)
+    ):
+        ts = col  # Parquet datetimes (naive: taken as UTC) or numbers
+    else:
+        num = pd.to_numeric(col, errors="coerce")
+        if bool(num.notna().all()):
+            ts = num
+        else:
+            text = col.astype(str)
+            ts = pd.to_datetime(text, errors="coerce", utc=True)
+            if bool(ts.isna().any()):  # the format inferred from the first value may not fit all
+                ts = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+            ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+    bad = np.flatnonzero(ts.isna().to_numpy())
+    if len(bad):
+        raise DataError(
+            f"time column {name!r}: {col.iloc[bad[0]]!r} is neither a date nor a number",
+            file=file,
+            line=int(bad[0]) + 1 + header,
+            field=name,
+            hint="write times as ISO 8601 (e.g. 2000-12-09 01:31:25, read as UTC without an offset) "
+            "or as Unix seconds, in every row",
+        )
+    return ts.reset_index(drop=True)
+
+
 def read_interactions_file(path: Path) -> pd.DataFrame:
     """Read a CSV or Parquet file of interactions made elsewhere.
 
@@ -329,13 +372,16 @@ def read_interactions_file(path: Path) -> pd.DataFrame:
     (``item_id``/``item``/``track_id``/``artist_id``), optional weight
     (``weight``/``rating``/``plays``; 1.0 when absent) and optional time
     (``ts``/``time``/``timestamp``/``datetime``). Ids are read as strings so that they
-    match across files.
+    match across files. Other columns are ignored. Times are numbers (kept as they are)
+    or dates: naive ones are read as UTC, ones with an offset converted to UTC, and both
+    returned tz-naive, like the store's.
 
     Raises
     ------
     DataError
         Naming the file (and line or field) when it is missing, unreadable, lacks a
-        column, or has an empty id or a non-numeric weight.
+        column, or has an empty id, a non-numeric weight, or a time that is neither a
+        date nor a number (naming the time column).
     """
     path = Path(path)
     if not path.is_file():
@@ -396,18 +442,7 @@ def read_interactions_file(path: Path) -> pd.DataFrame:
     else:
         out[WEIGHT] = 1.0
     if TS in found:
-        col = raw[found[TS]]
-        num = pd.to_numeric(col, errors="coerce")
-        ts = num if bool(num.notna().all()) else pd.to_datetime(col, errors="coerce", utc=True)
-        bad = np.flatnonzero(ts.isna().to_numpy())
-        if len(bad):
-            raise DataError(
-                f"time {col.iloc[bad[0]]!r} is not a number or date",
-                file=str(path),
-                line=int(bad[0]) + 1 + header,
-                field=str(found[TS]),
-            )
-        out[TS] = ts.to_numpy()
+        out[TS] = _parse_times(raw[found[TS]], file=str(path), header=header).to_numpy()
     else:
         out[TS] = pd.NaT
     return out
@@ -426,6 +461,18 @@ def given_split(train_path: Path, test_path: Path, *, drop_cold_items: bool = Fa
     """
     train = read_interactions_file(train_path)
     test = read_interactions_file(test_path)
+    kinds = {
+        Path(p).name: "dates" if pd.api.types.is_datetime64_any_dtype(f[TS].dtype) else "numbers"
+        for p, f in ((train_path, train), (test_path, test))
+        if f[TS].notna().any()
+    }
+    if len(set(kinds.values())) > 1:
+        raise DataError(
+            "the train and test times are not comparable: "
+            + ", ".join(f"{name} has {kind}" for name, kind in kinds.items()),
+            field=TS,
+            hint="write the times of both files the same way (dates, or Unix seconds)",
+        )
     return _finish(
         train,
         test,
