@@ -18,6 +18,9 @@ from encore.evaluation.splits import (
     make_split,
     random_split,
     read_interactions_file,
+    user_time_min_rows,
+    user_time_split,
+    user_time_test_counts,
     validation_split,
 )
 
@@ -190,6 +193,71 @@ def test_global_time_split_with_explicit_cutoff() -> None:
     sp = global_time_split(df, cutoff=cut)
     assert sp.cutoff == cut and "given cut-off" in sp.description
     assert (sp.train["ts"] < cut).all() and (sp.test["ts"] >= cut).all()
+
+
+@settings(max_examples=80, deadline=None)
+@given(df=frames, frac=st.floats(0.05, 0.6))
+def test_user_time_split_never_leaks_per_user(df: pd.DataFrame, frac: float) -> None:
+    try:
+        sp = user_time_split(df, test_fraction=frac, drop_cold_items=False)
+    except DataError:
+        return  # e.g. nobody has enough rows: reported, not silently returned
+    # per user, every test row is later than every train row of that user
+    last_train = sp.train.groupby("user_id")["ts"].max()
+    first_test = sp.test.groupby("user_id")["ts"].min()
+    assert (last_train.reindex(first_test.index) < first_test).all()
+    # new items only: no (user, item) on both sides
+    train_pairs = set(zip(sp.train["user_id"], sp.train["item_id"], strict=True))
+    assert not train_pairs & set(zip(sp.test["user_id"], sp.test["item_id"], strict=True))
+    assert set(sp.test["user_id"]) <= set(sp.train["user_id"])
+    # nothing invented or lost: every input row is in train, in test or counted as dropped
+    st_ = sp.stats
+    assert len(sp.train) + st_["test_rows_raw"] + st_["test_rows_seen_dropped"] == len(df)
+    # users kept out of test are those with too few rows (or no earlier time), counted
+    expected_out = 0
+    for _, ts in df.groupby("user_id")["ts"]:
+        ordered = ts.sort_values().to_numpy()
+        m = int(user_time_test_counts(len(ordered), frac))
+        if m == 0 or ordered[len(ordered) - m] == ordered[0]:
+            expected_out += 1
+        else:
+            # the user's last m rows by time are all held out (or dropped as seen)
+            held = (ordered >= ordered[len(ordered) - m]).sum()
+            assert held >= m
+    assert st_["users_train_only"] == expected_out
+    assert set(sp.test["user_id"]).isdisjoint(
+        u for u, n in df.groupby("user_id").size().items() if n < user_time_min_rows(frac)
+    )
+
+
+def test_user_time_split_counts_and_cuts() -> None:
+    t0 = pd.Timestamp("2020-01-01")
+    rows = []
+    # user a: 10 plays of items 0..9, one a day -> last 2 (items 8, 9) in test
+    rows += [("a", i, t0 + pd.Timedelta(days=i)) for i in range(10)]
+    # user b: 5 plays, the last one repeats an item from train -> its only test row is dropped
+    rows += [("b", i, t0 + pd.Timedelta(days=d)) for d, i in enumerate((0, 1, 2, 3, 0))]
+    # user c: 4 plays, fewer than 5 -> only in train; user d: 6 plays at one time -> only in train
+    rows += [("c", i, t0 + pd.Timedelta(days=i)) for i in range(4)]
+    rows += [("d", i, t0) for i in range(6)]
+    df = pd.DataFrame(rows, columns=["user_id", "item_id", "ts"])
+    sp = user_time_split(df, test_fraction=0.2, drop_cold_items=False)
+    assert sp.method == "user-time"
+    assert sorted(zip(sp.test["user_id"], sp.test["item_id"], strict=True)) == [("a", 8), ("a", 9)]
+    assert sp.stats["users_train_only"] == 2  # c and d
+    assert sp.stats["test_rows_seen_dropped"] == 1  # b's replay of item 0
+    assert sp.stats["test_users_only_seen_dropped"] == 1  # b
+    assert "2 users with fewer than 5 rows" in sp.description
+    assert len(sp.train) == 8 + 4 + 4 + 6
+    assert user_time_min_rows(0.2) == 5 and user_time_min_rows(0.3) == 4
+    assert make_split(df, "user-time", drop_cold_items=False).test.equals(sp.test)
+    with pytest.raises(ConfigError):
+        user_time_split(df, test_fraction=0.0)
+    with pytest.raises(DataError, match="timestamp"):
+        user_time_split(df.assign(ts=pd.NaT))
+    undated = pd.concat([df, pd.DataFrame({"user_id": ["a"], "item_id": [99], "ts": [pd.NaT]})])
+    kept = user_time_split(undated, drop_cold_items=False, undated_to_train=True)
+    assert 99 in set(kept.train["item_id"]) and kept.test["ts"].notna().all()
 
 
 def test_naive_datetime_csv_is_read_as_utc(tmp_path: Path) -> None:

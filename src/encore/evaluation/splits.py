@@ -7,6 +7,10 @@ aggregated (user, item) pairs; the splitters never look at anything but these co
 * :func:`global_time_split` (the default): one cut-off time for everybody; train is
   strictly before it and test at or after it, so ``max(train.ts) < min(test.ts)``.
 * :func:`last_n_split`: each user's last ``n`` interactions are the test set.
+* :func:`user_time_split`: each user's own last ``test_fraction`` of rows by time are the
+  test set, new items only; for personal histories that cover different years, where one
+  global cut-off leaves almost no user on both sides. Users with too few rows to hold a
+  share out stay in train and are counted.
 * :func:`random_split`: a seeded per-user random holdout, only for data without time
   (HetRec Last.fm 2K play counts); the split's ``description`` says so, and the reports
   print it.
@@ -30,8 +34,8 @@ from encore.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
-SplitMethod = Literal["global-time", "last-n", "random"]
-SPLIT_METHODS: tuple[str, ...] = ("global-time", "last-n", "random")
+SplitMethod = Literal["global-time", "last-n", "user-time", "random"]
+SPLIT_METHODS: tuple[str, ...] = ("global-time", "last-n", "user-time", "random")
 
 USER, ITEM, WEIGHT, TS = "user_id", "item_id", "weight", "ts"
 
@@ -45,13 +49,15 @@ class Split:
     train, test:
         Frames with ``user_id``, ``item_id``, ``weight`` and ``ts`` (``ts`` may be NaT).
     method:
-        ``global-time``, ``last-n``, ``random`` or ``given`` (files made elsewhere).
+        ``global-time``, ``last-n``, ``user-time``, ``random`` or ``given`` (files made
+        elsewhere).
     description:
         One sentence for reports, e.g. "random per-user 20% holdout (data has no timestamps)".
     cutoff:
         The cut-off time of a global temporal split, else ``None``.
     stats:
-        Counts of rows and users kept and dropped (cold users, cold items).
+        Counts of rows and users kept and dropped (cold users, cold items; for
+        ``user-time`` also users with too few rows and test rows of items already seen).
     """
 
     train: pd.DataFrame
@@ -96,9 +102,15 @@ def _finish(
     description: str,
     cutoff: Any = None,
     drop_cold_items: bool = True,
+    extra_stats: dict[str, int] | None = None,
 ) -> Split:
-    """Drop test rows of users (and items) unseen in train, count what was dropped."""
+    """Drop test rows of users (and items) unseen in train, count what was dropped.
+
+    ``extra_stats`` (counts a splitter made before, e.g. users kept out of test) are
+    added to :attr:`Split.stats`.
+    """
     stats: dict[str, int] = {"train_rows": len(train), "test_rows_raw": len(test)}
+    stats.update(extra_stats or {})
     known_users = set(train[USER].unique())
     cold_user = ~test[USER].isin(known_users)
     stats["test_users_cold_dropped"] = int(test.loc[cold_user, USER].nunique())
@@ -218,6 +230,105 @@ def last_n_split(
     )
 
 
+def user_time_test_counts(n: Any, test_fraction: float) -> np.ndarray:
+    """Rows held out of a user with ``n`` rows (or events): ``floor(n * test_fraction)``.
+
+    Shared by :func:`user_time_split` and the store-side split, so that both hold out the
+    same share. Users for whom this is 0 stay wholly in train.
+    """
+    counts = np.asarray(n, dtype="int64")
+    return np.floor(counts * float(test_fraction) + 1e-9).astype("int64")
+
+
+def user_time_min_rows(test_fraction: float) -> int:
+    """Fewest rows (or events) a user needs for :func:`user_time_test_counts` to hold one out."""
+    n = max(1, int(np.ceil(1.0 / test_fraction - 1e-9)))
+    while int(user_time_test_counts(n, test_fraction)) < 1:
+        n += 1
+    return n
+
+
+def user_time_split(
+    df: pd.DataFrame,
+    *,
+    test_fraction: float = 0.2,
+    drop_cold_items: bool = True,
+    undated_to_train: bool = False,
+) -> Split:
+    """Each user's own last ``test_fraction`` of rows by time is that user's test set.
+
+    For every user with ``n`` dated rows, ``m = floor(n * test_fraction)`` rows are held
+    out: the user's cut-off is the time of their ``m``-th latest row, train is every row
+    of the user before it and test every row from it on (rows tied with the cut-off go to
+    test, as in :func:`global_time_split`). So per user ``max(train.ts) < min(test.ts)``.
+    Test rows whose item the user also has in train are dropped (new items only) and
+    counted.
+
+    Users with ``m = 0`` (fewer than :func:`user_time_min_rows` rows) or whose rows all
+    share the cut-off time (nothing earlier to train on) stay wholly in train; their count
+    is ``stats["users_train_only"]`` and the description says how many.
+
+    With ``undated_to_train`` rows without a time go to train and are never held out;
+    otherwise they are an error.
+
+    Raises
+    ------
+    ConfigError
+        If ``test_fraction`` is not in (0, 1).
+    DataError
+        If a row lacks a timestamp (without ``undated_to_train``) or a side of the split
+        would be empty.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    data = _check(df, need_time=False, what="user-time")
+    undated = data[data[TS].isna()]
+    if len(undated) and not undated_to_train:
+        _check(df, need_time=True, what="user-time")  # raises, naming the count
+    data = data[data[TS].notna()].sort_values([USER, TS], kind="stable").reset_index(drop=True)
+    groups = data.groupby(USER, sort=False)
+    size = groups[ITEM].transform("size").to_numpy()
+    pos = groups.cumcount().to_numpy()
+    n_test = user_time_test_counts(size, test_fraction)
+    # the cut-off row of each user is the first of their last n_test rows
+    is_cut = (pos == size - n_test) & (n_test > 0)
+    cut_ts = data[TS].where(is_cut).groupby(data[USER], sort=False).transform("first")
+    first_ts = groups[TS].transform("first")
+    eligible = (cut_ts.notna() & (cut_ts > first_ts)).to_numpy()
+    in_test = eligible & (data[TS] >= cut_ts).fillna(False).to_numpy(dtype=bool)
+    users_all = set(data[USER].unique()) | set(undated[USER].unique())
+    users_eligible = set(data.loc[eligible, USER].unique())
+    train = pd.concat([undated, data[~in_test]]) if len(undated) else data[~in_test]
+    test = data[in_test]
+    seen = (
+        test.merge(
+            train[[USER, ITEM]].drop_duplicates(), on=[USER, ITEM], how="left", indicator=True
+        )["_merge"]
+        .eq("both")
+        .to_numpy()
+    )
+    extra = {
+        "users_train_only": len(users_all - users_eligible),
+        "test_rows_seen_dropped": int(seen.sum()),
+        "test_users_only_seen_dropped": len(
+            set(test[USER].unique()) - set(test.loc[~seen, USER].unique())
+        ),
+    }
+    min_rows = user_time_min_rows(test_fraction)
+    return _finish(
+        train,
+        test[~seen],
+        method="user-time",
+        description=(
+            f"per-user temporal split: each user's last {test_fraction:.0%} of their own rows by time "
+            f"in test, new items only ({extra['users_train_only']:,} users with fewer than "
+            f"{min_rows} rows or no earlier time only in train)"
+        ),
+        drop_cold_items=drop_cold_items,
+        extra_stats=extra,
+    )
+
+
 def random_split(
     df: pd.DataFrame,
     *,
@@ -268,10 +379,11 @@ def make_split(
     drop_cold_items: bool = True,
     undated_to_train: bool = False,
 ) -> Split:
-    """Dispatch to one splitter by name (``global-time``, ``last-n``, ``random`` or ``auto``).
+    """Dispatch to one splitter by name (``global-time``, ``last-n``, ``user-time``,
+    ``random`` or ``auto``).
 
     ``auto`` picks ``global-time`` when every row has a timestamp, else ``random``.
-    ``undated_to_train`` is passed to :func:`last_n_split`.
+    ``undated_to_train`` is passed to :func:`last_n_split` and :func:`user_time_split`.
 
     Raises
     ------
@@ -285,6 +397,13 @@ def make_split(
     if method == "last-n":
         return last_n_split(
             df, n=n, drop_cold_items=drop_cold_items, undated_to_train=undated_to_train
+        )
+    if method == "user-time":
+        return user_time_split(
+            df,
+            test_fraction=test_fraction,
+            drop_cold_items=drop_cold_items,
+            undated_to_train=undated_to_train,
         )
     if method == "random":
         return random_split(
