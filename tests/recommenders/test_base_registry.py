@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -14,29 +17,83 @@ from encore.errors import ConfigError, DataError, UnknownIdError
 from encore.recommenders.base import FORMAT_VERSION, Recommender
 from encore.recommenders.explain import explanation_text, recommend_with_explanations
 from encore.recommenders.ranking import top_k
-from encore.recommenders.registry import available_models, describe_models, get_model, model_class
+from encore.recommenders.registry import (
+    available_models,
+    baseline_models,
+    capable_models,
+    describe_models,
+    get_model,
+    model_class,
+)
 
-EXPECTED = {
-    "popular",
-    "recent_popular",
-    "item_knn",
-    "user_knn",
-    "als",
-    "bpr",
-    "ease",
-    "pure_svd",
-    "slim",
-}
+
+def _model_classes_in_package() -> dict[str, type[Recommender]]:
+    """Concrete model classes defined in the package's loaded modules, by their own name."""
+    found: dict[str, type[Recommender]] = {}
+    todo = list(Recommender.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        module = sys.modules.get(cls.__module__)
+        if (
+            cls.__module__.startswith("encore.recommenders.")
+            and module is not None
+            and getattr(module, cls.__name__, None) is cls
+            and "name" in vars(cls)
+            and not inspect.isabstract(cls)
+        ):
+            found[cls.name] = cls
+    return found
 
 
 def test_registry_lists_every_model() -> None:
-    assert set(available_models()) == EXPECTED
-    for name in EXPECTED:
+    names = set(available_models())  # scans the package
+    assert names == set(_model_classes_in_package())
+    assert {"popular", "item_knn", "als", "bpr", "ease", "pure_svd", "slim"} <= names
+    for name in names:
         cls = model_class(name)
         assert cls.name == name and issubclass(cls, Recommender)
     rows = describe_models()
-    assert {r["name"] for r in rows} == EXPECTED
-    assert {r["name"] for r in rows if r["fold_in"]} == EXPECTED - {"bpr"}
+    assert {r["name"] for r in rows} == names
+    fold_in = {r["name"] for r in rows if r["fold_in"]}
+    assert fold_in == set(capable_models("fold_in"))
+    assert "bpr" not in fold_in and {"popular", "item_knn", "als", "ease"} <= fold_in
+
+
+def test_class_attributes_beside_the_config() -> None:
+    assert baseline_models() == ["popular", "recent_popular", "item_knn"]
+    for name in available_models():
+        cls = model_class(name)
+        # every searched field is a config field of the model
+        assert set(cls.search_space) <= set(cls.config_class.model_fields), name
+        assert all(len(v) for v in cls.search_space.values()), name
+    assert model_class("ease").item_limit == 40_000 and model_class("slim").item_limit == 5_000
+    assert model_class("item_knn").item_limit is None
+
+
+def test_a_subclass_with_a_new_name_registers_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    from encore.recommenders import registry
+    from encore.recommenders.knn import ItemKNN
+
+    available_models()
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+    class Renamed(ItemKNN):
+        name: ClassVar[str] = "renamed_knn_for_a_test"
+
+    class SameName(ItemKNN):  # no name of its own: not registered again
+        pass
+
+    assert model_class("renamed_knn_for_a_test") is Renamed
+    assert model_class("item_knn") is ItemKNN
+    assert SameName.name == "item_knn"
+    # capabilities, search space and item limit are inherited; being a baseline is not
+    assert Renamed.search_space == ItemKNN.search_space and ItemKNN.baseline_rank is not None
+    assert Renamed.baseline_rank is None
+    assert "renamed_knn_for_a_test" in capable_models("explain")
+    assert "renamed_knn_for_a_test" not in baseline_models()
+    with pytest.raises(ValueError, match="already used"):
+        type("Clash", (ItemKNN,), {"name": "ease"})
 
 
 def test_unknown_model_lists_known_names() -> None:

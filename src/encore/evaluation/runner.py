@@ -21,6 +21,7 @@ from encore.errors import ConfigError, DataError, EncoreError
 from encore.evaluation.metrics import DEFAULT_KS, MetricResult, evaluate_recommendations
 from encore.evaluation.splits import Split, _finish, make_split
 from encore.evaluation.stats import paired_bootstrap
+from encore.recommenders.registry import baseline_models
 
 if TYPE_CHECKING:
     from encore.data.dataset import InteractionDataset
@@ -29,12 +30,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Baselines every comparison keeps (those that apply to the data).
-BASELINES: tuple[str, ...] = ("popular", "recent_popular", "item_knn")
-#: Models whose cost grows fast with the catalogue; "all" skips them above this many items.
-HEAVY_ITEM_LIMIT: dict[str, int] = {"ease": 40_000, "slim": 5_000}
-
 Progress = Callable[[str], None]
+
+
+def __getattr__(name: str) -> Any:
+    """``BASELINES``: the baseline names, read from the model classes' ``baseline_rank``
+    (:func:`encore.recommenders.registry.baseline_models`), for code that imports the name."""
+    if name == "BASELINES":
+        return tuple(baseline_models())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -304,10 +308,11 @@ class Comparison:
         table = pd.DataFrame(rows)
         main = self.main_metric
         if main in table.columns:
-            base = table[table["model"].isin(BASELINES)][main]
+            baselines = baseline_models()
+            base = table[table["model"].isin(baselines)][main]
             best_base = float(base.max()) if len(base) and base.notna().any() else float("nan")
             table["beats_baselines"] = [
-                None if m in BASELINES or np.isnan(best_base) or pd.isna(v) else bool(v > best_base)
+                None if m in baselines or np.isnan(best_base) or pd.isna(v) else bool(v > best_base)
                 for m, v in zip(table["model"], table[main], strict=True)
             ]
         return table
@@ -384,9 +389,9 @@ def resolve_models(
 ) -> list[str]:
     """Model names from ``"all"``, a comma-separated string or a list, baselines first.
 
-    The baselines (:data:`BASELINES`, ``recent_popular`` only with timestamps) are always
-    added. ``all`` skips models listed in :data:`HEAVY_ITEM_LIMIT` when the catalogue
-    is larger than their limit (named in the log).
+    The baselines (models whose class sets ``baseline_rank``, ``recent_popular`` only with
+    timestamps) are always added. ``all`` skips models whose class sets an ``item_limit``
+    when the catalogue is larger than it (named in the log).
 
     Raises
     ------
@@ -394,7 +399,7 @@ def resolve_models(
         For an unknown model name.
     """
     from encore.errors import UnknownIdError
-    from encore.recommenders.registry import available_models
+    from encore.recommenders.registry import available_models, model_class
 
     known = list(available_models())
     if isinstance(models, str):
@@ -410,10 +415,10 @@ def resolve_models(
     unknown = [m for m in names if m not in known]
     if unknown:
         raise UnknownIdError("model", unknown, hint=f"available: {', '.join(known)}")
-    base = [b for b in BASELINES if b in known and (has_time or b != "recent_popular")]
+    base = [b for b in baseline_models() if b in known and (has_time or b != "recent_popular")]
     out = base + [m for m in names if m not in base and (has_time or m != "recent_popular")]
     if everything and n_items is not None:
-        skipped = [m for m in out if n_items > HEAVY_ITEM_LIMIT.get(m, n_items)]
+        skipped = [m for m in out if n_items > (model_class(m).item_limit or n_items)]
         if skipped:
             logger.warning("skipping %s: %d items is above their limit", skipped, n_items)
         out = [m for m in out if m not in skipped]

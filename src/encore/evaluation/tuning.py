@@ -2,7 +2,8 @@
 
 The test set is never looked at: the validation split is made from ``split.train`` with
 the same method (:func:`~encore.evaluation.splits.validation_split`). Each model has a
-small grid of the settings that matter most; when the grid is larger than
+small grid of the settings that matter most (its class's ``search_space``, beside its
+``config_class``); when the grid is larger than
 ``max_trials`` a seeded random subset is tried (the default config always is). A grid
 keeps optuna out of the dependencies; with eight or so trials per model a sampler would
 not beat it.
@@ -24,28 +25,6 @@ from encore.evaluation.metrics import DEFAULT_KS
 from encore.evaluation.splits import Split, validation_split
 
 logger = logging.getLogger(__name__)
-
-#: Candidate values per model and config field; fields a model does not have are ignored.
-GRIDS: dict[str, dict[str, list[Any]]] = {
-    "popular": {"by": ["users", "weight"]},
-    "recent_popular": {"half_life_days": [7.0, 30.0, 90.0, 365.0]},
-    "item_knn": {"k": [25, 50, 100, 200, 400], "similarity": ["cosine", "bm25"]},
-    "user_knn": {"k": [25, 50, 100, 200]},
-    "als": {
-        "factors": [32, 64, 128],
-        "regularization": [0.01, 0.1, 1.0],
-        "alpha": [1.0, 10.0, 40.0],
-        "iterations": [15],
-    },
-    "bpr": {
-        "factors": [32, 64, 128],
-        "learning_rate": [0.01, 0.05],
-        "regularization": [0.001, 0.01],
-    },
-    "ease": {"l2": [100.0, 500.0, 1000.0, 3000.0, 10000.0]},
-    "pure_svd": {"factors": [16, 32, 64, 128, 256]},
-    "slim": {"l1": [0.1, 1.0, 10.0], "l2": [1.0, 10.0, 100.0]},
-}
 
 
 @dataclass
@@ -69,14 +48,17 @@ def candidate_configs(
 ) -> list[dict[str, Any]]:
     """Configs to try for model ``name``: the base config first, then grid points.
 
+    ``grid`` defaults to the model class's ``search_space``.
+
     Grid fields the model's config does not have are dropped (logged); fields fixed in
     ``base_config`` are not searched.
     """
     from encore.recommenders.registry import model_class
 
-    fields = set(model_class(name).config_class.model_fields)
+    cls = model_class(name)
+    fields = set(cls.config_class.model_fields)
     base = dict(base_config or {})
-    raw = dict(grid if grid is not None else GRIDS.get(name, {}))
+    raw = dict(grid if grid is not None else cls.search_space)
     unknown = sorted(set(raw) - fields)
     if unknown:
         logger.debug("%s has no config field(s) %s; not searched", name, unknown)
@@ -127,7 +109,7 @@ def tune_model(
     base_config:
         Fixed settings (not searched).
     grid:
-        Candidate values per field (default :data:`GRIDS`).
+        Candidate values per field (default: the model class's ``search_space``).
     max_trials:
         Most configs tried.
     seed:

@@ -1,18 +1,22 @@
 """Encore recommenders: one interface, one file per model, a name -> class registry.
 
-=================  ===========================================  =======  =======
-name               model                                        fold-in  explain
-=================  ===========================================  =======  =======
-``popular``        most popular (users or total weight)         yes      no
-``recent_popular`` popularity with a time-decay half-life       yes      no
-``item_knn``       item kNN, cosine or BM25 similarity          yes      yes
-``user_knn``       user kNN, cosine                             yes      yes
-``als``            implicit-feedback ALS (``implicit``)         yes      yes
-``bpr``            BPR matrix factorisation (``implicit``)      no       no
-``ease``           EASE, float32 Cholesky inverse, pruning      yes      yes
-``pure_svd``       PureSVD, randomized truncated SVD            yes      yes
-``slim``           fsSLIM, ElasticNet over top candidates       yes      yes
-=================  ===========================================  =======  =======
+A model is one module of this package: a :class:`~encore.recommenders.base.Recommender`
+subclass with its own ``name`` and a pydantic ``config_class``, and beside them what the
+rest of Encore reads from the class: ``supports_fold_in``, ``supports_explain`` and
+``supports_similar_items``; ``search_space`` (the grid ``encore evaluate --tune``
+searches); ``item_limit`` (``--models all`` leaves the model out above that many items);
+``baseline_rank`` (a baseline every comparison keeps). The package is scanned on first
+use, so a new file here is listed by ``encore evaluate --models all`` with no other edit.
+
+The models and what they support are listed by the registry rather than here:
+:func:`~encore.recommenders.registry.describe_models` (name, summary, capabilities,
+config defaults), :func:`~encore.recommenders.registry.available_models` and
+:func:`~encore.recommenders.registry.capable_models` (e.g. ``capable_models("explain")``).
+
+The other modules: :mod:`~encore.recommenders.base` (the interface, saving and loading
+through :mod:`encore.persistence`), :mod:`~encore.recommenders.ranking` (the top-k
+engine), :mod:`~encore.recommenders.linalg` (shared linear-algebra helpers),
+:mod:`~encore.recommenders.explain` (recommendations with their reasons).
 
 Usage::
 

@@ -21,7 +21,6 @@ from pydantic import Field
 from encore.data.dataset import InteractionDataset
 from encore.recommenders.base import Recommender, RecommenderConfig
 from encore.recommenders.linalg import cosine_rows, limit_blas
-from encore.recommenders.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,6 @@ class ALSConfig(RecommenderConfig):
     num_threads: int = Field(default=1, ge=1, le=2)
 
 
-@register
 class ALS(Recommender):
     """Implicit-feedback alternating least squares (``implicit.cpu.als``)."""
 
@@ -48,6 +46,12 @@ class ALS(Recommender):
     supports_fold_in: ClassVar[bool] = True
     supports_explain: ClassVar[bool] = True
     state_attrs: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_")
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "factors": [32, 64, 128],
+        "regularization": [0.01, 0.1, 1.0],
+        "alpha": [1.0, 10.0, 40.0],
+        "iterations": [15],
+    }
 
     def _model(self) -> Any:
         from implicit.cpu.als import AlternatingLeastSquares

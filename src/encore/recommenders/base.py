@@ -25,7 +25,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,9 @@ FAMILY = "encore-recommender"
 RECOMMEND_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "score", "rank")
 SIMILAR_COLUMNS: tuple[str, ...] = ("item_id", "similar_item_id", "score", "rank")
 EXPLAIN_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "contributor_item_id", "contribution")
+
+#: What a model may support (its ``supports_<capability>`` class attributes).
+Capability = Literal["fold_in", "explain", "similar_items"]
 
 R = TypeVar("R", bound="Recommender")
 
@@ -94,6 +97,26 @@ class Recommender(ABC):
     supports_similar_items: ClassVar[bool] = True
     #: Attributes (ndarray, sparse matrix, number or None) saved with the model.
     state_attrs: ClassVar[tuple[str, ...]] = ()
+    #: Candidate values per config field searched by ``encore evaluate --tune``
+    #: (:mod:`encore.evaluation.tuning`); the default config is always tried too.
+    search_space: ClassVar[dict[str, list[Any]]] = {}
+    #: ``--models all`` leaves the model out when the catalogue has more items than this
+    #: (its cost grows fast with the catalogue); None: no limit.
+    item_limit: ClassVar[int | None] = None
+    #: A baseline every comparison keeps, listed by this rank (lowest first); None: not a
+    #: baseline. Unlike the other attributes it is not inherited: a subclass is a
+    #: baseline only when it says so.
+    baseline_rank: ClassVar[int | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Register every concrete subclass that sets its own ``name`` (no list to edit)."""
+        super().__init_subclass__(**kwargs)
+        if "baseline_rank" not in vars(cls):
+            cls.baseline_rank = None
+        if "name" in vars(cls) and not _has_abstract_methods(cls):
+            from encore.recommenders.registry import register
+
+            register(cls)
 
     def __init__(
         self, config: RecommenderConfig | dict[str, Any] | None = None, **kwargs: Any
@@ -644,3 +667,18 @@ def _fold_in_models() -> list[str]:
     from encore.recommenders.registry import available_models, model_class
 
     return [n for n in available_models() if model_class(n).supports_fold_in]
+
+
+def _has_abstract_methods(cls: type) -> bool:
+    """Whether ``cls`` leaves an abstract method unimplemented.
+
+    ``inspect.isabstract`` cannot tell yet while the class is being created
+    (``__init_subclass__`` runs before ``ABCMeta`` sets ``__abstractmethods__``).
+    """
+    names = {
+        n
+        for klass in cls.__mro__
+        for n, v in vars(klass).items()
+        if getattr(v, "__isabstractmethod__", False)
+    }
+    return any(getattr(getattr(cls, n, None), "__isabstractmethod__", False) for n in names)

@@ -10,7 +10,7 @@ last factor (the user side holds a constant 1 there).
 from __future__ import annotations
 
 import logging
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,7 +19,6 @@ from pydantic import Field
 from encore.data.dataset import InteractionDataset
 from encore.recommenders.base import Recommender, RecommenderConfig
 from encore.recommenders.linalg import cosine_rows, limit_blas
-from encore.recommenders.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,6 @@ class BPRConfig(RecommenderConfig):
     num_threads: int = Field(default=1, ge=1, le=2)
 
 
-@register
 class BPR(Recommender):
     """Bayesian personalised ranking matrix factorisation (``implicit.cpu.bpr``)."""
 
@@ -45,6 +43,11 @@ class BPR(Recommender):
     supports_fold_in: ClassVar[bool] = False
     supports_explain: ClassVar[bool] = False
     state_attrs: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_")
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "factors": [32, 64, 128],
+        "learning_rate": [0.01, 0.05],
+        "regularization": [0.001, 0.01],
+    }
 
     def _fit(self, dataset: InteractionDataset) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking

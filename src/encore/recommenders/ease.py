@@ -23,7 +23,7 @@ scored without a refit.
 from __future__ import annotations
 
 import logging
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,7 +33,6 @@ from encore.data.dataset import InteractionDataset
 from encore.errors import DataError
 from encore.recommenders.base import Recommender, RecommenderConfig
 from encore.recommenders.linalg import dense
-from encore.recommenders.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,6 @@ def gram_inverse_cholesky(gram: np.ndarray) -> np.ndarray:
     return inv.T if inv.flags.f_contiguous and not inv.flags.c_contiguous else np.asarray(inv)
 
 
-@register
 class EASE(Recommender):
     """EASE linear item-item model (Steck 2019), float32 with a Cholesky inverse."""
 
@@ -109,6 +107,8 @@ class EASE(Recommender):
     supports_fold_in: ClassVar[bool] = True
     supports_explain: ClassVar[bool] = True
     state_attrs: ClassVar[tuple[str, ...]] = ("weights_", "model_items_", "matrix_bytes_")
+    search_space: ClassVar[dict[str, list[Any]]] = {"l2": [100.0, 500.0, 1000.0, 3000.0, 10000.0]}
+    item_limit: ClassVar[int | None] = 40_000
 
     def _fit(self, dataset: InteractionDataset) -> None:
         x = sp.csc_matrix(dataset.matrix, dtype=np.float32)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,7 +27,6 @@ from encore.data.dataset import InteractionDataset
 from encore.recommenders.base import Recommender, RecommenderConfig
 from encore.recommenders.linalg import dense
 from encore.recommenders.ranking import rank_threads, rank_within_rows, sort_best_first
-from encore.recommenders.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +172,6 @@ class ItemKNNConfig(RecommenderConfig):
     bm25_b: float = Field(default=0.75, ge=0, le=1)
 
 
-@register
 class ItemKNN(Recommender):
     """Item-based k nearest neighbours (cosine or BM25 item-item similarity)."""
 
@@ -183,6 +181,11 @@ class ItemKNN(Recommender):
     supports_fold_in: ClassVar[bool] = True
     supports_explain: ClassVar[bool] = True
     state_attrs: ClassVar[tuple[str, ...]] = ("similarity_",)
+    baseline_rank: ClassVar[int | None] = 2
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "k": [25, 50, 100, 200, 400],
+        "similarity": ["cosine", "bm25"],
+    }
 
     def _fit(self, dataset: InteractionDataset) -> None:
         item_users = sp.csr_matrix(dataset.matrix.T, dtype=np.float64)
@@ -214,7 +217,6 @@ class UserKNNConfig(RecommenderConfig):
     k: int = Field(default=50, ge=1)
 
 
-@register
 class UserKNN(Recommender):
     """User-based k nearest neighbours (cosine between users' rows).
 
@@ -230,6 +232,7 @@ class UserKNN(Recommender):
     supports_fold_in: ClassVar[bool] = True
     supports_explain: ClassVar[bool] = True
     supports_similar_items: ClassVar[bool] = False
+    search_space: ClassVar[dict[str, list[Any]]] = {"k": [25, 50, 100, 200]}
 
     def _fit(self, dataset: InteractionDataset) -> None:
         self._after_load()

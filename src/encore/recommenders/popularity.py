@@ -7,7 +7,7 @@ fold in new users trivially; they have no item similarity and nothing to explain
 from __future__ import annotations
 
 import logging
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,7 +15,6 @@ from pydantic import Field
 
 from encore.data.dataset import InteractionDataset
 from encore.recommenders.base import Recommender, RecommenderConfig
-from encore.recommenders.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,6 @@ class PopularConfig(RecommenderConfig):
     by: Literal["users", "weight"] = "users"
 
 
-@register
 class Popular(Recommender):
     """Most popular items (by distinct users or total weight)."""
 
@@ -40,6 +38,8 @@ class Popular(Recommender):
     supports_fold_in: ClassVar[bool] = True
     supports_similar_items: ClassVar[bool] = False
     state_attrs: ClassVar[tuple[str, ...]] = ("item_scores_",)
+    baseline_rank: ClassVar[int | None] = 0
+    search_space: ClassVar[dict[str, list[Any]]] = {"by": ["users", "weight"]}
 
     def _fit(self, dataset: InteractionDataset) -> None:
         m = dataset.matrix.tocsc()
@@ -67,7 +67,6 @@ class RecentPopularConfig(RecommenderConfig):
     use_weights: bool = False
 
 
-@register
 class RecentPopular(Recommender):
     """Recently popular items: popularity with an exponential time decay (half-life).
 
@@ -82,6 +81,8 @@ class RecentPopular(Recommender):
     supports_fold_in: ClassVar[bool] = True
     supports_similar_items: ClassVar[bool] = False
     state_attrs: ClassVar[tuple[str, ...]] = ("item_scores_", "reference_ts_")
+    baseline_rank: ClassVar[int | None] = 1
+    search_space: ClassVar[dict[str, list[Any]]] = {"half_life_days": [7.0, 30.0, 90.0, 365.0]}
 
     def _fit(self, dataset: InteractionDataset) -> None:
         mat = sp.csr_matrix(dataset.matrix)

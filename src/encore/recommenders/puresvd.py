@@ -12,7 +12,7 @@ too large for ARPACK's Lanczos basis.
 from __future__ import annotations
 
 import logging
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,13 +21,15 @@ from pydantic import Field
 from encore.data.dataset import InteractionDataset
 from encore.recommenders.base import Recommender, RecommenderConfig
 from encore.recommenders.linalg import cosine_rows, dense
-from encore.recommenders.registry import register
 
 log = logging.getLogger(__name__)
 
 
 class PureSVDConfig(RecommenderConfig):
-    """Config of :class:`PureSVD`: number of factors, SVD solver, its iterations, seed."""
+    """Config of :class:`PureSVD`: factors, SVD solver (exact ARPACK by default), seed.
+
+    ``n_iter`` is used only by ``solver="randomized"``.
+    """
 
     factors: int = Field(default=32, ge=1)
     solver: Literal["arpack", "randomized"] = "arpack"
@@ -36,9 +38,8 @@ class PureSVDConfig(RecommenderConfig):
     random_state: int = 42
 
 
-@register
 class PureSVD(Recommender):
-    """PureSVD: truncated randomized SVD; scores are the row's projection ``x V V'``."""
+    """PureSVD: truncated SVD (ARPACK; randomized on request); scores are ``x V V'``."""
 
     name: ClassVar[str] = "pure_svd"
     config_class = PureSVDConfig
@@ -46,6 +47,7 @@ class PureSVD(Recommender):
     supports_fold_in: ClassVar[bool] = True
     supports_explain: ClassVar[bool] = True
     state_attrs: ClassVar[tuple[str, ...]] = ("item_factors_", "singular_values_")
+    search_space: ClassVar[dict[str, list[Any]]] = {"factors": [16, 32, 64, 128, 256]}
 
     def _fit(self, dataset: InteractionDataset) -> None:
         x = sp.csr_matrix(dataset.matrix, dtype=np.float32)

@@ -20,7 +20,7 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,7 +30,6 @@ from encore.data.dataset import InteractionDataset
 from encore.recommenders.base import Recommender, RecommenderConfig
 from encore.recommenders.knn import top_k_similarity
 from encore.recommenders.linalg import dense
-from encore.recommenders.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,6 @@ class SLIMConfig(RecommenderConfig):
     tol: float = Field(default=1e-4, gt=0)
 
 
-@register
 class SLIM(Recommender):
     """Sparse linear item model (fsSLIM: ElasticNet per item over its top candidates)."""
 
@@ -68,6 +66,11 @@ class SLIM(Recommender):
     supports_fold_in: ClassVar[bool] = True
     supports_explain: ClassVar[bool] = True
     state_attrs: ClassVar[tuple[str, ...]] = ("weights_",)
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "l1": [0.1, 1.0, 10.0],
+        "l2": [1.0, 10.0, 100.0],
+    }
+    item_limit: ClassVar[int | None] = 5_000
 
     def _fit(self, dataset: InteractionDataset) -> None:
         from sklearn.exceptions import ConvergenceWarning
