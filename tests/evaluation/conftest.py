@@ -35,3 +35,16 @@ def hetrec_db(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Pa
         "hetrec2011",
         shared_data / "hetrec2011-lastfm-2k",
     )
+
+
+@pytest.fixture(scope="session")
+def lh_db(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    """A store holding the 20 personal listening histories (users ``lh:user_NN``), every
+    format found under the folder, as ``encore ingest --all`` loads it."""
+    from encore.data.cli import plan_all
+
+    path = tmp_path_factory.mktemp("lh") / "lh.duckdb"
+    with Store(path) as store:
+        for loader, folder in plan_all(shared_data / "listening-histories"):
+            ingest(store, loader, folder)
+    return path

@@ -97,7 +97,8 @@ def evaluate_cmd(
         str,
         typer.Option(
             "--split",
-            help="global-time, last-n, random, or auto (global-time when the data has times).",
+            help="global-time, last-n, user-time (each user's own last share by time), random, "
+            "or auto (global-time when the data has times).",
         ),
     ] = "auto",
     models: Annotated[
@@ -105,7 +106,8 @@ def evaluate_cmd(
     ] = "all",
     k: Annotated[str, typer.Option("--k", help="Cut-off(s), e.g. 10 or 10,20,50,100.")] = "10",
     test_fraction: Annotated[
-        float, typer.Option("--test-fraction", help="Share held out (global-time, random).")
+        float,
+        typer.Option("--test-fraction", help="Share held out (global-time, user-time, random)."),
     ] = 0.2,
     last_n: Annotated[int, typer.Option("--n", help="Items per user held out by last-n.")] = 1,
     weighting: Annotated[

@@ -102,6 +102,8 @@ def split_store(
     pairs, such as likes without a date, stay in train);
     ``random`` a seeded per-user share of the (user, item) pairs. ``auto`` is
     ``global-time`` when the source has dated events, else ``random``.
+    ``user-time`` cuts each user's own events at their own cut-off (see
+    :func:`user_time_split_store`).
 
     Raises
     ------
@@ -111,6 +113,18 @@ def split_store(
         Unknown method.
     """
     from encore.data.dataset import build_interactions
+
+    if method == "user-time":
+        return user_time_split_store(
+            store,
+            level=level,
+            source=source,
+            weighting=weighting,
+            test_fraction=test_fraction,
+            min_user_interactions=min_user_interactions,
+            min_item_interactions=min_item_interactions,
+            users=users,
+        )
 
     srcs = _sources(source)
     common: dict[str, Any] = {
@@ -162,6 +176,152 @@ def split_store(
     # likes without a date stay in train: they cannot be placed before or after anything
     return make_split(
         frame, method, test_fraction=test_fraction, n=n, seed=seed, undated_to_train=True
+    )
+
+
+#: Weightings that weigh each (user, item) pair on its own counts, so that building one
+#: user's rows at a time gives the same weights as building everyone's at once.
+PER_PAIR_WEIGHTINGS: tuple[str, ...] = ("binary", "plays", "log1p", "minutes")
+
+
+def user_time_split_store(
+    store: Store,
+    *,
+    level: str = "track",
+    source: str | Sequence[str] | None = None,
+    weighting: str = "log1p",
+    test_fraction: float = 0.2,
+    min_user_interactions: int = 1,
+    min_item_interactions: int = 1,
+    users: Sequence[str] | None = None,
+) -> Split:
+    """Per-user temporal split of the store's events: each user's own last share in test.
+
+    A user with ``n`` dated events holds out ``m = floor(n * test_fraction)`` of them
+    (:func:`~encore.evaluation.splits.user_time_test_counts`): the user's cut-off is the
+    time of their ``m``-th latest event; train is the user's events before it, test the
+    events from it on, each side aggregated into (user, item) rows separately, as in the
+    global split. Test keeps only items new to the user (a test pair the user also
+    played before the cut-off is dropped and counted). Users with ``m = 0`` or whose events
+    all share the cut-off time stay wholly in train (``stats["users_train_only"]``). As
+    with ``global-time``, rows without a time (play counts, undated likes) are not used.
+
+    Train is built one user at a time (each user has their own cut-off), so the weighting
+    must be one of :data:`PER_PAIR_WEIGHTINGS`; the minimum-interaction filters are applied
+    to the whole train afterwards.
+
+    Raises
+    ------
+    ConfigError
+        ``test_fraction`` outside (0, 1), or a weighting that needs every user at once.
+    DataError
+        No dated events, or a side of the split is empty.
+    """
+    from encore.data.dataset import build_interactions, k_core
+    from encore.evaluation.splits import user_time_min_rows, user_time_test_counts
+
+    if not 0.0 < test_fraction < 1.0:
+        raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if weighting not in PER_PAIR_WEIGHTINGS:
+        raise ConfigError(
+            f"the user-time split cannot use the {weighting!r} weighting",
+            hint=f"use one of {', '.join(PER_PAIR_WEIGHTINGS)} (bm25 and tfidf weigh a pair by every user's counts)",
+        )
+    srcs = _sources(source)
+    conds = ["ts IS NOT NULL"]
+    params: dict[str, Any] = {}
+    if srcs:
+        conds.append("source = ANY($s)")
+        params["s"] = srcs
+    if users is not None:
+        conds.append("user_id = ANY($u)")
+        params["u"] = [str(u) for u in users]
+    events = f"SELECT user_id, ts FROM events WHERE {' AND '.join(conds)}"
+    counts = store.con.execute(
+        f"SELECT user_id, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts "
+        f"FROM ({events}) GROUP BY user_id ORDER BY user_id",
+        params,
+    ).df()
+    if counts.empty:
+        raise DataError(
+            "the user-time split needs dated events; this data has none",
+            hint="use --split random (e.g. for HetRec play counts)",
+        )
+    counts["user_id"] = counts["user_id"].astype(str)
+    counts["n_test"] = user_time_test_counts(counts["n"].to_numpy(), test_fraction)
+    want = counts[counts["n_test"] > 0]
+    cuts = store.con.execute(
+        f"""WITH r AS (SELECT user_id, ts, row_number() OVER (PARTITION BY user_id ORDER BY ts) AS rn
+                       FROM ({events})),
+                want AS (SELECT unnest($wu) AS user_id, unnest($wr) AS rn)
+            SELECT r.user_id, r.ts AS cutoff FROM r JOIN want USING (user_id, rn)""",
+        {
+            **params,
+            "wu": want["user_id"].tolist(),
+            "wr": (want["n"] - want["n_test"] + 1).astype("int64").tolist(),
+        },
+    ).df()
+    counts = counts.merge(cuts.astype({"user_id": str}), on="user_id", how="left")
+    eligible = counts["cutoff"].notna() & (counts["cutoff"] > counts["first_ts"])
+    common: dict[str, Any] = {"level": level, "weighting": weighting, "source": srcs}
+    parts: list[pd.DataFrame] = []
+
+    def add(user_ids: list[str], date_to: pd.Timestamp) -> None:
+        try:
+            parts.append(build_interactions(store, users=user_ids, date_to=date_to, **common))
+        except DataError:  # e.g. only skipped plays before the cut-off: nothing to train on
+            logger.info("user-time split: no train rows for %s", user_ids)
+
+    for user, cutoff in zip(
+        counts.loc[eligible, "user_id"], counts.loc[eligible, "cutoff"], strict=True
+    ):
+        add([user], pd.Timestamp(cutoff))
+    train_only = counts.loc[~eligible, "user_id"].tolist()
+    if train_only:
+        add(train_only, pd.Timestamp(counts["last_ts"].max()) + pd.Timedelta(microseconds=1))
+    raw_train = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["user_id", "item_id", "weight", "ts"])
+    )
+    train = k_core(raw_train, min_user_interactions, min_item_interactions)
+    test = pd.DataFrame(columns=raw_train.columns)
+    test_users = counts.loc[eligible, ["user_id", "cutoff"]]
+    if len(test_users):
+        later = build_interactions(
+            store,
+            users=test_users["user_id"].tolist(),
+            date_from=pd.Timestamp(test_users["cutoff"].min()),
+            **common,
+        )
+        later = later.merge(test_users, on="user_id")
+        test = later[later["ts"] >= later["cutoff"]].drop(columns="cutoff")
+    seen = (
+        test.merge(
+            raw_train[["user_id", "item_id"]].drop_duplicates(),
+            on=["user_id", "item_id"],
+            how="left",
+            indicator=True,
+        )["_merge"]
+        .eq("both")
+        .to_numpy()
+    )
+    extra = {
+        "users_train_only": len(train_only),
+        "test_rows_seen_dropped": int(seen.sum()),
+        "test_users_only_seen_dropped": len(set(test["user_id"]) - set(test.loc[~seen, "user_id"])),
+    }
+    return _finish(
+        train.sort_values(["user_id", "item_id"], kind="stable"),
+        test[~seen].sort_values(["user_id", "item_id"], kind="stable"),
+        method="user-time",
+        description=(
+            f"per-user temporal split: each user's last {test_fraction:.0%} of their own events by time in test "
+            f"(each user cut at their own time), new items only; {len(train_only):,} users with fewer than "
+            f"{user_time_min_rows(test_fraction)} dated events (or all at one time) only in train; "
+            "test users and items must be in train"
+        ),
+        extra_stats=extra,
     )
 
 
