@@ -96,6 +96,26 @@ def test_a_subclass_with_a_new_name_registers_itself(monkeypatch: pytest.MonkeyP
         type("Clash", (ItemKNN,), {"name": "ease"})
 
 
+def test_refusals_name_the_capable_models() -> None:
+    ds = random_dataset()
+    user = ds.user_map.external_ids[0]
+    popular = get_model("popular").fit(ds)
+    with pytest.raises(ConfigError, match="popular cannot explain") as info:
+        popular.explain(user, [ds.item_map.external_ids[0]])
+    assert info.value.hint == "models that can: " + ", ".join(capable_models("explain"))
+    assert "ease" in info.value.hint and "popular" not in info.value.hint
+    with pytest.raises(ConfigError, match="popular cannot explain"):
+        popular.require("explain")
+    popular.require("fold_in")
+    bpr = get_model("bpr", factors=4, iterations=2).fit(ds)
+    with pytest.raises(ConfigError, match="bpr cannot recommend for users unseen") as info:
+        bpr.recommend_for_interactions([ds.item_map.external_ids[0]])
+    assert ", ".join(capable_models("fold_in")) in str(info.value.hint)
+    assert "bpr" not in str(info.value.hint).split("(")[1]
+    with pytest.raises(ConfigError, match="popular has no notion of item similarity"):
+        popular.similar_items([ds.item_map.external_ids[0]])
+
+
 def test_unknown_model_lists_known_names() -> None:
     with pytest.raises(UnknownIdError) as info:
         get_model("deep_magic")

@@ -236,25 +236,54 @@ class Recommender(ABC):
 
     def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray | sp.spmatrix:
         """Dense scores for arbitrary interaction rows (fold-in)."""
-        raise self._fold_in_error()
+        raise self._refusal("fold_in")
+
+    def require(self, capability: Capability) -> None:
+        """Raise the model's refusal when it lacks ``capability`` (``supports_<capability>``,
+        read from the instance: a model may turn a capability off for its config).
+
+        The methods that need a capability call it themselves; a caller may call it first
+        to fail before doing other work.
+
+        Raises
+        ------
+        ConfigError
+            The model lacks the capability; the hint names the models that have it.
+        """
+        if not getattr(self, f"supports_{capability}"):
+            raise self._refusal(capability)
+
+    @classmethod
+    def _refusal(cls, capability: Capability) -> ConfigError:
+        """The one message for a missing capability, naming the models that have it."""
+        from encore.recommenders.registry import capable_models
+
+        models = ", ".join(capable_models(capability))
+        message, hint = {
+            "fold_in": (
+                "cannot recommend for users unseen at fit time",
+                f"refit with the user's interactions, or use a model that supports fold-in "
+                f"({models})",
+            ),
+            "explain": ("cannot explain its recommendations", f"models that can: {models}"),
+            "similar_items": ("has no notion of item similarity", f"models that have: {models}"),
+        }[capability]
+        return ConfigError(f"{cls.name} {message}", hint=hint)
 
     def _fold_in_error(self) -> ConfigError:
-        return ConfigError(
-            f"{self.name} cannot recommend for users unseen at fit time",
-            hint="refit with the user's interactions, or use a model that supports fold-in "
-            "(" + ", ".join(_fold_in_models()) + ")",
-        )
+        """The fold-in refusal (``_refusal("fold_in")``; ``require("fold_in")`` raises it)."""
+        return self._refusal("fold_in")
 
     def _similar(self, item_idx: np.ndarray) -> np.ndarray:
         """Dense similarities ``[len(item_idx), n_items]`` (self-similarity is masked later)."""
-        raise ConfigError(f"{self.name} has no notion of item similarity")
+        raise self._refusal("similar_items")
 
     def _contributions(
         self, row: sp.csr_matrix, item_idx: np.ndarray, user_idx: int | None = None
     ) -> np.ndarray:
         """Contribution of each of the row's items (in ``row.indices`` order) to each target's
         score: ``[row.nnz, len(item_idx)]``; ``user_idx`` is the fitted user, None for fold-in."""
-        raise ConfigError(f"{self.name} cannot explain its recommendations")
+        raise self._refusal("explain")
 
     # ------------------------------------------------------------------ recommending
     def recommend(
@@ -341,8 +370,7 @@ class Recommender(ABC):
         """
         self._check_fitted()
         assert self.item_map_ is not None
-        if not self.supports_fold_in:
-            raise self._fold_in_error()
+        self.require("fold_in")
         k = _check_k(k)
         frame = (
             interactions
@@ -466,10 +494,12 @@ class Recommender(ABC):
         Raises
         ------
         ConfigError
-            The model cannot explain (``supports_explain`` is False) or ``n < 1``.
+            The model cannot explain (``supports_explain`` is False; the hint names the
+            models that can) or ``n < 1``.
         UnknownIdError
             Unknown user or items.
         """
+        self.require("explain")
         self._check_fitted()
         assert (
             self.user_map_ is not None
@@ -495,8 +525,7 @@ class Recommender(ABC):
         """
         self._check_fitted()
         assert self.item_map_ is not None
-        if not self.supports_fold_in:
-            raise self._fold_in_error()
+        self.require("fold_in")
         frame = (
             interactions
             if isinstance(interactions, pd.DataFrame)
@@ -516,8 +545,7 @@ class Recommender(ABC):
         user_idx: int | None = None,
     ) -> pd.DataFrame:
         assert self.item_map_ is not None
-        if not self.supports_explain:
-            raise ConfigError(f"{self.name} cannot explain its recommendations")
+        self.require("explain")
         ids = pd.unique(np.asarray(_as_list(item_ids)))
         idx = self.item_map_.to_internal(ids)
         row = sp.csr_matrix(row)
@@ -661,12 +689,6 @@ def _as_list(values: Any) -> list[Any]:
     if isinstance(values, str | bytes) or np.isscalar(values):
         return [values]
     return list(values)
-
-
-def _fold_in_models() -> list[str]:
-    from encore.recommenders.registry import available_models, model_class
-
-    return [n for n in available_models() if model_class(n).supports_fold_in]
 
 
 def _has_abstract_methods(cls: type) -> bool:

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from encore.errors import ConfigError
 from encore.recommenders.base import Recommender
 
 EXPLAINED_COLUMNS: tuple[str, ...] = (
@@ -58,15 +57,11 @@ def recommend_with_explanations(
     Raises
     ------
     ConfigError
-        The model cannot explain its recommendations.
+        The model cannot explain its recommendations (the hint names the models that can).
     UnknownIdError
         Unknown user.
     """
-    if not model.supports_explain:
-        raise ConfigError(
-            f"{model.name} cannot explain its recommendations",
-            hint="use item_knn, user_knn, ease, slim, pure_svd or als",
-        )
+    model.require("explain")  # before the work of recommending
     recs = model.recommend([user_id], k=k, exclude_seen=exclude_seen, items=items)
     if recs.empty:
         return pd.DataFrame({c: [] for c in EXPLAINED_COLUMNS})
