@@ -153,7 +153,12 @@ def evaluate_cmd(
     Writes comparison.md/.csv/.json, per_user.csv and comparison.png/.html to --out.
     """
     from encore.evaluation import runner
-    from encore.evaluation.report import summary_columns, write_report
+    from encore.evaluation.report import (
+        report_table,
+        small_sample_note,
+        summary_columns,
+        write_report,
+    )
     from encore.evaluation.splits import given_split
 
     st = state(ctx, db, fmt, verbose)
@@ -205,7 +210,8 @@ def evaluate_cmd(
         status.update("writing the report")
         out_dir = out or Path("out") / "evaluate" / f"{name}-{level}-{sp.method}".replace(",", "+")
         paths = write_report(comparison, out_dir)
-    table = comparison.table()
+    table = report_table(comparison)
+    note = small_sample_note(comparison)
     main = comparison.main_metric
     if main in table.columns:
         table = table.sort_values(main, ascending=False, na_position="last")
@@ -221,13 +227,23 @@ def evaluate_cmd(
             f"coverage@{k0}",
             "fit_s",
             "recommend_s",
+            "significant",
         ]
-        cols = [c for c in short if c in table.columns]
+        cols = [c for c in short if c in table.columns and table[c].notna().any()]
         err_console.print(f"[dim]{sp.description}[/]")
         emit(table[cols], st.fmt, title=f"{name} ({level}s), {main}")
+        if "significant" in cols:
+            best = comparison.best(main).name
+            console.print(
+                f"significant: differs from {best} on {main} (paired bootstrap over users, 95% interval)"
+            )
+        if note is not None:
+            console.print(note)
         for p in paths:
             console.print(f"wrote {p}")
     else:
+        if note is not None:
+            err_console.print(note)
         emit(table, st.fmt)
 
 

@@ -2,6 +2,11 @@
 
 The Markdown table is rendered by hand (``DataFrame.to_markdown`` needs ``tabulate``,
 which Encore does not depend on).
+
+Every format applies one small-sample rule (:data:`~encore.evaluation.stats.MIN_USERS_FOR_INTERVALS`):
+with fewer evaluated users the interval and verdict columns (:data:`VERDICT_COLUMNS`) are
+null, there is no bootstrap table, and the Markdown, the JSON and the command's output
+carry :func:`~encore.evaluation.stats.small_sample_sentence` instead.
 """
 
 from __future__ import annotations
@@ -16,8 +21,85 @@ import numpy as np
 import pandas as pd
 
 from encore.evaluation.runner import BASELINES, Comparison
+from encore.evaluation.stats import (
+    MIN_USERS_FOR_INTERVALS,
+    sample_too_small,
+    small_sample_sentence,
+)
 
 logger = logging.getLogger(__name__)
+
+#: Per-model columns from the paired bootstrap of the best model against each model on
+#: the main metric (``diff_to_best`` is best minus this model; blank on the best's row).
+INTERVAL_COLUMNS: tuple[str, ...] = (
+    "diff_to_best",
+    "diff_low",
+    "diff_high",
+    "p_value",
+    "significant",
+)
+#: Columns that are null when the sample is too small: the intervals and every verdict.
+VERDICT_COLUMNS: tuple[str, ...] = (*INTERVAL_COLUMNS, "beats_baselines")
+_BOOTSTRAP_COLUMNS = [
+    "model",
+    "versus",
+    "metric",
+    "diff",
+    "low",
+    "high",
+    "p_value",
+    "n_users",
+    "significant",
+]
+
+
+def evaluated_users(comparison: Comparison) -> int:
+    """Users every finished model was scored on (the smallest count if they differ)."""
+    counts = [r.result.n_users for r in comparison.ok_runs() if r.result is not None]
+    return min(counts) if counts else 0
+
+
+def small_sample_note(comparison: Comparison) -> str | None:
+    """:func:`~encore.evaluation.stats.small_sample_sentence` when too few users were
+    evaluated for intervals and verdicts, else None."""
+    n = evaluated_users(comparison)
+    return small_sample_sentence(n) if sample_too_small(n) else None
+
+
+def bootstrap_table(comparison: Comparison) -> pd.DataFrame:
+    """The paired bootstrap of the best model against each other on the main metric.
+
+    Empty (same columns) with fewer than two finished models or fewer than
+    :data:`~encore.evaluation.stats.MIN_USERS_FOR_INTERVALS` evaluated users. Computed once
+    per comparison (kept in ``comparison.extra["bootstrap"]``).
+    """
+    if len(comparison.ok_runs()) < 2 or small_sample_note(comparison) is not None:
+        return pd.DataFrame(columns=_BOOTSTRAP_COLUMNS)
+    cached = comparison.extra.get("bootstrap")
+    if not isinstance(cached, pd.DataFrame):
+        cached = comparison.bootstrap(comparison.main_metric)
+        comparison.extra["bootstrap"] = cached
+    return cached
+
+
+def report_table(comparison: Comparison) -> pd.DataFrame:
+    """:meth:`Comparison.table` plus :data:`INTERVAL_COLUMNS`, with the small-sample rule.
+
+    With too few evaluated users every column of :data:`VERDICT_COLUMNS` is null (no
+    intervals, no "significant", no "beats_baselines"). This is the table of
+    ``comparison.csv``, of the JSON's ``models`` and of ``encore evaluate``'s output.
+    """
+    table = comparison.table()
+    bs = bootstrap_table(comparison).set_index("versus")
+    for col, src in zip(
+        INTERVAL_COLUMNS, ("diff", "low", "high", "p_value", "significant"), strict=True
+    ):
+        values = table["model"].map(bs[src]) if len(bs) else pd.Series(None, index=table.index)
+        table[col] = values.astype(object).where(values.notna(), None)
+    if small_sample_note(comparison) is not None:
+        for col in VERDICT_COLUMNS:
+            table[col] = None
+    return table
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -74,8 +156,9 @@ def larger_k_columns(comparison: Comparison) -> list[str]:
 
 def comparison_markdown(comparison: Comparison, *, title: str | None = None) -> str:
     """The comparison as a Markdown section: split, table, paired intervals, notes."""
-    table = comparison.table()
+    table = report_table(comparison)
     main = comparison.main_metric
+    note = small_sample_note(comparison)
     if main in table.columns:
         table = table.sort_values(main, ascending=False, na_position="last")
     shown = table[[c for c in summary_columns(comparison) if c in table.columns]]
@@ -91,6 +174,13 @@ def comparison_markdown(comparison: Comparison, *, title: str | None = None) -> 
         f"{st.get('test_users', 0):,} users ({st.get('test_users_cold_dropped', 0):,} users unseen in train and "
         f"{st.get('test_rows_cold_item_dropped', 0):,} rows of items unseen in train dropped)."
     )
+    if "users_train_only" in st:
+        lines.append(
+            f"- Per-user split: {st['users_train_only']:,} users had too few dated interactions to hold a share "
+            f"out and are only in train; {st.get('test_rows_seen_dropped', 0):,} test rows of items the user "
+            f"already had in train were dropped (new items only), and with them "
+            f"{st.get('test_users_only_seen_dropped', 0):,} users whose every test item was one of those."
+        )
     ok = comparison.ok_runs()
     if ok and ok[0].result is not None:
         r0 = ok[0].result
@@ -99,14 +189,16 @@ def comparison_markdown(comparison: Comparison, *, title: str | None = None) -> 
             f"excluded from the ranking and from the relevant set; {r0.n_users:,} users evaluated, "
             f"{r0.n_users_no_relevant:,} excluded because all their test items were already seen."
         )
+    if note is not None:
+        lines.append(f"- **Too few users for intervals.** {note}")
     lines += ["", markdown_table(shown), ""]
     if len(more) > 1:
         lines += ["At larger cut-offs:", "", markdown_table(table[more]), ""]
     failed = [r for r in comparison.runs if r.error]
     for r in failed:
         lines.append(f"- {r.name} did not finish: {r.error}")
-    if len(ok) >= 2:
-        bs = comparison.bootstrap(main)
+    bs = bootstrap_table(comparison)
+    if len(bs):
         best = comparison.best(main)
         lines.append(
             f"Paired bootstrap (2,000 resamples of users, 95% interval) of {best.name} minus each model on {main}:"
@@ -127,7 +219,7 @@ def comparison_markdown(comparison: Comparison, *, title: str | None = None) -> 
                 lines.append(
                     f"- Not above the best baseline ({best_base['model']}, {main} {best_base[main]:.4f}): "
                     + ", ".join(losers)
-                    + "."
+                    + ("." if note is None else " (means only; not tested, too few users).")
                 )
     configs = table[["model", "config"]]
     lines.append("")
@@ -140,10 +232,14 @@ def comparison_markdown(comparison: Comparison, *, title: str | None = None) -> 
 
 
 def comparison_json(comparison: Comparison) -> dict[str, Any]:
-    """Everything about a comparison as plain JSON-able data (per-user values excluded)."""
-    table = comparison.table()
+    """Everything about a comparison as plain JSON-able data (per-user values excluded).
+
+    ``small_sample`` holds :func:`small_sample_note` (null when intervals are given);
+    with it, ``bootstrap`` is empty and the verdict columns of ``models`` are null.
+    """
+    table = report_table(comparison)
     records = json.loads(table.to_json(orient="records"))
-    bs = comparison.bootstrap() if len(comparison.ok_runs()) >= 2 else pd.DataFrame()
+    bs = bootstrap_table(comparison)
     return {
         "data": comparison.data_name,
         "level": comparison.level,
@@ -157,6 +253,9 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
         "n_items": comparison.extra.get("n_items"),
         "n_users": comparison.extra.get("n_users"),
         "models": records,
+        "evaluated_users": evaluated_users(comparison),
+        "min_users_for_intervals": MIN_USERS_FOR_INTERVALS,
+        "small_sample": small_sample_note(comparison),
         "bootstrap": json.loads(bs.to_json(orient="records")) if len(bs) else [],
         "users_no_relevant": {
             r.name: r.result.n_users_no_relevant for r in comparison.ok_runs() if r.result
@@ -248,7 +347,7 @@ def write_report(
     md.write_text(comparison_markdown(comparison, title=title), encoding="utf-8")
     paths.append(md)
     csv = out_dir / "comparison.csv"
-    comparison.table().to_csv(csv, index=False)
+    report_table(comparison).to_csv(csv, index=False)
     paths.append(csv)
     js = out_dir / "comparison.json"
     js.write_text(json.dumps(comparison_json(comparison), indent=2, default=str), encoding="utf-8")

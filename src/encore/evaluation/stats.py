@@ -3,6 +3,11 @@
 Both models are scored on the same users; resampling users with replacement (the same
 resample for both models) keeps the pairing, so the interval reflects how much the
 difference depends on which users happened to be in the test set.
+
+With few users such an interval means little (one person's tastes decide it), so
+reports give intervals, p-values and "significant" verdicts only from
+:data:`MIN_USERS_FOR_INTERVALS` evaluated users on (:func:`sample_too_small`); below that
+they say so instead (:func:`small_sample_sentence`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,25 @@ import numpy as np
 import pandas as pd
 
 from encore.errors import ConfigError, DataError
+
+#: Fewest evaluated users for which reports give bootstrap intervals, p-values and
+#: verdicts ("significant", "beats the baselines"); below it they say the sample is too small.
+MIN_USERS_FOR_INTERVALS = 30
+
+
+def sample_too_small(n_users: int) -> bool:
+    """Whether ``n_users`` evaluated users are too few for intervals and verdicts."""
+    return n_users < MIN_USERS_FOR_INTERVALS
+
+
+def small_sample_sentence(n_users: int) -> str:
+    """The sentence reports print instead of intervals when the sample is too small."""
+    users = "user" if n_users == 1 else "users"
+    return (
+        f"The sample of {n_users:,} evaluated {users} is too small for intervals or significance "
+        f"verdicts (they need at least {MIN_USERS_FOR_INTERVALS}): the means are descriptive "
+        "only, and no difference between models is tested."
+    )
 
 
 @dataclass(frozen=True)
