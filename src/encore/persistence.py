@@ -318,3 +318,13 @@ def frame_from_tree(tree: dict[str, Any]) -> pd.DataFrame:
     if idx is not None:
         out.index = pd.Index(_series(idx["values"], idx["dtype"]), name=idx["name"])
     return out
+
+
+#: Fitted attributes of scikit-learn's ``TruncatedSVD`` (``transform`` reads the components).
+TRUNCATED_SVD_FITTED: tuple[str, ...] = (
+    "components_",
+    "explained_variance_",
+    "explained_variance_ratio_",
+    "singular_values_",
+    "n_features_in_",
+)

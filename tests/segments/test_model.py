@@ -112,7 +112,7 @@ def test_save_load_and_store_table(fitted: SegmentModel, tmp_path: Path) -> None
     d = model_dir(tmp_path / "x.duckdb")
     assert d == Path(f"{tmp_path / 'x.duckdb'}.segments") / "default"
     fitted.save(d)
-    for f in ("model.pkl", "curve.csv", "profiles.csv", "summary.json"):
+    for f in ("model.npz", "curve.csv", "profiles.csv", "summary.json"):
         assert (d / f).exists()
     again = SegmentModel.load(d)
     np.testing.assert_array_equal(again.labels, fitted.labels)

@@ -693,7 +693,7 @@ class FeatureBuilder:
         components, ALS its user (here: item) and item (here: user) factors, so that
         :meth:`transform` of the rebuilt builder gives the same matrix without a refit.
         """
-        from encore.persistence import estimator_state
+        from encore.persistence import TRUNCATED_SVD_FITTED, estimator_state
 
         if not self._state:
             from encore.errors import NotFittedError
@@ -718,7 +718,7 @@ class FeatureBuilder:
             if key in st:
                 out[key] = None if st[key] is None else _tfidf_state(st[key])
         if "svd" in st:
-            out["svd"] = estimator_state(st["svd"], SVD_FITTED)
+            out["svd"] = estimator_state(st["svd"], TRUNCATED_SVD_FITTED)
         if "num" in st:
             cols, med, sd = st["num"]
             out["num"] = {
@@ -769,16 +769,6 @@ class FeatureBuilder:
             st["cats"] = {k: list(v) for k, v in state["cats"].items()}
         fb._state = st
         return fb
-
-
-#: Fitted attributes of a scikit-learn ``TruncatedSVD`` that ``transform`` reads.
-SVD_FITTED: tuple[str, ...] = (
-    "components_",
-    "explained_variance_",
-    "explained_variance_ratio_",
-    "singular_values_",
-    "n_features_in_",
-)
 
 
 def _tfidf_state(vec: Any) -> dict[str, Any]:

@@ -27,9 +27,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from encore.genre.base import GenreModel
-from encore.genre.features import SVD_FITTED, FeatureBuilder, GenreData
+from encore.genre.features import FeatureBuilder, GenreData
 from encore.nn.trainer import History, TrainConfig, index_batches, seed_everything, train
-from encore.persistence import estimator_from_state, estimator_state
+from encore.persistence import TRUNCATED_SVD_FITTED, estimator_from_state, estimator_state
 
 #: Dropout of the encoder's listener input.
 _DROPOUT = 0.5
@@ -258,7 +258,7 @@ class VAEClassifier(GenreModel):
             "n_side": int(weights["enc.0.weight"].shape[1]) - int(self.n_users_),
             "weights": weights,
             "features": None if self.features_ is None else self.features_.state(),
-            "svd": None if self.svd_ is None else estimator_state(self.svd_, SVD_FITTED),
+            "svd": None if self.svd_ is None else estimator_state(self.svd_, TRUNCATED_SVD_FITTED),
             "side_mean": self.side_mean_ if side else None,
             "side_sd": self.side_sd_ if side else None,
             "history": None if self.history_ is None else dataclasses.asdict(self.history_),

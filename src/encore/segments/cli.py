@@ -243,28 +243,14 @@ def assign_cmd(
 ) -> None:
     """Assign users to a segment from their data, without refitting (and place them on the map)."""
     from encore.data.store import Store
-    from encore.segments.model import USER_SEGMENTS_DDL, SegmentModel
+    from encore.segments.model import SegmentModel, store_assignments
 
     st = state(ctx, db, fmt, verbose)
     model = SegmentModel.load(_dir(st.db, name, model_dir))
     with Store(st.db, read_only=not save) as store:
         out = model.assign(store, user)
         if save:
-            frame = out[["user_id", "segment", "segment_name"]].assign(
-                model=model.name, fitted_at=pd.Timestamp(model.fitted_at)
-            )
-            with store.transaction() as con:
-                con.execute(USER_SEGMENTS_DDL)
-                con.register("_seg_new", frame)
-                con.execute(
-                    "DELETE FROM user_segments WHERE model = ? AND user_id IN (SELECT user_id FROM _seg_new)",
-                    [model.name],
-                )
-                con.execute(
-                    "INSERT INTO user_segments SELECT user_id, CAST(segment AS INTEGER), segment_name, "
-                    "model, CAST(fitted_at AS TIMESTAMP) FROM _seg_new"
-                )
-                con.unregister("_seg_new")
+            store_assignments(store, model, out, replace=False)
     emit(out, st.fmt, title="Assigned segments")
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from encore.errors import ConfigError, DataError, NotFittedError
+from encore.persistence import estimator_from_state, estimator_state, frame_from_tree, frame_tree
 from encore.segments.features import group_of
 
 log = logging.getLogger(__name__)
@@ -296,3 +297,103 @@ class Segmenter:
             return self.train_labels[idx]
         labels = self.model.predict(z)
         return np.array([self.relabel.get(int(c), -1) for c in labels], dtype=np.int64)
+
+    # ------------------------------------------------------------------ persistence
+    def state(self) -> dict[str, Any]:
+        """The fitted segmenter as plain values and arrays (see :meth:`from_state`)."""
+        return {
+            "params": {name: getattr(self, name) for name in _PARAMS},
+            "columns": self.columns,
+            "means": self.means,
+            "scales": self.scales,
+            "weights": self.weights,
+            "model": None if self.model is None else _model_state(self.method, self.model),
+            "relabel": [[int(k), int(v)] for k, v in self.relabel.items()],
+            "train_z": self.train_z,
+            "train_labels": self.train_labels,
+            "curve": None if self.curve is None else frame_tree(self.curve),
+            "chosen_k": self.chosen_k,
+            "silhouette": self.silhouette,
+            "ari": self.ari,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Segmenter:
+        """The segmenter that :meth:`state` described (no refit)."""
+        params = dict(state["params"])
+        params["k_range"] = tuple(params["k_range"])
+        seg = cls(**params)
+        seg.columns = list(state["columns"])
+        seg.means, seg.scales, seg.weights = state["means"], state["scales"], state["weights"]
+        seg.model = (
+            None if state["model"] is None else _model_from_state(seg.method, state["model"])
+        )
+        seg.relabel = {int(k): int(v) for k, v in state["relabel"]}
+        seg.train_z, seg.train_labels = state["train_z"], state["train_labels"]
+        seg.curve = None if state["curve"] is None else frame_from_tree(state["curve"])
+        seg.chosen_k = int(state["chosen_k"])
+        seg.silhouette = state["silhouette"]
+        seg.ari = [float(a) for a in state["ari"]]
+        return seg
+
+
+#: The options of :class:`Segmenter` (the rest of its fields are learnt by ``fit``).
+_PARAMS: tuple[str, ...] = (
+    "method",
+    "k",
+    "k_range",
+    "seed",
+    "n_seeds",
+    "min_coverage",
+    "min_cluster_size",
+    "silhouette_sample",
+    "n_jobs",
+)
+
+#: Fitted attributes kept per method: what ``predict`` reads, plus the fit's own outputs.
+#: HDBSCAN has no ``predict`` (new users get their nearest fitted user's segment from
+#: ``train_z`` and ``train_labels``), so only its labels are kept, not its linkage tree.
+_FITTED: dict[str, tuple[str, ...]] = {
+    "kmeans": ("cluster_centers_", "labels_", "inertia_", "n_iter_", "n_features_in_"),
+    "gmm": (
+        "weights_",
+        "means_",
+        "covariances_",
+        "precisions_cholesky_",
+        "precisions_",
+        "converged_",
+        "n_iter_",
+        "lower_bound_",
+        "n_features_in_",
+    ),
+    "hdbscan": ("labels_", "probabilities_", "n_features_in_"),
+}
+
+
+def _model_class(method: str) -> type:
+    if method == "kmeans":
+        from sklearn.cluster import KMeans
+
+        return KMeans
+    if method == "gmm":
+        from sklearn.mixture import GaussianMixture
+
+        return GaussianMixture
+    from sklearn.cluster import HDBSCAN
+
+    return HDBSCAN
+
+
+def _model_state(method: str, model: Any) -> dict[str, Any]:
+    return estimator_state(model, _FITTED[method])
+
+
+def _model_from_state(method: str, state: dict[str, Any]) -> Any:
+    model = estimator_from_state(_model_class(method), state)
+    if method == "kmeans":
+        # KMeans.predict reads the OpenMP thread count that fit() records; it is a
+        # runtime setting, not state, so it is set here as fit() would set it.
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+        model._n_threads = _openmp_effective_n_threads()
+    return model

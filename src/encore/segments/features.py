@@ -470,6 +470,60 @@ class FeatureBuilder:
         )
         return out
 
+    # ------------------------------------------------------------------ persistence
+    def state(self) -> dict[str, Any]:
+        """The builder (options and learnt reference state) as plain values and arrays."""
+        from encore.persistence import TRUNCATED_SVD_FITTED, estimator_state
+
+        return {
+            "groups": self.groups,
+            "since": _iso(self.since),
+            "until": _iso(self.until),
+            "top_artists": self.top_artists,
+            "cf_factors": self.cf_factors,
+            "seed": self.seed,
+            "window_end": _iso(self.window_end),
+            "top_artist_ids": self.top_artist_ids,
+            "cf_artists": self.cf_artists,
+            "cf_svd": None
+            if self.cf_svd is None
+            else estimator_state(self.cf_svd, TRUNCATED_SVD_FITTED),
+            "regions": self.regions,
+            "fitted": self.fitted,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FeatureBuilder:
+        """The builder that :meth:`state` described (no refit)."""
+        from sklearn.decomposition import TruncatedSVD
+
+        from encore.persistence import estimator_from_state
+
+        return cls(
+            groups=tuple(state["groups"]),
+            since=_from_iso(state["since"]),
+            until=_from_iso(state["until"]),
+            top_artists=int(state["top_artists"]),
+            cf_factors=int(state["cf_factors"]),
+            seed=int(state["seed"]),
+            window_end=_from_iso(state["window_end"]),
+            top_artist_ids=state["top_artist_ids"],
+            cf_artists=state["cf_artists"],
+            cf_svd=None
+            if state["cf_svd"] is None
+            else estimator_from_state(TruncatedSVD, state["cf_svd"]),
+            regions=list(state["regions"]),
+            fitted=bool(state["fitted"]),
+        )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _from_iso(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
 
 def top_genres(features: pd.DataFrame, n: int = 3) -> pd.Series:
     """Each user's top ``n`` genres as ``"a, b, c"``: by plays, else own tags, else likes."""

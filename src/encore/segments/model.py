@@ -1,18 +1,20 @@
 """A fitted segmentation: fit end to end, save next to the store, load, assign new users.
 
-Files: ``<store>.segments/<name>/`` holds ``model.pkl`` (feature builder, scaler,
+Files: ``<store>.segments/<name>/`` holds ``model.npz`` (feature builder, scaler,
 clusterer, map coordinates, feature columns, profiles), ``curve.csv`` (the k-selection
 curve), ``profiles.csv`` and ``summary.json`` (metrics). The assignments go to the store
-table ``user_segments`` (see :data:`USER_SEGMENTS_DDL`), replaced per model name.
+table ``user_segments`` (see :data:`USER_SEGMENTS_DDL`), created and written only by
+:func:`store_assignments`.
 
-``model.pkl`` is a pickle: load only files you wrote yourself.
+``model.npz`` is an archive of arrays and JSON (see :mod:`encore.persistence`, family
+``encore-segment-model``): loading it never runs code. Models saved by older Encore
+versions as ``model.pkl`` (a pickle) are not loaded; fit them again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,12 +26,15 @@ import pandas as pd
 
 from encore.data.store import Store
 from encore.errors import ConfigError, DataError, NotFittedError, UnknownIdError
+from encore.persistence import frame_from_tree, frame_tree, load_archive, pack, save_archive, unpack
 from encore.segments.cluster import Segmenter
 from encore.segments.features import GROUPS, FeatureBuilder, candidate_users, group_of, top_genres
 from encore.segments.profile import agreement, friends_check, known_attributes, profiles
 
 log = logging.getLogger(__name__)
 
+#: The store table of assignments; :func:`store_assignments` is the only code that creates
+#: and writes it.
 USER_SEGMENTS_DDL = """
 CREATE TABLE IF NOT EXISTS user_segments (
     user_id      VARCHAR,
@@ -40,7 +45,11 @@ CREATE TABLE IF NOT EXISTS user_segments (
 )
 """
 
-FORMAT_VERSION = 1
+#: Family and format version of segment model files (see :mod:`encore.persistence`).
+#: Version 1 was the pickle ``model.pkl`` of earlier Encore versions.
+FAMILY = "encore-segment-model"
+FORMAT_VERSION = 2
+MODEL_FILE = "model.npz"
 
 
 def model_dir(db: str | Path, name: str = "default") -> Path:
@@ -107,14 +116,56 @@ class SegmentModel:
         return out
 
     # ------------------------------------------------------------------ persistence
+    def state(self) -> dict[str, Any]:
+        """The model as plain values and arrays (see :meth:`from_state`)."""
+        return {
+            "name": self.name,
+            "builder": self.builder.state(),
+            "segmenter": self.segmenter.state(),
+            "user_ids": [str(u) for u in self.user_ids],
+            "labels": self.labels,
+            "profiles": frame_tree(self.profiles),
+            "fitted_at": self.fitted_at.isoformat(),
+            "namespace": self.namespace,
+            "xy": self.xy,
+            "map_method": self.map_method,
+            "top_genres": self.top_genres,
+            "friends": self.friends,
+            "agreement": None if self.agreement is None else frame_tree(self.agreement),
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> SegmentModel:
+        """The model that :meth:`state` described (nothing is refitted)."""
+        return cls(
+            name=state["name"],
+            builder=FeatureBuilder.from_state(state["builder"]),
+            segmenter=Segmenter.from_state(state["segmenter"]),
+            user_ids=list(state["user_ids"]),
+            labels=state["labels"],
+            profiles=frame_from_tree(state["profiles"]),
+            fitted_at=datetime.fromisoformat(state["fitted_at"]),
+            namespace=state["namespace"],
+            xy=state["xy"],
+            map_method=state["map_method"],
+            top_genres=list(state["top_genres"]),
+            friends=state["friends"],
+            agreement=None if state["agreement"] is None else frame_from_tree(state["agreement"]),
+            seconds=dict(state["seconds"]),
+        )
+
     def save(self, directory: Path) -> Path:
-        """Write the model files into ``directory`` (created); return ``model.pkl``'s path."""
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / "model.pkl"
-        tmp = directory / "model.pkl.tmp"
-        with tmp.open("wb") as fh:
-            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(path)
+        """Write the model files into ``directory`` (created); return ``model.npz``'s path."""
+        arrays: dict[str, np.ndarray] = {}
+        header = {"tree": pack(self.state(), arrays)}
+        path = save_archive(
+            directory / MODEL_FILE,
+            family=FAMILY,
+            format_version=FORMAT_VERSION,
+            header=header,
+            arrays=arrays,
+        )
         if self.segmenter.curve is not None:
             self.segmenter.curve.to_csv(directory / "curve.csv", index=False)
         self.profiles.to_csv(directory / "profiles.csv", index=False)
@@ -132,17 +183,29 @@ class SegmentModel:
         ------
         NotFittedError
             No model was saved there.
+        DataError
+            Only a model of an older Encore (``model.pkl``, a pickle) is there, or
+            ``model.npz`` is not a segment model this Encore reads (another family, a
+            newer format, damaged).
         """
-        path = directory / "model.pkl"
+        path = directory / MODEL_FILE
         if not path.exists():
+            if (directory / "model.pkl").exists():
+                raise DataError(
+                    "this segmentation was saved by an older Encore as a pickle, which this "
+                    "version no longer loads (a pickle can run code when loaded)",
+                    file=str(directory / "model.pkl"),
+                    hint=f"fit it again: `encore segments fit --name {directory.name}`",
+                )
             raise NotFittedError(
                 f"no segmentation model at {directory}",
                 hint="run `encore segments fit` first (or pass the same --name)",
             )
-        with path.open("rb") as fh:
-            model = pickle.load(fh)
-        if not isinstance(model, SegmentModel):
-            raise DataError("not an Encore segmentation model", file=str(path))
+        header, arrays = load_archive(
+            path, family=FAMILY, format_version=FORMAT_VERSION, what="segment model"
+        )
+        model = SegmentModel.from_state(unpack(header["tree"], arrays))
+        model.format_version = int(header["format_version"])
         return model
 
     # ------------------------------------------------------------------ use
@@ -311,22 +374,50 @@ def write_assignments(store: Store, model: SegmentModel, extra: pd.DataFrame | N
     ``extra`` (``user_id, segment``) adds users assigned after the fit (e.g. the rest of a
     sampled population).
     """
-    names = model.names
     frame = pd.DataFrame({"user_id": model.user_ids, "segment": model.labels.astype(np.int64)})
     if extra is not None and not extra.empty:
         frame = pd.concat(
             [frame, extra[["user_id", "segment"]]], ignore_index=True
         ).drop_duplicates("user_id")
+    return store_assignments(store, model, frame, replace=True)
+
+
+def store_assignments(
+    store: Store, model: SegmentModel, assigned: pd.DataFrame, *, replace: bool
+) -> int:
+    """Write ``assigned`` (``user_id, segment``) as ``model``'s rows of ``user_segments``.
+
+    The one writer of the table (it is created here on first use). With ``replace`` every
+    earlier row of the model goes first (a new fit); without, only those users' rows (users
+    assigned later with ``encore segments assign --save``). Segment names come from the
+    model. Returns the rows written.
+    """
+    names = model.names
+    frame = pd.DataFrame(
+        {
+            "user_id": assigned["user_id"].astype(str).to_numpy(),
+            "segment": assigned["segment"].to_numpy(dtype=np.int64),
+        }
+    )
     frame["segment_name"] = [names.get(int(s), "") for s in frame["segment"]]
     frame["model"] = model.name
     frame["fitted_at"] = pd.Timestamp(model.fitted_at)
     with store.transaction() as con:
         con.execute(USER_SEGMENTS_DDL)
-        con.execute("DELETE FROM user_segments WHERE model = ?", [model.name])
         con.register("_seg_out", frame)
-        con.execute(
-            "INSERT INTO user_segments SELECT user_id, CAST(segment AS INTEGER), segment_name, model, "
-            "CAST(fitted_at AS TIMESTAMP) FROM _seg_out"
-        )
-        con.unregister("_seg_out")
+        try:
+            if replace:
+                con.execute("DELETE FROM user_segments WHERE model = ?", [model.name])
+            else:
+                con.execute(
+                    "DELETE FROM user_segments WHERE model = ? "
+                    "AND user_id IN (SELECT user_id FROM _seg_out)",
+                    [model.name],
+                )
+            con.execute(
+                "INSERT INTO user_segments SELECT user_id, CAST(segment AS INTEGER), "
+                "segment_name, model, CAST(fitted_at AS TIMESTAMP) FROM _seg_out"
+            )
+        finally:
+            con.unregister("_seg_out")
     return len(frame)
