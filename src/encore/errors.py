@@ -1,6 +1,6 @@
 """The one hierarchy of errors Encore raises.
 
-The CLI turns each into a message and an exit code; the HTTP API into a 4xx answer.
+The CLI turns each into a message and its exit code.
 """
 
 from __future__ import annotations

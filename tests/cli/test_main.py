@@ -84,3 +84,35 @@ def test_unknown_source_lists_known(tmp_path: Path) -> None:
 def test_ingest_usage_errors(args: list[str], tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--db", str(tmp_path / "x.duckdb")])
     assert result.exit_code != 0
+
+
+def test_doctor_lists_only_parts_of_this_version(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["doctor", "--db", str(tmp_path / "s.duckdb"), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert {p["package"] for p in report["optional"]} == {"torch", "lightgbm", "openTSNE", "umap"}
+    words = json.dumps(report["optional"]).lower()
+    assert not any(w in words for w in ("fastapi", "http", "pyspark", "spark", "librosa"))
+
+
+def test_default_store_is_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from encore.config import DEFAULT_DB, Settings, default_db_path
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ENCORE_DB", raising=False)
+    assert default_db_path() == Settings.from_env().db_path == Path(DEFAULT_DB)
+    result = runner.invoke(app, ["doctor", "-f", "json"])
+    assert json.loads(result.output)["store"] == str((tmp_path / DEFAULT_DB).resolve())
+    result = runner.invoke(app, ["doctor", "-f", "json"], env={"ENCORE_DB": ""})
+    assert json.loads(result.output)["store"] == str((tmp_path / DEFAULT_DB).resolve())
+    env_db = tmp_path / "env.duckdb"
+    monkeypatch.setenv("ENCORE_DB", str(env_db))
+    assert default_db_path() == env_db
+    for args in (["doctor", "-f", "json"], ["-f", "json", "doctor"]):
+        result = runner.invoke(app, args, env={"ENCORE_DB": str(env_db)})
+        assert json.loads(result.output)["store"] == str(env_db.resolve())
+    flag_db = tmp_path / "flag.duckdb"
+    result = runner.invoke(
+        app, ["doctor", "--db", str(flag_db), "-f", "json"], env={"ENCORE_DB": str(env_db)}
+    )
+    assert json.loads(result.output)["store"] == str(flag_db.resolve())

@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+from encore.config import DEFAULT_DB, default_db_path
 from encore.errors import EncoreError
 
 console = Console()
@@ -42,7 +43,7 @@ class OutputFormat(StrEnum):
 DbOpt = Annotated[
     Path | None,
     typer.Option(
-        "--db", envvar="ENCORE_DB", help="Store file (default ./encore.duckdb).", show_default=False
+        "--db", envvar="ENCORE_DB", help=f"Store file (default ./{DEFAULT_DB}).", show_default=False
     ),
 ]
 FormatOpt = Annotated[
@@ -74,7 +75,7 @@ def state(
     """Merge a command's own options with the top-level ones (the command's win)."""
     root = ctx.find_root().obj if ctx.find_root().obj is not None else None
     base: State = (
-        root if isinstance(root, State) else State(Path("encore.duckdb"), OutputFormat.table, 0)
+        root if isinstance(root, State) else State(default_db_path(), OutputFormat.table, 0)
     )
     st = State(db or base.db, fmt or base.fmt, max(verbose, base.verbose))
     setup_logging(st.verbose)
@@ -160,3 +161,18 @@ class EncoreGroup(TyperGroup):
             if exc.hint:
                 err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
             raise typer.Exit(exc.exit_code) from exc
+
+
+def parse_value(raw: str) -> Any:
+    """A ``--param`` value: numbers, true/false and none/null as such, else the text."""
+    low = raw.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw

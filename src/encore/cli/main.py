@@ -7,8 +7,6 @@ which keeps ``encore --help`` instant.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from encore import __version__
@@ -21,6 +19,7 @@ from encore.cli.common import (
     VerboseOpt,
     setup_logging,
 )
+from encore.config import default_db_path
 
 app = typer.Typer(
     name="encore",
@@ -49,7 +48,7 @@ def _root(
     ),
 ) -> None:
     """Global options; every command also accepts --db, --format and -v itself."""
-    ctx.obj = State(db or Path("encore.duckdb"), fmt or OutputFormat.table, verbose)
+    ctx.obj = State(db or default_db_path(), fmt or OutputFormat.table, verbose)
     setup_logging(verbose)
 
 
@@ -58,9 +57,17 @@ def _register_all() -> None:
     from encore.data import cli as data_cli
     from encore.evaluation import cli as evaluation_cli
     from encore.genre import cli as genre_cli
+    from encore.recommenders import cli as recommenders_cli
     from encore.segments import cli as segments_cli
 
-    for module in (data_cli, analytics_cli, evaluation_cli, genre_cli, segments_cli):
+    for module in (
+        data_cli,
+        analytics_cli,
+        recommenders_cli,
+        evaluation_cli,
+        genre_cli,
+        segments_cli,
+    ):
         module.register(app)
 
 

@@ -181,14 +181,12 @@ def doctor_cmd(
     from encore.data import sources
 
     st = state(ctx, db, fmt, verbose)
+    # the optional extras of this version (pyproject.toml): package -> "extra (what needs it)"
     optional = {
-        "torch": "ml (VAE, attention, audio CNN)",
+        "torch": "ml (genre VAE)",
         "lightgbm": "ml (genre classifier)",
         "openTSNE": "ml (segment maps)",
-        "librosa": "audio (mel spectrograms)",
-        "soundfile": "audio (reading WAV/MP3)",
-        "fastapi": "serve (HTTP API)",
-        "pyspark": "spark (distributed path)",
+        "umap": "umap (segment maps with --map umap)",
     }
     parts = []
     for mod, what in optional.items():
