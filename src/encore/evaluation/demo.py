@@ -39,10 +39,11 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
         The report files written.
     """
     del data
+    from encore.data.catalogue import item_info
     from encore.data.dataset import InteractionDataset, build_interactions
     from encore.data.store import Store
     from encore.evaluation.report import write_report
-    from encore.evaluation.runner import evaluate_models, item_info, split_store
+    from encore.evaluation.runner import evaluate_models, split_store
     from encore.recommenders.registry import get_model
 
     with Store(db, read_only=True) as store:

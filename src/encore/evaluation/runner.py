@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
 Progress = Callable[[str], None]
 
 
@@ -388,28 +389,6 @@ def select_data(store: Store, data: str | None) -> DataSelection:
             hint="the store holds: " + ", ".join([*available, *USER_NAMESPACES]),
         )
     return DataSelection(data, names, None)
-
-
-def item_info(
-    store: Store, level: str, item_ids: Sequence[Any] | np.ndarray | None = None
-) -> pd.DataFrame:
-    """Name, artist and coarse genre of items (index ``item_id``) at ``level``."""
-    if level == "artist":
-        sql = "SELECT artist_id AS item_id, name, name AS artist, genre FROM artists"
-    elif level == "album":
-        sql = """SELECT al.album_id AS item_id, al.title AS name, a.name AS artist, a.genre
-                 FROM albums al LEFT JOIN artists a USING (artist_id)"""
-    else:
-        sql = """SELECT t.track_id AS item_id, t.title AS name, a.name AS artist, t.genre
-                 FROM tracks t LEFT JOIN artists a USING (artist_id)"""
-    if item_ids is not None:
-        ids = [int(i) for i in pd.unique(np.asarray(item_ids))]
-        frame = store.con.execute(
-            f"SELECT * FROM ({sql}) WHERE item_id = ANY($ids)", {"ids": ids}
-        ).df()
-    else:
-        frame = store.con.execute(sql).df()
-    return frame.set_index("item_id")
 
 
 # ---------------------------------------------------------------------------------------

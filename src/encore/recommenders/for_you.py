@@ -297,14 +297,12 @@ def build_profile(
     weight = np.bincount(a_idx[okp], minlength=n_art).astype(np.float64)
     recent_plays = np.bincount(a_idx[okp], weights=decay[okp], minlength=n_art)
     skips = np.bincount(a_idx[(a_idx >= 0) & skipped], minlength=n_art).astype(np.float64)
-    last = np.full(n_art, np.nan)
-    first = np.full(n_art, np.nan)
-    if okp.any():
-        frame = (
-            pd.DataFrame({"a": a_idx[okp], "ts": ts[okp]}).groupby("a")["ts"].agg(["max", "min"])
-        )
-        last[frame.index.to_numpy()] = frame["max"].to_numpy()
-        first[frame.index.to_numpy()] = frame["min"].to_numpy()
+    last = np.full(n_art, -np.inf)
+    first = np.full(n_art, np.inf)
+    np.maximum.at(last, a_idx[okp], ts[okp])
+    np.minimum.at(first, a_idx[okp], ts[okp])
+    last[np.isinf(last)] = np.nan
+    first[np.isinf(first)] = np.nan
     liked = np.zeros(n_art, dtype=bool)
     like_art = pop.artist_index(likes["artist_id"].to_numpy(np.int64))
     liked[like_art[like_art >= 0]] = True
@@ -348,7 +346,12 @@ def build_profile(
 
 
 def _unheard(rows: np.ndarray, catalogue: Catalogue, prof: Profile) -> np.ndarray:
-    return rows[~np.isin(catalogue.song[rows], prof.heard_songs)]
+    heard = prof.extra.get("heard_mask")
+    if heard is None:
+        heard = np.zeros(int(catalogue.song.max()) + 1 if len(catalogue) else 0, dtype=bool)
+        heard[prof.heard_songs] = True
+        prof.extra["heard_mask"] = heard
+    return rows[~heard[catalogue.song[rows]]]
 
 
 def _per_group(
@@ -612,26 +615,30 @@ def fit_ranker(
 
 
 class Ranker:
-    """Stage 2: the booster when one was learned, else reciprocal rank fusion."""
+    """Stage 2: the learned trees when there are any, else reciprocal rank fusion.
+
+    Scores come from :class:`~encore.recommenders.trees.TreeEnsemble` (numpy) rather than
+    LightGBM itself, so that answering does not import LightGBM and scikit-learn.
+    """
 
     def __init__(self, model_text: str | None) -> None:
-        self.model_text = model_text
-        self._booster: Any = None
-        if model_text:
-            import lightgbm as lgb
+        from encore.recommenders.trees import TreeEnsemble
 
-            self._booster = lgb.Booster(model_str=model_text)
+        self.model_text = model_text
+        self._trees = TreeEnsemble.from_lightgbm_text(model_text) if model_text else None
 
     @property
     def learned(self) -> bool:
-        return self._booster is not None
+        """Whether a ranker was learned (else the sources are fused)."""
+        return self._trees is not None
 
     def score(self, c: Candidates) -> np.ndarray:
+        """One score per candidate, higher first."""
         if not len(c.rows):
             return np.zeros(0)
-        if self._booster is None:
+        if self._trees is None:
             return fused_score(c)
-        return np.asarray(self._booster.predict(c.features[list(FEATURES)].to_numpy(np.float64)))
+        return self._trees.predict(c.features[list(FEATURES)].to_numpy(np.float64))
 
 
 def select(
@@ -867,6 +874,15 @@ class ForYou:
         ranked = sorted(chosen, key=lambda i: -float(main[i]))
         return [self._pick(prof, c, i, float(main[i])) for i in ranked]
 
+    def _community_rows(self, prof: Profile) -> tuple[np.ndarray, sp.csc_matrix]:
+        """The listener's artists and their rows of the community similarity (cached)."""
+        if "community_rows" not in prof.extra:
+            _, pop, _ = self._check()
+            mine = np.flatnonzero(prof.artist_vector > 0)
+            prof.extra["community_rows"] = (mine, sp.csc_matrix(pop.artist_sim[mine]))
+        cached: tuple[np.ndarray, sp.csc_matrix] = prof.extra["community_rows"]
+        return cached
+
     def _pick(self, prof: Profile, c: Candidates, i: int, score: float) -> Pick:
         catalogue, pop, _ = self._check()
         row = c.rows[i]
@@ -874,8 +890,8 @@ class ForYou:
         f = c.features.iloc[i]
         contributor: int | None = None
         if f["artist_new"] == 1 and f["artist_cf_affinity"] > 0 and a >= 0:
-            mine = np.flatnonzero(prof.artist_vector > 0)
-            col = pop.artist_sim[mine][:, [a]].toarray().ravel() * prof.artist_vector[mine]
+            mine, sub = self._community_rows(prof)
+            col = sub[:, a].toarray().ravel() * prof.artist_vector[mine]
             if len(col) and col.max() > 0:
                 contributor = int(pop.artists[mine[int(np.argmax(col))]])
         if f["artist_new"] == 0:

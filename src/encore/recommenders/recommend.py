@@ -1,0 +1,460 @@
+"""The recommend path: find the user, get a model (saved with the store, else fitted), answer.
+
+Every caller (``encore recommend``, ``encore train``, the demo, and later the HTTP API)
+goes through these functions, so a user is resolved, a model is loaded and a list is
+named and explained in one way.
+
+Models saved by :func:`train` live beside the store, in ``<store>.models/`` (one ``.npz``
+per model, level and data selection, plus ``manifest.json`` saying when each was trained
+and on how many events). :func:`recommend_for_user` reads the user's *current* events from
+the store, so a listener who ingested after training still gets recommendations: the
+listener model and every CF model with ``supports_fold_in`` fold them in without a refit.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from encore.data.catalogue import item_info, label
+from encore.data.store import Store
+from encore.errors import ConfigError, DataError, UnknownIdError
+from encore.recommenders.base import Recommender
+from encore.recommenders.for_you import ForYou, Pick
+
+log = logging.getLogger(__name__)
+
+#: The default model at track level (named tracks new to the listener) and elsewhere.
+DEFAULT_TRACK_MODEL = ForYou.name
+DEFAULT_MODEL = "item_knn"
+MANIFEST = "manifest.json"
+
+RECOMMENDATION_COLUMNS: tuple[str, ...] = (
+    "rank",
+    "item_id",
+    "name",
+    "artist",
+    "genre",
+    "score",
+    "because",
+)
+
+Model = Recommender | ForYou
+
+
+def default_model(level: str) -> str:
+    """The model ``encore recommend`` uses at ``level`` when none is named."""
+    return DEFAULT_TRACK_MODEL if level == "track" else DEFAULT_MODEL
+
+
+def models_dir(db: str | Path) -> Path:
+    """Where models trained on the store ``db`` are saved."""
+    p = Path(db)
+    return p.with_name(p.name + ".models")
+
+
+def model_file(db: str | Path, name: str, level: str, data: str | None = None) -> Path:
+    """The saved file of model ``name`` at ``level`` fitted on ``data`` (default: all)."""
+    tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", data) if data else "all"
+    return models_dir(db) / f"{name}-{level}-{tag}.npz"
+
+
+# --------------------------------------------------------------------------- users
+def resolve_user(store: Store, user: str) -> str:
+    """``user`` when the store has it.
+
+    Raises
+    ------
+    UnknownIdError
+        No such user; the hint names the closest ids (``user_05`` -> ``lh:user_05``).
+    """
+    if not isinstance(user, str) or not user.strip():
+        raise UnknownIdError("user", [user], hint="give a user id, e.g. lh:user_05")
+    found = store.con.execute("SELECT 1 FROM users WHERE user_id = ?", [user]).fetchone()
+    if found is not None:
+        return user
+    ids = [str(r[0]) for r in store.con.execute("SELECT user_id FROM users").fetchall()]
+    if not ids:
+        raise UnknownIdError("user", [user], hint="the store has no users: run `encore ingest`")
+    tail = user.lower().rsplit(":", 1)[-1]
+    suffix = [i for i in ids if i.lower().rsplit(":", 1)[-1] == tail]
+    matches = suffix[:5] or difflib.get_close_matches(user, ids, n=5, cutoff=0.6)
+    hint = (
+        "did you mean " + ", ".join(matches) + "?"
+        if matches
+        else "see the users with `encore info` (ids look like namespace:id, e.g. lh:user_05)"
+    )
+    raise UnknownIdError("user", [user], hint=hint)
+
+
+# --------------------------------------------------------------------------- models
+def _store_state(store: Store) -> dict[str, Any]:
+    row = store.con.execute(
+        "SELECT (SELECT count(*) FROM events), (SELECT COALESCE(max(ingest_id), 0) FROM ingests)"
+    ).fetchone()
+    assert row is not None
+    return {"events": int(row[0]), "last_ingest": int(row[1])}
+
+
+def _read_manifest(db: str | Path) -> dict[str, Any]:
+    path = models_dir(db) / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        log.warning("ignoring an unreadable %s", path)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def fit_model(
+    store: Store,
+    name: str,
+    *,
+    level: str = "track",
+    data: str | None = None,
+    weighting: str = "log1p",
+    params: dict[str, Any] | None = None,
+    show_progress: bool = False,
+) -> Model:
+    """Fit model ``name`` on the store (``for_you``: on every listener, track level).
+
+    Raises
+    ------
+    ConfigError
+        ``for_you`` asked for another level than track, or with ``--data``.
+    """
+    if name == ForYou.name:
+        if level != "track":
+            raise ConfigError(
+                f"{name} recommends tracks; use --level track, or another model at {level} level",
+                hint=f"e.g. --model {DEFAULT_MODEL} --level {level}",
+            )
+        if data is not None:
+            raise ConfigError(f"{name} learns from the whole store; --data does not apply")
+        return ForYou.from_store(store, show_progress=show_progress, **(params or {}))
+    from encore.data.dataset import InteractionDataset, build_interactions
+    from encore.evaluation.runner import select_data
+    from encore.recommenders.registry import get_model
+
+    sel = select_data(store, data)
+    frame = build_interactions(
+        store, level=level, weighting=weighting, source=sel.sources, users=sel.users
+    )
+    ds = InteractionDataset.from_interactions(frame, item_level=level)
+    return get_model(name, **(params or {})).fit(ds, show_progress=show_progress)
+
+
+def load_model(path: str | Path) -> Model:
+    """A model saved by :func:`train` or ``--save``: a listener model or any recommender."""
+    try:
+        return ForYou.load(path)
+    except DataError as exc:
+        if "'encore-recommender'" not in str(exc):
+            raise
+    return Recommender.load(path)
+
+
+def train(
+    store: Store,
+    db: str | Path,
+    names: list[str],
+    *,
+    level: str = "track",
+    data: str | None = None,
+    weighting: str = "log1p",
+    show_progress: bool = False,
+) -> list[tuple[str, Path, float]]:
+    """Fit and save each model of ``names`` beside the store; ``(name, file, seconds)`` each."""
+    out = []
+    manifest = _read_manifest(db)
+    state = _store_state(store)
+    for name in names:
+        started = time.perf_counter()
+        model = fit_model(
+            store, name, level=level, data=data, weighting=weighting, show_progress=show_progress
+        )
+        path = model.save(model_file(db, name, level, data))
+        seconds = time.perf_counter() - started
+        manifest[path.name] = {
+            "model": name,
+            "level": level,
+            "data": data,
+            "weighting": weighting,
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "fit_seconds": round(seconds, 3),
+            **state,
+        }
+        out.append((name, path, seconds))
+    (models_dir(db) / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return out
+
+
+@dataclass
+class Loaded:
+    """A model ready to answer, and how it was obtained."""
+
+    model: Model
+    how: str  # 'loaded' or 'fitted'
+    path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def get_model_for(
+    store: Store,
+    db: str | Path,
+    name: str,
+    *,
+    level: str = "track",
+    data: str | None = None,
+    weighting: str = "log1p",
+    params: dict[str, Any] | None = None,
+    model_path: str | Path | None = None,
+) -> Loaded:
+    """The saved model when there is one (and no ``params`` ask for another), else a fit."""
+    if model_path is not None:
+        return Loaded(load_model(model_path), "loaded", Path(model_path))
+    path = model_file(db, name, level, data)
+    if path.is_file() and not params:
+        loaded = Loaded(load_model(path), "loaded", path)
+        entry = _read_manifest(db).get(path.name)
+        if entry is not None and entry.get("last_ingest") != _store_state(store)["last_ingest"]:
+            loaded.notes.append(
+                f"{path.name} was trained before the store's latest ingest: new events are "
+                "folded in at request time; run `encore train` to learn from them"
+            )
+        return loaded
+    notes = []
+    if not params:
+        notes.append(
+            f"no saved {name} model for this store: fitted now; `encore train --model {name}"
+            + ("" if level == "track" else f" --level {level}")
+            + "` saves one so that later calls answer in about a second"
+        )
+    return Loaded(
+        fit_model(store, name, level=level, data=data, weighting=weighting, params=params),
+        "fitted",
+        None,
+        notes,
+    )
+
+
+# --------------------------------------------------------------------------- answers
+@dataclass
+class Recommendations:
+    """One user's list, named and explained, with what a person should know about it."""
+
+    user_id: str
+    model: str
+    level: str
+    table: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def _frequency(plays: float, weeks: float) -> str:
+    if weeks >= 1 and plays / weeks >= 1:
+        return "weekly"
+    if weeks >= 4 and plays / (weeks / 4.345) >= 1:
+        return "monthly"
+    n = round(plays)
+    return f"{n} time{'s' if n != 1 else ''}"
+
+
+def reason_text(pick: Pick, names: dict[int, str]) -> str:
+    """The sentence saying which signal brought ``pick``."""
+    artist = names.get(pick.artist_id, "this artist")
+    if pick.reason == "more":
+        if pick.artist_plays <= 0 or (pick.artist_liked and pick.artist_weeks == 0):
+            return f"new from {artist}, whom you like"
+        freq = _frequency(pick.artist_plays, pick.artist_weeks)
+        how = (
+            f"whom you play {freq}" if freq in ("weekly", "monthly") else f"whom you played {freq}"
+        )
+        return f"new from {artist}, {how}"
+    if pick.reason == "artist_cf" and pick.contributor_artist_id is not None:
+        return f"listeners of {names.get(pick.contributor_artist_id, '?')} also play {artist}"
+    if pick.reason == "track_cf":
+        n = pick.neighbours
+        return f"{n} listener{'s' if n != 1 else ''} with taste like yours play{'s' if n == 1 else ''} it"
+    if pick.reason == "genre" and pick.genre:
+        return f"popular in {pick.genre}, {pick.genre_share:.0%} of your plays"
+    return "popular with the listeners in this store"
+
+
+def _listener_table(store: Store, picks: list[Pick]) -> pd.DataFrame:
+    info = item_info(store, "track", [p.track_id for p in picks])
+    artist_ids = {p.artist_id for p in picks} | {
+        p.contributor_artist_id for p in picks if p.contributor_artist_id is not None
+    }
+    names: dict[int, str] = {}
+    if artist_ids:
+        frame = item_info(store, "artist", sorted(artist_ids))
+        names = {int(i): str(v) for i, v in zip(frame.index, frame["name"], strict=True)}
+    rows = []
+    for rank, p in enumerate(picks, start=1):
+        row = info.loc[p.track_id] if p.track_id in info.index else None
+        rows.append(
+            {
+                "rank": rank,
+                "item_id": p.track_id,
+                "name": None if row is None else row["name"],
+                "artist": names.get(p.artist_id),
+                "genre": p.genre,
+                "score": p.score,
+                "because": reason_text(p, names),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(RECOMMENDATION_COLUMNS))
+
+
+def recommend_for_user(
+    store: Store,
+    model: Model,
+    user: str,
+    k: int = 10,
+    *,
+    explain: bool = True,
+    level: str = "track",
+    weighting: str = "log1p",
+    new_artists_only: bool = False,
+    max_per_artist: int | None = 2,
+) -> Recommendations:
+    """``k`` named recommendations for ``user`` with a reason each (when ``explain``).
+
+    The user must be in the store (:func:`resolve_user`); their current events are used.
+
+    Raises
+    ------
+    UnknownIdError
+        Unknown user, or one with no interactions at the model's level.
+    ConfigError
+        Bad ``k``; ``new_artists_only`` with a model other than ``for_you``; a model that
+        cannot explain or fold in (the model's own refusal).
+    """
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ConfigError(f"-n must be a positive whole number, not {k!r}")
+    user = resolve_user(store, user)
+    if isinstance(model, ForYou):
+        from encore.recommenders.listeners import load_history
+
+        history = load_history(store, [user])
+        if history.events.empty and history.likes.empty:
+            raise UnknownIdError(
+                "user",
+                [user],
+                hint=f"{user} has no plays or likes of named tracks (artist and title known)",
+            )
+        picks = model.recommend(
+            user,
+            history.events,
+            history.likes,
+            k,
+            new_artists_only=new_artists_only,
+            max_per_artist=max_per_artist,
+        )
+        table = _listener_table(store, picks)
+        if not explain:
+            table = table.drop(columns="because")
+        notes = []
+        if len(picks) < k:
+            notes.append(f"only {len(picks)} named tracks new to {user} were found")
+        if not model.ranker_ or not model.ranker_.learned:
+            notes.append("ranked by fusing the sources: too few listeners to learn a ranker")
+        return Recommendations(user, model.name, "track", table, notes)
+    if new_artists_only:
+        raise ConfigError(
+            "--new-artists-only applies to the for_you model", hint="use --model for_you"
+        )
+    return _cf_for_user(store, model, user, k, explain=explain, level=level, weighting=weighting)
+
+
+def _cf_for_user(
+    store: Store,
+    model: Recommender,
+    user: str,
+    k: int,
+    *,
+    explain: bool,
+    level: str,
+    weighting: str,
+) -> Recommendations:
+    from encore.data.dataset import build_interactions
+
+    lvl = model.item_level_ or level
+    assert model.user_map_ is not None
+    notes: list[str] = []
+    fold_in: pd.DataFrame | None = None
+    if user in model.user_map_:
+        recs = model.recommend([user], k=k)
+    else:
+        try:
+            fold_in = build_interactions(store, level=lvl, weighting=weighting, users=[user])
+        except DataError:
+            source = store.scalar("SELECT source FROM users WHERE user_id = ?", [user])
+            hint = (
+                f"{user} ({source}) has no {lvl}-level interactions; try --level artist"
+                if lvl != "artist"
+                else f"{user} has no {lvl}-level interactions in the store"
+            )
+            raise UnknownIdError("user", [user], hint=hint) from None
+        recs = model.recommend_for_interactions(fold_in.assign(user_id=user), k=k)
+        notes.append(f"{user} was unseen at fit time: folded in from {len(fold_in):,} interactions")
+    ids = list(recs["item_id"])
+    why: pd.DataFrame | None = None
+    if explain:
+        why = (
+            model.explain(user, ids, n=3)
+            if fold_in is None
+            else model.explain_interactions(fold_in, ids, n=3)
+        )
+        ids += list(why["contributor_item_id"])
+    info = item_info(store, lvl, ids)
+    table = recs.join(info, on="item_id")[["rank", "item_id", "name", "artist", "genre", "score"]]
+    if why is not None:
+        because = (
+            why.assign(
+                label=[
+                    f"{label(info, c)} ({v:.3g})"
+                    for c, v in zip(why["contributor_item_id"], why["contribution"], strict=True)
+                ]
+            )
+            .groupby("item_id")["label"]
+            .agg("; ".join)
+        )
+        table["because"] = table["item_id"].map(because).fillna("")
+    if lvl == "artist":
+        table = table.drop(columns="artist")
+    return Recommendations(user, model.name, lvl, table.reset_index(drop=True), notes)
+
+
+def recommend_all(store: Store, model: Model, k: int, *, level: str = "track") -> pd.DataFrame:
+    """Lists for every user the model knows (``for_you``: every listener), named."""
+    if isinstance(model, ForYou):
+        from encore.recommenders.for_you import by_user
+        from encore.recommenders.listeners import load_history
+
+        history = load_history(store)
+        likes = by_user(history.likes)
+        frames = []
+        for user, events in by_user(history.events).items():
+            picks = model.recommend(user, events, likes.get(user, history.likes.iloc[:0]), k)
+            frames.append(_listener_table(store, picks).assign(user_id=user))
+        if not frames:
+            return pd.DataFrame(columns=["user_id", *RECOMMENDATION_COLUMNS])
+        out = pd.concat(frames, ignore_index=True)
+        return out[["user_id", *RECOMMENDATION_COLUMNS]]
+    assert model.user_map_ is not None
+    recs = model.recommend(model.user_map_.external_ids, k=k)
+    info = item_info(store, model.item_level_ or level, np.asarray(recs["item_id"].unique()))
+    return recs.join(info, on="item_id")
