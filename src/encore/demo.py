@@ -23,6 +23,7 @@ STEPS: tuple[tuple[str, str], ...] = (
         "Collaborative filtering: models compared, a user's recommendations",
         "encore.evaluation.demo",
     ),
+    ("A listener's recommendations: named new tracks with reasons", "encore.recommenders.demo"),
     ("Genre of a new track", "encore.genre.demo"),
     ("Listener segments", "encore.segments.demo"),
 )

@@ -39,12 +39,12 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
         The report files written.
     """
     del data
+    from encore.cli.common import OutputFormat, emit
     from encore.data.catalogue import item_info
-    from encore.data.dataset import InteractionDataset, build_interactions
     from encore.data.store import Store
     from encore.evaluation.report import write_report
     from encore.evaluation.runner import evaluate_models, split_store
-    from encore.recommenders.registry import get_model
+    from encore.recommenders.recommend import fit_model, recommend_for_user
 
     with Store(db, read_only=True) as store:
         split = split_store(store, level="artist", method="random", source="hetrec2011", seed=0)
@@ -74,25 +74,11 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
             )
         console.print(table)
 
-        frame_all = build_interactions(store, level="artist", source="hetrec2011")
-        model = get_model("item_knn").fit(
-            InteractionDataset.from_interactions(frame_all, item_level="artist")
-        )
-        recs = model.recommend([DEMO_USER], k=5)
-        why = model.explain(DEMO_USER, list(recs["item_id"]), n=2)
-        info = item_info(store, "artist", [*recs["item_id"], *why["contributor_item_id"]])
-    names = info["name"].to_dict()
-    user_table = Table(title=f"item kNN: new artists for {DEMO_USER}, and why")
-    for col in ("rank", "artist", "genre", "score", "because you listen to"):
-        user_table.add_column(col)
-    for rec in recs.itertuples(index=False):
-        because = why[why["item_id"] == rec.item_id]
-        user_table.add_row(
-            str(rec.rank),
-            str(names.get(rec.item_id, rec.item_id)),
-            str(info["genre"].get(rec.item_id) or ""),
-            f"{rec.score:.3f}",
-            ", ".join(str(names.get(c, c)) for c in because["contributor_item_id"]),
-        )
-    console.print(user_table)
+        model = fit_model(store, "item_knn", level="artist", data="hetrec2011")
+        answer = recommend_for_user(store, model, DEMO_USER, 5, level="artist")
+    emit(
+        answer.table,
+        OutputFormat.table,
+        title=f"item kNN: new artists for {DEMO_USER}, and the artists of theirs behind each",
+    )
     return paths
