@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from encore.data.ingest import IngestContext
-from encore.data.sources._tsv import Check, TsvTable, not_int
+from encore.data.sources._toolkit import Check, not_int
+from encore.data.sources._tsv import TsvTable
 from encore.errors import DataError
 
 # any text but the field and line separators

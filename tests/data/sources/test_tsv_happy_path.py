@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from encore.data.ingest import IngestContext, Reject
 from encore.data.sources import get_loader
-from encore.data.sources._tsv import TsvTable, int_check, q
+from encore.data.sources._toolkit import ident
+from encore.data.sources._tsv import TsvTable, int_check
 from encore.errors import DataError
 
 REAL = {
@@ -253,7 +254,9 @@ def test_happy_path_table_holds_output(tmp_path: Path) -> None:
     path = _jodie_file(tmp_path, [("0", "1", "2"), ("3", "4", "5")])
     con = duckdb.connect()
     t = TsvTable(IngestContext(con=con), path, "events", ["a", "b", "c"], header=False, read=False)
-    rel = t.load([int_check("a", "bad a")], {"x": f"CAST({q('a')} AS BIGINT) + 1", "y": q("c")})
+    rel = t.load(
+        [int_check("a", "bad a")], {"x": f"CAST({ident('a')} AS BIGINT) + 1", "y": ident("c")}
+    )
     assert t.happy_path
     assert rel.fetchall() == [(1, "2"), (4, "5")]
     assert con.execute(t.query).fetchall() == [(1, "2"), (4, "5")]

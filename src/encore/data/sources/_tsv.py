@@ -13,8 +13,9 @@ and converts whole columns in SQL instead of looping over rows in Python:
    :class:`DataError` naming the line and field of the first bad byte), drops a BOM and
    ``\\r\\n`` endings, splits lines on ``\\n`` only, and DuckDB splits the fields;
 3. :meth:`TsvTable.validate` finds bad rows in one SQL pass (each row's first failing
-   :class:`Check`); they are reported through :meth:`IngestContext.reject` in line order
-   (strict mode raises on the first) and removed.
+   :class:`~encore.data.sources._toolkit.Check`, the loaders' one toolkit, whose value
+   rules the checks use); they are reported through :meth:`IngestContext.reject` in line
+   order (strict mode raises on the first) and removed.
 
 Blank lines are ignored (they keep their place in the line numbering).
 
@@ -44,6 +45,7 @@ import numpy as np
 import pyarrow as pa
 
 from encore.data.ingest import IngestContext, Reject
+from encore.data.sources._toolkit import Check, duplicate, ident, int_sql, not_int
 from encore.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -52,40 +54,6 @@ log = logging.getLogger(__name__)
 RAW_LIMIT = 1000
 
 _SAFE_NAME = re.compile(r"[^0-9A-Za-z_]+")
-
-
-@dataclass(frozen=True)
-class Check:
-    """One validation rule: rows where ``condition`` (SQL over the column names) is true are bad.
-
-    Attributes
-    ----------
-    condition:
-        SQL boolean expression; NULL counts as false.
-    field:
-        The column named in the error (its value is shown in the message).
-    reason:
-        What is wrong, in words (the offending value is appended).
-    fast:
-        Optional cheaper condition for the happy path of :meth:`TsvTable.load`: true at
-        least wherever ``condition`` is (it may also flag good rows, which only sends the
-        file to the exact path).
-    digits:
-        Optional condition equivalent to ``condition`` in files that hold only ASCII digits,
-        tabs and newlines (see :func:`int_check`); happy path only.
-    """
-
-    condition: str
-    field: str
-    reason: str
-    fast: str | None = None
-    digits: str | None = None
-
-    def happy(self, digits_only: bool) -> str:
-        """The condition the happy path uses (``digits_only``: the file is digits, tabs, newlines)."""
-        if digits_only and self.digits:
-            return self.digits
-        return self.fast or self.condition
 
 
 @dataclass(frozen=True)
@@ -108,32 +76,7 @@ class Unique:
 
     def sql(self) -> str:
         """The key expression."""
-        return self.key or f"trim({q(self.field)})"
-
-
-def q(name: str) -> str:
-    """Quote a column name for SQL."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def int_sql(col: str) -> str:
-    """SQL: the column as BIGINT (NULL when empty or not an integer; apply after :func:`not_int`)."""
-    return f"TRY_CAST({q(col)} AS BIGINT)"
-
-
-def not_int(col: str, *, optional: bool = False) -> str:
-    """SQL condition: the column is not a whole number (``optional``: an empty value is fine).
-
-    DuckDB's cast alone is lenient (``1.5``, ``1e3``, ``0x10``, ``1_000`` all cast), so the
-    text must also be an optional sign and digits (spaces around allowed). The conditions
-    here are ``CASE`` chains: DuckDB evaluates a later branch only for rows that reach it.
-    """
-    v = q(col)
-    bad = (
-        f"CASE WHEN TRY_CAST({v} AS BIGINT) IS NULL THEN TRUE "
-        f"ELSE NOT regexp_full_match({v}, ' *[+-]?[0-9]+ *') END"
-    )
-    return f"(CASE WHEN {blank(col)} THEN FALSE ELSE {bad} END)" if optional else f"({bad})"
+        return self.key or f"trim({ident(self.field)})"
 
 
 def int_check(col: str, reason: str, *, optional: bool = False) -> Check:
@@ -146,7 +89,7 @@ def int_check(col: str, reason: str, *, optional: bool = False) -> Check:
     only, every value is ``[0-9]*``, a whole number exactly when it is not empty and fits
     BIGINT, which ``TRY_CAST`` alone decides (``digits``). Neither uses a regular expression.
     """
-    v = q(col)
+    v = ident(col)
     empty_ok = f"{v} <> '' AND " if optional else ""
     return Check(
         not_int(col, optional=optional),
@@ -154,27 +97,6 @@ def int_check(col: str, reason: str, *, optional: bool = False) -> Check:
         reason,
         fast=f"({empty_ok}CAST({int_sql(col)} AS VARCHAR) IS DISTINCT FROM {v})",
         digits=f"({empty_ok}{int_sql(col)} IS NULL)",
-    )
-
-
-def blank(col: str) -> str:
-    """SQL condition: the column is empty or only spaces."""
-    v = q(col)
-    return f"(CASE WHEN {v} = '' THEN TRUE WHEN starts_with({v}, ' ') THEN trim({v}) = '' ELSE FALSE END)"
-
-
-def one_of(col: str, values: Sequence[str]) -> str:
-    """SQL condition: the column, trimmed and lower-cased, is one of ``values`` (exact match first)."""
-    v = q(col)
-    lits = ", ".join("'" + x.replace("'", "''") + "'" for x in values)
-    return f"(CASE WHEN {v} IN ({lits}) THEN TRUE ELSE lower(trim({v})) IN ({lits}) END)"
-
-
-def duplicate(table: str, key: str) -> str:
-    """SQL condition: this row of ``table`` repeats an earlier row's ``key`` (an SQL expression)."""
-    return (
-        f"_line IN (SELECT _line FROM (SELECT _line, row_number() OVER "
-        f"(PARTITION BY {key} ORDER BY _line) AS _k FROM {table}) WHERE _k > 1)"
     )
 
 
@@ -340,7 +262,7 @@ class TsvTable:
         """
         names = [f"c{i}" for i in range(self.width)]
         spec = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}"
-        cols = ", ".join(f"c{self._positions[c]} AS {q(c)}" for c in self.columns)
+        cols = ", ".join(f"c{self._positions[c]} AS {ident(c)}" for c in self.columns)
         return (
             f"SELECT {cols} FROM read_csv(?, delim = '\t', quote = '', escape = '', header = ?, "
             f"auto_detect = false, columns = {spec}, new_line = '\\n', nullstr = '\n', "
@@ -395,8 +317,8 @@ class TsvTable:
             its SQL. After the happy path the temp table holds the output columns, not the
             raw text.
         """
-        cols = ", ".join(q(c) for c in output)
-        exprs = ", ".join(f"{e} AS {q(c)}" for c, e in output.items())
+        cols = ", ".join(ident(c) for c in output)
+        exprs = ", ".join(f"{e} AS {ident(c)}" for c, e in output.items())
         self.happy_path = not self._numbered and self._fast_ok and self._load_fast(checks, exprs)
         if self.happy_path:
             self._query = f"SELECT {cols} FROM {self.name}"
@@ -462,7 +384,7 @@ class TsvTable:
         con.register(src, arrow)
         try:
             cols = ", ".join(
-                f"COALESCE(_f[{positions[c] + 1}], '') AS {q(c)}" for c in self.columns
+                f"COALESCE(_f[{positions[c] + 1}], '') AS {ident(c)}" for c in self.columns
             )
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {self.name} AS "
@@ -491,7 +413,7 @@ class TsvTable:
 
         ``key`` is the SQL expression compared (default: the trimmed text).
         """
-        key = key or f"trim({q(col)})"
+        key = key or f"trim({ident(col)})"
         row = self.ctx.con.execute(
             f"SELECT count(DISTINCT {key}) = count({key}) FROM {self.name}"
         ).fetchall()
@@ -569,7 +491,7 @@ class TsvTable:
         define): they are not input errors, so strict mode does not raise.
         """
         rows = self.ctx.con.execute(
-            f"SELECT _line, CAST({q(field)} AS VARCHAR) FROM {self.name} "
+            f"SELECT _line, CAST({ident(field)} AS VARCHAR) FROM {self.name} "
             f"WHERE COALESCE(({condition}), FALSE) ORDER BY _line"
         ).fetchall()
         raw = self.raw([line for line, _ in rows])

@@ -23,16 +23,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from encore.data.ingest import IngestContext, Staged
-from encore.data.sources.generic import (
-    CsvFileLoader,
-    RawTable,
-    arrow,
-    int_expr,
-    is_int,
-    required,
-    txt,
-    validate,
-)
+from encore.data.sources._csv import CsvFileLoader, RawTable, arrow, validate
+from encore.data.sources._toolkit import int_expr, is_int, required, txt
 
 REQUIRED = ("Rank", "Song", "Artist", "Year", "Lyrics")
 

@@ -27,18 +27,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from encore.data.ingest import IngestContext, Loader, Staged
-from encore.data.sources.generic import (
-    Check,
-    RawTable,
-    arrow,
-    csv_files_with,
-    csv_inputs,
-    is_int,
-    read_raw,
-    required,
-    txt,
-    validate,
-)
+from encore.data.sources._csv import RawTable, arrow, csv_files_with, csv_inputs, read_raw, validate
+from encore.data.sources._toolkit import Check, duplicate, is_int, required, txt
 
 TAXONOMY = ("genre_id", "parent", "title", "top_level")
 LABELS = ("subset", "split", "track_id", "genre_top", "genres")
@@ -78,9 +68,8 @@ class FmaLoader(Loader):
                         is_int("genre_id"),
                         required("title"),
                         Check(
+                            duplicate(taxonomy.name, txt("genre_id"), "_rec"),
                             "genre_id",
-                            f"_rec IN (SELECT _rec FROM (SELECT _rec, row_number() OVER (PARTITION BY "
-                            f"{txt('genre_id')} ORDER BY _rec) AS n FROM {taxonomy.name}) WHERE n > 1)",
                             "duplicate genre_id",
                         ),
                     ],
@@ -102,8 +91,8 @@ class FmaLoader(Loader):
                 required("track_id"),
                 is_int("track_id", 0),
                 Check(
-                    "genres",
                     f"{txt('genres')} IS NOT NULL AND NOT regexp_matches({txt('genres')}, {_LIST})",
+                    "genres",
                     "not a list of genre ids (e.g. [45, 58])",
                 ),
             ]
@@ -111,10 +100,10 @@ class FmaLoader(Loader):
             if taxonomy is not None:
                 checks.append(
                     Check(
-                        "genres",
                         f"regexp_matches(coalesce({txt('genres')}, ''), {_LIST}) AND EXISTS (SELECT 1 FROM "
                         f"(SELECT unnest({ids}) AS g) WHERE g NOT IN "
                         f"(SELECT CAST(genre_id AS BIGINT) FROM {taxonomy.name}))",
+                        "genres",
                         f"genre id not in {taxonomy.file.name}",
                     )
                 )

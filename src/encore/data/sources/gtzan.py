@@ -19,18 +19,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from encore.data.ingest import IngestContext, Staged
-from encore.data.sources.generic import (
-    CsvFileLoader,
-    RawTable,
-    arrow,
-    is_int,
-    is_number,
-    num_expr,
-    required,
-    sql_str,
-    txt,
-    validate,
-)
+from encore.data.sources._csv import CsvFileLoader, RawTable, arrow, validate
+from encore.data.sources._toolkit import is_int, is_number, num_expr, required, sql_str, txt
 
 REQUIRED = ("filename", "label", "tempo", "mfcc1_mean")
 SAMPLE_RATE = 22_050

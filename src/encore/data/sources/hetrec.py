@@ -43,7 +43,8 @@ from datetime import datetime
 from pathlib import Path
 
 from encore.data.ingest import IngestContext, Loader, Staged
-from encore.data.sources._tsv import Check, TsvTable, blank, int_sql, not_int, q
+from encore.data.sources._toolkit import Check, blank, ident, int_sql, not_int
+from encore.data.sources._tsv import TsvTable
 from encore.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ class HetRec2011Loader(Loader):
             )
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _hetrec_tag_ids AS "
-                f"SELECT {int_sql('tagID')} AS id, {q('tagValue')} AS tag FROM {tags.name}"
+                f"SELECT {int_sql('tagID')} AS id, {ident('tagValue')} AS tag FROM {tags.name}"
             )
             ctx.step("hetrec2011: user_taggedartists.dat")
             cols = ["userID", "artistID", "tagID", "day", "month", "year"]

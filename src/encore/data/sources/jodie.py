@@ -27,7 +27,8 @@ from datetime import datetime
 from pathlib import Path
 
 from encore.data.ingest import IngestContext, Loader, Staged
-from encore.data.sources._tsv import Check, TsvTable, int_check, int_sql
+from encore.data.sources._toolkit import Check, int_sql
+from encore.data.sources._tsv import TsvTable, int_check
 from encore.errors import ConfigError
 
 log = logging.getLogger(__name__)

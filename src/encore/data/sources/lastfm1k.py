@@ -26,7 +26,8 @@ from pathlib import Path
 import duckdb
 
 from encore.data.ingest import IngestContext, Loader, Staged
-from encore.data.sources._tsv import Check, TsvTable, Unique, blank, int_check, int_sql, one_of, q
+from encore.data.sources._toolkit import Check, blank, ident, int_sql, one_of
+from encore.data.sources._tsv import TsvTable, Unique, int_check
 from encore.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def _files(path: Path) -> tuple[Path | None, list[Path]]:
 
 
 def _bad_mbid(col: str) -> str:
-    v = f"lower(trim({q(col)}))"
+    v = f"lower(trim({ident(col)}))"
     return f"({v} <> '' AND NOT regexp_full_match({v}, '{_UUID}'))"
 
 
@@ -117,7 +118,7 @@ class LastFm1kLoader(Loader):
             name="_lastfm1k_profiles",
             read=False,
         )
-        reg = f"try_strptime(trim({q('registered')}), '%b %d, %Y')"
+        reg = f"try_strptime(trim({ident('registered')}), '%b %d, %Y')"
         return t.load(
             [
                 Check(blank("id"), "id", "empty user id"),
@@ -136,10 +137,10 @@ class LastFm1kLoader(Loader):
                 ),
             ],
             {
-                "user_id": f"'{_PREFIX}' || trim({q('id')})",
-                "gender": f"NULLIF(lower(trim({q('gender')})), '')",
+                "user_id": f"'{_PREFIX}' || trim({ident('id')})",
+                "gender": f"NULLIF(lower(trim({ident('gender')})), '')",
                 "age": int_sql("age"),
-                "country": f"NULLIF(trim({q('country')}), '')",
+                "country": f"NULLIF(trim({ident('country')}), '')",
                 "registered_at": f"CAST({reg} AS TIMESTAMP)",
             },
         )
@@ -155,7 +156,7 @@ class LastFm1kLoader(Loader):
             name=f"_lastfm1k_events_{index}",
             read=False,
         )
-        ts = _TS.format(c=q("timestamp"))
+        ts = _TS.format(c=ident("timestamp"))
         return t.load(
             [
                 Check(blank("user"), "user", "empty user id"),
@@ -172,12 +173,12 @@ class LastFm1kLoader(Loader):
                 Check(blank("track"), "track", "empty track name"),
             ],
             {
-                "user_id": f"'{_PREFIX}' || trim({q('user')})",
+                "user_id": f"'{_PREFIX}' || trim({ident('user')})",
                 "ts": f"CAST({ts} AS TIMESTAMP)",
                 "ms_played": "CAST(NULL AS BIGINT)",
-                "artist_mbid": f"NULLIF(lower(trim({q('artist_mbid')})), '')",
-                "artist": q("artist"),
-                "track_mbid": f"NULLIF(lower(trim({q('track_mbid')})), '')",
-                "track": q("track"),
+                "artist_mbid": f"NULLIF(lower(trim({ident('artist_mbid')})), '')",
+                "artist": ident("artist"),
+                "track_mbid": f"NULLIF(lower(trim({ident('track_mbid')})), '')",
+                "track": ident("track"),
             },
         )

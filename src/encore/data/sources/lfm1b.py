@@ -23,7 +23,8 @@ import logging
 from pathlib import Path
 
 from encore.data.ingest import IngestContext, Loader, Staged
-from encore.data.sources._tsv import Check, TsvTable, Unique, int_check, int_sql, one_of, q
+from encore.data.sources._toolkit import Check, ident, int_sql, one_of
+from encore.data.sources._tsv import TsvTable, Unique, int_check
 from encore.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,13 @@ class Lfm1bUsersLoader(Loader):
             raise ConfigError(f"{path}: no {FILE_NAME} here")
         ctx.step(f"lfm1b: {file.name}")
         t = TsvTable(ctx, file, "users", COLUMNS, name="_lfm1b_users", read=False)
-        c = q("country")
+        c = ident("country")
         # the trimmed, upper-cased code; computed only for the rare values not already so
         country = (
             f"(CASE WHEN {c} = '' OR regexp_full_match({c}, '[A-Z]{{2}}') THEN {c} "
             f"ELSE upper(trim({c})) END)"
         )
-        g = q("gender")
+        g = ident("gender")
         gender = f"(CASE WHEN {g} IN ('m', 'f', 'n', '') THEN {g} ELSE lower(trim({g})) END)"
         age = int_sql("age")
         plays = int_sql("playcount")

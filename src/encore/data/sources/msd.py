@@ -32,20 +32,8 @@ from typing import ClassVar
 
 from encore.data.countries import country_table
 from encore.data.ingest import IngestContext, Loader, Staged
-from encore.data.sources.generic import (
-    arrow,
-    csv_files_with,
-    csv_inputs,
-    ident,
-    int_expr,
-    is_int,
-    is_number,
-    num_expr,
-    read_raw,
-    required,
-    txt,
-    validate,
-)
+from encore.data.sources._csv import arrow, csv_files_with, csv_inputs, read_raw, validate
+from encore.data.sources._toolkit import ident, int_expr, is_int, is_number, num_expr, required, txt
 
 REQUIRED = ("SongID", "Title", "ArtistName", "Duration")
 

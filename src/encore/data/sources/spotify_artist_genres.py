@@ -34,19 +34,8 @@ from typing import ClassVar
 import pandas as pd
 
 from encore.data.ingest import IngestContext, Loader, Staged
-from encore.data.sources.generic import (
-    RawTable,
-    arrow,
-    csv_files_with,
-    csv_inputs,
-    ident,
-    is_number,
-    num_expr,
-    read_raw,
-    required,
-    sql_str,
-    validate,
-)
+from encore.data.sources._csv import RawTable, arrow, csv_files_with, csv_inputs, read_raw, validate
+from encore.data.sources._toolkit import ident, is_number, num_expr, required, sql_str
 
 REQUIRED = ("artists", "genres")
 FEATURES = {

@@ -21,11 +21,9 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from encore.data.ingest import IngestContext, Staged
-from encore.data.sources.generic import (
+from encore.data.sources._csv import CsvFileLoader, RawTable, arrow, validate
+from encore.data.sources._toolkit import (
     Check,
-    CsvFileLoader,
-    RawTable,
-    arrow,
     int_expr,
     is_int,
     is_number,
@@ -33,7 +31,6 @@ from encore.data.sources.generic import (
     required,
     sql_str,
     txt,
-    validate,
 )
 
 REQUIRED = ("name", "album", "artist", "id", "release_date", "length", "mood")
@@ -78,9 +75,9 @@ class SpotifyMoodsLoader(CsvFileLoader):
                 required("name"),
                 is_int("length", 0),
                 Check(
-                    "release_date",
                     f"{txt('release_date')} IS NOT NULL AND NOT regexp_full_match({txt('release_date')}, "
                     r"'\d{4}(-\d{1,2}(-\d{1,2})?)?')",
+                    "release_date",
                     "not a release date (YYYY-MM-DD, YYYY-MM or YYYY)",
                 ),
                 *[is_number(f) for f in feats],

@@ -27,10 +27,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from encore.data.ingest import IngestContext, Staged
-from encore.data.sources.generic import (
-    CsvFileLoader,
-    RawTable,
-    arrow,
+from encore.data.sources._csv import CsvFileLoader, RawTable, arrow, validate
+from encore.data.sources._toolkit import (
     int_expr,
     is_int,
     is_number,
@@ -38,7 +36,6 @@ from encore.data.sources.generic import (
     required,
     sql_str,
     txt,
-    validate,
 )
 
 REQUIRED = ("artist_name", "track_name", "release_date", "genre", "lyrics", "topic")
