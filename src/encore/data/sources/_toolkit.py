@@ -55,14 +55,11 @@ def txt(col: str, alias: str | None = None) -> str:
 def blank(col: str) -> str:
     """SQL condition: the column is missing, empty or only whitespace (:func:`txt` is NULL).
 
-    Written so that most values are settled by their first character (no trim).
+    Written so that most values are settled by one comparison: only a value that is
+    empty or starts with a character below ``!`` (whitespace among them) is trimmed.
     """
     v = ident(col)
-    return (
-        f"(CASE WHEN {v} IS NULL OR {v} = '' THEN TRUE "
-        f"WHEN left({v}, 1) IN (' ', chr(9), chr(10), chr(13)) THEN trim({v}, {WHITESPACE}) = '' "
-        "ELSE FALSE END)"
-    )
+    return f"(CASE WHEN {v} < '!' THEN trim({v}, {WHITESPACE}) = '' ELSE {v} IS NULL END)"
 
 
 def num_expr(col: str) -> str:
