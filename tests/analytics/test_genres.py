@@ -167,3 +167,23 @@ def test_matches_a_plain_group_by_of_the_plays_view(syn: Store) -> None:
     got = genre_popularity(syn, w).set_index("genre")
     for col in ("plays", "skips", "listeners"):
         assert got[col].sort_index().tolist() == plain[col].sort_index().tolist(), col
+
+
+def test_minutes_are_the_plays_views_observed_minutes(real: RealData) -> None:
+    """One minutes rule: each bar's minutes is the ``plays`` view's ``minutes`` summed (a play
+    of unknown length, NULL there, adds nothing), and the note counts those plays."""
+    w = resolve_window(real.store, "2000-01-01", "2030-12-31")
+    frame = genre_popularity(real.store, w)
+    view = real.store.df(
+        "SELECT COALESCE(genre, '(unknown)') AS genre, COALESCE(sum(minutes), 0) AS minutes, "
+        "count(*) FILTER (WHERE minutes IS NULL) AS unknown_length "
+        "FROM plays WHERE NOT COALESCE(skipped, FALSE) GROUP BY 1"
+    ).set_index("genre")
+    got = frame.set_index("genre")
+    assert sorted(got.index) == sorted(view.index)
+    for genre, minutes in view["minutes"].items():
+        assert got.loc[genre, "minutes"] == pytest.approx(minutes, rel=1e-12), genre
+    unknown = int(view["unknown_length"].sum())
+    assert unknown > 0 and any(
+        n.startswith(f"{unknown:,} plays have no duration") for n in frame.attrs["notes"]
+    )

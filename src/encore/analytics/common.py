@@ -15,6 +15,7 @@ import pandas as pd
 
 from encore.analytics.window import NO_GENRE_TAG, UNKNOWN_GENRE, Window, used_params
 from encore.data.genres import GENRES, closest_genres, normalise_tag
+from encore.data.rules import played_minutes
 from encore.data.store import Store
 from encore.errors import ConfigError, UnknownIdError
 
@@ -76,10 +77,11 @@ def measures_sql(
     with integer keys only, and the (much smaller) result is then joined to the
     catalogue to find each play's genre: the same answer as grouping the ``plays`` view,
     a fraction of the work. Columns: ``plays`` (skips excluded unless
-    ``include_skips``), ``minutes`` (sum of ``ms_played`` of those plays / 60,000; plays
-    without a duration add nothing; summed as DOUBLE, exact below 2**53 ms, and faster
-    than DuckDB's 128-bit integer sum), ``skips`` (always counted). For tags:
-    ``tag_assignments``.
+    ``include_skips``), ``minutes`` (the observed minutes of those plays,
+    :func:`encore.data.rules.played_minutes` of their summed ``ms_played``, as the
+    ``plays`` view's ``minutes`` summed; a play of unknown length adds nothing; the
+    milliseconds are summed as DOUBLE, exact below 2**53 ms, and faster than DuckDB's
+    128-bit integer sum), ``skips`` (always counted). For tags: ``tag_assignments``.
 
     ``direct`` (plays, ``dims == ["artist_id"]`` only) adds a boolean column ``_direct``:
     TRUE when every event of the window whose play resolves to this artist names the
@@ -122,7 +124,7 @@ def measures_sql(
             {_genre_joins("pre")}
         """
         agg = (
-            "sum(x.plays)::BIGINT AS plays, COALESCE(sum(x.ms), 0) / 60000.0 AS minutes, "
+            f"sum(x.plays)::BIGINT AS plays, {played_minutes('COALESCE(sum(x.ms), 0)')} AS minutes, "
             "sum(x.skips)::BIGINT AS skips"
         )
     dim_cols = "".join(f", x.{d}" for d in dims)
@@ -288,7 +290,7 @@ def per_user_sql(
             GROUP BY ALL
         """
         agg = (
-            "sum(u.plays)::BIGINT AS plays, COALESCE(sum(u.ms), 0) / 60000.0 AS minutes, "
+            f"sum(u.plays)::BIGINT AS plays, {played_minutes('COALESCE(sum(u.ms), 0)')} AS minutes, "
             "sum(u.skips)::BIGINT AS skips, count(u.user_id) FILTER (WHERE u.plays > 0)::BIGINT AS listeners, "
             "sum(u.no_duration)::BIGINT AS _no_duration"
         )

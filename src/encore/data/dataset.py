@@ -17,9 +17,10 @@ Weighting schemes (``weighting=``), applied to the per-pair *effective play coun
 ``log1p``
     ``log(1 + c)`` (the default; damps heavy rotation).
 ``minutes``
-    minutes listened, ``sum(ms_played) / 60000`` with skipped plays scaled like counts;
-    a play of unknown length counts as the track's duration, else
-    :data:`NOMINAL_PLAY_MINUTES`.
+    minutes listened with skipped plays scaled like counts: each play's
+    :func:`~encore.data.rules.estimated_minutes` (its observed minutes, else its track's
+    duration, else :data:`~encore.data.rules.NOMINAL_PLAY_MINUTES`); a play count's
+    plays are estimated the same way.
 ``bm25``
     Okapi BM25 over users as documents and items as terms, as in ``implicit``'s
     ``bm25_weight``: ``c (K1 + 1) / (K1 * norm_u + c) * idf_i`` with
@@ -30,7 +31,8 @@ Weighting schemes (``weighting=``), applied to the per-pair *effective play coun
     ``log(1 + c) * log(n_users / df_i)`` (sublinear term frequency), floored likewise.
 
 Likes add ``like_weight`` to the weighted value of a liked pair (a like without any play
-still makes a pair); skips subtract through ``skip_weight`` (1.0: a skipped play counts
+still makes a pair; what a like stands for at each level is
+:func:`~encore.data.rules.liked_items_sql`); skips subtract through ``skip_weight`` (1.0: a skipped play counts
 as no play; more than 1 makes skips count against the item). Pairs whose final weight is
 not positive are dropped.
 """
@@ -46,6 +48,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from encore.data.rules import estimated_minutes, liked_items_sql
 from encore.errors import ConfigError, DataError, UnknownIdError
 
 if TYPE_CHECKING:
@@ -56,8 +59,6 @@ log = logging.getLogger(__name__)
 ItemLevel = Literal["track", "artist", "album"]
 ITEM_LEVELS: tuple[str, ...] = ("track", "artist", "album")
 WEIGHTINGS: tuple[str, ...] = ("binary", "plays", "log1p", "minutes", "bm25", "tfidf")
-#: Minutes credited to a play whose length and track duration are both unknown.
-NOMINAL_PLAY_MINUTES = 3.5
 #: BM25 parameters (``implicit``'s defaults).
 BM25_K1 = 100.0
 BM25_B = 0.8
@@ -369,7 +370,7 @@ def build_interactions(
         SELECT * FROM (
             SELECT e.user_id, {item_expr} AS item_id, e.ts,
                    COALESCE(e.skipped, FALSE) AS skipped,
-                   COALESCE(e.ms_played / 60000.0, t.duration_ms / 60000.0, {NOMINAL_PLAY_MINUTES}) AS minutes,
+                   {estimated_minutes("e.ms_played", "t.duration_ms")} AS minutes,
                    e.source AS src
             FROM events e LEFT JOIN tracks t ON t.track_id = e.track_id
         ) WHERE item_id IS NOT NULL {"".join(" AND " + w for w in where_ev)}
@@ -382,25 +383,15 @@ def build_interactions(
     pc_sql = f"""
         SELECT * FROM (
             SELECT p.user_id, {pc_item} AS item_id, p.plays,
-                   p.plays * COALESCE(t.duration_ms / 60000.0, {NOMINAL_PLAY_MINUTES}) AS minutes,
+                   p.plays * {estimated_minutes(None, "t.duration_ms")} AS minutes,
                    p.source AS src
             FROM playcounts p LEFT JOIN tracks t ON t.track_id = p.track_id
         ) WHERE item_id IS NOT NULL {"".join(" AND " + w for w in where_pc)}
     """
-    like_item = {
-        "track": "CASE WHEN l.entity_type = 'track' THEN l.entity_id END",
-        "artist": """CASE WHEN l.entity_type = 'artist' THEN l.entity_id
-                          WHEN l.entity_type = 'track' THEN t.artist_id
-                          WHEN l.entity_type = 'album' THEN al.artist_id END""",
-        "album": """CASE WHEN l.entity_type = 'album' THEN l.entity_id
-                         WHEN l.entity_type = 'track' THEN t.album_id END""",
-    }[level]
     likes_sql = f"""
         SELECT * FROM (
-            SELECT l.user_id, {like_item} AS item_id, l.liked_at AS ts, l.source AS src
-            FROM likes l
-            LEFT JOIN tracks t ON l.entity_type = 'track' AND t.track_id = l.entity_id
-            LEFT JOIN albums al ON l.entity_type = 'album' AND al.album_id = l.entity_id
+            SELECT l.user_id, l.{level}_id AS item_id, l.liked_at AS ts, l.source AS src
+            FROM ({liked_items_sql()}) l
         ) WHERE item_id IS NOT NULL {"".join(" AND " + w for w in where_lk)}
     """
     sql = f"""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from encore.data.rules import played_minutes
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -238,10 +240,12 @@ _V1 = (
     )
     """,
     # Plays as analysts see them: minutes derived, artist resolved through the track.
-    """
+    # minutes: the observed-minutes rule (encore.data.rules.played_minutes; this text is
+    # exactly the released "e.ms_played / 60000.0", pinned by tests/data/test_rules.py).
+    f"""
     CREATE VIEW plays AS
     SELECT e.user_id, e.track_id, COALESCE(e.artist_id, t.artist_id) AS artist_id,
-           e.ts, e.ms_played, e.ms_played / 60000.0 AS minutes, e.skipped,
+           e.ts, e.ms_played, {played_minutes("e.ms_played")} AS minutes, e.skipped,
            COALESCE(t.genre, a.genre) AS genre, e.source
     FROM events e
     LEFT JOIN tracks t USING (track_id)
