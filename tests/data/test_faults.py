@@ -111,6 +111,7 @@ def test_cli_reports_data_error(shared_data: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["ingest", "lfm1b", str(p), "--db", str(db)])
     assert result.exit_code == DataError.exit_code
     out = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    out = " ".join(out.split())  # the message is wrapped to the terminal's width
     assert "line 10" in out and "age" in out
 
 
