@@ -49,3 +49,19 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s = Store(tmp_path / "test.duckdb")
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def listeners_db(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    """A store as a listener's machine has it: the 20 personal listening histories (and the
+    7 libraries) plus HetRec's community of 1,892 Last.fm listeners (artist level)."""
+    from encore.data.cli import plan_all
+    from encore.data.ingest import ingest
+    from encore.data.sources import get_loader
+
+    path = tmp_path_factory.mktemp("listeners") / "listeners.duckdb"
+    with Store(path) as s:
+        for loader, folder in plan_all(shared_data / "listening-histories"):
+            ingest(s, loader, folder)
+        ingest(s, get_loader("hetrec2011"), shared_data / "hetrec2011-lastfm-2k")
+    return path

@@ -67,8 +67,6 @@ METRICS: tuple[str, ...] = (
     "heard_share",
     "distinct_artists",
 )
-#: Under this many listeners no intervals are given (the evaluation guide's rule).
-MIN_USERS_FOR_INTERVALS = 30
 
 
 @dataclass
@@ -156,7 +154,9 @@ def evaluate_listeners(
         prof = model.profile(user, ev[user], lk.get(user, before.likes.iloc[:0]))
         relevant = set(label_songs(after[user], catalogue, prof))
         a = after[user]
-        heard_artists = set(before.events.loc[before.events["user_id"] == user, "artist_id"])
+        heard_artists = set(ev[user]["artist_id"]) | set(
+            lk[user]["artist_id"] if user in lk else ()
+        )
         new_artists = set(a.loc[~a["skipped"].to_numpy(bool), "artist_id"]) - heard_artists
         c = model.candidates(prof)
         artists = catalogue.artist_id[c.rows]

@@ -271,6 +271,7 @@ class Profile:
     artist_first: np.ndarray
     artist_skips: np.ndarray
     artist_liked: np.ndarray  # bool
+    artist_seen: np.ndarray  # bool: played (even skipped) or liked: not a new artist
     genre_share: np.ndarray  # per catalogue genre
     track_vector: sp.csr_matrix  # 1 x catalogue rows, log1p plays
     artist_vector: np.ndarray  # per population artist, log1p weight (L2-normalised)
@@ -306,6 +307,8 @@ def build_profile(
     liked = np.zeros(n_art, dtype=bool)
     like_art = pop.artist_index(likes["artist_id"].to_numpy(np.int64))
     liked[like_art[like_art >= 0]] = True
+    seen = liked.copy()
+    seen[a_idx[a_idx >= 0]] = True
     weight = weight + config.like_plays * liked
     recent = recent_plays + config.like_plays * 0.5 * liked
     like_rows = catalogue.index(likes["track_id"].to_numpy(np.int64))
@@ -339,6 +342,7 @@ def build_profile(
         artist_first=first,
         artist_skips=skips,
         artist_liked=liked,
+        artist_seen=seen,
         genre_share=share,
         track_vector=tv,
         artist_vector=av / nrm if nrm > 0 else av,
@@ -409,7 +413,7 @@ def candidates(
         if pop.artist_sim.nnz
         else np.zeros(len(pop.artists))
     )
-    known = prof.artist_weight > 0
+    known = prof.artist_seen
     cand_art = np.flatnonzero((cf_art > 0) & ~known & (np.diff(pop.artist_ptr) > 0))
     cand_art = cand_art[np.argsort(-cf_art[cand_art], kind="stable")][: config.cf_artists]
     r, gpos, j = _per_group(
@@ -492,7 +496,7 @@ def candidates(
     )
     feats["artist_skip_rate"] = skips / np.maximum(skips + w, 1.0)
     feats["artist_liked"] = np.where(a_ok, prof.artist_liked[aa], False).astype(np.float64)
-    feats["artist_new"] = (w <= 0).astype(np.float64)
+    feats["artist_new"] = (~np.where(a_ok, prof.artist_seen[aa], False)).astype(np.float64)
     g = catalogue.genre[rows]
     feats["genre_share"] = np.where(g >= 0, prof.genre_share[np.maximum(g, 0)], 0.0)
     feats["genre_known"] = (g >= 0).astype(np.float64)

@@ -90,9 +90,9 @@ def resolve_user(store: Store, user: str) -> str:
     suffix = [i for i in ids if i.lower().rsplit(":", 1)[-1] == tail]
     matches = suffix[:5] or difflib.get_close_matches(user, ids, n=5, cutoff=0.6)
     hint = (
-        "did you mean " + ", ".join(matches) + "?"
+        "no such user in the store; did you mean " + ", ".join(matches) + "?"
         if matches
-        else "see the users with `encore info` (ids look like namespace:id, e.g. lh:user_05)"
+        else "no such user in the store (see `encore info`; ids look like namespace:id)"
     )
     raise UnknownIdError("user", [user], hint=hint)
 
