@@ -14,9 +14,9 @@ from encore.recommenders.for_you import (
     ForYou,
     ForYouConfig,
     build_population,
+    build_profile,
     by_user,
     candidates,
-    build_profile,
     select,
 )
 from encore.recommenders.listeners import (
