@@ -39,6 +39,11 @@ def hetrec_small(hetrec: GenreData) -> GenreData:
     return hetrec.subset(np.arange(1200))
 
 
+@pytest.fixture(scope="module")
+def tcc_small(tcc: GenreData) -> GenreData:
+    return tcc.subset(np.arange(min(len(tcc), 1500)))
+
+
 @pytest.mark.parametrize(
     ("name", "options"),
     [
@@ -49,15 +54,17 @@ def hetrec_small(hetrec: GenreData) -> GenreData:
     ],
 )
 def test_track_models_roundtrip(
-    tcc: GenreData, tmp_path: Path, name: str, options: dict[str, Any]
+    tcc_small: GenreData, tmp_path: Path, name: str, options: dict[str, Any]
 ) -> None:
-    tr, te = artist_split(tcc, seed=0)
-    model = make_model(name, seed=3, **options).fit(tcc, tr)
+    data = tcc_small
+    tr, te = artist_split(data, seed=0)
+    model = make_model(name, seed=3, **options).fit(data, tr)
     loaded = _roundtrip(model, tmp_path)
-    _same_predictions(model, loaded, tcc, te)
-    _same_predictions(model, loaded, tcc, tr[:200])  # training rows (own labels left out)
+    _same_predictions(model, loaded, data, te)
+    _same_predictions(model, loaded, data, tr[:200])  # training rows (own labels left out)
     if name == "artist_prior":
         assert loaded.counts_.keys() == model.counts_.keys()  # type: ignore[attr-defined]
+        assert loaded.coverage_ > 0  # type: ignore[attr-defined]  # some artists were known
     # an item that is not in the store (no listeners), as `encore genre predict --title`
     one = new_item(
         "track", model.users_, model.numeric_columns_, artist="Johnny Cash", title="Hurt"
@@ -116,6 +123,11 @@ def test_file_of_another_family_or_version(tcc: GenreData, tmp_path: Path) -> No
         path, family=FAMILY, format_version=FORMAT_VERSION, header={"model": "nope"}, arrays={}
     )
     with pytest.raises(DataError, match="unknown genre model 'nope'"):
+        load_model(tmp_path, "majority", "tcc_ceds")
+    save_archive(
+        path, family=FAMILY, format_version=FORMAT_VERSION, header={"model": "majority"}, arrays={}
+    )
+    with pytest.raises(DataError, match="damaged genre model file"):
         load_model(tmp_path, "majority", "tcc_ceds")
 
 

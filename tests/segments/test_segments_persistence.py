@@ -101,6 +101,9 @@ def test_other_family_newer_version_and_old_pickle(tmp_path: Path) -> None:
     )
     with pytest.raises(DataError, match="newer"):
         SegmentModel.load(d)
+    save_archive(d / MODEL_FILE, family=FAMILY, format_version=FORMAT_VERSION, header={}, arrays={})
+    with pytest.raises(DataError, match="damaged segment model file"):
+        SegmentModel.load(d)
     (d / MODEL_FILE).write_bytes(pickle.dumps({"not": "an archive"}))
     with pytest.raises(DataError, match="not a readable"):
         SegmentModel.load(d)  # never unpickled

@@ -175,14 +175,19 @@ class GenreModel(ABC):
         name = header.get("model")
         if name not in reg:
             raise DataError(f"unknown genre model {name!r} in the file", file=str(path))
-        tree = unpack(header["tree"], arrays)
-        model = reg[name](**tree["params"])
-        model.classes_ = list(tree["classes"])
-        model.dataset_, model.level_ = tree["dataset"], tree["level"]
-        model.fit_seconds_ = float(tree["fit_seconds"])
-        model.users_ = np.asarray(tree["users"], dtype=object)
-        model.numeric_columns_ = list(tree["numeric_columns"])
-        model._restore(tree["state"])
+        try:
+            tree = unpack(header["tree"], arrays)
+            model = reg[name](**tree["params"])
+            model.classes_ = list(tree["classes"])
+            model.dataset_, model.level_ = tree["dataset"], tree["level"]
+            model.fit_seconds_ = float(tree["fit_seconds"])
+            model.users_ = np.asarray(tree["users"], dtype=object)
+            model.numeric_columns_ = list(tree["numeric_columns"])
+            model._restore(tree["state"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(
+                f"damaged genre model file ({type(exc).__name__}: {exc})", file=str(path)
+            ) from exc
         return model
 
 

@@ -204,7 +204,12 @@ class SegmentModel:
         header, arrays = load_archive(
             path, family=FAMILY, format_version=FORMAT_VERSION, what="segment model"
         )
-        model = SegmentModel.from_state(unpack(header["tree"], arrays))
+        try:
+            model = SegmentModel.from_state(unpack(header["tree"], arrays))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(
+                f"damaged segment model file ({type(exc).__name__}: {exc})", file=str(path)
+            ) from exc
         model.format_version = int(header["format_version"])
         return model
 
