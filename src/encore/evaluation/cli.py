@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 def register(app: typer.Typer) -> None:
     """Add ``evaluate`` to the main app (``recommend`` lives in :mod:`encore.recommenders.cli`)."""
     app.command("evaluate")(evaluate_cmd)
+    app.command("evaluate-listeners")(evaluate_listeners_cmd)
 
 
 def parse_ks(text: str) -> list[int]:
@@ -229,3 +230,50 @@ def evaluate_cmd(
         if note is not None:
             err_console.print(note)
         emit(table, st.fmt)
+
+
+def evaluate_listeners_cmd(
+    ctx: typer.Context,
+    fraction: Annotated[
+        float,
+        typer.Option("--fraction", help="Each listener's cut, as a share of their history."),
+    ] = 0.8,
+    k: Annotated[int, typer.Option("-k", "--k", help="List length.")] = 20,
+    max_per_artist: Annotated[
+        int, typer.Option("--max-per-artist", help="At most this many tracks per artist.")
+    ] = 2,
+    min_events: Annotated[
+        int, typer.Option("--min-events", help="Listeners with fewer named plays are left out.")
+    ] = 50,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write Markdown/CSV/JSON and charts here.")
+    ] = None,
+    db: DbOpt = None,
+    fmt: FormatOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Score what listeners would have been recommended against what they went on to play.
+
+    Each listener's history is cut at their own --fraction point; the recommender (sources
+    and ranker) learns only from what lies before the cuts. Rows: popularity, each candidate
+    source alone, and for_you.
+    """
+    from encore.data.store import Store
+    from encore.evaluation.listeners import evaluate_listeners, write_listener_report
+
+    st = state(ctx, db, fmt, verbose)
+    if not 0 < fraction < 1:
+        raise ConfigError(f"--fraction must be between 0 and 1, not {fraction}")
+    if k < 1 or max_per_artist < 1:
+        raise ConfigError("-k and --max-per-artist must be positive")
+    with (
+        Store(st.db, read_only=True) as store,
+        err_console.status("training on the listeners' earlier events and scoring them"),
+    ):
+        report = evaluate_listeners(
+            store, fraction=fraction, k=k, max_per_artist=max_per_artist, min_events=min_events
+        )
+    emit(report.summary(), st.fmt, title=f"{report.n_users} listeners, k={k}")
+    if out is not None:
+        for path in write_listener_report(report, out):
+            console.print(f"wrote {path}")

@@ -17,8 +17,10 @@ same candidates a different way, with the same list rules (``k`` tracks, at most
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +39,6 @@ from encore.recommenders.for_you import (
     select,
 )
 from encore.recommenders.listeners import (
-    History,
     load_catalogue,
     load_community,
     load_history,
@@ -86,13 +87,12 @@ class ListenerReport:
         order = [name for name, _ in ROWS if name in means.index]
         table = means.loc[order]
         hyb = self.per_user[self.per_user["model"] == "hybrid"].set_index("user_id")
-        wins = []
+        wins: list[str] = []
         for name in order:
             other = self.per_user[self.per_user["model"] == name].set_index("user_id")
             both = hyb.join(other, rsuffix="_o", how="inner")
-            wins.append(
-                int((both["track_ndcg"] > both["track_ndcg_o"]).sum()) if name != "hybrid" else None
-            )
+            better = int((both["track_ndcg"] > both["track_ndcg_o"]).sum())
+            wins.append(f"{better}/{len(both)}" if name != "hybrid" else "")
         table.insert(0, "description", [dict(ROWS)[n] for n in order])
         table["hybrid_wins_track_ndcg"] = wins
         return table.reset_index()
@@ -221,10 +221,87 @@ def evaluate_listeners(
     )
 
 
-def history_summary(history: History) -> dict[str, int]:
-    """Counts a report states about its data."""
-    return {
-        "listeners": len(history.users),
-        "events": len(history.events),
-        "likes": len(history.likes),
+def report_markdown(report: ListenerReport, *, title: str | None = None) -> str:
+    """The report as Markdown: setting, table, and the small-sample sentence when it applies."""
+    from encore.evaluation.report import markdown_table
+    from encore.evaluation.stats import sample_too_small, small_sample_sentence
+
+    k = report.k
+    table = report.summary().rename(
+        columns={
+            m: m.replace("_recall", f" recall@{k}")
+            .replace("_ndcg", f" NDCG@{k}")
+            .replace("_hit", f" hit@{k}")
+            for m in METRICS
+        }
+    )
+    lines = [
+        f"## {title or 'Listener recommendations'}",
+        "",
+        f"{report.n_users} listeners, each cut at their own {report.fraction:.0%} point by time; "
+        f"lists of {k} tracks, at most {report.max_per_artist} per artist. Targets: songs "
+        "played (not skipped) for the first time after the cut, and artists played for the "
+        "first time after it. `hybrid_wins_track_ndcg`: listeners for whom the hybrid's "
+        "track NDCG is higher than the row's.",
+        "",
+        markdown_table(table),
+    ]
+    if sample_too_small(report.n_users):
+        lines += ["", small_sample_sentence(report.n_users)]
+    return "\n".join(lines) + "\n"
+
+
+def write_listener_report(report: ListenerReport, out: Path) -> list[Path]:
+    """Markdown, CSV (summary and per listener), JSON and a PNG + HTML chart under ``out``."""
+    from encore.evaluation.stats import sample_too_small
+
+    out.mkdir(parents=True, exist_ok=True)
+    summary = report.summary()
+    paths = [out / "listeners.md", out / "listeners.csv", out / "listeners_per_user.csv"]
+    paths[0].write_text(report_markdown(report), encoding="utf-8")
+    summary.to_csv(paths[1], index=False)
+    report.per_user.to_csv(paths[2], index=False)
+    payload = {
+        "k": report.k,
+        "fraction": report.fraction,
+        "max_per_artist": report.max_per_artist,
+        "listeners": report.n_users,
+        "small_sample": sample_too_small(report.n_users),
+        "training": report.info,
+        "rows": json.loads(summary.to_json(orient="records")),
     }
+    paths.append(out / "listeners.json")
+    paths[-1].write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    paths += _charts(summary, report.k, out)
+    return paths
+
+
+def _charts(summary: pd.DataFrame, k: int, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+
+    panels = (
+        ("track_ndcg", f"new tracks: NDCG@{k}"),
+        ("artist_recall", f"new artists: recall@{k}"),
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, (col, label) in zip(axes, panels, strict=True):
+        colours = ["#d62728" if m.startswith("hybrid") else "#7f7f7f" for m in summary["model"]]
+        ax.barh(summary["model"], summary[col], color=colours)
+        ax.invert_yaxis()
+        ax.set_title(label)
+    fig.suptitle(f"What listeners went on to play, by row ({len(summary)} rows)")
+    fig.tight_layout()
+    png = out / "listeners.png"
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    html = out / "listeners.html"
+    figure = go.Figure()
+    for col, label in panels:
+        figure.add_bar(name=label, x=summary["model"], y=summary[col])
+    figure.update_layout(barmode="group", title="Listener recommendations by row")
+    figure.write_html(html, include_plotlyjs=True)
+    return [png, html]
