@@ -90,7 +90,7 @@ class ListenerReport:
         wins: list[str] = []
         for name in order:
             other = self.per_user[self.per_user["model"] == name].set_index("user_id")
-            both = hyb.join(other, rsuffix="_o", how="inner")
+            both = hyb.join(other.add_suffix("_o"), how="inner")
             better = int((both["track_ndcg"] > both["track_ndcg_o"]).sum())
             wins.append(f"{better}/{len(both)}" if name != "hybrid" else "")
         table.insert(0, "description", [dict(ROWS)[n] for n in order])

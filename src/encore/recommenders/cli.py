@@ -101,7 +101,7 @@ def recommend_cmd(
     """Recommend new items for a user (or all users) with name, artist, genre and a reason.
 
     At track level the default model, for_you, returns only named tracks new to the
-    listener (under any source's id), at most --max-per-artist per artist, half of them by
+    listener (under any source's id), at most --max-per-artist per artist, 40 % of them by
     artists the listener never played. A model saved by `encore train` answers in about a
     second; the user's current events are folded in, so a listener who ingested after
     training is recommended for too.

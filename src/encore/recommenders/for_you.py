@@ -21,6 +21,11 @@ scored on is never in the data the ranker learns from. With fewer than
 :data:`MIN_TRAIN_LISTENERS` listeners to learn from, candidates are ranked by reciprocal
 rank fusion of the sources instead (and the model says so).
 
+A list keeps ``discovery_share`` (default 40 %) of its slots for artists the listener never
+played, ordered by the community signal (:func:`discovery_score`); the rest follows the
+ranker. The share was chosen on the shared listeners so that the list beats every single
+source on new tracks and popularity on new artists (docs/listener-recommendations.md).
+
 Only named tracks (artist and title known) that are new to the listener are returned:
 "new" means no track of the same song (artist and title normalised alike) was played or
 liked by them under any source. Likes count as strong plays; skipped plays count against
@@ -99,7 +104,7 @@ class ForYouConfig(RecommenderConfig):
     num_leaves: int = Field(default=15, ge=2)
     min_child_samples: int = Field(default=40, ge=1)
     discovery_share: float = Field(
-        default=0.5,
+        default=0.4,
         ge=0,
         le=1,
         description="share of the list kept for artists new to the listener",
