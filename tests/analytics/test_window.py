@@ -94,10 +94,6 @@ def test_segment_needs_segments(tiny: Store) -> None:
 
 def test_segment_filter(tiny: Store) -> None:
     tiny.execute(
-        "CREATE TABLE user_segments (user_id VARCHAR, segment INTEGER, segment_name VARCHAR, "
-        "model VARCHAR, fitted_at TIMESTAMP)"
-    )
-    tiny.execute(
         "INSERT INTO user_segments VALUES ('t:u3', 1, 'x', 'm', NULL), ('t:u4', 1, 'x', 'm', NULL), "
         "('t:u1', 0, 'y', 'm', NULL), ('t:u2', 0, 'y', 'm', NULL)"
     )

@@ -1,4 +1,4 @@
-"""Segment models saved without pickle, and the one writer of ``user_segments``."""
+"""Segment models saved without pickle, and the ``user_segments`` table (schema v3)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import json
 import pickle
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
+from encore.data.schema import MIGRATIONS
 from encore.data.store import Store
 from encore.errors import DataError, NotFittedError
 from encore.persistence import save_archive
@@ -133,3 +135,41 @@ def test_store_assignments_replaces_model_or_users(hetrec_db: Path, tmp_path: Pa
         assert one["segment"] == 1 and one["segment_name"] == model.names[1]
         assert write_assignments(s, model) == 250  # a new fit replaces every row of the model
         assert s.scalar("SELECT count(*) FROM user_segments") == 250
+
+
+def _v2_store(path: Path) -> None:
+    """A store as Encore wrote it at schema v2."""
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+        "applied_at TIMESTAMP NOT NULL)"
+    )
+    for migration in MIGRATIONS[:2]:
+        for statement in migration.statements:
+            con.execute(statement)
+        con.execute(
+            "INSERT INTO schema_migrations VALUES (?, ?, now())",
+            [migration.version, migration.name],
+        )
+    con.close()
+
+
+def test_v2_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    fresh, kept = tmp_path / "fresh.duckdb", tmp_path / "kept.duckdb"
+    _v2_store(fresh)
+    _v2_store(kept)
+    con = duckdb.connect(str(kept))  # the table earlier versions created on the first fit
+    con.execute(
+        "CREATE TABLE user_segments (user_id VARCHAR, segment INTEGER, segment_name VARCHAR, "
+        "model VARCHAR, fitted_at TIMESTAMP)"
+    )
+    con.execute("INSERT INTO user_segments VALUES ('u1', 0, 'rock', 'default', NULL)")
+    con.close()
+    with Store(fresh, read_only=True) as s:
+        assert s.schema_version() == 2
+    for path, rows in ((fresh, 0), (kept, 1)):
+        with Store(path) as s:  # a writable open applies the pending migration
+            assert s.schema_version() == MIGRATIONS[-1].version >= 3
+            cols = [r[0] for r in s.execute("DESCRIBE user_segments").fetchall()]
+            assert cols == ["user_id", "segment", "segment_name", "model", "fitted_at"]
+            assert s.scalar("SELECT count(*) FROM user_segments") == rows

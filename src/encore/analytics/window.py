@@ -283,15 +283,20 @@ def _check_source(store: Store, source: str) -> None:
 
 
 def _check_segment(store: Store, segment: int, model: str | None) -> str | None:
-    if not _has_table(store, "user_segments"):
+    # the table exists from schema v3 on (a store older than that, read-only, has none)
+    models = (
+        [
+            r[0]
+            for r in store.execute("SELECT DISTINCT model FROM user_segments ORDER BY 1").fetchall()
+        ]
+        if _has_table(store, "user_segments")
+        else []
+    )
+    if not models:
         raise ConfigError(
             "--segment needs listener segments, and this store has none",
             hint="run `encore segments fit` first",
         )
-    models = [
-        r[0]
-        for r in store.execute("SELECT DISTINCT model FROM user_segments ORDER BY 1").fetchall()
-    ]
     if model is None:
         if len(models) > 1:
             raise ConfigError(

@@ -274,9 +274,26 @@ _V2 = (
     "UPDATE events SET user_key = k.user_key FROM user_keys k WHERE k.user_id = events.user_id",
 )
 
+# v3: listener segments, one row per (model, user), written by ``encore segments fit`` and
+# ``encore segments assign --save`` (``encore.segments.model.store_assignments``) and read
+# by the analytics' ``--segment`` filter. Earlier Encore versions created the table on the
+# first fit, with these columns: IF NOT EXISTS keeps such a table and its rows.
+_V3 = (
+    """
+    CREATE TABLE IF NOT EXISTS user_segments (
+        user_id      VARCHAR,                -- as in users.user_id / events.user_id
+        segment      INTEGER,                -- 0, 1, ... by size; -1 = HDBSCAN noise
+        segment_name VARCHAR,                -- generated name, e.g. 'rock, metal'
+        model        VARCHAR,                -- segmentation name (--name), default 'default'
+        fitted_at    TIMESTAMP               -- when that model was fitted
+    )
+    """,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial music store", _V1),
     Migration(2, "integer user keys on events", _V2),
+    Migration(3, "listener segments table", _V3),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

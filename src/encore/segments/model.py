@@ -3,7 +3,7 @@
 Files: ``<store>.segments/<name>/`` holds ``model.npz`` (feature builder, scaler,
 clusterer, map coordinates, feature columns, profiles), ``curve.csv`` (the k-selection
 curve), ``profiles.csv`` and ``summary.json`` (metrics). The assignments go to the store
-table ``user_segments`` (see :data:`USER_SEGMENTS_DDL`), created and written only by
+table ``user_segments`` (created by schema migration 3), written only by
 :func:`store_assignments`.
 
 ``model.npz`` is an archive of arrays and JSON (see :mod:`encore.persistence`, family
@@ -32,18 +32,6 @@ from encore.segments.features import GROUPS, FeatureBuilder, candidate_users, gr
 from encore.segments.profile import agreement, friends_check, known_attributes, profiles
 
 log = logging.getLogger(__name__)
-
-#: The store table of assignments; :func:`store_assignments` is the only code that creates
-#: and writes it.
-USER_SEGMENTS_DDL = """
-CREATE TABLE IF NOT EXISTS user_segments (
-    user_id      VARCHAR,
-    segment      INTEGER,
-    segment_name VARCHAR,
-    model        VARCHAR,
-    fitted_at    TIMESTAMP
-)
-"""
 
 #: Family and format version of segment model files (see :mod:`encore.persistence`).
 #: Version 1 was the pickle ``model.pkl`` of earlier Encore versions.
@@ -392,7 +380,7 @@ def store_assignments(
 ) -> int:
     """Write ``assigned`` (``user_id, segment``) as ``model``'s rows of ``user_segments``.
 
-    The one writer of the table (it is created here on first use). With ``replace`` every
+    The one writer of the table (schema migration 3 creates it). With ``replace`` every
     earlier row of the model goes first (a new fit); without, only those users' rows (users
     assigned later with ``encore segments assign --save``). Segment names come from the
     model. Returns the rows written.
@@ -408,7 +396,6 @@ def store_assignments(
     frame["model"] = model.name
     frame["fitted_at"] = pd.Timestamp(model.fitted_at)
     with store.transaction() as con:
-        con.execute(USER_SEGMENTS_DDL)
         con.register("_seg_out", frame)
         try:
             if replace:
