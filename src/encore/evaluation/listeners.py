@@ -54,7 +54,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("artist_cf", "artist CF (community) turned into tracks"),
     ("track_cf", "track CF (listeners like you)"),
     ("genre", "popular in your favourite genres"),
-    ("hybrid", "for_you (learned ranker, half the list new artists)"),
+    ("hybrid", "for_you (learned ranker, 40 % of the list new artists)"),
     ("hybrid_new_artists", "for_you --new-artists-only"),
 )
 METRICS: tuple[str, ...] = (
