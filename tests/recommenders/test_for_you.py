@@ -88,6 +88,19 @@ def test_lists_are_named_new_capped_and_explained(
             assert sum(p.artist_id not in played for p in picks) >= 8
 
 
+def test_discovery_share_bounds_the_new_artists(
+    model: ForYou, data: tuple[History, Catalogue, pd.DataFrame]
+) -> None:
+    history = data[0]
+    ev, lk = by_user(history.events), by_user(history.likes)
+    user = "lh:user_13"
+    played = set(ev[user]["artist_id"]) | set(lk[user]["artist_id"])
+    for share, n_new in ((0.0, 0), (0.5, 5), (1.0, 10)):
+        picks = model.recommend(user, ev[user], lk[user], 10, discovery_share=share)
+        assert len(picks) == 10
+        assert sum(p.artist_id not in played for p in picks) == n_new
+
+
 def test_new_artists_only(model: ForYou, data: tuple[History, Catalogue, pd.DataFrame]) -> None:
     history = data[0]
     ev, lk = by_user(history.events), by_user(history.likes)
@@ -186,6 +199,7 @@ def test_select_caps_artists_and_respects_allowed() -> None:
     assert list(select(order, artists, 10, max_per_artist=2)) == [0, 1, 3, 4, 5]
     allowed = np.array([False, True, True, True, True, True])
     assert list(select(order, artists, 3, max_per_artist=1, allowed=allowed)) == [1, 3, 5]
+    assert list(select(order, artists, 0, max_per_artist=None)) == []
 
 
 def test_time_cutoffs_split_each_user() -> None:

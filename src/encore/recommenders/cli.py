@@ -80,6 +80,13 @@ def recommend_cmd(
     max_per_artist: Annotated[
         int, typer.Option("--max-per-artist", help="At most this many tracks per artist (for_you).")
     ] = 2,
+    discovery: Annotated[
+        float | None,
+        typer.Option(
+            "--discovery",
+            help="Share of the list for artists you never played, 0 to 1 (for_you; default 0.4).",
+        ),
+    ] = None,
     all_users: Annotated[
         bool, typer.Option("--all-users", help="Recommend for every user in one batch.")
     ] = False,
@@ -168,6 +175,7 @@ def recommend_cmd(
             weighting=weighting,
             new_artists_only=new_artists_only,
             max_per_artist=max_per_artist,
+            discovery_share=discovery,
         )
     for note in answer.notes:
         err_console.print(f"[dim]{note}[/]")

@@ -661,6 +661,8 @@ def select(
     """The first ``k`` positions of ``order`` with at most ``max_per_artist`` per artist."""
     taken: dict[int, int] = {}
     out: list[int] = []
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
     for i in order:
         if allowed is not None and not allowed[i]:
             continue
@@ -938,6 +940,7 @@ class ForYou:
         *,
         new_artists_only: bool = False,
         max_per_artist: int | None = 2,
+        discovery_share: float | None = None,
     ) -> list[Pick]:
         """Named tracks new to the listener whose events and likes are given."""
         prof = self.profile(user_id, events, likes)
@@ -947,6 +950,7 @@ class ForYou:
             k,
             new_artists_only=new_artists_only,
             max_per_artist=max_per_artist,
+            discovery_share=discovery_share,
         )
 
     # ------------------------------------------------------------------ persistence

@@ -329,6 +329,7 @@ def recommend_for_user(
     weighting: str = "log1p",
     new_artists_only: bool = False,
     max_per_artist: int | None = 2,
+    discovery_share: float | None = None,
 ) -> Recommendations:
     """``k`` named recommendations for ``user`` with a reason each (when ``explain``).
 
@@ -339,11 +340,14 @@ def recommend_for_user(
     UnknownIdError
         Unknown user, or one with no interactions at the model's level.
     ConfigError
-        Bad ``k``; ``new_artists_only`` with a model other than ``for_you``; a model that
+        Bad ``k``; ``new_artists_only`` or ``discovery_share`` with a model other than
+        ``for_you``, or a share outside [0, 1]; a model that
         cannot explain or fold in (the model's own refusal).
     """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ConfigError(f"-n must be a positive whole number, not {k!r}")
+    if discovery_share is not None and not 0 <= discovery_share <= 1:
+        raise ConfigError(f"--discovery must be between 0 and 1, not {discovery_share}")
     user = resolve_user(store, user)
     if isinstance(model, ForYou):
         from encore.recommenders.listeners import load_history
@@ -362,6 +366,7 @@ def recommend_for_user(
             k,
             new_artists_only=new_artists_only,
             max_per_artist=max_per_artist,
+            discovery_share=discovery_share,
         )
         table = _listener_table(store, picks)
         if not explain:
@@ -372,9 +377,10 @@ def recommend_for_user(
         if not model.ranker_ or not model.ranker_.learned:
             notes.append("ranked by fusing the sources: too few listeners to learn a ranker")
         return Recommendations(user, model.name, "track", table, notes)
-    if new_artists_only:
+    if new_artists_only or discovery_share is not None:
         raise ConfigError(
-            "--new-artists-only applies to the for_you model", hint="use --model for_you"
+            "--new-artists-only and --discovery apply to the for_you model",
+            hint="use --model for_you",
         )
     return _cf_for_user(store, model, user, k, explain=explain, level=level, weighting=weighting)
 
