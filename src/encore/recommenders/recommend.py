@@ -357,7 +357,8 @@ def recommend_for_user(
             raise UnknownIdError(
                 "user",
                 [user],
-                hint=f"{user} has no plays or likes of named tracks (artist and title known)",
+                hint=f"{user} has no plays or likes of named tracks (artist and title known); "
+                "for anonymous items use a CF model, e.g. --model item_knn or --model hybrid",
             )
         picks = model.recommend(
             user,
