@@ -1,4 +1,4 @@
-"""The base class helpers, the registry and explanations."""
+"""The base class helpers, the registry and explained recommendations."""
 
 from __future__ import annotations
 
@@ -13,10 +13,14 @@ import pandas as pd
 import pytest
 from contract import random_dataset
 
+from encore.data.catalogue import item_info
+from encore.data.dataset import build_interactions
+from encore.data.store import Store
+from encore.data.synthetic import generate
 from encore.errors import ConfigError, DataError, UnknownIdError
 from encore.recommenders.base import FORMAT_VERSION, Recommender
-from encore.recommenders.explain import explanation_text, recommend_with_explanations
 from encore.recommenders.ranking import top_k
+from encore.recommenders.recommend import fit_model, recommend_for_user
 from encore.recommenders.registry import (
     available_models,
     baseline_models,
@@ -156,19 +160,27 @@ def test_load_checks_format_and_class(tmp_path: Path) -> None:
         Recommender.load(newer)
 
 
-def test_recommend_with_explanations() -> None:
-    ds = random_dataset()
-    model = get_model("item_knn", k=20).fit(ds)
-    user = ds.user_map.external_ids[0]
-    out = recommend_with_explanations(model, user, k=4, n=2)
+def test_recommend_with_explanations(store: Store) -> None:
+    """The recommend path's explained list (``encore recommend --explain``)."""
+    generate(store, 3_000, seed=0)
+    model = fit_model(store, "item_knn", level="artist", params={"k": 20})
+    assert model.user_map_ is not None
+    user = model.user_map_.external_ids[0]
+    out = recommend_for_user(store, model, user, k=4, level="artist").table
     recs = model.recommend([user], k=4)
-    assert out["item_id"].drop_duplicates().tolist() == recs["item_id"].tolist()
-    assert out.groupby("item_id").size().max() <= 2
-    assert ((out["share"] > 0) & (out["share"] <= 1 + 1e-9)).all()
-    text = explanation_text(out, names={i: f"artist {i}" for i in ds.item_map.external_ids})
-    assert len(text) == 4 and text["because"].str.contains("artist").all()
+    assert out["item_id"].tolist() == recs["item_id"].tolist()
+    # each reason: "name (contribution)" for the n = 3 main contributors
+    reasons = [[part.rsplit(" (", 1) for part in b.split("; ")] for b in out["because"]]
+    assert max(len(r) for r in reasons) <= 3
+    for score, parts in zip(out["score"], reasons, strict=True):
+        shares = [float(v.rstrip(")")) / score for _, v in parts]
+        assert all(0 < s <= 1 + 5e-3 for s in shares)  # contributions shown to 3 digits
+    played = build_interactions(store, level="artist", users=[user])["item_id"]
+    names = set(item_info(store, "artist", played)["name"])
+    assert len(out) == 4 and all(name in names for r in reasons for name, _ in r)
+    popular = fit_model(store, "popular", level="artist")
     with pytest.raises(ConfigError, match="cannot explain"):
-        recommend_with_explanations(get_model("popular").fit(ds), user)
+        recommend_for_user(store, popular, user, level="artist")
 
 
 def test_recommend_many_users_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:

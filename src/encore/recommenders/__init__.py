@@ -16,7 +16,8 @@ config defaults), :func:`~encore.recommenders.registry.available_models` and
 The other modules: :mod:`~encore.recommenders.base` (the interface, saving and loading
 through :mod:`encore.persistence`), :mod:`~encore.recommenders.ranking` (the top-k
 engine), :mod:`~encore.recommenders.linalg` (shared linear-algebra helpers),
-:mod:`~encore.recommenders.explain` (recommendations with their reasons).
+:mod:`~encore.recommenders.recommend` (the recommend path: a user's list, named and with
+its reasons, from a saved or freshly fitted model).
 
 Usage::
 
