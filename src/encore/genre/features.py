@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from encore.data.rules import liked_items_sql
 from encore.data.store import Store
 from encore.errors import ConfigError, DataError
 
@@ -259,9 +260,10 @@ def _load_artists(store: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     numeric["duration_min"] = items["duration_ms"].astype(float).to_numpy() / 60000.0
     numeric["log_tracks"] = np.log1p(items["n_tracks"].fillna(0).astype(float).to_numpy())
     # Each branch is filtered to the wanted artists before any join (fast for one item):
-    # a row's artist is its own artist_id, else its track's artist.
+    # a row's artist is its own artist_id, else its track's artist. A like counts for the
+    # artist it stands for (data.rules), album likes excepted: they have never counted here.
     inter = store.df(
-        """
+        f"""
         WITH tt AS (SELECT track_id, artist_id FROM tracks WHERE artist_id IN (SELECT id FROM _g_items))
         SELECT user_id, item_id, sum(w) AS w FROM (
             SELECT user_id, artist_id AS item_id, plays AS w FROM playcounts
@@ -271,10 +273,8 @@ def _load_artists(store: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
             UNION ALL SELECT user_id, artist_id, 1 FROM events WHERE artist_id IN (SELECT id FROM _g_items)
             UNION ALL SELECT e.user_id, tt.artist_id, 1 FROM events e JOIN tt USING (track_id)
             WHERE e.artist_id IS NULL
-            UNION ALL SELECT user_id, entity_id, 5 FROM likes
-            WHERE entity_type = 'artist' AND entity_id IN (SELECT id FROM _g_items)
-            UNION ALL SELECT l.user_id, tt.artist_id, 5 FROM likes l JOIN tt ON tt.track_id = l.entity_id
-            WHERE l.entity_type = 'track'
+            UNION ALL SELECT user_id, artist_id, 5 FROM ({liked_items_sql()}) l
+            WHERE entity_type IN ('artist', 'track') AND artist_id IN (SELECT id FROM _g_items)
         ) x
         GROUP BY user_id, item_id HAVING sum(w) > 0
         """
@@ -304,11 +304,12 @@ def _load_tracks(store: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     numeric["release_year"] = items["release_year"].astype(float).to_numpy()
     numeric["duration_min"] = items["duration_ms"].astype(float).to_numpy() / 60000.0
     inter = store.df(
-        """
+        f"""
         SELECT user_id, item_id, sum(w) AS w FROM (
             SELECT user_id, track_id AS item_id, plays AS w FROM playcounts WHERE track_id IS NOT NULL
             UNION ALL SELECT user_id, track_id, 1 FROM events WHERE track_id IS NOT NULL
-            UNION ALL SELECT user_id, entity_id, 5 FROM likes WHERE entity_type = 'track'
+            UNION ALL SELECT user_id, track_id, 5 FROM ({liked_items_sql()}) l
+            WHERE track_id IS NOT NULL
             UNION ALL SELECT user_id, track_id, 2 FROM playlists
         ) x JOIN _g_items g ON g.id = x.item_id
         GROUP BY user_id, item_id HAVING sum(w) > 0

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from encore.data.genres import GENRES
+from encore.data.rules import liked_items_sql
 from encore.data.store import Store
 from encore.errors import ConfigError, DataError
 
@@ -235,17 +236,14 @@ class FeatureBuilder:
                 GROUP BY ALL
                 """
             )
+            # a like's genre: the liked track's, else the artist the like stands for
             lsql, lp = self._window("l.liked_at")
             out["likes"] = store.df(
                 f"""
-                SELECT l.user_id, COALESCE(t.genre, a.genre, aa.genre) AS genre, count(*) AS n
-                FROM likes l JOIN _seg_sel s USING (user_id)
-                LEFT JOIN tracks t ON l.entity_type = 'track' AND t.track_id = l.entity_id
-                LEFT JOIN albums al ON l.entity_type = 'album' AND al.album_id = l.entity_id
-                LEFT JOIN artists a ON a.artist_id = CASE
-                    WHEN l.entity_type = 'artist' THEN l.entity_id
-                    WHEN l.entity_type = 'album' THEN al.artist_id END
-                LEFT JOIN artists aa ON aa.artist_id = t.artist_id AND t.genre IS NULL
+                SELECT l.user_id, COALESCE(t.genre, a.genre) AS genre, count(*) AS n
+                FROM ({liked_items_sql()}) l JOIN _seg_sel s USING (user_id)
+                LEFT JOIN tracks t ON t.track_id = l.track_id
+                LEFT JOIN artists a ON a.artist_id = l.artist_id
                 WHERE TRUE {lsql}
                 GROUP BY ALL
                 """,
