@@ -1,7 +1,7 @@
 """Names of catalogue items: what a person sees instead of an id.
 
 One place answers "what is item N at this level" for every caller (the recommend path,
-evaluation reports, the demo and later the HTTP API).
+evaluation reports, the demos and later callers).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """A small, seeded PyTorch training loop with early stopping and a recorded loss curve.
 
-Any torch model in Encore (the genre VAE, sequence recommenders, the audio CNN) can use
-:func:`train`: it only needs a ``loss_fn(model, batch) -> loss`` (or ``(loss, metrics)``)
-and callables that yield batches. Written here instead of using a framework (Lightning,
+The genre VAE trains with :func:`train`, and any later torch model can: it only needs a
+``loss_fn(model, batch) -> loss`` (or ``(loss, metrics)``) and callables that yield
+batches. Written here instead of using a framework (Lightning,
 Ignite) because those would be a heavy dependency for a loop of a few dozen lines, and
 Encore needs exactly this: CPU, a fixed seed, early stopping, the best weights restored,
 and a history saved as CSV and chart.

@@ -1,7 +1,7 @@
 """Commands of the recommenders area: ``encore recommend`` and ``encore train``.
 
 Both are thin: they parse options and call :mod:`encore.recommenders.recommend`, which the
-demo and the HTTP API call too.
+demos call too.
 """
 
 from __future__ import annotations

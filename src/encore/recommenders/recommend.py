@@ -1,6 +1,6 @@
 """The recommend path: find the user, get a model (saved with the store, else fitted), answer.
 
-Every caller (``encore recommend``, ``encore train``, the demo, and later the HTTP API)
+Every caller (``encore recommend``, ``encore train``, the demos, and later callers)
 goes through these functions, so a user is resolved, a model is loaded and a list is
 named and explained in one way.
 

@@ -1,4 +1,4 @@
-"""Name -> recommender class registry, shared by the CLI, the API and evaluation.
+"""Name -> recommender class registry, shared by the CLI, the recommend path and evaluation.
 
 A model is one file in this package. On first use (:func:`available_models`,
 :func:`model_class`) every module of ``encore.recommenders`` is imported (the package is
