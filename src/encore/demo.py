@@ -14,6 +14,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.rule import Rule
 
+from encore.config import default_db_path
+
 console = Console()
 
 #: Capability demo steps, in order; each module has ``run(db, out, data) -> list[Path]``.
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the demo; return the process exit code."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--db", type=Path, default=Path("encore.duckdb"))
+    parser.add_argument("--db", type=Path, default=default_db_path())
     parser.add_argument("--out", type=Path, default=Path("out"))
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from encore.config import default_db_path
 from encore.data import genres as genre_vocab
 from encore.data.schema import CATALOGUE_TABLES, INGEST_TABLES, LATEST_VERSION, MIGRATIONS
 from encore.errors import SchemaError
@@ -78,7 +79,8 @@ class Store:
     Parameters
     ----------
     path:
-        The DuckDB file (created when missing), or ``":memory:"``.
+        The DuckDB file (created when missing), or ``":memory:"``; default
+        :func:`encore.config.default_db_path` (``ENCORE_DB``, else ``encore.duckdb``).
     read_only:
         Open without write access (several readers may share the file).
 
@@ -88,8 +90,8 @@ class Store:
         The file's schema is newer than this version of Encore knows.
     """
 
-    def __init__(self, path: str | Path = "encore.duckdb", *, read_only: bool = False) -> None:
-        self.path = str(path)
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+        self.path = str(default_db_path() if path is None else path)
         if read_only and self.path != ":memory:" and not Path(self.path).exists():
             raise SchemaError(
                 f"no Encore store at {self.path}",
