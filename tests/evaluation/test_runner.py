@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 import pytest
@@ -50,6 +51,34 @@ def test_resolve_models_adds_baselines() -> None:
     assert "recent_popular" not in resolve_models("all", has_time=False)
     with pytest.raises(UnknownIdError):
         resolve_models("ease,bogus", has_time=True)
+
+
+def test_models_that_need_timestamps_are_left_out_without_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from encore.recommenders import registry
+    from encore.recommenders.knn import ItemKNN
+
+    registry.available_models()
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+    class TimedKNN(ItemKNN):  # registers itself in the copy of the registry
+        name: ClassVar[str] = "timed_knn_for_a_test"
+        needs_timestamps: ClassVar[bool] = True
+
+    timed = [m for m in registry.available_models() if registry.model_class(m).needs_timestamps]
+    assert timed == ["recent_popular", "timed_knn_for_a_test"]
+    asked = "ease,timed_knn_for_a_test"
+    assert resolve_models(asked, has_time=True) == [
+        "popular",
+        "recent_popular",
+        "item_knn",
+        "ease",
+        "timed_knn_for_a_test",
+    ]
+    assert resolve_models(asked, has_time=False) == ["popular", "item_knn", "ease"]
+    everything = resolve_models("all", has_time=False)
+    assert "item_knn" in everything and not set(timed) & set(everything)
 
 
 def test_evaluate_and_report(jodie_split: Split, tmp_path: Path) -> None:

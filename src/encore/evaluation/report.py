@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from encore.evaluation.runner import BASELINES, Comparison
+from encore.evaluation.runner import Comparison
 from encore.evaluation.stats import (
     MIN_USERS_FOR_INTERVALS,
     sample_too_small,
     small_sample_sentence,
 )
+from encore.recommenders.registry import baseline_models
 
 logger = logging.getLogger(__name__)
 
@@ -209,10 +210,11 @@ def comparison_markdown(comparison: Comparison, *, title: str | None = None) -> 
         )
         lines.append("")
     if main in table.columns:
-        base = table[table["model"].isin(BASELINES)]
+        baselines = baseline_models()
+        base = table[table["model"].isin(baselines)]
         if len(base):
             best_base = base.iloc[int(np.argmax(base[main].to_numpy()))]
-            losers = table[(~table["model"].isin(BASELINES)) & (table[main] <= best_base[main])][
+            losers = table[(~table["model"].isin(baselines)) & (table[main] <= best_base[main])][
                 "model"
             ].tolist()
             if losers:
@@ -275,7 +277,8 @@ def plot_png(comparison: Comparison, path: Path) -> Path:
     table = table[table[main].notna()] if main in table.columns else table.iloc[:0]
     table = table.sort_values(main, ascending=True)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 0.45 * max(4, len(table)) + 1.5))
-    colours = ["#999999" if m in BASELINES else "#1f77b4" for m in table["model"]]
+    baselines = baseline_models()
+    colours = ["#999999" if m in baselines else "#1f77b4" for m in table["model"]]
     ax1.barh(table["model"], table[main], color=colours)
     for y, v in enumerate(table[main]):
         ax1.text(v, y, f" {v:.3f}", va="center", fontsize=8)

@@ -34,14 +34,6 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 
-def __getattr__(name: str) -> Any:
-    """``BASELINES``: the baseline names, read from the model classes' ``baseline_rank``
-    (:func:`encore.recommenders.registry.baseline_models`), for code that imports the name."""
-    if name == "BASELINES":
-        return tuple(baseline_models())
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # ---------------------------------------------------------------------------------------
 # splitting data in the store
 # ---------------------------------------------------------------------------------------
@@ -528,9 +520,10 @@ def resolve_models(
 ) -> list[str]:
     """Model names from ``"all"``, a comma-separated string or a list, baselines first.
 
-    The baselines (models whose class sets ``baseline_rank``, ``recent_popular`` only with
-    timestamps) are always added. ``all`` skips models whose class sets an ``item_limit``
-    when the catalogue is larger than it (named in the log).
+    The baselines (models whose class sets ``baseline_rank``) are always added. Without
+    timestamps (``has_time`` False) models whose class sets ``needs_timestamps`` are left
+    out. ``all`` skips models whose class sets an ``item_limit`` when the catalogue is
+    larger than it (named in the log).
 
     Raises
     ------
@@ -554,8 +547,12 @@ def resolve_models(
     unknown = [m for m in names if m not in known]
     if unknown:
         raise UnknownIdError("model", unknown, hint=f"available: {', '.join(known)}")
-    base = [b for b in baseline_models() if b in known and (has_time or b != "recent_popular")]
-    out = base + [m for m in names if m not in base and (has_time or m != "recent_popular")]
+
+    def usable(name: str) -> bool:
+        return has_time or not model_class(name).needs_timestamps
+
+    base = [b for b in baseline_models() if b in known and usable(b)]
+    out = base + [m for m in names if m not in base and usable(m)]
     if everything and n_items is not None:
         skipped = [m for m in out if n_items > (model_class(m).item_limit or n_items)]
         if skipped:
@@ -672,7 +669,8 @@ def evaluate_models(
 
     say = progress or (lambda _msg: None)
     dataset = InteractionDataset.from_interactions(split.train, item_level=level)
-    # recent_popular needs times; pairs without one (undated likes) just count zero there
+    # models that need times (needs_timestamps) are left out without any; pairs without
+    # one (undated likes) just count zero there
     has_time = bool(split.train["ts"].notna().any()) if "ts" in split.train else False
     names = (
         resolve_models(models, has_time=has_time, n_items=dataset.n_items)

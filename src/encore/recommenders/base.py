@@ -107,6 +107,9 @@ class Recommender(ABC):
     #: baseline. Unlike the other attributes it is not inherited: a subclass is a
     #: baseline only when it says so.
     baseline_rank: ClassVar[int | None] = None
+    #: The model learns from interaction times: comparisons on data without timestamps
+    #: leave it out (:func:`encore.evaluation.runner.resolve_models`).
+    needs_timestamps: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Register every concrete subclass that sets its own ``name`` (no list to edit)."""

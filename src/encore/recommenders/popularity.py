@@ -82,6 +82,7 @@ class RecentPopular(Recommender):
     supports_similar_items: ClassVar[bool] = False
     state_attrs: ClassVar[tuple[str, ...]] = ("item_scores_", "reference_ts_")
     baseline_rank: ClassVar[int | None] = 1
+    needs_timestamps: ClassVar[bool] = True
     search_space: ClassVar[dict[str, list[Any]]] = {"half_life_days": [7.0, 30.0, 90.0, 365.0]}
 
     def _fit(self, dataset: InteractionDataset) -> None:
