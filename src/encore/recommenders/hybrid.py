@@ -28,6 +28,7 @@ Fitting is seeded and deterministic.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -58,15 +59,28 @@ class BaseModelSpec(BaseModel):
 
     model: str
     config: dict[str, Any] = Field(default_factory=dict)
+    #: Values per config field tried on the validation holdout; the best setting (by
+    #: NDCG@10 of the model alone there) is the one used. Empty: ``config`` as given.
+    search: dict[str, list[Any]] = Field(default_factory=dict)
     candidates: int = Field(default=100, ge=0)
     recent: bool = True
 
+    def configs(self) -> list[dict[str, Any]]:
+        """Every point of ``search`` laid over ``config`` (just ``config`` without a search)."""
+        out: list[dict[str, Any]] = []
+        fields = sorted(self.search)
+        for values in itertools.product(*(self.search[f] for f in fields)):
+            cfg = {**self.config, **dict(zip(fields, values, strict=True))}
+            if cfg not in out:
+                out.append(cfg)
+        return out or [dict(self.config)]
+
 
 DEFAULT_BASES: tuple[BaseModelSpec, ...] = (
-    BaseModelSpec(model="ease", config={"l2": 500.0}, candidates=100),
-    BaseModelSpec(model="als", config={}, candidates=100),
-    BaseModelSpec(model="item_knn", config={}, candidates=100),
-    BaseModelSpec(model="popular", config={}, candidates=20, recent=False),
+    BaseModelSpec(model="ease", search={"l2": [100.0, 500.0, 2000.0, 10000.0]}),
+    BaseModelSpec(model="als", search={"factors": [32, 64], "regularization": [0.1, 1.0]}),
+    BaseModelSpec(model="item_knn", search={"similarity": ["cosine", "bm25"], "k": [25, 200]}),
+    BaseModelSpec(model="popular", candidates=20, recent=False),
 )
 
 
@@ -82,15 +96,16 @@ class HybridConfig(RecommenderConfig):
     """
 
     bases: tuple[BaseModelSpec, ...] = DEFAULT_BASES
-    rank_depth: int = Field(default=300, ge=1)
+    rank_depth: int = Field(default=200, ge=1)
     holdout: Literal["auto", "user-time", "global-time", "random"] = "auto"
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
     holdout_folds: int = Field(default=1, ge=1)
-    recency_half_life_days: float | None = Field(default=30.0, gt=0)
+    recency_half_life_days: float | None = Field(default=None, gt=0)
     max_train_users: int = Field(default=20_000, ge=1)
+    max_negatives: int | None = Field(default=100, ge=1)
     objective: Literal["lambdarank", "rank_xendcg", "binary"] = "lambdarank"
-    n_estimators: int = Field(default=300, ge=1)
-    learning_rate: float = Field(default=0.05, gt=0)
+    n_estimators: int = Field(default=150, ge=1)
+    learning_rate: float = Field(default=0.1, gt=0)
     num_leaves: int = Field(default=31, ge=2)
     min_child_samples: int = Field(default=20, ge=1)
     colsample_bytree: float = Field(default=0.8, gt=0, le=1)
@@ -125,6 +140,12 @@ class Hybrid(Recommender):
     config_class = HybridConfig
     config: HybridConfig
     supports_fold_in: ClassVar[bool] = True
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "holdout": ["user-time", "global-time", "random"],
+        "holdout_folds": [1, 3],
+    }
+    #: EASE's limit (the default bases' dense item-item matrix)
+    item_limit: ClassVar[int | None] = 40_000
     state_attrs: ClassVar[tuple[str, ...]] = (
         "ranker_bytes_",
         "bases_bytes_",
@@ -156,9 +177,14 @@ class Hybrid(Recommender):
     def _fit(self, dataset: InteractionDataset) -> None:
         times = _pair_times(dataset)
         self.has_time_ = times is not None
+        configs = [spec.config for spec in self.config.bases]
         xs, ys, gs = [], [], []
         for fold, (inner, holdout) in enumerate(self._carve(dataset)):
-            bases = self._fit_bases(inner)
+            if fold == 0:
+                bases = self._search_bases(inner, holdout)
+                configs = [b.get_config() for b in bases]
+            else:
+                bases = self._fit_bases(inner, configs)
             items = _item_features(inner, self.has_time_)
             x, y, g = self._training_rows(bases, inner, holdout, items, fold)
             xs.append(x)
@@ -172,7 +198,7 @@ class Hybrid(Recommender):
         else:
             log.warning("hybrid: no held-out item among the candidates; ranking by fusion")
         self.ranker_bytes_: np.ndarray = np.frombuffer(booster_text.encode(), dtype=np.uint8)
-        self.bases_ = self._fit_bases(dataset)
+        self.bases_ = self._fit_bases(dataset, configs)
         self.item_features_: np.ndarray = _item_features(dataset, self.has_time_)
         self.pair_times_ = times
         self.bases_bytes_: np.ndarray = _pack_bases(self.bases_)
@@ -180,13 +206,41 @@ class Hybrid(Recommender):
         self._times_cache = None
         self._pop_order_cache = None
 
-    def _fit_bases(self, dataset: InteractionDataset) -> list[Recommender]:
+    def _fit_bases(
+        self, dataset: InteractionDataset, configs: list[dict[str, Any]]
+    ) -> list[Recommender]:
         from encore.recommenders.registry import get_model
 
         out = []
-        for spec in self.config.bases:
-            model = get_model(spec.model, **spec.config)
+        for spec, cfg in zip(self.config.bases, configs, strict=True):
+            model = get_model(spec.model, **cfg)
             out.append(model.fit(dataset, show_progress=self.show_progress))
+        return out
+
+    def _search_bases(self, inner: InteractionDataset, holdout: sp.csr_matrix) -> list[Recommender]:
+        """Each base model fitted on ``inner`` with the setting of its ``search`` that
+        scores the best NDCG@10 on ``holdout`` (the first on ties)."""
+        from encore.recommenders.registry import get_model
+
+        c = self.config
+        users = np.flatnonzero((np.diff(holdout.indptr) > 0) & (np.diff(inner.matrix.indptr) > 0))
+        if len(users) > c.max_train_users:
+            rng = np.random.default_rng([c.seed, 3])
+            users = np.sort(rng.choice(users, c.max_train_users, replace=False))
+        out = []
+        for spec in c.bases:
+            best: tuple[float, Recommender] | None = None
+            for cfg in spec.configs():
+                model = get_model(spec.model, **cfg).fit(inner, show_progress=self.show_progress)
+                if len(spec.configs()) == 1:
+                    best = (0.0, model)
+                    break
+                value = _holdout_ndcg(model, inner, holdout, users, self._block_size())
+                log.info("hybrid: %s %s holdout ndcg@10 %.4f", spec.model, cfg, value)
+                if best is None or value > best[0]:
+                    best = (value, model)
+            assert best is not None
+            out.append(best[1])
         return out
 
     def _carve(self, dataset: InteractionDataset) -> list[tuple[InteractionDataset, sp.csr_matrix]]:
@@ -307,9 +361,17 @@ class Hybrid(Recommender):
             pos = np.bincount(r, weights=label, minlength=len(uidx))
             ok = (pos > 0) & (pos < counts)  # a group needs a positive and a negative
             take = ok[r]
+            if c.max_negatives is not None:
+                # a seeded sample of each user's negatives (every positive is kept)
+                rng = np.random.default_rng([c.seed, fold, 2, lo])
+                key = np.where(label, -1.0, rng.random(len(r)))
+                order = np.lexsort((key, r))
+                pos_in_row = np.empty(len(r), dtype=np.int64)
+                pos_in_row[order] = _within_rows(r[order])
+                take &= pos_in_row < pos[r] + c.max_negatives
             xs.append(x[take])
             ys.append(label[take].astype(np.int32))
-            gs.append(counts[ok])
+            gs.append(np.bincount(r[take], minlength=len(uidx))[ok])
         n_features = len(self.feature_names())
         if not xs:
             return (
@@ -647,11 +709,11 @@ def _select(mat: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
 
 
 def _dense_scores(raw: Any, n: int, m: int) -> np.ndarray:
-    """A writable float64 ``[n, m]`` copy of a base model's score block (NaN -> -inf)."""
+    """A writable float32 ``[n, m]`` copy of a base model's score block (NaN -> -inf)."""
     if sp.issparse(raw):
-        s = np.asarray(raw.toarray(), dtype=np.float64)
+        s = np.asarray(raw.toarray(), dtype=np.float32)
     else:
-        s = np.array(np.broadcast_to(np.asarray(raw), (n, m)), dtype=np.float64, copy=True)
+        s = np.array(np.broadcast_to(np.asarray(raw), (n, m)), dtype=np.float32, copy=True)
     s[np.isnan(s)] = -np.inf
     return s
 
@@ -665,10 +727,12 @@ def _top_n(s: np.ndarray, n: int) -> np.ndarray:
         return out
     if n < m:
         kth = np.partition(s, m - n, axis=1)[:, m - n]
-        above = s > kth[:, None]
-        tied = s == kth[:, None]
-        need = n - above.sum(axis=1)
-        take = above | (tied & (np.cumsum(tied, axis=1) <= need[:, None]))
+        take = s > kth[:, None]
+        need = n - take.sum(axis=1)
+        # among items tied with the n-th score, the lower indices first
+        tr, tc = np.nonzero((s == kth[:, None]) & np.isfinite(kth)[:, None])
+        keep = _within_rows(tr) < need[tr]
+        take[tr[keep], tc[keep]] = True
     else:
         take = np.ones_like(s, dtype=bool)
     take &= np.isfinite(s)
@@ -676,10 +740,43 @@ def _top_n(s: np.ndarray, n: int) -> np.ndarray:
     v = s[r, c]
     order = np.lexsort((c, -v, r))
     r, c = r[order], c[order]
-    first = np.r_[0, np.flatnonzero(np.diff(r)) + 1] if len(r) else np.zeros(0, np.int64)
-    within = np.arange(len(r)) - np.repeat(first, np.diff(np.r_[first, len(r)]))
-    out[r, within] = c
+    out[r, _within_rows(r)] = c
     return out
+
+
+def _within_rows(r: np.ndarray) -> np.ndarray:
+    """Position of each entry within its row, for entries grouped by row (0 = first)."""
+    if len(r) == 0:
+        return np.zeros(0, dtype=np.int64)
+    first = np.r_[0, np.flatnonzero(np.diff(r)) + 1]
+    return np.arange(len(r)) - np.repeat(first, np.diff(np.r_[first, len(r)]))
+
+
+def _holdout_ndcg(
+    model: Recommender,
+    inner: InteractionDataset,
+    holdout: sp.csr_matrix,
+    users: np.ndarray,
+    step: int,
+    k: int = 10,
+) -> float:
+    """Mean NDCG@k of ``model`` (fitted on ``inner``) against ``holdout`` over ``users``."""
+    rows_all = sp.csr_matrix(inner.matrix, dtype=np.float32)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    total = 0.0
+    for lo in range(0, len(users), step):
+        uidx = users[lo : lo + step]
+        rows = rows_all[uidx]
+        s = _dense_scores(model._score(uidx, rows), len(uidx), rows.shape[1])
+        r, c = rows.nonzero()
+        s[r, c] = -np.inf
+        top = _top_n(s, k)
+        hold = holdout[uidx]
+        hit = np.take_along_axis(hold.toarray() != 0, np.maximum(top, 0), axis=1) & (top >= 0)
+        n_rel = np.minimum(np.diff(hold.indptr), k)
+        ideal = np.cumsum(discount)[np.maximum(n_rel - 1, 0)]
+        total += float(((hit * discount).sum(axis=1) / ideal).sum())
+    return total / max(len(users), 1)
 
 
 def _booster(text: str) -> lightgbm.Booster | None:
