@@ -2,7 +2,9 @@
 
 Trains ``for_you`` on every listener of the store and saves it beside the store (as
 ``encore train`` does), then answers for one listener with likes in their export, timed,
-once for their usual list and once for new artists only, each with its reasons.
+once for their usual list and once for new artists only, each with its reasons. Last, the
+listener evaluation (``encore evaluate-listeners``): every listener cut at their own 80 %
+point, each candidate source and for_you scored on what they went on to play.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ DEMO_LISTENER = "lh:user_13"
 
 def run(db: Path, out: Path, data: Path) -> list[Path]:
     """Train ``for_you``, save it, and show one listener's two lists; return the files written."""
-    del out, data
+    del data
     from encore.cli.common import OutputFormat, emit
     from encore.data.store import Store
+    from encore.evaluation.listeners import evaluate_listeners, write_listener_report
     from encore.recommenders import recommend as rec
 
     with Store(db, read_only=True) as store:
@@ -35,6 +38,8 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
         usual = rec.recommend_for_user(store, model, DEMO_LISTENER, 10)
         took = time.perf_counter() - started
         discovery = rec.recommend_for_user(store, model, DEMO_LISTENER, 10, new_artists_only=True)
+        with console.status("listener evaluation: training on everyone's first 80 %"):
+            report = evaluate_listeners(store)
     emit(
         usual.table.drop(columns="item_id"),
         OutputFormat.table,
@@ -45,4 +50,11 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
         OutputFormat.table,
         title=f"for_you --new-artists-only for {DEMO_LISTENER}",
     )
-    return [path, path.parent / rec.MANIFEST]
+    summary = report.summary()
+    cols = ["model", "track_recall", "track_ndcg", "artist_recall", "artist_hit"]
+    emit(
+        summary[cols],
+        OutputFormat.table,
+        title=f"{report.n_users} listeners cut at their own 80 % point: new tracks and artists @20",
+    )
+    return [path, path.parent / rec.MANIFEST, *write_listener_report(report, out / "listeners")]

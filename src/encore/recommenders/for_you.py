@@ -610,9 +610,11 @@ def fit_ranker(
         learning_rate=config.learning_rate,
         num_leaves=config.num_leaves,
         min_child_samples=config.min_child_samples,
-        subsample=0.8,
-        subsample_freq=1,
-        colsample_bytree=0.8,
+        # no bagging: with a few dozen listener groups, row and column sampling moved the
+        # listeners' mean recall between 0.019 and 0.031 across seeds; without it the ranker
+        # depends on the data alone
+        subsample=1.0,
+        colsample_bytree=1.0,
         random_state=config.seed,
         deterministic=True,
         force_row_wise=True,
