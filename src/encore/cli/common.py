@@ -58,6 +58,12 @@ FormatOpt = Annotated[
 VerboseOpt = Annotated[
     int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")
 ]
+#: Item level of a recommendation or interaction matrix.
+LevelOpt = Annotated[str, typer.Option("--level", help="Item level: track, artist or album.")]
+#: How interactions become weights (data.dataset.WEIGHTINGS).
+WeightingOpt = Annotated[
+    str, typer.Option("--weighting", help="binary, plays, log1p, minutes, bm25 or tfidf.")
+]
 
 
 @dataclass

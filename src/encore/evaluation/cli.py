@@ -10,8 +10,10 @@ import typer
 from encore.cli.common import (
     DbOpt,
     FormatOpt,
+    LevelOpt,
     OutputFormat,
     VerboseOpt,
+    WeightingOpt,
     console,
     emit,
     err_console,
@@ -74,9 +76,7 @@ def evaluate_cmd(
             help="Source(s) in the store (e.g. hetrec2011, jodie), listening-histories, or all.",
         ),
     ] = None,
-    level: Annotated[
-        str, typer.Option("--level", help="Item level: track, artist or album.")
-    ] = "track",
+    level: LevelOpt = "track",
     split: Annotated[
         str,
         typer.Option(
@@ -94,9 +94,7 @@ def evaluate_cmd(
         typer.Option("--test-fraction", help="Share held out (global-time, user-time, random)."),
     ] = 0.2,
     last_n: Annotated[int, typer.Option("--n", help="Items per user held out by last-n.")] = 1,
-    weighting: Annotated[
-        str, typer.Option("--weighting", help="binary, plays, log1p, minutes, bm25 or tfidf.")
-    ] = "log1p",
+    weighting: WeightingOpt = "log1p",
     min_user: Annotated[int, typer.Option("--min-user", help="Minimum items per train user.")] = 1,
     min_item: Annotated[int, typer.Option("--min-item", help="Minimum users per train item.")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of random splits and models.")] = 0,

@@ -15,7 +15,9 @@ import typer
 from encore.cli.common import (
     DbOpt,
     FormatOpt,
+    LevelOpt,
     VerboseOpt,
+    WeightingOpt,
     console,
     emit,
     err_console,
@@ -59,10 +61,8 @@ def recommend_cmd(
     data: Annotated[
         str | None, typer.Option("--data", help="Source(s) to fit on (default: the whole store).")
     ] = None,
-    level: Annotated[
-        str, typer.Option("--level", help="Item level: track, artist or album.")
-    ] = "track",
-    weighting: Annotated[str, typer.Option("--weighting", help="Interaction weighting.")] = "log1p",
+    level: LevelOpt = "track",
+    weighting: WeightingOpt = "log1p",
     param: Annotated[
         list[str] | None, typer.Option("--param", help="Model setting FIELD=VALUE (repeatable).")
     ] = None,
@@ -198,11 +198,11 @@ def train_cmd(
             "--level is not track).",
         ),
     ] = None,
-    level: Annotated[str, typer.Option("--level", help="Item level of CF models.")] = "track",
+    level: LevelOpt = "track",
     data: Annotated[
         str | None, typer.Option("--data", help="Source(s) CF models fit on (default: all).")
     ] = None,
-    weighting: Annotated[str, typer.Option("--weighting", help="Interaction weighting.")] = "log1p",
+    weighting: WeightingOpt = "log1p",
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
