@@ -290,10 +290,37 @@ _V3 = (
     """,
 )
 
+# v4: a track's mood (valence-arousal quadrant), written by ``encore moods compute``
+# (``encore.text.mood.write_moods``) and read by ``encore mood``, ``recommend --mood`` and
+# the mood chart. basis: 'audio', 'lyrics' or 'both'; each side's quadrant and axes kept as
+# the evidence; disagreement e.g. 'sad lyrics, happy sound'.
+_V4 = (
+    """
+    CREATE TABLE IF NOT EXISTS track_moods (
+        track_id        BIGINT PRIMARY KEY,
+        mood            VARCHAR NOT NULL,    -- happy, angry, sad, calm
+        basis           VARCHAR NOT NULL,    -- audio, lyrics, both
+        confidence      DOUBLE NOT NULL,     -- 0..1: twice the distance to the nearer axis
+        valence         DOUBLE,
+        arousal         DOUBLE,
+        audio_mood      VARCHAR,
+        lyrics_mood     VARCHAR,
+        audio_valence   DOUBLE,
+        audio_arousal   DOUBLE,              -- Spotify energy
+        lyrics_valence  DOUBLE,
+        lyrics_arousal  DOUBLE,
+        vader           DOUBLE,              -- VADER compound, mean over lines
+        disagreement    VARCHAR,
+        computed_at     TIMESTAMP
+    )
+    """,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial music store", _V1),
     Migration(2, "integer user keys on events", _V2),
     Migration(3, "listener segments table", _V3),
+    Migration(4, "track moods table", _V4),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
