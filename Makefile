@@ -8,13 +8,13 @@ DB ?= encore.duckdb
 OUT ?= out
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck bench clean
+.PHONY: venv demo test lint typecheck bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch==2.13.0 named in the same command takes the CPU build (see README)
-	$(BIN)/pip install -q torch==2.13.0 -e '.[ml,dev]'
+	$(BIN)/pip install -q torch==2.13.0 -e '.[ml,serve,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -22,12 +22,17 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m encore.demo --data $(DATA) --db $(DB) --out $(OUT)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
 	$(BIN)/mypy
 	@# pytest exits 5 when it collected nothing: that is a failure here, said plainly
 	$(BIN)/pytest -n 2 -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$rc
+
+# the dashboard's browser tests drive Debian's chromium (Playwright's own download is not used)
+chromium:
+	@command -v chromium >/dev/null || { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -q && \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -q chromium; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)

@@ -59,6 +59,7 @@ def _register_all() -> None:
     from encore.genre import cli as genre_cli
     from encore.recommenders import cli as recommenders_cli
     from encore.segments import cli as segments_cli
+    from encore.serving import cli as serving_cli
 
     for module in (
         data_cli,
@@ -67,6 +68,7 @@ def _register_all() -> None:
         evaluation_cli,
         genre_cli,
         segments_cli,
+        serving_cli,
     ):
         module.register(app)
 

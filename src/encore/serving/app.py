@@ -1,0 +1,89 @@
+"""The app factory: ``create_app(settings)`` builds the FastAPI app ``encore serve`` runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI
+
+from encore import __version__
+from encore.serving import problems
+from encore.serving.auth import KeyRing
+from encore.serving.deps import require_read
+from encore.serving.events import EventWriter
+from encore.serving.state import ServeSettings, ServiceState
+
+DESCRIPTION = """Recommendations, similar tracks, listening analytics, genre prediction and
+listener segments from an Encore store, and live events (plays, skips, likes) that the next
+recommendation reflects. Errors are RFC 9457 problem details. See docs/service.md."""
+
+
+def create_app(settings: ServeSettings) -> FastAPI:
+    """The service over the store of ``settings`` (opened when the app starts).
+
+    Raises
+    ------
+    SchemaError
+        (at start-up) the store cannot be opened.
+    """
+    from encore.serving.routers import (
+        analytics,
+        dashboard,
+        events,
+        genre,
+        meta,
+        recommend,
+        segments,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        state = ServiceState.open(settings)
+        app.state.encore = state
+        app.state.writer = EventWriter(state.store)
+        app.state.keys = KeyRing(settings.db)
+        try:
+            yield
+        finally:
+            app.state.writer.close()
+            state.close()
+
+    app = FastAPI(
+        title="Encore",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    problems.install(app)
+    reads = [Depends(require_read)]
+    documented = problems.RESPONSES
+    auth: dict[int | str, dict[str, Any]] = {
+        401: {"model": problems.Problem, "description": "No API key (problem details)"},
+        403: {"model": problems.Problem, "description": "Unknown or revoked key"},
+    }
+    app.include_router(meta.router)
+    for router in (recommend.router, analytics.router, genre.router, segments.router):
+        app.include_router(router, dependencies=reads, responses={**documented, **auth})
+    app.include_router(events.router, responses={**documented, **auth})
+    app.include_router(dashboard.router)
+    return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of the service (the same for every store)."""
+    app = create_app(ServeSettings(db=Path("encore.duckdb")))
+    return app.openapi()
+
+
+def openapi_text() -> str:
+    """The OpenAPI document as checked into ``docs/openapi.json``."""
+    return json.dumps(openapi_document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

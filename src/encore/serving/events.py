@@ -1,0 +1,306 @@
+"""Live events: ``POST /events`` (plays, skips, likes) written through the ingest path.
+
+A batch is checked (pydantic types, then every ``track_id`` against the catalogue), written
+as one JSON Lines file to ``<store>.events/`` (the journal: what was accepted, replayable)
+and loaded from that file by :class:`ApiEventsLoader` through
+:func:`encore.data.ingest.ingest`: one transaction that resolves the references, derives
+skips, records the ingest and refreshes derived genres, exactly as ``encore ingest`` does.
+
+DuckDB allows one writer: :class:`EventWriter` is the one thread that writes. Requests
+put their batch on its queue and wait for the answer; the thread takes whatever batches
+are waiting and writes them in one ingest (one transaction), which is what keeps 10
+writes a second cheap. If a combined write fails, each batch is written alone, so one
+client's bad batch never rejects another's. A batch is committed whole or not at all,
+and each accepted event is written once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from encore.data.ingest import IngestContext, Loader, Staged, ingest
+from encore.data.store import Store
+from encore.errors import DataError
+
+log = logging.getLogger(__name__)
+
+#: Events may be dated at most this far in the future (clock skew between services).
+MAX_FUTURE = timedelta(days=1)
+#: Earliest accepted event time.
+EARLIEST = datetime(1990, 1, 1)
+
+
+class Event(BaseModel):
+    """One play, skip or like of a catalogue track."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["play", "skip", "like"] = Field(description="play, skip (a play skipped) or like")
+    user_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")] = Field(
+        description="the listener (a new id creates the user)"
+    )
+    track_id: Annotated[int, Field(ge=0, le=2**62)] = Field(
+        description="Encore's track id, as the recommendations give it"
+    )
+    ts: datetime | None = Field(
+        default=None, description="when it happened (ISO 8601; default: now; naive = UTC)"
+    )
+    ms_played: Annotated[int, Field(ge=0, le=86_400_000)] | None = Field(
+        default=None, description="milliseconds played (plays and skips)"
+    )
+
+
+class EventBatch(BaseModel):
+    """Several events written in one transaction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[Event] = Field(min_length=1, description="the events, in any order")
+
+
+class EventsWritten(BaseModel):
+    """What a batch wrote."""
+
+    accepted: int
+    plays: int
+    skips: int
+    likes: int
+    ingest_id: int
+    users: list[str]
+
+
+@dataclass
+class _Job:
+    events: list[Event]
+    future: Future[EventsWritten]
+
+
+def _utc(ts: datetime | None, now: datetime) -> datetime:
+    if ts is None:
+        return now
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
+    return ts
+
+
+def check_events(store: Store, events: list[Event], *, now: datetime | None = None) -> list[dict]:
+    """The batch as journal rows, with each track's references from the catalogue.
+
+    Raises
+    ------
+    DataError
+        An unknown track id, a time out of range or ``ms_played`` on a like; the field is
+        named as ``events[i].field``.
+    """
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    ids = sorted({e.track_id for e in events})
+    found = store.con.execute(
+        """SELECT t.track_id, t.title, a.name AS artist, al.title AS album, t.mbid, t.uri
+           FROM tracks t LEFT JOIN artists a USING (artist_id) LEFT JOIN albums al USING (album_id)
+           WHERE t.track_id = ANY($ids)""",
+        {"ids": ids},
+    ).df()
+    refs = {int(r["track_id"]): r for r in found.to_dict(orient="records")}
+    rows = []
+    for i, e in enumerate(events):
+        where = f"events[{i}]"
+        ref = refs.get(e.track_id)
+        if ref is None:
+            raise DataError(
+                f"no track {e.track_id} in the catalogue",
+                field=f"{where}.track_id",
+                hint="post events for tracks the store knows (ids as /recommendations gives them)",
+            )
+        ts = _utc(e.ts, now)
+        if ts > now + MAX_FUTURE or ts < EARLIEST:
+            raise DataError(
+                f"time {ts.isoformat()} is outside {EARLIEST.date()} .. now + 1 day",
+                field=f"{where}.ts",
+            )
+        if e.type == "like" and e.ms_played is not None:
+            raise DataError("a like has no ms_played", field=f"{where}.ms_played")
+        rows.append(
+            {
+                "type": e.type,
+                "user_id": e.user_id.strip(),
+                "ts": ts.isoformat(),
+                "ms_played": e.ms_played,
+                "track_id": e.track_id,
+                "track": ref["title"],
+                "artist": _text(ref["artist"]),
+                "album": _text(ref["album"]),
+                "track_mbid": _text(ref["mbid"]),
+                "track_uri": _text(ref["uri"]),
+            }
+        )
+    return rows
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+_REFS = ["track", "artist", "album", "track_mbid", "track_uri"]
+
+
+class ApiEventsLoader(Loader):
+    """Reads a journal file of the service (JSON Lines) into staged events and likes.
+
+    Not in :mod:`encore.data.sources`: it reads only what the service itself wrote.
+    """
+
+    name: ClassVar[str] = "api"
+    description: ClassVar[str] = "events posted to the HTTP API (journal files)"
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        """Never detected by ``ingest --all``: the service loads its own files."""
+        return False
+
+    def load(self, path: Path, ctx: IngestContext) -> Staged:
+        """Stage the file's plays and skips as events and its likes as track likes."""
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        frame = pd.DataFrame(rows)
+        staged = Staged()
+        plays = frame[frame["type"] != "like"]
+        if not plays.empty:
+            staged.add(
+                "events",
+                pd.DataFrame(
+                    {
+                        "user_id": plays["user_id"],
+                        "ts": pd.to_datetime(plays["ts"]),
+                        "ms_played": plays["ms_played"].astype("Int64"),
+                        "skipped": plays["type"].map({"skip": True}).astype("boolean"),
+                        **{c: plays[c] for c in _REFS},
+                    }
+                ),
+            )
+        likes = frame[frame["type"] == "like"]
+        if not likes.empty:
+            staged.add(
+                "likes",
+                pd.DataFrame(
+                    {
+                        "user_id": likes["user_id"],
+                        "entity_type": "track",
+                        "liked_at": pd.to_datetime(likes["ts"]),
+                        **{c: likes[c] for c in _REFS},
+                    }
+                ),
+            )
+        return staged
+
+
+def journal_dir(db: str | Path) -> Path:
+    """Where the service keeps the batches it accepted."""
+    p = Path(db)
+    return p.with_name(p.name + ".events")
+
+
+class EventWriter:
+    """The one thread that writes to the store; requests queue their batches for it."""
+
+    def __init__(self, store: Store, *, max_jobs_per_write: int = 64) -> None:
+        self.store = store
+        self.max_jobs = max_jobs_per_write
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="encore-events", daemon=True)
+        self._seq = 0
+        self._dir = journal_dir(store.path)
+        self._thread.start()
+
+    def submit(self, events: list[Event]) -> Future[EventsWritten]:
+        """Queue a batch; the future holds what was written or the error."""
+        fut: Future[EventsWritten] = Future()
+        self._queue.put(_Job(events, fut))
+        return fut
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    # ------------------------------------------------------------------ the thread
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            stop = False
+            while len(jobs) < self.max_jobs:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                jobs.append(more)
+            self._write_jobs(jobs)
+            if stop:
+                return
+
+    def _write_jobs(self, jobs: list[_Job]) -> None:
+        checked: list[tuple[_Job, list[dict]]] = []
+        for job in jobs:
+            try:
+                checked.append((job, check_events(self.store, job.events)))
+            except Exception as exc:
+                job.future.set_exception(exc)
+        if not checked:
+            return
+        try:
+            results = self._write([rows for _, rows in checked])
+        except Exception as exc:
+            if len(checked) == 1:
+                checked[0][0].future.set_exception(exc)
+                return
+            log.warning("a combined write of %d batches failed (%s): one by one", len(checked), exc)
+            for job, rows in checked:
+                try:
+                    job.future.set_result(self._write([rows])[0])
+                except Exception as one:
+                    job.future.set_exception(one)
+            return
+        for (job, _), result in zip(checked, results, strict=True):
+            job.future.set_result(result)
+
+    def _write(self, batches: list[list[dict]]) -> list[EventsWritten]:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._seq += 1
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        path = self._dir / f"{stamp}-{self._seq:06d}.jsonl"
+        lines = [json.dumps(r, ensure_ascii=False) for rows in batches for r in rows]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        try:
+            result = ingest(self.store, ApiEventsLoader(), path, label=path.name)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        out = []
+        for rows in batches:
+            kinds = [r["type"] for r in rows]
+            out.append(
+                EventsWritten(
+                    accepted=len(rows),
+                    plays=kinds.count("play"),
+                    skips=kinds.count("skip"),
+                    likes=kinds.count("like"),
+                    ingest_id=result.ingest_id,
+                    users=sorted({r["user_id"] for r in rows}),
+                )
+            )
+        return out

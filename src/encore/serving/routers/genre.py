@@ -1,0 +1,84 @@
+"""Genre prediction for a track or artist of the store, or one described by name."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from encore.config import Settings
+from encore.errors import ConfigError
+from encore.genre.base import load_model, model_path
+from encore.genre.predict import predict_new, predict_store_items
+from encore.serving.deps import StateDep
+from encore.serving.routers import records
+from encore.serving.state import mtime
+
+router = APIRouter(prefix="/genre", tags=["genre"])
+
+
+class GenreGuess(BaseModel):
+    """One ranked genre of an item."""
+
+    item_id: int | None = None
+    name: str | None = None
+    known_genre: str | None = None
+    rank: int
+    genre: str
+    probability: float
+
+
+class GenrePrediction(BaseModel):
+    """The ranked genres of one item by one saved model."""
+
+    model: str
+    dataset: str
+    predictions: list[GenreGuess]
+
+
+@router.get("/predict", response_model=GenrePrediction)
+def predict(
+    state: StateDep,
+    item_id: Annotated[
+        int | None, Query(ge=0, le=2**62, description="a track id (an artist id for artist models)")
+    ] = None,
+    artist: Annotated[str | None, Query(max_length=300)] = None,
+    album: Annotated[str | None, Query(max_length=300)] = None,
+    title: Annotated[str | None, Query(max_length=300)] = None,
+    year: Annotated[int | None, Query(ge=0, le=3000)] = None,
+    duration: Annotated[float | None, Query(ge=0, le=86_400, description="seconds")] = None,
+    model: Annotated[str, Query(max_length=32)] = "logreg",
+    dataset: Annotated[str, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")] = "hetrec",
+    k: Annotated[int, Query(ge=1, le=30)] = 3,
+) -> GenrePrediction:
+    """Top-``k`` genres with probabilities, from a model saved by ``encore genre train``."""
+    directory = state.settings.genre_model_dir or Settings.from_env().cache_dir / "models" / "genre"
+    if model not in ("majority", "artist_prior", "logreg", "lightgbm", "vae"):
+        raise ConfigError(
+            f"unknown genre model {model!r}", hint="majority, artist_prior, logreg, lightgbm or vae"
+        )
+    path = model_path(directory, model, dataset)
+    m = state.cached(
+        ("genre", str(directory), model, dataset),
+        mtime(path),
+        lambda: load_model(directory, model, dataset),
+    )
+    named = any(v for v in (artist, album, title))
+    if (item_id is not None) == named:
+        raise ConfigError("give exactly one of: item_id, or artist/album/title")
+    if item_id is not None:
+        frame = predict_store_items(state.reader(), m, [item_id], k=k)
+    else:
+        frame = predict_new(
+            m,
+            artist=artist,
+            album=album,
+            title=title,
+            release_year=year,
+            duration_ms=None if duration is None else duration * 1000,
+            k=k,
+        )
+    return GenrePrediction(
+        model=model, dataset=dataset, predictions=[GenreGuess(**r) for r in records(frame)]
+    )

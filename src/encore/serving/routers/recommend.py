@@ -1,0 +1,161 @@
+"""Recommendations for a user and similar items, through :mod:`encore.recommenders.recommend`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
+
+from encore.errors import ConfigError
+from encore.recommenders.recommend import (
+    default_model,
+    get_model_for,
+    model_file,
+    recommend_for_user,
+    resolve_user,
+)
+from encore.serving.deps import StateDep
+from encore.serving.routers import records
+from encore.serving.state import ServiceState, mtime
+
+router = APIRouter(tags=["recommendations"])
+
+Level = Literal["track", "artist", "album"]
+
+
+class RecommendedItem(BaseModel):
+    """One recommended item, named, with the reason it was picked."""
+
+    rank: int
+    item_id: int
+    name: str | None = None
+    artist: str | None = None
+    genre: str | None = None
+    score: float | None = None
+    because: str | None = None
+
+
+class RecommendationList(BaseModel):
+    """A user's list and what a person should know about it."""
+
+    user_id: str
+    model: str
+    level: str
+    model_source: str
+    items: list[RecommendedItem]
+    notes: list[str]
+
+
+class SimilarItem(BaseModel):
+    """An item similar to the one asked about."""
+
+    rank: int
+    item_id: int
+    name: str | None = None
+    artist: str | None = None
+    genre: str | None = None
+    score: float
+
+
+class SimilarList(BaseModel):
+    """Items most similar to one item, by one model."""
+
+    item_id: int
+    model: str
+    level: str
+    items: list[SimilarItem]
+
+
+def loaded_model(state: ServiceState, name: str, level: str) -> Any:
+    """The model ``name`` at ``level``: the saved one (re-read when its file changes), else
+    fitted once on the store and kept (:func:`~encore.recommenders.recommend.get_model_for`)."""
+    path = model_file(state.settings.db, name, level)
+    return state.cached(
+        ("recommender", name, level),
+        mtime(path),
+        lambda: get_model_for(state.reader(), state.settings.db, name, level=level),
+    )
+
+
+@router.get("/users/{user_id}/recommendations", response_model=RecommendationList)
+def recommendations(
+    state: StateDep,
+    user_id: Annotated[str, Path(description="the user, e.g. lh:user_05")],
+    n: Annotated[int, Query(ge=1, le=500, description="how many items")] = 10,
+    model: Annotated[
+        str | None, Query(max_length=64, description="model name (default: for_you at track level)")
+    ] = None,
+    level: Annotated[Level, Query(description="item level")] = "track",
+    new_artists_only: Annotated[bool, Query(description="only artists new to the user")] = False,
+    discovery: Annotated[
+        float | None, Query(ge=0, le=1, description="share of the list for new artists")
+    ] = None,
+    explain: Annotated[bool, Query(description="say why each item was picked")] = True,
+) -> RecommendationList:
+    """``n`` named items new to the user, with reasons; the user's latest events count."""
+    store = state.reader()
+    user = resolve_user(store, user_id)
+    name = model or default_model(level)
+    _check_model(name)
+    loaded = loaded_model(state, name, level)
+    recs = recommend_for_user(
+        store,
+        loaded.model,
+        user,
+        n,
+        explain=explain,
+        level=level,
+        new_artists_only=new_artists_only,
+        discovery_share=discovery,
+    )
+    return RecommendationList(
+        user_id=recs.user_id,
+        model=recs.model,
+        level=recs.level,
+        model_source=loaded.how,
+        items=[RecommendedItem(**r) for r in records(recs.table)],
+        notes=[*loaded.notes, *recs.notes],
+    )
+
+
+@router.get("/items/{item_id}/similar", response_model=SimilarList)
+def similar(
+    state: StateDep,
+    item_id: Annotated[int, Path(ge=0, le=2**62, description="an item id at the level")],
+    n: Annotated[int, Query(ge=1, le=500)] = 10,
+    model: Annotated[str, Query(max_length=64, description="a CF model with item similarity")] = (
+        "item_knn"
+    ),
+    level: Annotated[Level, Query()] = "track",
+) -> SimilarList:
+    """The ``n`` items most like ``item_id`` by ``model``, named."""
+    from encore.data.catalogue import item_info
+
+    _check_model(model)
+    if model == "for_you":
+        raise ConfigError("for_you has no item similarity", hint="use --model item_knn or ease")
+    loaded = loaded_model(state, model, level)
+    frame = loaded.model.similar_items([item_id], k=n)
+    info = item_info(state.reader(), level, frame["similar_item_id"].tolist())
+    table = frame.join(info, on="similar_item_id")
+    items = [
+        SimilarItem(
+            rank=int(r["rank"]),
+            item_id=int(r["similar_item_id"]),
+            name=r.get("name"),
+            artist=r.get("artist"),
+            genre=r.get("genre"),
+            score=float(r["score"]),
+        )
+        for r in records(table)
+    ]
+    return SimilarList(item_id=item_id, model=model, level=level, items=items)
+
+
+def _check_model(name: str) -> None:
+    from encore.recommenders.registry import available_models
+
+    known = {"for_you", *available_models()}
+    if name not in known:
+        raise ConfigError(f"unknown model {name!r}", hint="one of " + ", ".join(sorted(known)))

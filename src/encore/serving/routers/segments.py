@@ -1,0 +1,112 @@
+"""Listener segments: a user's segment, the segments' profiles and the map."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
+
+from encore.segments.model import MODEL_FILE, SegmentModel, model_dir
+from encore.serving.deps import StateDep
+from encore.serving.routers import records
+from encore.serving.state import ServiceState, mtime
+
+router = APIRouter(tags=["segments"])
+
+Name = Annotated[
+    str, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="segment model")
+]
+
+
+class UserSegment(BaseModel):
+    """The segment a user's current data places them in (no refit)."""
+
+    user_id: str
+    segment: int
+    segment_name: str
+    top_genres: str | None = None
+    x: float | None = None
+    y: float | None = None
+
+
+class Segments(BaseModel):
+    """The fitted segments' profiles."""
+
+    model: str
+    method: str
+    users: int
+    profiles: list[dict[str, Any]]
+
+
+class MapPoint(BaseModel):
+    """One listener on the 2-D map."""
+
+    user_id: str
+    x: float
+    y: float
+    segment: int
+    segment_name: str
+
+
+class SegmentMap(BaseModel):
+    """Every listener of the fit on the map the fit saved."""
+
+    model: str
+    method: str | None
+    points: list[MapPoint]
+
+
+def segment_model(state: ServiceState, name: str) -> SegmentModel:
+    """The segment model ``name`` saved by ``encore segments fit`` (re-read when it changes)."""
+    directory = model_dir(state.settings.db, name)
+    return state.cached(
+        ("segments", name), mtime(directory / MODEL_FILE), lambda: SegmentModel.load(directory)
+    )
+
+
+@router.get("/users/{user_id}/segment", response_model=UserSegment)
+def user_segment(
+    state: StateDep,
+    user_id: Annotated[str, Path(description="the user")],
+    name: Name = "default",
+) -> UserSegment:
+    """The user's segment from their current data, placed on the map when it has one."""
+    from encore.recommenders.recommend import resolve_user
+
+    model = segment_model(state, name)
+    store = state.reader()
+    frame = model.assign(store, [resolve_user(store, user_id)])
+    return UserSegment(**records(frame)[0])
+
+
+@router.get("/segments", response_model=Segments)
+def segments(state: StateDep, name: Name = "default") -> Segments:
+    """Size, genres, artists, countries and tenure of each segment."""
+    model = segment_model(state, name)
+    return Segments(
+        model=model.name,
+        method=model.segmenter.method,
+        users=len(model.user_ids),
+        profiles=records(model.profiles),
+    )
+
+
+@router.get("/segments/map", response_model=SegmentMap)
+def segment_map(state: StateDep, name: Name = "default") -> SegmentMap:
+    """The saved 2-D map of the listeners, coloured by segment on the dashboard."""
+    model = segment_model(state, name)
+    names = model.names
+    points = []
+    if model.xy is not None:
+        for u, (x, y), s in zip(model.user_ids, model.xy, model.labels, strict=True):
+            points.append(
+                MapPoint(
+                    user_id=u,
+                    x=float(x),
+                    y=float(y),
+                    segment=int(s),
+                    segment_name=names.get(int(s), ""),
+                )
+            )
+    return SegmentMap(model=model.name, method=model.map_method, points=points)

@@ -1,0 +1,94 @@
+"""A served store: the listeners' real data with for_you (small settings) and item kNN at
+artist level saved beside it, an API key, and a client on the app."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("lightgbm")
+
+import httpx
+from fastapi import FastAPI
+
+from encore.data.store import Store
+from encore.recommenders import recommend as rec
+from encore.recommenders.for_you import ForYou
+from encore.serving.app import create_app
+from encore.serving.auth import create_key
+from encore.serving.state import ServeSettings
+
+
+@pytest.fixture(scope="session")
+def served_db(listeners_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the listeners' store (20 histories + HetRec) with saved models."""
+    from encore.recommenders.listeners import load_catalogue, load_community, load_history
+
+    db = tmp_path_factory.mktemp("served") / "store.duckdb"
+    shutil.copy(listeners_db, db)
+    with Store(db) as store:
+        data = load_history(store), load_catalogue(store), load_community(store)
+        model = ForYou(train_cuts=(0.75,), n_estimators=60).fit(*data)
+        path = model.save(rec.model_file(db, "for_you", "track"))
+        state = rec._store_state(store)
+        manifest = {path.name: {"model": "for_you", "level": "track", **state}}
+        (rec.models_dir(db) / rec.MANIFEST).write_text(json.dumps(manifest))
+        rec.train(store, db, ["item_knn"], level="artist")
+    return db
+
+
+@pytest.fixture(scope="session")
+def api_key(served_db: Path) -> str:
+    """An active write key of the served store."""
+    return create_key(served_db, "tests")[1]
+
+
+@dataclass
+class Live:
+    """A service running on loopback: its URL and its app (for the store's own view)."""
+
+    url: str
+    app: FastAPI
+
+    def reader(self) -> Store:
+        """A read connection of the running service (this thread's cursor)."""
+        store: Store = self.app.state.encore.reader()
+        return store
+
+
+@pytest.fixture(scope="session")
+def live(served_db: Path) -> Iterator[Live]:
+    """``encore serve``'s app run by uvicorn on 127.0.0.1 in a thread (one per session)."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(ServeSettings(db=served_db))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the service did not start")
+        time.sleep(0.05)
+    yield Live(f"http://127.0.0.1:{port}", app)
+    server.should_exit = True
+    thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def client(live: Live) -> Iterator[httpx.Client]:
+    """An HTTP client on the running service."""
+    with httpx.Client(base_url=live.url, timeout=120) as c:
+        yield c
