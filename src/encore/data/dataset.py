@@ -496,6 +496,9 @@ class InteractionDataset:
         seconds (float64, NaN where unknown), or None when no time is known.
     interactions:
         The frame the dataset was built from (``user_id, item_id, weight, ts``).
+    events:
+        Optional per-event input of sequence models (``user_id, item_id, ts, kind``,
+        :mod:`encore.recommenders.sequence`), before aggregation; None for the CF models.
     """
 
     user_map: IdMap
@@ -504,6 +507,7 @@ class InteractionDataset:
     item_level: str
     interactions: pd.DataFrame
     timestamps: sp.csr_matrix | None = None
+    events: pd.DataFrame | None = None
 
     @classmethod
     def from_interactions(

@@ -7,6 +7,7 @@ shows up in train (and, being already seen, is not a "new item" in test).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import tracemalloc
@@ -150,7 +151,7 @@ def split_store(
             **common,
         )
         test = build_interactions(store, date_from=cutoff, **common)
-        return _finish(
+        split = _finish(
             train,
             test,
             method="global-time",
@@ -160,6 +161,7 @@ def split_store(
             ),
             cutoff=cutoff,
         )
+        return _with_events(split, store, level=level, source=srcs, users=users, date_to=cutoff)
     frame = build_interactions(
         store,
         min_user_interactions=min_user_interactions,
@@ -304,7 +306,7 @@ def user_time_split_store(
         "test_rows_seen_dropped": int(seen.sum()),
         "test_users_only_seen_dropped": len(set(test["user_id"]) - set(test.loc[~seen, "user_id"])),
     }
-    return _finish(
+    split = _finish(
         train.sort_values(["user_id", "item_id"], kind="stable"),
         test[~seen].sort_values(["user_id", "item_id"], kind="stable"),
         method="user-time",
@@ -316,6 +318,27 @@ def user_time_split_store(
         ),
         extra_stats=extra,
     )
+    split = _with_events(split, store, level=level, source=srcs, users=users)
+    assert split.events is not None
+    ev = split.events.merge(counts[["user_id", "cutoff"]], on="user_id", how="left")
+    before = (
+        ev["cutoff"].isna() | (ev["ts"] < ev["cutoff"]) | ~ev["user_id"].isin(test_users["user_id"])
+    )
+    return dataclasses.replace(
+        split, events=ev.loc[before, split.events.columns].reset_index(drop=True)
+    )
+
+
+def _with_events(split: Split, store: Store, **filters: Any) -> Split:
+    """The split with its train side's events (for sequence models), limited to the
+    users and items of train."""
+    from encore.recommenders.sequence import load_events
+
+    events = load_events(store, **filters)
+    keep = events["user_id"].isin(set(split.train["user_id"])) & events["item_id"].isin(
+        set(split.train["item_id"])
+    )
+    return dataclasses.replace(split, events=events[keep].reset_index(drop=True))
 
 
 #: Short names accepted by ``--data`` besides the store's source (loader) names.
@@ -669,6 +692,7 @@ def evaluate_models(
 
     say = progress or (lambda _msg: None)
     dataset = InteractionDataset.from_interactions(split.train, item_level=level)
+    dataset = _dataset_events(split, dataset)
     # models that need times (needs_timestamps) are left out without any; pairs without
     # one (undated likes) just count zero there
     has_time = bool(split.train["ts"].notna().any()) if "ts" in split.train else False
@@ -719,3 +743,16 @@ def evaluate_models(
             "seed": seed,
         },
     )
+
+
+def _dataset_events(split: Split, dataset: InteractionDataset) -> InteractionDataset:
+    """The dataset with the split's train events for sequence models: those the store-side
+    splits carried, else a given train file's rows as plays (one per row, with its time)."""
+    from encore.recommenders.sequence import attach_events
+
+    if split.events is not None:
+        return attach_events(dataset, split.events)
+    if split.method == "given" and "ts" in split.train and split.train["ts"].notna().all():
+        events = split.train[["user_id", "item_id", "ts"]].assign(kind="play")
+        return attach_events(dataset, events.sort_values(["user_id", "ts"], kind="stable"))
+    return dataset

@@ -58,6 +58,10 @@ class Split:
     stats:
         Counts of rows and users kept and dropped (cold users, cold items; for
         ``user-time`` also users with too few rows and test rows of items already seen).
+    events:
+        The train side's events before aggregation (``user_id, item_id, ts, kind``) for
+        sequence models (:mod:`encore.recommenders.sequence`); None where the split has
+        none (random splits, pairs without times).
     """
 
     train: pd.DataFrame
@@ -66,6 +70,7 @@ class Split:
     description: str
     cutoff: Any = None
     stats: dict[str, int] = field(default_factory=dict)
+    events: pd.DataFrame | None = None
 
 
 def has_time(df: pd.DataFrame) -> bool:

@@ -31,6 +31,7 @@ from encore.data.store import Store
 from encore.errors import ConfigError, DataError, UnknownIdError
 from encore.recommenders.base import Recommender
 from encore.recommenders.for_you import ForYou, Pick
+from encore.recommenders.sequence import SequenceRecommender
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,13 @@ def fit_model(
         store, level=level, weighting=weighting, source=sel.sources, users=sel.users
     )
     ds = InteractionDataset.from_interactions(frame, item_level=level)
-    return get_model(name, **(params or {})).fit(ds, show_progress=show_progress)
+    model = get_model(name, **(params or {}))
+    if isinstance(model, SequenceRecommender):  # per-event input, in time order
+        from encore.recommenders.sequence import attach_events, load_events
+
+        events = load_events(store, level=level, source=sel.sources, users=sel.users)
+        ds = attach_events(ds, events)
+    return model.fit(ds, show_progress=show_progress)
 
 
 def load_model(path: str | Path) -> Model:
@@ -330,10 +337,13 @@ def recommend_for_user(
     new_artists_only: bool = False,
     max_per_artist: int | None = 2,
     discovery_share: float | None = None,
+    mood: str | None = None,
 ) -> Recommendations:
     """``k`` named recommendations for ``user`` with a reason each (when ``explain``).
 
     The user must be in the store (:func:`resolve_user`); their current events are used.
+    ``mood`` (happy, angry, sad, calm; track level) keeps only tracks of that stored mood,
+    drawn from a longer list of candidates (``encore.text.mood.keep_mood``).
 
     Raises
     ------
@@ -349,6 +359,26 @@ def recommend_for_user(
     if discovery_share is not None and not 0 <= discovery_share <= 1:
         raise ConfigError(f"--discovery must be between 0 and 1, not {discovery_share}")
     user = resolve_user(store, user)
+    if mood is not None:
+        from encore.text import mood as moodlib
+
+        if (getattr(model, "item_level_", None) or level) != "track":
+            raise ConfigError("--mood applies to track-level recommendations")
+        wanted = moodlib.check_mood(store, mood)
+        wide = recommend_for_user(
+            store,
+            model,
+            user,
+            moodlib.candidates_for(k),
+            explain=explain,
+            level=level,
+            weighting=weighting,
+            new_artists_only=new_artists_only,
+            max_per_artist=max_per_artist,
+            discovery_share=discovery_share,
+        )
+        table, note = moodlib.keep_mood(store, wide.table, wanted, k)
+        return Recommendations(wide.user_id, wide.model, wide.level, table, [*wide.notes, note])
     if isinstance(model, ForYou):
         from encore.recommenders.listeners import load_history
 
@@ -401,6 +431,8 @@ def _cf_for_user(
     lvl = model.item_level_ or level
     assert model.user_map_ is not None
     notes: list[str] = []
+    if isinstance(model, SequenceRecommender):
+        return _sequence_for_user(store, model, user, k, explain=explain, level=lvl)
     fold_in: pd.DataFrame | None = None
     if user in model.user_map_:
         recs = model.recommend([user], k=k)
@@ -443,6 +475,38 @@ def _cf_for_user(
     if lvl == "artist":
         table = table.drop(columns="artist")
     return Recommendations(user, model.name, lvl, table.reset_index(drop=True), notes)
+
+
+def _sequence_for_user(
+    store: Store, model: SequenceRecommender, user: str, k: int, *, explain: bool, level: str
+) -> Recommendations:
+    """A sequence model's list from the user's latest events, read from the store now (so
+    events ingested after training count without a refit)."""
+    from encore.recommenders.sequence import load_events
+
+    if explain:
+        model.require("explain")
+    events = load_events(store, level=level, users=[user])
+    known = events["item_id"].isin(model.item_map_.external_ids) if model.item_map_ else None
+    if events.empty or known is None or not known.any():
+        raise UnknownIdError(
+            "user",
+            [user],
+            hint=f"{user} has no dated {level}-level events with items {model.name} knows; "
+            "a CF model (e.g. --model item_knn) also uses undated likes and play counts",
+        )
+    recs = model.recommend_for_events(events, k=k)
+    notes = [
+        f"from {user}'s latest {min(int(known.sum()), model.history_length):,} events "
+        f"(last {events['ts'].max():%Y-%m-%d %H:%M}), read at request time"
+    ]
+    if user not in model.user_map_:  # type: ignore[operator]
+        notes.append(f"{user} was unseen at fit time: answered from their events, no refit")
+    info = item_info(store, level, list(recs["item_id"]))
+    table = recs.join(info, on="item_id")[["rank", "item_id", "name", "artist", "genre", "score"]]
+    if level == "artist":
+        table = table.drop(columns="artist")
+    return Recommendations(user, model.name, level, table.reset_index(drop=True), notes)
 
 
 def recommend_all(store: Store, model: Model, k: int, *, level: str = "track") -> pd.DataFrame:

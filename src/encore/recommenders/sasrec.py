@@ -1,0 +1,363 @@
+"""SASRec: causal self-attention over a listener's latest events (Kang & McAuley, 2018).
+
+Each event is embedded as item + event kind (play, partial play, skip, like) + a bucketed
+time gap to the previous event + position; a stack of causal transformer layers reads the
+latest ``max_len`` events and the last position's state scores every item through the
+(tied) item embeddings: a **full softmax** over the catalogue (no sampled negatives).
+
+Training targets are the next event's item when the listener wanted it (play, like;
+partial plays weigh ``partial_weight``). A **skip** is negative feedback: the next item
+was offered and refused, so its probability is pushed down by an unlikelihood term
+``-skip_weight * log(1 - p(item))``. With ``targets="new"`` only items the listener had
+not had before in the sequence are targets (the "next new track" task Encore evaluates
+by default); ``"all"`` also learns repeats (the "next play" task).
+
+Validation is carved by time from train: the targets in the last ``val_share`` of the
+events (one global time cut) are held out from the loss, and early stopping watches
+their loss; NDCG@10 of the next new item there is recorded per epoch (the curve is kept
+with the model, ``curve_``).
+
+PyTorch is imported lazily; training is seeded and deterministic on CPU (a GPU is used
+when present and ``device="auto"``, never required). Weights are saved as arrays through
+the common model file (no pickle).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from encore.data.dataset import InteractionDataset
+from encore.errors import DataError
+from encore.recommenders.base import RecommenderConfig
+from encore.recommenders.sequence import (
+    KIND_CODE,
+    KINDS,
+    N_GAP_BUCKETS,
+    SEQUENCE_ATTRS,
+    Encoded,
+    SequenceRecommender,
+)
+
+log = logging.getLogger(__name__)
+
+CURVE_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "val_ndcg10", "seconds")
+
+
+class SASRecConfig(RecommenderConfig):
+    """Config of :class:`SASRec` (see the module docstring)."""
+
+    max_len: int = Field(default=50, ge=2, le=1024)
+    dim: int = Field(default=64, ge=8)
+    layers: int = Field(default=2, ge=1)
+    heads: int = Field(default=2, ge=1)
+    dropout: float = Field(default=0.2, ge=0, lt=1)
+    epochs: int = Field(default=40, ge=1)
+    patience: int = Field(default=4, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float = Field(default=2e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    targets: Literal["new", "all"] = "all"
+    skip_weight: float = Field(default=0.5, ge=0)
+    partial_weight: float = Field(default=0.5, ge=0)
+    use_kinds: bool = True
+    use_gaps: bool = True
+    val_share: float = Field(default=0.1, ge=0, lt=1)
+    seed: int = 0
+    threads: int | None = Field(default=1, ge=1)
+    max_seconds: float | None = Field(default=None, gt=0)
+    device: Literal["cpu", "auto"] = "cpu"
+
+
+def build_module(cfg: SASRecConfig, n_items: int) -> Any:
+    """The torch module for ``n_items`` items (item code 0 pads)."""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.items = nn.Embedding(n_items + 1, cfg.dim, padding_idx=0)
+            self.kinds = nn.Embedding(len(KINDS) + 1, cfg.dim, padding_idx=0)
+            self.gaps = nn.Embedding(N_GAP_BUCKETS, cfg.dim)
+            self.pos = nn.Embedding(cfg.max_len, cfg.dim)
+            layer = nn.TransformerEncoderLayer(
+                cfg.dim,
+                cfg.heads,
+                dim_feedforward=cfg.dim * 2,
+                dropout=cfg.dropout,
+                batch_first=True,
+                norm_first=True,
+            )
+            self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+            self.norm = nn.LayerNorm(cfg.dim)
+            self.drop = nn.Dropout(cfg.dropout)
+            nn.init.normal_(self.items.weight, std=cfg.dim**-0.5)
+            with torch.no_grad():
+                self.items.weight[0].zero_()
+
+        def forward(self, items: Any, kinds: Any, gaps: Any) -> Any:
+            length = items.shape[1]
+            x = self.items(items) * math.sqrt(cfg.dim)
+            if cfg.use_kinds:
+                x = x + self.kinds(kinds)
+            if cfg.use_gaps:
+                x = x + self.gaps(gaps)
+            x = x + self.pos(torch.arange(length, device=items.device))[None]
+            x = self.drop(x)
+            causal = torch.triu(
+                torch.ones((length, length), dtype=torch.bool, device=items.device), diagonal=1
+            )
+            eye = torch.eye(length, dtype=torch.bool, device=items.device)
+            # no attention to the future nor to padding; every position sees itself, so
+            # no row is fully masked (that would make NaNs)
+            blocked = (causal[None] | (items == 0)[:, None, :]) & ~eye[None]
+            blocked = blocked.repeat_interleave(cfg.heads, dim=0)
+            h = self.encoder(x, mask=blocked)
+            return self.norm(h)
+
+        def logits(self, h: Any) -> Any:
+            return h @ self.items.weight[1:].T
+
+    return Net()
+
+
+def _windows(enc: Encoded, length: int) -> np.ndarray:
+    """(start, end) of training windows: each user's events cut from the end into chunks
+    of ``length + 1`` overlapping by one (the last event of a chunk is only a target)."""
+    out = []
+    for u in range(len(enc.users)):
+        lo, hi = int(enc.starts[u]), int(enc.starts[u + 1])
+        end = hi
+        while end - lo >= 2:
+            start = max(lo, end - length - 1)
+            out.append((start, end))
+            end = start + 1
+    return np.asarray(out, dtype=np.int64).reshape(-1, 2)
+
+
+class SASRec(SequenceRecommender):
+    """Transformer next-item model over plays, likes and skips (module docstring)."""
+
+    name: ClassVar[str] = "sasrec"
+    config_class = SASRecConfig
+    config: SASRecConfig
+    state_attrs: ClassVar[tuple[str, ...]] = (*SEQUENCE_ATTRS, "weights_", "curve_")
+    item_limit: ClassVar[int | None] = 200_000
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "dim": [32, 64],
+        "dropout": [0.1, 0.3],
+        "targets": ["new", "all"],
+    }
+
+    # ------------------------------------------------------------------ training
+    def _fit_events(self, enc: Encoded, dataset: InteractionDataset) -> None:
+        import torch
+
+        from encore.nn.trainer import TrainConfig, seed_everything, train
+
+        cfg = self.config
+        seed_everything(cfg.seed)
+        n_items = dataset.n_items
+        length = cfg.max_len
+        # targets: weight per event (as the *next* event of its prefix)
+        kinds = enc.kinds
+        weight = np.zeros(len(kinds), dtype=np.float32)
+        weight[kinds == KIND_CODE["play"]] = 1.0
+        weight[kinds == KIND_CODE["like"]] = 1.0
+        weight[kinds == KIND_CODE["partial"]] = cfg.partial_weight
+        weight[kinds == KIND_CODE["skip"]] = -cfg.skip_weight
+        if cfg.targets == "new":
+            seen_before = np.zeros(len(kinds), dtype=bool)
+            for u in range(len(enc.users)):
+                lo, hi = int(enc.starts[u]), int(enc.starts[u + 1])
+                items = enc.items[lo:hi]
+                _, first = np.unique(items, return_index=True)
+                rep = np.ones(hi - lo, dtype=bool)
+                rep[first] = False
+                seen_before[lo:hi] = rep
+            weight[seen_before & (weight > 0)] = 0.0
+        # validation: targets at or after a global time cut carved from train
+        val = np.zeros(len(kinds), dtype=bool)
+        if cfg.val_share > 0 and np.isfinite(enc.secs).any():
+            cut = float(np.nanquantile(enc.secs, 1.0 - cfg.val_share))
+            val = np.isfinite(enc.secs) & (enc.secs >= cut)
+        windows = _windows(enc, length)
+        if len(windows) == 0:
+            raise DataError(f"{self.name}: every user has fewer than two events")
+
+        def tensors(rows: np.ndarray, use_val: bool) -> tuple[Any, ...]:
+            n = len(rows)
+            it = np.zeros((n, length), dtype=np.int64)
+            kd = np.zeros_like(it)
+            gp = np.zeros_like(it)
+            tg = np.zeros_like(it)
+            tw = np.zeros((n, length), dtype=np.float32)
+            for r, (s, e) in enumerate(windows[rows]):
+                m = e - s - 1
+                it[r, -m:] = enc.items[s : e - 1]
+                kd[r, -m:] = enc.kinds[s : e - 1]
+                gp[r, -m:] = enc.gaps[s : e - 1]
+                tg[r, -m:] = enc.items[s + 1 : e]
+                w = weight[s + 1 : e].copy()
+                w[val[s + 1 : e] != use_val] = 0.0
+                tw[r, -m:] = w
+            return tuple(torch.from_numpy(a).to(device) for a in (it, kd, gp, tg, tw))
+
+        device = torch.device(
+            "cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu"
+        )
+        net = build_module(cfg, n_items).to(device)
+        val_rows = np.flatnonzero(
+            [bool(((weight[s + 1 : e] != 0) & val[s + 1 : e]).any()) for s, e in windows]
+        )
+        train_rows = np.flatnonzero(
+            [bool(((weight[s + 1 : e] != 0) & ~val[s + 1 : e]).any()) for s, e in windows]
+        )
+        if len(train_rows) == 0:
+            raise DataError(f"{self.name}: no training targets before the validation cut")
+
+        def loss_fn(model: Any, batch: tuple[Any, ...]) -> tuple[Any, dict[str, float]]:
+            it, kd, gp, tg, tw = batch
+            h = model(it, kd, gp)
+            has = tw != 0
+            logits = model.logits(h[has])
+            target = tg[has] - 1
+            w = tw[has]
+            logp = torch.log_softmax(logits, dim=-1)
+            tlogp = logp.gather(1, target[:, None])[:, 0]
+            pos = w > 0
+            loss = -(w[pos] * tlogp[pos]).sum()
+            neg = ~pos
+            if neg.any():
+                p = tlogp[neg].exp().clamp(max=1 - 1e-6)
+                loss = loss - ((-w[neg]) * torch.log1p(-p)).sum()
+            loss = loss / w.abs().sum().clamp(min=1e-6)
+            metrics: dict[str, float] = {}
+            if not model.training and pos.any():
+                # NDCG@10 of the next wanted item (unsampled, full catalogue)
+                tl = logits[pos].gather(1, target[pos][:, None])
+                rank = (logits[pos] > tl).sum(dim=1)
+                ndcg = torch.where(rank < 10, 1.0 / torch.log2(rank.float() + 2.0), 0.0)
+                metrics["ndcg10"] = float(ndcg.mean())
+            return loss, metrics
+
+        bs = cfg.batch_size
+
+        def train_batches(rng: np.random.Generator) -> Any:
+            order = rng.permutation(train_rows)
+            for lo in range(0, len(order), bs):
+                yield tensors(order[lo : lo + bs], False)
+
+        val_cache = [tensors(val_rows[lo : lo + bs], True) for lo in range(0, len(val_rows), bs)]
+        progress = None
+        task = None
+        if self.show_progress:
+            from rich.progress import Progress
+
+            progress = Progress(transient=True)
+            progress.start()
+            task = progress.add_task(f"{self.name}: epoch 0/{cfg.epochs}", total=cfg.epochs)
+
+        def on_epoch(row: dict[str, float]) -> None:
+            log.info(
+                "%s epoch %d: train %.4f, val %.4f, val NDCG@10 %.4f",
+                self.name,
+                int(row["epoch"]),
+                row["train_loss"],
+                row.get("val_loss", float("nan")),
+                row.get("val_ndcg10", float("nan")),
+            )
+            if progress is not None and task is not None:
+                progress.update(
+                    task,
+                    advance=1,
+                    description=(
+                        f"{self.name}: epoch {int(row['epoch'])} loss {row['train_loss']:.3f}"
+                        f" val {row.get('val_loss', float('nan')):.3f}"
+                        f" NDCG@10 {row.get('val_ndcg10', float('nan')):.3f}"
+                    ),
+                )
+
+        try:
+            hist = train(
+                net,
+                loss_fn,
+                train_batches,
+                (lambda: iter(val_cache)) if val_cache else None,
+                TrainConfig(
+                    epochs=cfg.epochs,
+                    lr=cfg.lr,
+                    weight_decay=cfg.weight_decay,
+                    patience=cfg.patience,
+                    seed=cfg.seed,
+                    threads=cfg.threads,
+                    max_seconds=cfg.max_seconds,
+                ),
+                on_epoch=on_epoch,
+            )
+        finally:
+            if progress is not None:
+                progress.stop()
+        frame = hist.frame()
+        self.curve_ = np.column_stack(
+            [
+                frame[c].to_numpy(dtype=np.float64) if c in frame else np.full(len(frame), np.nan)
+                for c in CURVE_COLUMNS
+            ]
+        )
+        self.best_epoch_ = hist.best_epoch
+        self._net = net.to("cpu").eval()
+        self.weights_ = np.concatenate(
+            [p.detach().numpy().ravel() for p in self._net.state_dict().values()]
+        ).astype(np.float32)
+
+    def _after_load(self) -> None:
+        import torch
+
+        net = build_module(self.config, self.n_items)
+        state = net.state_dict()
+        flat = np.asarray(self.weights_, dtype=np.float32)
+        total = sum(int(v.numel()) for v in state.values())
+        if total != len(flat):
+            raise DataError(
+                f"the saved {self.name} weights hold {len(flat)} numbers, the config needs {total}"
+            )
+        off = 0
+        new = {}
+        for key, value in state.items():
+            n = int(value.numel())
+            new[key] = torch.from_numpy(flat[off : off + n].copy()).reshape(value.shape)
+            off += n
+        net.load_state_dict(new)
+        self._net = net.eval()
+
+    # ------------------------------------------------------------------ scoring
+    def _score_sequences(
+        self, items: np.ndarray, kinds: np.ndarray, gaps: np.ndarray
+    ) -> np.ndarray:
+        import torch
+
+        net = self._net
+        out = np.empty((len(items), self.n_items), dtype=np.float32)
+        with torch.no_grad():
+            for lo in range(0, len(items), 256):
+                it = torch.from_numpy(np.asarray(items[lo : lo + 256], dtype=np.int64))
+                kd = torch.from_numpy(np.asarray(kinds[lo : lo + 256], dtype=np.int64))
+                gp = torch.from_numpy(np.asarray(gaps[lo : lo + 256], dtype=np.int64))
+                h = net(it, kd, gp)[:, -1]
+                out[lo : lo + 256] = net.logits(h).numpy()
+        empty = ~(np.asarray(items) > 0).any(axis=1)
+        out[empty] = 0.0  # no events: no preference (ties broken by item order)
+        return out
+
+    def training_curve(self) -> Any:
+        """The per-epoch curve (``epoch, train_loss, val_loss, val_ndcg10, seconds``)."""
+        import pandas as pd
+
+        self._check_fitted()
+        return pd.DataFrame(np.asarray(self.curve_), columns=list(CURVE_COLUMNS))
