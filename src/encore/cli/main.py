@@ -54,6 +54,7 @@ def _root(
 
 def _register_all() -> None:
     from encore.analytics import cli as analytics_cli
+    from encore.audio import cli as audio_cli
     from encore.data import cli as data_cli
     from encore.evaluation import cli as evaluation_cli
     from encore.genre import cli as genre_cli
@@ -69,6 +70,7 @@ def _register_all() -> None:
         genre_cli,
         segments_cli,
         serving_cli,
+        audio_cli,
     ):
         module.register(app)
 

@@ -54,6 +54,9 @@ class TrainConfig:
     monitor:
         Early-stop on this validation metric (a key of the metrics ``loss_fn`` returns)
         instead of the validation loss, e.g. the classification term of a joint loss.
+    one_cycle_steps:
+        Total optimizer steps of a OneCycle learning-rate schedule peaking at ``lr``
+        (``epochs`` x batches per epoch); None keeps ``lr`` constant.
     """
 
     epochs: int = 50
@@ -66,6 +69,7 @@ class TrainConfig:
     threads: int | None = None
     grad_clip: float | None = 5.0
     monitor: str | None = None
+    one_cycle_steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.lr <= 0 or self.patience < 1:
@@ -191,6 +195,12 @@ def _train(
 
     rng = np.random.default_rng(cfg.seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = (
+        torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.one_cycle_steps)
+        if cfg.one_cycle_steps
+        else None
+    )
+    steps = 0
     hist = History()
     best_state = copy.deepcopy(model.state_dict())
     bad = 0
@@ -206,6 +216,9 @@ def _train(
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
+            steps += 1
+            if sched is not None and steps < (cfg.one_cycle_steps or 0):
+                sched.step()
             tot += float(loss.detach())
             n += 1
             for k, v in metrics.items():
