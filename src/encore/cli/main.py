@@ -61,6 +61,7 @@ def _register_all() -> None:
     from encore.recommenders import cli as recommenders_cli
     from encore.segments import cli as segments_cli
     from encore.serving import cli as serving_cli
+    from encore.text import cli as text_cli
 
     for module in (
         data_cli,
@@ -70,6 +71,7 @@ def _register_all() -> None:
         genre_cli,
         segments_cli,
         serving_cli,
+        text_cli,
         audio_cli,
     ):
         module.register(app)

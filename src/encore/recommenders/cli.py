@@ -87,6 +87,13 @@ def recommend_cmd(
             help="Share of the list for artists you never played, 0 to 1 (for_you; default 0.4).",
         ),
     ] = None,
+    mood: Annotated[
+        str | None,
+        typer.Option(
+            "--mood",
+            help="Only tracks of this mood: happy, angry, sad or calm (needs `encore moods compute`).",
+        ),
+    ] = None,
     all_users: Annotated[
         bool, typer.Option("--all-users", help="Recommend for every user in one batch.")
     ] = False,
@@ -123,6 +130,8 @@ def recommend_cmd(
         raise ConfigError(f"--max-per-artist must be positive, not {max_per_artist}")
     if all_users == (user is not None):
         raise ConfigError("give a USER or --all-users (not both)")
+    if mood is not None and all_users:
+        raise ConfigError("--mood applies to one USER's list, not --all-users")
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise ConfigError(f"--out must end in .csv or .parquet, not {out.name!r}")
     params = parse_params(param)
@@ -176,6 +185,7 @@ def recommend_cmd(
             new_artists_only=new_artists_only,
             max_per_artist=max_per_artist,
             discovery_share=discovery,
+            mood=mood,
         )
     for note in answer.notes:
         err_console.print(f"[dim]{note}[/]")
