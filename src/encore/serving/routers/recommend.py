@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from encore.errors import ConfigError
+from encore.errors import ConfigError, NotFittedError
 from encore.recommenders.recommend import (
     default_model,
     get_model_for,
@@ -68,9 +68,24 @@ class SimilarList(BaseModel):
 
 
 def loaded_model(state: ServiceState, name: str, level: str) -> Any:
-    """The model ``name`` at ``level``: the saved one (re-read when its file changes), else
-    fitted once on the store and kept (:func:`~encore.recommenders.recommend.get_model_for`)."""
+    """The model ``name`` at ``level`` saved by ``encore train`` (re-read when its file
+    changes), through :func:`~encore.recommenders.recommend.get_model_for`.
+
+    The service answers from saved models only: a fit can take minutes, and a request must
+    not be able to start one.
+
+    Raises
+    ------
+    NotFittedError
+        No saved model of that name and level; the hint gives the command that saves one.
+    """
     path = model_file(state.settings.db, name, level)
+    if not path.is_file():
+        flag = "" if level == "track" else f" --level {level}"
+        raise NotFittedError(
+            f"no saved {name} model at {level} level for this store",
+            hint=f"save one with `encore train --model {name}{flag}`; the service then loads it",
+        )
     return state.cached(
         ("recommender", name, level),
         mtime(path),
