@@ -26,6 +26,7 @@ from encore.cli.common import (
     err_console,
     state,
 )
+from encore.errors import ConfigError
 
 analytics_app = typer.Typer(
     cls=EncoreGroup,
@@ -114,6 +115,9 @@ def _run(
     from encore.analytics import api
     from encore.data.store import Store
 
+    if chart is not None and chart.suffix.lower() not in (".png", ".html"):
+        # refused before any work, so no result is printed for a chart that cannot be drawn
+        raise ConfigError(f"--chart {chart}: the file must end in .png or .html")
     with Store(st.db, read_only=True) as store:
         frame = api.run(
             store,

@@ -73,22 +73,32 @@ def parse_when(text: str | date | datetime, *, option: str) -> tuple[datetime, b
         value = text
         is_day = False
     elif isinstance(text, date):
-        return datetime.combine(text, time()), True
+        value, is_day = datetime.combine(text, time()), True
     else:
         raw = text.strip()
         try:
             if len(raw) == 10:
-                return datetime.combine(date.fromisoformat(raw), time()), True
-            value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                value, is_day = datetime.combine(date.fromisoformat(raw), time()), True
+            else:
+                value, is_day = datetime.fromisoformat(raw.replace("Z", "+00:00")), False
         except ValueError as exc:
             raise ConfigError(
                 f"{option} {text!r} is not a date or timestamp",
                 hint="use YYYY-MM-DD (a whole day) or YYYY-MM-DDTHH:MM[:SS]",
             ) from exc
-        is_day = False
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
+    if not _FIRST_WHEN <= value < _LAST_WHEN:
+        # the window's arithmetic (a day after --to, a year before it) must stay in range
+        raise ConfigError(
+            f"{option} {text!s} is out of range",
+            hint=f"use a date from {_FIRST_WHEN:%Y-%m-%d} to {_LAST_WHEN - _ONE_DAY:%Y-%m-%d}",
+        )
     return value, is_day
+
+
+_FIRST_WHEN = datetime(1000, 1, 1)
+_LAST_WHEN = datetime(9000, 1, 1)
 
 
 def _fmt(ts: datetime) -> str:

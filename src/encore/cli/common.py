@@ -156,8 +156,47 @@ def progress_status(message: str) -> Iterator[Any]:
         yield status
 
 
+#: Exit code of an interrupted command (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+#: Exit code of a file-system failure (EX_IOERR): disk full, permission denied, ...
+EXIT_IO = 74
+#: Exit code of an unexpected error, a bug in Encore (EX_SOFTWARE).
+EXIT_BUG = 70
+
+
+def _verbose() -> bool:
+    """Whether -v was given (to the command or at the top level)."""
+    level = logging.getLogger("encore").level
+    if level != logging.NOTSET and level <= logging.INFO:
+        return True
+    return any(a in ("-v", "-vv", "--verbose") for a in sys.argv[1:])
+
+
+def _is_cli_flow(exc: BaseException) -> bool:
+    """Click's own exceptions (usage errors, Exit, Abort), whichever copy of Click raised them.
+
+    Typer ships its own copy of Click (``typer._click``), so the classes are matched by name.
+    """
+    names = {c.__name__ for c in type(exc).__mro__}
+    return bool(names & {"ClickException", "Exit", "Abort"})
+
+
+def _command_name(ctx: Any) -> str:
+    """The command words of this command line (``encore analytics genres``)."""
+    path = str(getattr(ctx, "command_path", "") or "encore")
+    sub = getattr(ctx, "invoked_subcommand", None)
+    return f"{path} {sub}" if sub else path
+
+
 class EncoreGroup(TyperGroup):
-    """Turns :class:`EncoreError` into a red message and the error's exit code."""
+    """The CLI's error edge: every failure becomes one message and a documented exit code.
+
+    - :class:`EncoreError`: its message, hint and exit code (64-70, see ``errors.py``);
+    - Ctrl-C: "interrupted" and exit 130 (an ingest in progress is rolled back);
+    - :class:`OSError` (disk full, permission denied): the system's message, exit 74;
+    - anything else is a bug: one line naming the command and asking for a report, exit 70;
+      the traceback only with ``-v``.
+    """
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -167,6 +206,34 @@ class EncoreGroup(TyperGroup):
             if exc.hint:
                 err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
             raise typer.Exit(exc.exit_code) from exc
+        except KeyboardInterrupt as exc:
+            err_console.print(
+                f"[bold red]interrupted:[/] {_command_name(ctx)} stopped; nothing it was writing "
+                "was committed",
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_INTERRUPTED) from exc
+        except OSError as exc:
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            err_console.print(
+                f"[bold red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)}",
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_IO) from exc
+        except Exception as exc:
+            if _is_cli_flow(exc):
+                raise  # usage errors, --help, typer.Exit: the CLI parser reports them itself
+            if _verbose():
+                err_console.print_exception(show_locals=False)
+            text = str(exc).splitlines()[0] if str(exc) else ""
+            err_console.print(
+                f"[bold red]internal error in {_command_name(ctx)}:[/] "
+                f"{type(exc).__name__}{': ' + escape(text[:300]) if text else ''}. "
+                "This is a bug in Encore: please report it with the command you ran"
+                + ("" if _verbose() else " and the traceback that -v prints"),
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_BUG) from exc
 
 
 def parse_value(raw: str) -> Any:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from encore import __version__
 from encore.cli.common import (
@@ -22,7 +23,7 @@ from encore.cli.common import (
     err_console,
     state,
 )
-from encore.errors import ConfigError
+from encore.errors import ConfigError, EncoreError
 
 data_app = typer.Typer(
     help="Public datasets: download the originals into a local cache.", no_args_is_help=True
@@ -92,22 +93,38 @@ def ingest_cmd(
             )
         jobs = [(sources.get_loader(source), path)]
     results: list[IngestResult] = []
-    with Store(st.db) as store, err_console.status("ingesting") as status:
-        for loader, p in jobs:
-            status.update(f"{loader.name}: {p}")
-            results.append(
-                ingest(
-                    store,
-                    loader,
-                    p,
-                    on_error=on_error,  # type: ignore[arg-type]
-                    user=user,
-                    progress=lambda m: status.update(m),
+    try:
+        with Store(st.db) as store, err_console.status("ingesting") as status:
+            for loader, p in jobs:
+                status.update(f"{loader.name}: {p}")
+                results.append(
+                    ingest(
+                        store,
+                        loader,
+                        p,
+                        on_error=on_error,  # type: ignore[arg-type]
+                        user=user,
+                        progress=lambda m: status.update(m),
+                    )
                 )
+    except (EncoreError, KeyboardInterrupt) as exc:
+        if results and len(jobs) > 1:
+            done = ", ".join(f"{r.source} ({r.path})" for r in results)
+            left = ", ".join(f"{ld.name} ({pp})" for ld, pp in jobs[len(results) + 1 :])
+            note = (
+                f"committed before this failure, and kept in the store: {done}"
+                + (f"; not attempted: {left}" if left else "")
+                + ". Fix the failing dataset and run the same command again (what was "
+                "committed is replaced, not doubled)"
             )
+            if isinstance(exc, EncoreError):
+                exc.hint = f"{exc.hint}\n{note}" if exc.hint else note
+            else:
+                err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+        raise
     rows = []
     for r in results:
-        tables = sorted(set(r.loaded) | set(r.rejected))
+        tables = sorted(set(r.loaded) | set(r.rejected) | set(r.duplicates))
         for t in tables:
             rows.append(
                 {
@@ -116,10 +133,13 @@ def ingest_cmd(
                     "table": t,
                     "loaded": r.loaded.get(t, 0),
                     "rejected": r.rejected.get(t, 0),
+                    "already_stored": r.duplicates.get(t, 0),
                 }
             )
     emit(
-        pd.DataFrame(rows, columns=["source", "path", "table", "loaded", "rejected"]),
+        pd.DataFrame(
+            rows, columns=["source", "path", "table", "loaded", "rejected", "already_stored"]
+        ),
         st.fmt,
         title=f"Ingested into {st.db}",
     )

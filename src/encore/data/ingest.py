@@ -8,11 +8,14 @@ This module holds the loader contract and the orchestration:
   listed in :data:`encore.data.writer.STAGED_COLUMNS`;
 - :func:`ingest` runs a loader and, in **one transaction**:
 
-  1. deletes what an earlier ingest of the same source and path wrote (re-running adds
-     nothing);
+  1. deletes what an earlier ingest of the same source wrote from the same path or from
+     files of the same content (re-running adds nothing, whatever the path); a user row
+     that other ingests' facts still name is kept;
   2. hands the staged frames to the writer (:func:`encore.data.writer.write_staged`),
      which resolves artist, album and track references against the catalogue and
      inserts the facts;
+     Plays are keyed on their natural key (user, time, track): one already in the store,
+     or repeated within the file, is not written again but counted as a duplicate;
   3. records the rejected rows, recomputes derived genres
      (:meth:`~encore.data.store.Store.refresh_derived`) and records the ingest.
 """
@@ -33,6 +36,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from encore.data import bounds
 from encore.data.schema import INGEST_TABLES
 from encore.data.store import Store
 from encore.data.writer import STAGED_COLUMNS, Frame, write_staged
@@ -122,7 +126,16 @@ class IngestContext:
                 field=field,
                 hint="fix the row, or pass --on-error skip to load the rest and keep bad rows in the rejects table",
             )
-        self.rejects.append(Reject(table, str(file), line, field, reason, raw))
+        self.rejects.append(
+            Reject(
+                table,
+                _text(str(file)),
+                line,
+                None if field is None else _text(field),
+                _text(reason),
+                None if raw is None else _text(raw),
+            )
+        )
 
     def step(self, message: str) -> None:
         """Report progress (shown by the CLI's Rich status)."""
@@ -164,16 +177,58 @@ class IngestResult:
     loaded: dict[str, int]
     rejected: dict[str, int]
     replaced_previous: bool
+    #: Rows not written because the store (or the file itself) already held them, per table.
+    duplicates: dict[str, int] = field(default_factory=dict)
 
 
 def fingerprint(path: Path) -> str:
-    """A hash of the names, sizes and modification times of the files under ``path``."""
-    h = hashlib.sha256()
+    """A digest of the content of the files under ``path`` (names, places and times ignored).
+
+    The same export read as its folder, from a copy, or after a ``touch`` has the same
+    fingerprint; ingest uses it to replace an earlier load of the same content.
+    """
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    digests = []
     for p in files:
-        st = p.stat()
-        h.update(f"{p.name}\0{st.st_size}\0{int(st.st_mtime)}\n".encode())
-    return h.hexdigest()[:16]
+        h = hashlib.sha256()
+        with p.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        digests.append(h.hexdigest())
+    total = hashlib.sha256()
+    for d in sorted(digests):
+        total.update(d.encode())
+    return total.hexdigest()[:32]
+
+
+_MAX_ID_LENGTH = 256
+
+
+def check_user_id(user: str) -> str:
+    """A ``--user`` value without surrounding whitespace.
+
+    Raises
+    ------
+    ConfigError
+        The id is blank, longer than 256 characters, or holds control characters or
+        characters that are not valid Unicode text.
+    """
+    u = user.strip()
+    bad: str | None = None
+    if not u:
+        bad = "is blank"
+    elif len(u) > _MAX_ID_LENGTH:
+        bad = f"is {len(u):,} characters long (at most {_MAX_ID_LENGTH})"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in u):
+        bad = "holds control characters"
+    elif any(0xD800 <= ord(c) <= 0xDFFF for c in u):
+        bad = "is not valid Unicode text"
+    if bad is not None:
+        raise ConfigError(
+            f"--user {user!r} {bad}",
+            hint="give a visible id such as --user alice (or leave --user out to use the folder name)",
+        )
+    return u
 
 
 def ingest(
@@ -200,33 +255,41 @@ def ingest(
         raise ConfigError(f"{p}: no such file or folder")
     if on_error not in ("raise", "skip"):
         raise ConfigError(f"--on-error must be 'raise' or 'skip', not {on_error!r}")
+    if user is not None:
+        user = check_user_id(user)
     resolved = str(p.resolve())
+    digest = fingerprint(p)
     ctx = IngestContext(con=store.con, on_error=on_error, user=user, progress=progress)
     with store.transaction() as con:
         ctx.step(f"{loader.name}: reading {p}")
         staged = loader.load(p, ctx)
+        enforce_bounds(con, staged, ctx, p)
         staged.rejects.extend(ctx.rejects)
         previous = [
             r[0]
             for r in con.execute(
-                "SELECT ingest_id FROM ingests WHERE source = ? AND path = ?",
-                [loader.name, resolved],
+                "SELECT ingest_id FROM ingests WHERE source = ? AND (path = ? OR fingerprint = ?) "
+                "ORDER BY ingest_id",
+                [loader.name, resolved, digest],
             ).fetchall()
         ]
-        for old in previous:
-            for table in INGEST_TABLES:
-                con.execute(f"DELETE FROM {table} WHERE ingest_id = ?", [old])
-            con.execute("DELETE FROM ingests WHERE ingest_id = ?", [old])
         row = con.execute("SELECT nextval('ingest_id_seq')").fetchone()
         assert row is not None
         ingest_id = int(row[0])
+        for old in previous:
+            _delete_ingest(con, old, ingest_id)
         con.execute(
             "INSERT INTO ingests (ingest_id, source, path, label, fingerprint, started_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [ingest_id, loader.name, resolved, label or p.name, fingerprint(p), _now()],
+            [ingest_id, loader.name, resolved, label or p.name, digest, _now()],
         )
         ctx.step(f"{loader.name}: matching and writing")
-        loaded = write_staged(store, staged.frames, source=loader.name, ingest_id=ingest_id)
+        duplicates: dict[str, int] = {}
+        loaded = write_staged(
+            store, staged.frames, source=loader.name, ingest_id=ingest_id, duplicates=duplicates
+        )
+        if duplicates:
+            log.info("%s: not written again (already in the store): %s", loader.name, duplicates)
         rejected: dict[str, int] = {}
         for rej in staged.rejects:
             rejected[rej.table] = rejected.get(rej.table, 0) + 1
@@ -244,7 +307,95 @@ def ingest(
             "UPDATE ingests SET finished_at = ?, loaded = ?, rejected = ? WHERE ingest_id = ?",
             [_now(), json.dumps(loaded), json.dumps(rejected), ingest_id],
         )
-    return IngestResult(loader.name, resolved, ingest_id, loaded, rejected, bool(previous))
+    return IngestResult(
+        loader.name, resolved, ingest_id, loaded, rejected, bool(previous), duplicates
+    )
+
+
+#: Fact tables whose ``user_id`` keeps a user row alive when its own ingest is replaced.
+_USER_FACTS = ("events", "likes", "playcounts", "artist_tags", "playlists", "friends")
+
+
+def _delete_ingest(con: duckdb.DuckDBPyConnection, old: int, new: int) -> None:
+    """Delete what ingest ``old`` wrote; its user rows that other ingests' facts name stay.
+
+    Those users are handed to ingest ``new`` (which may update them), so no fact is left
+    pointing at a user that is gone.
+    """
+    for table in INGEST_TABLES:
+        if table != "users":
+            con.execute(f"DELETE FROM {table} WHERE ingest_id = ?", [old])
+    named = " UNION ".join(f"SELECT user_id FROM {t}" for t in _USER_FACTS)
+    named += " UNION SELECT friend_id FROM friends"
+    con.execute(
+        f"UPDATE users SET ingest_id = ? WHERE ingest_id = ? AND user_id IN ({named})", [new, old]
+    )
+    con.execute("DELETE FROM users WHERE ingest_id = ?", [old])
+    con.execute("DELETE FROM ingests WHERE ingest_id = ?", [old])
+
+
+def enforce_bounds(
+    con: duckdb.DuckDBPyConnection, staged: Staged, ctx: IngestContext, path: Path
+) -> None:
+    """Check the bounded columns of every staged frame (:data:`encore.data.bounds.STAGED_BOUNDS`).
+
+    The last line of defence behind the loaders' own checks (which name the line): a value
+    outside the bounds raises :class:`DataError` naming the file and field, or with
+    ``--on-error skip`` its row is dropped into ``rejects``.
+    """
+    for table, columns in bounds.STAGED_BOUNDS.items():
+        frame = staged.frames.get(table)
+        if frame is None:
+            continue
+        view = f"_bounds_{table}"
+        if isinstance(frame, duckdb.DuckDBPyRelation):
+            frame.create_view(view, replace=True)
+            have = set(frame.columns)
+        else:
+            con.register(view, frame)
+            have = set(frame.columns if isinstance(frame, pd.DataFrame) else frame.column_names)
+        try:
+            conds = {
+                col: bounds.bound_sql(kind, f'TRY_CAST("{col}" AS {_BOUND_TYPES[kind]})')
+                for col, kind in columns.items()
+                if col in have
+            }
+            if not conds:
+                continue
+            any_bad = " OR ".join(conds.values())
+            n_bad = con.execute(f"SELECT count(*) FROM {view} WHERE {any_bad}").fetchall()
+            if not n_bad[0][0]:
+                continue
+            which = ", ".join(f"CASE WHEN {c} THEN '{col}' END" for col, c in conds.items())
+            bad = con.execute(
+                f"SELECT coalesce({which}) AS _field, * FROM {view} WHERE {any_bad}"
+            ).df()
+            for rec in bad.to_dict(orient="records"):
+                col = str(rec.pop("_field"))
+                ctx.reject(
+                    table,
+                    path,
+                    None,
+                    col,
+                    f"{rec.get(col)!s} is out of bounds: {bounds.bound_text(columns[col])}",
+                    json.dumps(rec, default=str, ensure_ascii=False)[:2000],
+                )
+            staged.frames[table] = con.execute(
+                f"SELECT * FROM {view} WHERE NOT ({any_bad})"
+            ).to_arrow_table()
+        finally:
+            if isinstance(frame, duckdb.DuckDBPyRelation):
+                con.execute(f"DROP VIEW IF EXISTS {view}")
+            else:
+                con.unregister(view)
+
+
+_BOUND_TYPES = {"time": "TIMESTAMP", "play": "HUGEINT", "duration": "HUGEINT"}
+
+
+def _text(s: str) -> str:
+    """Text that can be stored: lone surrogates and other unencodable characters escaped."""
+    return s.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _now() -> datetime:

@@ -102,12 +102,17 @@ class Store:
         except duckdb.Error as exc:
             raise SchemaError(f"cannot open store {self.path}: {exc}") from exc
         self.read_only = read_only
-        for macro in _MACROS:
-            self.con.execute(macro)
-        if not read_only:
-            self.migrate()
-        else:
-            self._check_version()
+        try:
+            self._refuse_foreign()
+            for macro in _MACROS:
+                self.con.execute(macro)
+            if not read_only:
+                self.migrate()
+            else:
+                self._check_version()
+        except BaseException:
+            self.con.close()
+            raise
 
     # ---------------------------------------------------------------- lifecycle
     def close(self) -> None:
@@ -121,15 +126,57 @@ class Store:
         self.close()
 
     # ---------------------------------------------------------------- schema
+    def _refuse_foreign(self) -> None:
+        """Refuse a DuckDB file that holds tables but no Encore schema, before writing anything.
+
+        Raises
+        ------
+        SchemaError
+            The file is some other program's database ("not an Encore store"); it is left
+            untouched.
+        """
+        rows = self.con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_catalog = current_database() ORDER BY table_name"
+        ).fetchall()
+        names = [r[0] for r in rows]
+        if names and "schema_migrations" not in names:
+            shown = ", ".join(names[:5]) + (
+                f" (and {len(names) - 5} more)" if len(names) > 5 else ""
+            )
+            raise SchemaError(
+                f"{self.path} is not an Encore store: it holds other tables ({shown}) and no "
+                "Encore schema; it was not changed",
+                hint="pass --db with a new file name (or an existing Encore store)",
+            )
+
     def schema_version(self) -> int:
-        """The highest migration applied to this store (0 for an empty file)."""
+        """The highest migration applied to this store (0 for an empty file).
+
+        Raises
+        ------
+        SchemaError
+            ``schema_migrations`` is damaged (wrong columns or values).
+        """
         exists = self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
         ).fetchone()
         if not exists or exists[0] == 0:
             return 0
-        row = self.con.execute("SELECT max(version) FROM schema_migrations").fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
+        try:
+            row = self.con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+            version = int(row[0]) if row and row[0] is not None else 0
+        except (duckdb.Error, ValueError, TypeError) as exc:
+            raise SchemaError(
+                f"store {self.path} has a damaged schema_migrations table ({exc})",
+                hint="restore the store from a backup, or rebuild it with `encore ingest`",
+            ) from exc
+        if version < 0:
+            raise SchemaError(
+                f"store {self.path} has a damaged schema_migrations table (version {version})",
+                hint="restore the store from a backup, or rebuild it with `encore ingest`",
+            )
+        return version
 
     def _check_version(self) -> int:
         version = self.schema_version()

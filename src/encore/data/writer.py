@@ -161,12 +161,22 @@ def _clean(col: str) -> str:
 
 
 def write_staged(
-    store: Store, frames: Mapping[str, Frame], *, source: str, ingest_id: int
+    store: Store,
+    frames: Mapping[str, Frame],
+    *,
+    source: str,
+    ingest_id: int,
+    duplicates: dict[str, int] | None = None,
 ) -> dict[str, int]:
     """Resolve references and insert the staged frames; runs inside the caller's transaction.
 
     ``frames``: staged frames by table name (see :data:`STAGED_COLUMNS`); every row written
     gets ``source`` and ``ingest_id``. Returns the number of rows written per store table.
+
+    Plays are keyed on their natural key (user, time, resolved track, resolved artist) and
+    likes on (user, kind, liked item): a row another ingest already wrote to the store is
+    not written again (rows repeated inside one export are its own business and kept);
+    ``duplicates`` (when given) receives how many plays were left out that way.
     """
     con = store.con
     names = {t: _stage_table(con, t, f) for t, f in frames.items()}
@@ -345,30 +355,54 @@ def write_staged(
         add_user_keys(con, f"SELECT {_clean('user_id')} AS u FROM {names['events']}")
         con.execute(
             f"""
-            INSERT INTO events (user_id, track_id, artist_id, ts, ms_played, skipped, source, ingest_id, user_key)
-            SELECT {_clean("e.user_id")}, e._track_id, COALESCE(e._artist_id, t.artist_id), e.ts, e.ms_played,
+            CREATE OR REPLACE TEMP TABLE _ev AS
+            SELECT {_clean("e.user_id")} AS user_id, e._track_id AS track_id,
+                   COALESCE(e._artist_id, t.artist_id) AS artist_id, e.ts, e.ms_played,
                    COALESCE(e.skipped,
                      CASE WHEN e.ms_played IS NULL THEN FALSE
                           WHEN t.duration_ms IS NOT NULL AND t.duration_ms > 0
                             THEN e.ms_played < least({SKIP_SHARE} * t.duration_ms, {SKIP_CAP_MS})
-                          ELSE e.ms_played < {SKIP_UNKNOWN_MS} END),
-                   $src, $ing, k.user_key
+                          ELSE e.ms_played < {SKIP_UNKNOWN_MS} END) AS skipped,
+                   k.user_key
             FROM {names["events"]} e LEFT JOIN tracks t ON t.track_id = e._track_id
             LEFT JOIN user_keys k ON k.user_id = {_clean("e.user_id")}
             WHERE e.ts IS NOT NULL AND {_clean("e.user_id")} IS NOT NULL
               AND (e._track_id IS NOT NULL OR e._artist_id IS NOT NULL)
+            """
+        )
+        staged_n = con.execute("SELECT count(*) FROM _ev").fetchall()[0]
+        # the natural key of a play is (user, time, track, artist): a play another ingest
+        # already wrote is not written again (rows repeated inside one export are kept: the
+        # exports' own counts include them)
+        con.execute(
+            """
+            INSERT INTO events (user_id, track_id, artist_id, ts, ms_played, skipped, source, ingest_id, user_key)
+            SELECT user_id, track_id, artist_id, ts, ms_played, skipped, $src, $ing, user_key
+            FROM _ev n
+            WHERE NOT EXISTS (
+                SELECT 1 FROM events x WHERE x.user_id = n.user_id AND x.ts = n.ts
+                  AND x.track_id IS NOT DISTINCT FROM n.track_id
+                  AND x.artist_id IS NOT DISTINCT FROM n.artist_id)
             """,
             p,
         )
+        con.execute("DROP TABLE _ev")
         loaded["events"] = count("events")
+        dropped = int(staged_n[0]) - loaded["events"]
+        if dropped and duplicates is not None:
+            duplicates["events"] = dropped
     if "likes" in names:
         con.execute(
             f"""
             INSERT INTO likes (user_id, entity_type, entity_id, liked_at, source, ingest_id)
-            SELECT DISTINCT {_clean("user_id")}, entity_type,
-                   CASE entity_type WHEN 'track' THEN _track_id WHEN 'artist' THEN _artist_id
-                                    WHEN 'album' THEN _album_id END AS eid, liked_at, $src, $ing
-            FROM {names["likes"]} WHERE eid IS NOT NULL
+            SELECT DISTINCT {_clean("l.user_id")} AS uid, l.entity_type,
+                   CASE l.entity_type WHEN 'track' THEN l._track_id WHEN 'artist' THEN l._artist_id
+                                      WHEN 'album' THEN l._album_id END AS eid, l.liked_at, $src, $ing
+            FROM {names["likes"]} l WHERE eid IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM likes x WHERE x.user_id = {_clean("l.user_id")}
+                  AND x.entity_type = l.entity_type
+                  AND x.entity_id = CASE l.entity_type WHEN 'track' THEN l._track_id
+                      WHEN 'artist' THEN l._artist_id WHEN 'album' THEN l._album_id END)
             """,
             p,
         )

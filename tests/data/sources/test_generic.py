@@ -147,7 +147,12 @@ def test_detect_needs_events_or_tracks(tmp_path: Path) -> None:
             "not an ISO 8601 timestamp",
         ),
         ({"events": EVENTS.replace("10000", "10s")}, 3, "ms_played", "not a whole number"),
-        ({"events": EVENTS.replace("10000", "-5")}, 3, "ms_played", "not a whole number in [0, ]"),
+        (
+            {"events": EVENTS.replace("10000", "-5")},
+            3,
+            "ms_played",
+            "not a whole number in [0, 86399999]",
+        ),
         # one whole-number rule for every loader: sign and digits only
         ({"events": EVENTS.replace("10000", "10000.0")}, 3, "ms_played", "not a whole number"),
         ({"events": EVENTS.replace("10000", "1e4")}, 3, "ms_played", "not a whole number"),
@@ -215,11 +220,31 @@ def test_errors_name_file_line_field(
 
 
 def test_whole_numbers_are_read_exactly(tmp_path: Path, store: Store) -> None:
-    # through DOUBLE, 2**53 + 1 became 2**53; sign, leading zeros and spaces are fine
-    events = EVENTS.replace("200000", str(2**53 + 1)).replace("10000", " +007 ")
+    # sign, leading zeros and spaces are fine; the largest play under 24 h is kept exactly
+    events = EVENTS.replace("200000", "86399999").replace("10000", " +007 ")
     ingest(store, get_loader("generic"), make(tmp_path / "big", events=events))
     got = store.df("SELECT ms_played FROM events WHERE ms_played IS NOT NULL")["ms_played"]
-    assert sorted(got.tolist()) == [7, 5000, 2**53 + 1]
+    assert sorted(got.tolist()) == [7, 5000, 86_399_999]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("200000", str(2**53 + 1), "ms_played"),  # through DOUBLE it became 2**53: now refused
+        ("200000", "86400000", "ms_played"),
+        ("2024-01-01T10:05:00Z", "infinity", "ts"),
+        ("2024-01-01T10:05:00Z", "1989-12-31T23:59:59Z", "ts"),
+        ("2024-01-01T10:05:00Z", "2999-01-01", "ts"),
+    ],
+)
+def test_values_outside_the_bounds_name_line_and_field(
+    tmp_path: Path, store: Store, old: str, new: str, field: str
+) -> None:
+    before = store.counts()
+    with pytest.raises(DataError) as err:
+        ingest(store, get_loader("generic"), make(tmp_path / "b", events=EVENTS.replace(old, new)))
+    assert err.value.field == field and err.value.line is not None
+    pd.testing.assert_frame_equal(before, store.counts())
 
 
 def test_skip_mode_keeps_good_rows(tmp_path: Path, store: Store) -> None:
@@ -281,7 +306,7 @@ def services(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame]:
             "user_id": [draw(st.sampled_from(["u1", "user 2", "ü", "42"])) for _ in range(m)],
             "track_id": [tracks["track_id"][draw(st.integers(0, n - 1))] for _ in range(m)],
             "ts": [
-                draw(st.datetimes(datetime(2000, 1, 1), datetime(2030, 1, 1))).replace(
+                draw(st.datetimes(datetime(2000, 1, 1), datetime(2025, 12, 31))).replace(
                     microsecond=0
                 )
                 for _ in range(m)

@@ -375,11 +375,11 @@ _name = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, ma
 _record = st.fixed_dictionaries(
     {
         "endTime": st.datetimes(
-            min_value=datetime(2000, 1, 1), max_value=datetime(2030, 12, 31)
+            min_value=datetime(2000, 1, 1), max_value=datetime(2025, 12, 31)
         ).map(lambda d: d.strftime("%Y-%m-%d %H:%M")),
         "artistName": _name,
         "trackName": _name,
-        "msPlayed": st.integers(min_value=0, max_value=10**8),
+        "msPlayed": st.integers(min_value=0, max_value=86_399_999),
     }
 )
 

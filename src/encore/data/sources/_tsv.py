@@ -226,6 +226,26 @@ class TsvTable:
                 )
             positions[col] = hit
         self.width = len(found)
+        truncated = False
+        if not data.endswith(b"\n"):
+            # These files end with a line end: a last line without one, that has every field,
+            # was cut inside its last value (a count of 2345 cut to 2 still parses). A last
+            # line with too few fields is left to the field-count check, which says so.
+            cut = data.rfind(b"\n") + 1
+            tail = data[cut:]
+            if cut > 0 and tail.count(b"\t") == self.width - 1:
+                ctx.reject(
+                    table,
+                    path,
+                    data.count(b"\n") + 1,
+                    None,
+                    "the last line has no line end: the file looks truncated (cut inside its "
+                    "last value); download or copy it again",
+                    tail.decode("utf-8", "replace")[:2000],
+                )
+                data = data[:cut]
+                self._data = data
+                truncated = True
         self._encodings = tuple(encodings)
         self._positions = positions
         self._header = header
@@ -238,6 +258,7 @@ class TsvTable:
             and b"\r" not in data
             and not data.startswith(b"\xef\xbb\xbf")
             and len(set(found)) == len(found)
+            and not truncated
         )
         self._numbered = False
         self._query: str | None = None

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
+from encore.data import bounds
 from encore.data.ingest import IngestContext, Loader, Staged
 from encore.data.sources._csv import RawTable, arrow, read_raw, validate
 from encore.data.sources._toolkit import (
@@ -208,7 +209,7 @@ class GenericLoader(Loader):
             [
                 required("track_id"),
                 required("title"),
-                is_int("duration_ms", 0),
+                is_int("duration_ms", 0, bounds.MAX_DURATION_MS - 1),
                 is_int("release_year", 0, 3000),
                 self._dupes(raw, "track_id", "track_id"),
             ],
@@ -255,7 +256,12 @@ class GenericLoader(Loader):
             required("track_id"),
             required("ts"),
             is_ts("ts"),
-            is_int("ms_played", 0),
+            Check(
+                bounds.ts_out_of_bounds_sql(ts_expr("ts")),
+                "ts",
+                "out of bounds: " + bounds.bound_text("time"),
+            ),
+            is_int("ms_played", 0, bounds.MAX_PLAY_MS - 1),
             is_bool("skipped"),
         ]
         if "tracks" in raws:

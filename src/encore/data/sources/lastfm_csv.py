@@ -45,12 +45,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from encore.data import bounds
 from encore.data.ingest import IngestContext, Loader, Staged
 from encore.data.sources.spotify_history import (
     Bad,
     check_text,
     csv_rows,
     export_user,
+    mark_truncation,
     report_bad,
 )
 from encore.errors import ConfigError, DataError
@@ -167,6 +169,13 @@ def _parse_time(
         parsed = pd.to_datetime(s, format=fmt, errors="coerce", utc=True).dt.tz_convert(None)
     for i in np.flatnonzero(parsed.isna().to_numpy() & ~empty):
         out.append(Bad(int(i), field, f"bad date {values[i]!r}: expected {expected}"))
+    # Unix time 0 is the exporters' "unknown date" (dropped and counted by the loader)
+    lo, hi = pd.Timestamp(bounds.MIN_TIME), pd.Timestamp(bounds.max_time())
+    outside = ((parsed < lo) & (parsed != _EPOCH)) | (parsed > hi)
+    for i in np.flatnonzero(outside.to_numpy()):
+        out.append(
+            Bad(int(i), field, f"{values[i]!r} is out of bounds: {bounds.bound_text('time')}")
+        )
     return parsed, empty
 
 
@@ -283,6 +292,7 @@ class LastfmCsv(Loader):
                 out=problems,
             )
             ts, _ = _parse_time(times, lay, problems)
+            mark_truncation(f, problems, len(rows))
 
             def where(r: int, f: Path = f, starts: list[int] = starts) -> tuple[Path, int | None]:
                 return f, starts[r]

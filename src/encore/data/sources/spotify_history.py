@@ -49,6 +49,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from encore.data import bounds
 from encore.data.ingest import IngestContext, Loader, Staged
 from encore.errors import ConfigError, DataError
 
@@ -209,6 +210,10 @@ class JsonText:
                 line=exc.lineno,
                 hint=_TRUNCATED_HINT,
             ) from exc
+        except RecursionError as exc:
+            raise self.error(
+                i, "JSON nested too deeply (a streaming history is an array of flat records)"
+            ) from exc
 
     def _expect_end(self, j: int) -> None:
         k = self.skip_ws(j)
@@ -284,9 +289,10 @@ def compact(rec: Any, limit: int = 2000) -> str:
     """A record as one line of JSON (for the rejects table)."""
     try:
         s = json.dumps(rec, ensure_ascii=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         s = repr(rec)
-    return s[:limit]
+    # lone surrogates cannot be stored: keep them visible as escapes
+    return s[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 _MISSING: Any = object()
@@ -339,26 +345,48 @@ def check_text(
             out.append(Bad(i, field, f"{field} must be text, not {type(v).__name__} {v!r}"))
         elif required and not v.strip():
             out.append(Bad(i, field, f"{field} is empty"))
-
-
-def parse_ms(values: Sequence[Any], field: str, out: list[Bad]) -> np.ndarray:
-    """Milliseconds played: a non-negative integer (JSON number or digits in CSV text)."""
-    res = np.zeros(len(values), dtype=np.int64)
-    for i, v in enumerate(values):
-        if type(v) is int and v >= 0:
-            res[i] = v
-        elif isinstance(v, float) and v.is_integer() and v >= 0:
-            res[i] = int(v)
-        elif isinstance(v, str) and v.strip().isdigit():
-            res[i] = int(v.strip())
-        elif v is _MISSING:
-            out.append(Bad(i, field, f"missing field {field!r}"))
-        else:
+        elif _SURROGATE.search(v):
             out.append(
                 Bad(
                     i,
                     field,
-                    f"{field} must be a non-negative whole number of milliseconds, not {v!r}",
+                    f"{field} is not valid Unicode text (a lone surrogate such as \\ud800)",
+                )
+            )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_ms(values: Sequence[Any], field: str, out: list[Bad]) -> np.ndarray:
+    """Milliseconds played: a whole number from 0 to under 24 hours (JSON number or digits in CSV text).
+
+    The upper bound is :data:`encore.data.bounds.MAX_PLAY_MS`; larger values (10^15, 10^30)
+    are reported, never cast.
+    """
+    res = np.zeros(len(values), dtype=np.int64)
+    limit = bounds.MAX_PLAY_MS
+    for i, v in enumerate(values):
+        n: int | None = None
+        if type(v) is int:
+            n = v
+        elif isinstance(v, float) and v.is_integer():
+            n = int(v)
+        elif isinstance(v, str) and v.strip().isascii() and v.strip().isdigit():
+            n = int(v.strip())
+        if n is not None and 0 <= n < limit:
+            res[i] = n
+        elif n is not None and n >= limit:
+            out.append(Bad(i, field, f"{field} {n} is out of bounds: {bounds.bound_text('play')}"))
+        elif v is _MISSING:
+            out.append(Bad(i, field, f"missing field {field!r}"))
+        else:
+            shown = repr(v) if len(repr(v)) <= 60 else repr(v)[:57] + "..."
+            out.append(
+                Bad(
+                    i,
+                    field,
+                    f"{field} must be a non-negative whole number of milliseconds, not {shown}",
                 )
             )
     return res
@@ -378,6 +406,11 @@ def parse_times(
             out.append(Bad(int(i), field, f"{field} is empty"))
         else:
             out.append(Bad(int(i), field, f"bad date {v!r}: expected {expected}"))
+    lo, hi = pd.Timestamp(bounds.MIN_TIME), pd.Timestamp(bounds.max_time())
+    for i in np.flatnonzero(((parsed < lo) | (parsed > hi)).to_numpy()):
+        out.append(
+            Bad(int(i), field, f"{values[int(i)]!r} is out of bounds: {bounds.bound_text('time')}")
+        )
     return parsed
 
 
@@ -423,16 +456,56 @@ def _json_chunk(path: Path, keys: Sequence[str]) -> _Chunk:
 def csv_rows(path: Path) -> Generator[tuple[int, list[str]], None, None]:
     """(start line, fields) of every CSV row, header included."""
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
+        # strict: a quote left open at the end of the file (a cut download) is an error,
+        # not a last field that silently runs to the end of the file
+        reader = csv.reader(fh, strict=True)
         prev = 0
         try:
             for row in reader:
                 yield prev + 1, row
                 prev = reader.line_num
         except csv.Error as exc:
-            raise DataError(f"bad CSV: {exc}", file=str(path), line=reader.line_num + 1) from exc
+            if "unexpected end of data" in str(exc) and ends_without_newline(path):
+                raise DataError(
+                    f"{TRUNCATED_LAST_LINE} (a quoted value is not closed)",
+                    file=str(path),
+                    line=prev + 1,
+                    hint="download or export the file again",
+                ) from exc
+            raise DataError(f"bad CSV: {exc}", file=str(path), line=prev + 1) from exc
         except UnicodeDecodeError as exc:
             raise DataError("not UTF-8 text", file=str(path), line=prev + 1) from exc
+
+
+def ends_without_newline(path: Path) -> bool:
+    """True when the (non-empty) file's last byte is not a line end."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            if fh.tell() == 0:
+                return False
+            fh.seek(-1, 2)
+            return fh.read(1) not in (b"\n", b"\r")
+    except OSError:
+        return False
+
+
+#: Said of a last line that has no line end and does not parse.
+TRUNCATED_LAST_LINE = "the last line has no line end and does not parse: the file looks truncated"
+
+
+def mark_truncation(path: Path, problems: list[Bad], n_rows: int) -> None:
+    """Say "truncated" for the problems of the last row when the file ends without a line end.
+
+    A final line that was cut (a timestamp cut to its first digits, a missing closing
+    quote) is a truncated download, and the message should say so rather than only
+    "bad date".
+    """
+    if n_rows == 0 or not ends_without_newline(path):
+        return
+    for b in problems:
+        if b.row == n_rows - 1 and not b.reason.startswith(TRUNCATED_LAST_LINE):
+            b.reason = f"{TRUNCATED_LAST_LINE} ({b.reason}); download or export it again"
 
 
 def _csv_chunk(path: Path, keys: Sequence[str], required: Sequence[str], out: list[Bad]) -> _Chunk:
@@ -463,6 +536,8 @@ def _csv_chunk(path: Path, keys: Sequence[str], required: Sequence[str], out: li
         records.append(row)
     cols: dict[str, list[Any]] = {}
     n = len(header)
+    if ends_without_newline(path) and records and len(records[-1]) != n:
+        mark_truncation(path, out, len(records))
     for k in keys:
         j = index.get(k)
         if j is None:
