@@ -189,3 +189,21 @@ def test_fold_in_follows_the_base_models() -> None:
 def test_bad_base_models_are_config_errors(bases: list[dict[str, Any]]) -> None:
     with pytest.raises(ConfigError):
         get_model("hybrid", bases=bases)
+
+
+def test_base_models_above_their_item_limit_sit_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from encore.recommenders.ease import EASE
+
+    monkeypatch.setattr(EASE, "item_limit", 10)
+    ds = random_dataset()
+    model = _fit(ds)
+    assert model.active_bases_.tolist() == [1, 2, 3]
+    assert [b.name for b in model.bases_] == ["als", "item_knn", "popular"]
+    names = model.feature_names()
+    assert names[0] == "1_als_score" and not any("ease" in n for n in names)
+    assert model._booster is not None and model._booster.num_feature() == len(names)
+    users = list(ds.user_map.external_ids[:5])
+    loaded = Recommender.load(model.save(tmp_path / "h"))
+    pd.testing.assert_frame_equal(model.recommend(users, k=5), loaded.recommend(users, k=5))

@@ -78,6 +78,7 @@ class BaseModelSpec(BaseModel):
 
 DEFAULT_BASES: tuple[BaseModelSpec, ...] = (
     BaseModelSpec(model="ease", search={"l2": [100.0, 500.0, 2000.0, 10000.0]}),
+    BaseModelSpec(model="slim", search={"l2": [10.0, 100.0]}),
     BaseModelSpec(model="als", search={"factors": [32, 64], "regularization": [0.1, 1.0]}),
     BaseModelSpec(model="item_knn", search={"similarity": ["cosine", "bm25"], "k": [25, 200]}),
     BaseModelSpec(model="popular", candidates=20, recent=False),
@@ -103,11 +104,11 @@ class HybridConfig(RecommenderConfig):
     recency_half_life_days: float | None = Field(default=None, gt=0)
     max_train_users: int = Field(default=20_000, ge=1)
     max_negatives: int | None = Field(default=100, ge=1)
-    objective: Literal["lambdarank", "rank_xendcg", "binary"] = "lambdarank"
-    n_estimators: int = Field(default=150, ge=1)
-    learning_rate: float = Field(default=0.1, gt=0)
-    num_leaves: int = Field(default=31, ge=2)
-    min_child_samples: int = Field(default=20, ge=1)
+    objective: Literal["lambdarank", "rank_xendcg", "binary"] = "rank_xendcg"
+    n_estimators: int = Field(default=300, ge=1)
+    learning_rate: float = Field(default=0.05, gt=0)
+    num_leaves: int = Field(default=4, ge=2)
+    min_child_samples: int = Field(default=50, ge=1)
     colsample_bytree: float = Field(default=0.8, gt=0, le=1)
     subsample: float = Field(default=1.0, gt=0, le=1)
     reg_lambda: float = Field(default=1.0, ge=0)
@@ -152,6 +153,7 @@ class Hybrid(Recommender):
         "item_features_",
         "has_time_",
         "pair_times_",
+        "active_bases_",
     )
 
     def __init__(
@@ -168,16 +170,38 @@ class Hybrid(Recommender):
             setattr(self, "supports_similar_items", False)  # noqa: B010
         self.bases_: list[Recommender] = []
         self._booster: lightgbm.Booster | None = None
+        #: Positions in ``config.bases`` of the base models in use (see :meth:`_fit`).
+        self.active_bases_ = np.arange(len(self.config.bases), dtype=np.int64)
         self.has_time_ = False
         self.pair_times_: np.ndarray | None = None
         self._pop_order_cache: np.ndarray | None = None
         self._times_cache: sp.csr_matrix | None = None
 
     # ------------------------------------------------------------------ fitting
+    def _specs(self) -> list[BaseModelSpec]:
+        """The base models in use, in config order."""
+        return [self.config.bases[i] for i in self.active_bases_]
+
     def _fit(self, dataset: InteractionDataset) -> None:
+        from encore.recommenders.registry import model_class
+
         times = _pair_times(dataset)
         self.has_time_ = times is not None
-        configs = [spec.config for spec in self.config.bases]
+        # a base model whose cost grows fast with the catalogue sits out above its limit
+        fits = []
+        for i, spec in enumerate(self.config.bases):
+            limit = model_class(spec.model).item_limit
+            if limit is not None and dataset.n_items > limit:
+                log.info(
+                    "hybrid: leaving out %s (%d items > %d)", spec.model, dataset.n_items, limit
+                )
+            else:
+                fits.append(i)
+        if not any(self.config.bases[i].candidates for i in fits):
+            log.warning("hybrid: every candidate model is above its item limit; using them all")
+            fits = list(range(len(self.config.bases)))
+        self.active_bases_ = np.asarray(fits, dtype=np.int64)
+        configs = [spec.config for spec in self._specs()]
         xs, ys, gs = [], [], []
         for fold, (inner, holdout) in enumerate(self._carve(dataset)):
             if fold == 0:
@@ -212,7 +236,7 @@ class Hybrid(Recommender):
         from encore.recommenders.registry import get_model
 
         out = []
-        for spec, cfg in zip(self.config.bases, configs, strict=True):
+        for spec, cfg in zip(self._specs(), configs, strict=True):
             model = get_model(spec.model, **cfg)
             out.append(model.fit(dataset, show_progress=self.show_progress))
         return out
@@ -228,7 +252,7 @@ class Hybrid(Recommender):
             rng = np.random.default_rng([c.seed, 3])
             users = np.sort(rng.choice(users, c.max_train_users, replace=False))
         out = []
-        for spec in c.bases:
+        for spec in self._specs():
             best: tuple[float, Recommender] | None = None
             for cfg in spec.configs():
                 model = get_model(spec.model, **cfg).fit(inner, show_progress=self.show_progress)
@@ -442,7 +466,8 @@ class Hybrid(Recommender):
         rows = sp.csr_matrix(rows, dtype=np.float32)
         rows.sort_indices()
         n, m = rows.shape
-        depth = min(max(c.rank_depth, max(b.candidates for b in c.bases)), m)
+        specs = self._specs()
+        depth = min(max(c.rank_depth, max(b.candidates for b in specs)), m)
         seen_r, seen_c = rows.nonzero()
         decayed = None
         if row_times is not None and c.recency_half_life_days is not None:
@@ -450,7 +475,7 @@ class Hybrid(Recommender):
         mask = np.zeros((n, m), dtype=bool)
         blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         kinds: list[tuple[int, bool]] = []  # (candidates, is the plain score)
-        for spec, base in zip(c.bases, bases, strict=True):
+        for spec, base in zip(specs, bases, strict=True):
             if known:
                 assert user_idx is not None
                 raw = base._score(user_idx, rows)
@@ -495,7 +520,7 @@ class Hybrid(Recommender):
     def feature_names(self) -> list[str]:
         """Names of the ranker's features, in column order."""
         names = []
-        for i, spec in enumerate(self.config.bases):
+        for i, spec in zip(self.active_bases_, self._specs(), strict=True):
             tag = f"{i}_{spec.model}"
             names += [f"{tag}_score", f"{tag}_score_rel", f"{tag}_rank"]
             if self._uses_recency(spec):
@@ -555,7 +580,7 @@ class Hybrid(Recommender):
         """Reciprocal-rank fusion of the base models (no ranker could be trained)."""
         names = self.feature_names()
         score = np.zeros(len(x))
-        for i, spec in enumerate(self.config.bases):
+        for i, spec in zip(self.active_bases_, self._specs(), strict=True):
             col = names.index(f"{i}_{spec.model}_rank")
             score += 1.0 / (60.0 + x[:, col].astype(np.float64))
         return score
@@ -583,6 +608,7 @@ class Hybrid(Recommender):
         self.bases_ = _unpack_bases(self.bases_bytes_, self)
         self._booster = _booster(bytes(np.asarray(self.ranker_bytes_, dtype=np.uint8)).decode())
         self.has_time_ = bool(self.has_time_)
+        self.active_bases_ = np.asarray(self.active_bases_, dtype=np.int64)
         self._pop_order_cache = None
         self._times_cache = None
 
