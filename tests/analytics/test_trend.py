@@ -32,7 +32,9 @@ def test_tiny_monthly(tiny: Store) -> None:
     assert jan.loc["jazz", "plays"] == 4 and feb.loc["jazz", "plays"] == 0
     assert feb.loc["rock", "share"] == 1.0
     assert jan["share"].sum() == pytest.approx(1.0)
-    assert frame.attrs["notes"] == []
+    # no partial months; the only note is the coverage footer every answer ends with
+    (footer,) = frame.attrs["notes"]
+    assert footer.startswith("coverage of the window's plays: genre 88.9 % observed")
 
 
 def test_tiny_weekly_partial_and_genre_filter(tiny: Store) -> None:

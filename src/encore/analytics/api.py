@@ -45,6 +45,9 @@ def run(
     genre: str | None = None,
     genres: Sequence[str] | None = None,
     every: str = "month",
+    genres_basis: str = "all",
+    minutes_basis: str = "all",
+    min_probability: float | None = None,
     **unused: Any,
 ) -> pd.DataFrame:
     """Answer one analytics question.
@@ -63,6 +66,9 @@ def run(
         Rows per genre and one genre (rankings).
     genres, every:
         Genres and period (trend).
+    genres_basis, minutes_basis, min_probability:
+        ``--genres`` (all, observed, predicted, catalogue), ``--minutes`` (all,
+        observed) and ``--min-probability`` (see :class:`~encore.analytics.window.Window`).
 
     Returns
     -------
@@ -89,6 +95,9 @@ def run(
         segment_model=segment_model,
         include_skips=include_skips,
         measure=measure,
+        genres=genres_basis,
+        minutes=minutes_basis,
+        min_probability=min_probability,
     )
     if what == "genres":
         return genre_popularity(store, window, by=by)

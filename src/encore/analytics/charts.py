@@ -196,29 +196,72 @@ def _subtitle(fig: Any, frame: pd.DataFrame, extra: str = "") -> None:
     )
 
 
+#: How a predicted segment looks: hatched and lighter than the genre's observed one.
+PREDICTED_HATCH = "///"
+PREDICTED_ALPHA = 0.45
+
+
+def _by_genre(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """One row per genre, smallest first: ``genre, observed, predicted, total, share``.
+
+    ``observed`` and ``predicted`` are the measure's parts by basis (a frame without a
+    ``basis`` column is all observed); ``share`` is the genre's share of the total.
+    """
+    basis = frame["basis"] if "basis" in frame else pd.Series("observed", index=frame.index)
+    parts = frame.assign(_b=basis.where(basis == "predicted", "observed"))
+    wide = parts.pivot_table(index="genre", columns="_b", values=by, aggfunc="sum").fillna(0.0)
+    for col in ("observed", "predicted"):
+        if col not in wide:
+            wide[col] = 0.0
+    wide["total"] = wide["observed"] + wide["predicted"]
+    wide["share"] = parts.groupby("genre")["share"].sum()
+    order = frame.drop_duplicates("genre")["genre"].tolist()[::-1]  # the result's order, reversed
+    return wide.reindex(order).reset_index()
+
+
 def _png_genres(plt: Any, frame: pd.DataFrame) -> Any:
     _, by, _ = _meta(frame)
-    data = frame.sort_values(by, ascending=True, kind="stable")
+    data = _by_genre(frame, by)
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.32 * len(data)))
     colours = [genre_colour(g) for g in data["genre"]]
-    bars = ax.barh(data["genre"], data[by], color=colours)
-    top = float(data[by].max()) if len(data) else 0.0
-    for bar, value, share in zip(bars, data[by], data["share"], strict=True):
+    bars = ax.barh(data["genre"], data["observed"], color=colours)
+    if data["predicted"].any():
+        ax.barh(
+            data["genre"],
+            data["predicted"],
+            left=data["observed"],
+            color=colours,
+            alpha=PREDICTED_ALPHA,
+            hatch=PREDICTED_HATCH,
+            edgecolor="#555555",
+            linewidth=0,
+        )
+    top = float(data["total"].max()) if len(data) else 0.0
+    for bar, value, pred, share in zip(
+        bars, data["total"], data["predicted"], data["share"], strict=True
+    ):
+        label = f"{value:,.0f}  ({share:.1%})"
+        if pred > 0:
+            label += f", {pred / value:.0%} predicted"
         ax.text(
-            bar.get_width() + top * 0.01,
+            value + top * 0.01,
             bar.get_y() + bar.get_height() / 2,
-            f"{value:,.0f}  ({share:.1%})",
+            label,
             va="center",
             fontsize=8,
         )
-    ax.set_xlim(0, top * 1.22 if top else 1)
+    ax.set_xlim(0, top * 1.35 if top else 1)
     ax.set_xlabel(_UNITS.get(by, by))
     ax.set_ylabel("genre")
     ax.grid(axis="x", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
-    total = data[by].sum()
+    total = data["total"].sum()
     grey = "tags that name no genre" if "tag" in by else "plays of tracks with no known genre"
     extra = f"total {total:,.0f} {_measure_word(by)}; grey bar = {grey}"
+    if data["predicted"].any():
+        extra += "; hatched, lighter part = genre predicted by the model"
+    if by == "minutes" and "estimated_minutes" in frame and total > 0:
+        extra += f"; {frame['estimated_minutes'].sum() / total:.0%} of minutes estimated"
     _subtitle(fig, frame, extra)
     fig.tight_layout()
     return fig
@@ -238,7 +281,14 @@ def _png_top(plt: Any, frame: pd.DataFrame) -> Any:
         ax = axes[i // cols][i % cols]
         part = frame[frame["genre"] == genre].sort_values("rank", ascending=False)
         labels = [f"{r}. {lbl}" for r, lbl in zip(part["rank"], _label_col(part), strict=True)]
-        ax.barh(range(len(part)), part[by], color=genre_colour(genre))
+        predicted = (
+            (part["basis"] == "predicted").to_numpy() if "basis" in part else [False] * len(part)
+        )
+        bars = ax.barh(range(len(part)), part[by], color=genre_colour(genre))
+        for bar, is_pred in zip(bars, predicted, strict=True):
+            if is_pred:
+                bar.set_alpha(PREDICTED_ALPHA)
+                bar.set_hatch(PREDICTED_HATCH)
         ax.set_yticks(range(len(part)), labels, fontsize=8)
         ax.set_title(genre, fontsize=11, fontweight="bold", loc="left")
         ax.set_xlabel(_UNITS.get(by, by), fontsize=8)
@@ -337,26 +387,49 @@ def _html(frame: pd.DataFrame, out: Path, what: str) -> None:
         fig = go.Figure()
         fig.add_annotation(text="<br>".join(frame.attrs.get("notes", ["no data"])), showarrow=False)
     elif what.startswith("genre popularity"):
-        data = frame.sort_values(by, ascending=True, kind="stable")
-        fig = go.Figure(
-            go.Bar(
-                x=data[by],
-                y=data["genre"],
-                orientation="h",
-                marker_color=[genre_colour(g) for g in data["genre"]],
-                text=[f"{v:,.0f} ({s:.1%})" for v, s in zip(data[by], data["share"], strict=True)],
-                textposition="outside",
-                customdata=data.drop(columns=["genre"]).to_numpy(),
-                hovertemplate="%{y}<br>"
-                + "<br>".join(
-                    f"{c}: %{{customdata[{i}]:,.4g}}"
-                    for i, c in enumerate(data.columns.drop("genre"))
+        data = _by_genre(frame, by)
+        colours = [genre_colour(g) for g in data["genre"]]
+        fig = go.Figure()
+        for part in ("observed", "predicted"):
+            if part == "predicted" and not data["predicted"].any():
+                continue
+            rows = frame[
+                (frame["basis"] if "basis" in frame else pd.Series("observed", index=frame.index))
+                .where(lambda b: b == "predicted", "observed")
+                .eq(part)
+            ].set_index("genre")
+            cols = [c for c in rows.columns if c not in ("basis",)]
+            custom = rows.reindex(data["genre"])[cols].to_numpy()
+            pct = [
+                f"{v:,.0f} ({sh:.1%}{f', {p / v:.0%} predicted' if p > 0 else ''})"
+                for v, p, sh in zip(data["total"], data["predicted"], data["share"], strict=True)
+            ]
+            fig.add_trace(
+                go.Bar(
+                    x=data[part],
+                    y=data["genre"],
+                    orientation="h",
+                    name=f"{part} genre",
+                    marker={
+                        "color": colours,
+                        "opacity": 1.0 if part == "observed" else PREDICTED_ALPHA,
+                        "pattern": {"shape": "" if part == "observed" else "/"},
+                    },
+                    text=pct
+                    if part == ("predicted" if data["predicted"].any() else "observed")
+                    else None,
+                    textposition="outside",
+                    customdata=custom,
+                    hovertemplate=f"%{{y}} ({part})<br>"
+                    + "<br>".join(f"{c}: %{{customdata[{i}]:,.4g}}" for i, c in enumerate(cols))
+                    + "<extra></extra>",
                 )
-                + "<extra></extra>",
             )
-        )
         fig.update_layout(
-            height=200 + 28 * len(data), xaxis_title=_UNITS.get(by, by), yaxis_title="genre"
+            barmode="stack",
+            height=200 + 28 * len(data),
+            xaxis_title=_UNITS.get(by, by),
+            yaxis_title="genre",
         )
     elif what.startswith("genre trend"):
         every = what.rsplit(" ", 1)[-1]

@@ -80,6 +80,33 @@ MeasureOpt = Annotated[
         "source has no plays).",
     ),
 ]
+GenresBasisOpt = Annotated[
+    str,
+    typer.Option(
+        "--genres",
+        help="Which genres label plays: all (observed, else predicted at or above "
+        "--min-probability; a basis column keeps them apart), observed (predicted ones "
+        "count as unknown), predicted (only the plays whose genre is predicted) or "
+        "catalogue (the track's or artist's own genre, as before `encore genre resolve`).",
+    ),
+]
+MinutesBasisOpt = Annotated[
+    str,
+    typer.Option(
+        "--minutes",
+        help="all (plays without a duration get an estimated one; estimated_minutes says "
+        "how much) or observed (they add no minutes).",
+    ),
+]
+MinProbabilityOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--min-probability",
+        help="Lowest model probability at which a predicted genre counts (default 0.4); "
+        "below it the play stays (unknown).",
+        show_default=False,
+    ),
+]
 ChartOpt = Annotated[
     Path | None,
     typer.Option(
@@ -109,6 +136,9 @@ def _run(
     segment_model: str | None,
     include_skips: bool,
     measure: str,
+    genres_basis: str,
+    minutes_basis: str,
+    min_probability: float | None,
     chart: Path | None,
     **kwargs: Any,
 ) -> pd.DataFrame:
@@ -130,6 +160,9 @@ def _run(
             segment_model=segment_model,
             include_skips=include_skips,
             measure=measure,
+            genres_basis=genres_basis,
+            minutes_basis=minutes_basis,
+            min_probability=min_probability,
             **kwargs,
         )
     for note in frame.attrs.get("notes", []):
@@ -143,8 +176,9 @@ def _run(
         if st.fmt is OutputFormat.table and "share" in shown:
             shown["share"] = (shown["share"] * 100).round(2)
             shown = shown.rename(columns={"share": "share_%"})
-        if st.fmt is OutputFormat.table and "minutes" in shown:
-            shown["minutes"] = shown["minutes"].round(1)
+        for name in ("minutes", "estimated_minutes"):
+            if st.fmt is OutputFormat.table and name in shown:
+                shown[name] = shown[name].round(1)
         emit(
             shown,
             st.fmt,
@@ -170,6 +204,9 @@ def genres_cmd(
     segment_model: SegmentModelOpt = None,
     include_skips: SkipsOpt = False,
     measure: MeasureOpt = "auto",
+    genres_basis: GenresBasisOpt = "all",
+    minutes_basis: MinutesBasisOpt = "all",
+    min_probability: MinProbabilityOpt = None,
     chart: ChartOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
@@ -188,6 +225,9 @@ def genres_cmd(
         segment_model=segment_model,
         include_skips=include_skips,
         measure=measure,
+        genres_basis=genres_basis,
+        minutes_basis=minutes_basis,
+        min_probability=min_probability,
         chart=chart,
         by=by,
     )
@@ -207,6 +247,9 @@ def top_tracks_cmd(
     segment_model: SegmentModelOpt = None,
     include_skips: SkipsOpt = False,
     measure: MeasureOpt = "auto",
+    genres_basis: GenresBasisOpt = "all",
+    minutes_basis: MinutesBasisOpt = "all",
+    min_probability: MinProbabilityOpt = None,
     chart: ChartOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
@@ -225,6 +268,9 @@ def top_tracks_cmd(
         segment_model=segment_model,
         include_skips=include_skips,
         measure=measure,
+        genres_basis=genres_basis,
+        minutes_basis=minutes_basis,
+        min_probability=min_probability,
         chart=chart,
         n=n,
         by=by,
@@ -248,6 +294,9 @@ def top_artists_cmd(
     segment_model: SegmentModelOpt = None,
     include_skips: SkipsOpt = False,
     measure: MeasureOpt = "auto",
+    genres_basis: GenresBasisOpt = "all",
+    minutes_basis: MinutesBasisOpt = "all",
+    min_probability: MinProbabilityOpt = None,
     chart: ChartOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
@@ -266,6 +315,9 @@ def top_artists_cmd(
         segment_model=segment_model,
         include_skips=include_skips,
         measure=measure,
+        genres_basis=genres_basis,
+        minutes_basis=minutes_basis,
+        min_probability=min_probability,
         chart=chart,
         n=n,
         by=by,
@@ -292,6 +344,9 @@ def trend_cmd(
     segment_model: SegmentModelOpt = None,
     include_skips: SkipsOpt = False,
     measure: MeasureOpt = "auto",
+    genres_basis: GenresBasisOpt = "all",
+    minutes_basis: MinutesBasisOpt = "all",
+    min_probability: MinProbabilityOpt = None,
     chart: ChartOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
@@ -310,6 +365,9 @@ def trend_cmd(
         segment_model=segment_model,
         include_skips=include_skips,
         measure=measure,
+        genres_basis=genres_basis,
+        minutes_basis=minutes_basis,
+        min_probability=min_probability,
         chart=chart,
         every=every,
         by=by,

@@ -24,21 +24,79 @@ PLAY_MEASURES: tuple[str, ...] = ("plays", "minutes", "skips", "listeners")
 TAG_MEASURES: tuple[str, ...] = ("tag_assignments", "taggers")
 
 
+#: Order of the ``basis`` values in results.
+BASIS_ORDER: dict[str, int] = {"observed": 0, "predicted": 1, "unknown": 2}
+
+#: Code offset of a predicted genre: genre code ``c`` observed is ``c + PREDICTED_CODE`` predicted.
+PREDICTED_CODE = 1000
+
+
+def uses_resolution(window: Window) -> bool:
+    """Whether plays are labelled through the genre resolution (``encore genre resolve``)."""
+    return window.measure == "plays" and window.resolved and window.genres != "catalogue"
+
+
+def with_basis(window: Window) -> bool:
+    """Whether results carry a ``basis`` column (observed / predicted / unknown)."""
+    return window.measure == "plays" and window.genres != "catalogue"
+
+
+def estimates_minutes(window: Window) -> bool:
+    """Whether plays without a duration get estimated minutes (results carry ``estimated_minutes``)."""
+    return window.measure == "plays" and window.minutes == "all"
+
+
 def _codes_sql(window: Window) -> str:
-    """Genre name <-> small integer code; code 0 is the special bar.
+    """Genre name <-> small integer code and basis; code 0 is the special bar.
 
     Grouping 10 M rows by an integer is several times faster than by a string, so the
-    queries label rows with codes and turn them into names at the end.
+    queries label rows with codes and turn them into names at the end. A predicted genre
+    has its own code (:data:`PREDICTED_CODE` above the observed one), so that the basis
+    costs nothing extra to group by.
     """
     special = UNKNOWN_GENRE if window.measure == "plays" else NO_GENRE_TAG
+    predicted = (
+        f"UNION ALL SELECT code + {PREDICTED_CODE}, genre, 'predicted' FROM base"
+        if uses_resolution(window)
+        else ""
+    )
     return f"""
-        SELECT 0 AS code, '{special}' AS genre
+        SELECT 0 AS code, '{special}' AS genre, 'unknown' AS basis
         UNION ALL
-        SELECT CAST(row_number() OVER (ORDER BY genre) AS INTEGER), genre FROM (
+        SELECT code, genre, 'observed' FROM base
+        {predicted}
+    """
+
+
+def _base_codes_sql() -> str:
+    """The observed genre codes: ``code, genre`` (a CTE named ``base`` that gc reads)."""
+    return """
+        SELECT CAST(row_number() OVER (ORDER BY genre) AS INTEGER) AS code, genre FROM (
             SELECT genre FROM tracks WHERE genre IS NOT NULL
             UNION SELECT genre FROM artists WHERE genre IS NOT NULL
             UNION SELECT genre FROM genre_map WHERE genre IS NOT NULL)
     """
+
+
+def codes_cte(window: Window) -> str:
+    """The ``base`` and ``gc`` CTEs (without ``WITH``): genre codes, names and bases."""
+    return f"base AS ({_base_codes_sql()}), gc AS ({_codes_sql(window)})"
+
+
+def _basis_filter(window: Window) -> str:
+    """A condition on ``gc`` keeping the rows that ``--genres`` shows."""
+    return "gc.basis = 'predicted'" if window.genres == "predicted" else "TRUE"
+
+
+def estimate_sql(window: Window) -> str:
+    """SQL: the estimated ms of one play without a duration, over the joins of :func:`_genre_joins`.
+
+    The track's estimated duration, else the artist's, else the global median
+    (:mod:`encore.data.resolve`); NULL when minutes are not estimated.
+    """
+    if not estimates_minutes(window) or not window.resolved:
+        return "CAST(NULL AS DOUBLE)"
+    return f"COALESCE(t.est_ms, a.est_ms, {float(window.global_ms or 0.0)})"
 
 
 def _dim_sql(dims: Sequence[str], every: str | None, alias: str) -> str:
@@ -51,17 +109,39 @@ def _dim_sql(dims: Sequence[str], every: str | None, alias: str) -> str:
     return (", ".join(sel) + ", ") if sel else ""
 
 
-def _genre_joins(rows: str) -> str:
+def _genre_joins(rows: str, window: Window) -> str:
     """SQL joins labelling rows (alias ``rows``, with ``track_id`` and ``artist_id``) with genre codes.
 
     ``t.code`` is the track's genre and ``a.code`` the play's artist's genre (the row's own
-    artist, else the track's); the rows' genre is ``COALESCE(t.code, a.code, 0)``. Needs
-    the genre-code relation ``gc`` (:func:`_codes_sql`) in scope.
+    artist, else the track's; with a genre resolution, else the artist's resolved genre:
+    observed, or predicted at or above the window's probability); the rows' genre is
+    ``COALESCE(t.code, a.code, 0)``. ``t.est_ms`` and ``a.est_ms`` are the estimated
+    durations (see :func:`estimate_sql`). Needs the genre-code relation ``gc``
+    (:func:`codes_cte`) in scope.
     """
-    return f"""LEFT JOIN (SELECT tr.track_id, tr.artist_id, gc.code FROM tracks tr
-                       LEFT JOIN gc ON gc.genre = tr.genre) t ON t.track_id = {rows}.track_id
-            LEFT JOIN (SELECT ar.artist_id, gc.code FROM artists ar
-                       LEFT JOIN gc ON gc.genre = ar.genre) a
+    resolved = uses_resolution(window)
+    est = estimates_minutes(window) and window.resolved
+    t_est = ", tm.est_ms" if est else ", CAST(NULL AS DOUBLE) AS est_ms"
+    t_join = "LEFT JOIN track_minutes tm ON tm.track_id = tr.track_id" if est else ""
+    if resolved:
+        ok = (
+            "r.basis = 'observed'"
+            if window.genres == "observed"
+            else f"(r.basis = 'observed' OR r.probability >= {float(window.min_probability)!r})"
+        )
+        a_code = "COALESCE(gc.code, rc.code) AS code"
+        a_join = f"""LEFT JOIN artist_resolution r ON r.artist_id = ar.artist_id
+                       LEFT JOIN gc rc ON rc.genre = r.genre AND rc.basis = r.basis AND {ok}"""
+    else:
+        a_code = "gc.code"
+        a_join = "LEFT JOIN artist_resolution r ON r.artist_id = ar.artist_id" if est else ""
+    a_est = ", r.est_ms" if est else ", CAST(NULL AS DOUBLE) AS est_ms"
+    return f"""LEFT JOIN (SELECT tr.track_id, tr.artist_id, gc.code{t_est} FROM tracks tr
+                       LEFT JOIN gc ON gc.genre = tr.genre AND gc.basis = 'observed'
+                       {t_join}) t ON t.track_id = {rows}.track_id
+            LEFT JOIN (SELECT ar.artist_id, {a_code}{a_est} FROM artists ar
+                       LEFT JOIN gc ON gc.genre = ar.genre AND gc.basis = 'observed'
+                       {a_join}) a
                    ON a.artist_id = COALESCE({rows}.artist_id, t.artist_id)"""
 
 
@@ -92,7 +172,6 @@ def measures_sql(
     """
     if direct and (window.measure != "plays" or list(dims) != ["artist_id"]):
         raise ValueError("direct=True needs plays and dims == ['artist_id']")
-    codes = _codes_sql(window)
     period_sel = _dim_sql(dims, every, "e" if window.measure == "plays" else "t")
     outer = ", ".join(["x.code", *[f"x.{d}" for d in dims]])
     if window.measure == "tags":
@@ -112,29 +191,33 @@ def measures_sql(
             SELECT COALESCE(t.code, a.code, 0) AS code, pre.track_id,
                    COALESCE(pre.artist_id, t.artist_id) AS artist_id,
                    {"pre.period, " if "period" in dims else ""}
-                   pre.plays, pre.ms, pre.skips{", pre.artist_id IS NOT NULL AS named" if direct else ""}
+                   pre.plays, pre.ms, pre.skips, pre.nodur, pre.nodur * {estimate_sql(window)} AS est
+                   {", pre.artist_id IS NOT NULL AS named" if direct else ""}
             FROM (
                 SELECT e.track_id, e.artist_id, {period_sel}
                        count(*) FILTER (WHERE {counted}) AS plays,
                        sum(CAST(e.ms_played AS DOUBLE)) FILTER (WHERE {counted}) AS ms,
-                       count(*) FILTER (WHERE COALESCE(e.skipped, FALSE)) AS skips
+                       count(*) FILTER (WHERE COALESCE(e.skipped, FALSE)) AS skips,
+                       count(*) FILTER (WHERE {counted} AND e.ms_played IS NULL) AS nodur
                 FROM events e WHERE {window.where("e")}
                 GROUP BY {pre_keys}
             ) pre
-            {_genre_joins("pre")}
+            {_genre_joins("pre", window)}
         """
         agg = (
-            f"sum(x.plays)::BIGINT AS plays, {played_minutes('COALESCE(sum(x.ms), 0)')} AS minutes, "
-            "sum(x.skips)::BIGINT AS skips"
+            f"sum(x.plays)::BIGINT AS plays, {minutes_sql(window, 'x.ms', 'x.est')}, "
+            "sum(x.skips)::BIGINT AS skips, sum(x.nodur)::BIGINT AS _no_duration"
         )
     dim_cols = "".join(f", x.{d}" for d in dims)
     if direct:
         agg += ", bool_and(x.named) AS _named"
+    basis = ", gc.basis" if with_basis(window) else ""
     sql = f"""
-        WITH gc AS ({codes}), x AS ({inner})
-        SELECT gc.genre{dim_cols}, {agg}
+        WITH {codes_cte(window)}, x AS ({inner})
+        SELECT gc.genre{basis}{dim_cols}, {agg}
         FROM x JOIN gc ON gc.code = x.code
-        GROUP BY {outer}, gc.genre
+        WHERE {_basis_filter(window)}
+        GROUP BY {outer}, gc.genre{basis}
     """
     if direct:
         # one genre row for the artist, and every play of it names the artist
@@ -144,6 +227,23 @@ def measures_sql(
             FROM ({sql})
         """
     return sql
+
+
+def minutes_sql(window: Window, ms: str, est: str) -> str:
+    """Select-list entries: ``minutes`` (and ``estimated_minutes`` when minutes are estimated).
+
+    ``ms`` and ``est`` are the columns holding the observed and the estimated milliseconds
+    of the rows being summed. Observed minutes are
+    :func:`encore.data.rules.played_minutes` of the summed ``ms_played`` (a play of
+    unknown length adds nothing); with ``--minutes all`` the estimate of each play without
+    a duration is added, and ``estimated_minutes`` says how much of ``minutes`` that is.
+    """
+    if not estimates_minutes(window):
+        return f"{played_minutes(f'COALESCE(sum({ms}), 0)')} AS minutes"
+    return (
+        f"{played_minutes(f'(COALESCE(sum({ms}), 0) + COALESCE(sum({est}), 0))')} AS minutes, "
+        f"{played_minutes(f'COALESCE(sum({est}), 0)')} AS estimated_minutes"
+    )
 
 
 def listeners_sql(
@@ -165,7 +265,6 @@ def listeners_sql(
     events column identifying users for plays (see :func:`user_column`).
     """
     _check_user(user)
-    codes = _codes_sql(window)
     period_sel = _dim_sql(dims, every, "e" if window.measure == "plays" else "t")
     if window.measure == "tags":
         inner = f"""
@@ -181,7 +280,7 @@ def listeners_sql(
             SELECT COALESCE(t.code, a.code, 0) AS code, e.track_id,
                    COALESCE(e.artist_id, t.artist_id) AS artist_id, {period_sel} e.{user} AS user_id
             FROM events e
-            {_genre_joins("e")}
+            {_genre_joins("e", window)}
             WHERE {window.where("e")}{counted}{f" AND ({prefilter})" if prefilter else ""}
         """
         name = "listeners"
@@ -190,10 +289,11 @@ def listeners_sql(
     dim_cols = "".join(f", y.{d}" for d in dims)
     # distinct users as a GROUP BY and a count: faster in DuckDB than count(DISTINCT)
     return f"""
-        WITH gc AS ({codes}), x AS ({inner}),
+        WITH {codes_cte(window)}, x AS ({inner}),
         y AS (SELECT x.code{keys}, x.user_id FROM x {where} GROUP BY x.code{keys}, x.user_id)
         SELECT gc.genre{dim_cols}, count(y.user_id) AS {name}
         FROM y JOIN gc ON gc.code = y.code
+        WHERE {_basis_filter(window)}
         GROUP BY y.code, gc.genre{dim_cols}
     """
 
@@ -264,7 +364,6 @@ def per_user_sql(
     the events column identifying users for plays (see :func:`user_column`).
     """
     _check_user(user)
-    codes = _codes_sql(window)
     period_sel = _dim_sql(dims, every, "e" if window.measure == "plays" else "t")
     keep = "".join(f", {d}" for d in dims)
     if window.measure == "tags":
@@ -283,23 +382,92 @@ def per_user_sql(
                    count(*) FILTER (WHERE {counted}) AS plays,
                    sum(CAST(e.ms_played AS DOUBLE)) FILTER (WHERE {counted}) AS ms,
                    count(*) FILTER (WHERE COALESCE(e.skipped, FALSE)) AS skips,
-                   count(*) FILTER (WHERE {counted} AND e.ms_played IS NULL) AS no_duration
+                   count(*) FILTER (WHERE {counted} AND e.ms_played IS NULL) AS no_duration,
+                   sum({estimate_sql(window)}) FILTER (WHERE {counted} AND e.ms_played IS NULL) AS est
             FROM events e
-            {_genre_joins("e")}
+            {_genre_joins("e", window)}
             WHERE {window.where("e")}
             GROUP BY ALL
         """
         agg = (
-            f"sum(u.plays)::BIGINT AS plays, {played_minutes('COALESCE(sum(u.ms), 0)')} AS minutes, "
+            f"sum(u.plays)::BIGINT AS plays, {minutes_sql(window, 'u.ms', 'u.est')}, "
             "sum(u.skips)::BIGINT AS skips, count(u.user_id) FILTER (WHERE u.plays > 0)::BIGINT AS listeners, "
             "sum(u.no_duration)::BIGINT AS _no_duration"
         )
+    basis = ", gc.basis" if with_basis(window) else ""
     return f"""
-        WITH gc AS ({codes}), u AS ({inner})
-        SELECT gc.genre{keep}, {agg}
+        WITH {codes_cte(window)}, u AS ({inner})
+        SELECT gc.genre{basis}{keep}, {agg}
         FROM u JOIN gc ON gc.code = u.code
-        GROUP BY u.code, gc.genre{keep}
+        WHERE {_basis_filter(window)}
+        GROUP BY u.code, gc.genre{basis}{keep}
     """
+
+
+def coverage_of(frame: pd.DataFrame, window: Window) -> dict[str, float] | None:
+    """Shares of the counted plays by genre basis and by minutes basis, from a result.
+
+    ``frame`` has one row per (genre, basis) with ``plays`` and ``_no_duration`` (the
+    genre histogram, or :func:`measures_sql` without dimensions). Returns
+    ``genre_observed``, ``genre_predicted``, ``genre_unknown``, ``minutes_observed``,
+    ``minutes_estimated``, ``minutes_missing`` (shares of plays), or None without plays.
+    """
+    if window.measure != "plays" or frame.empty or "plays" not in frame:
+        return None
+    total = float(frame["plays"].sum())
+    if total <= 0:
+        return None
+    if "basis" in frame:
+        by = frame.groupby("basis")["plays"].sum()
+    else:
+        unknown = frame.loc[frame["genre"] == UNKNOWN_GENRE, "plays"].sum()
+        by = pd.Series({"observed": total - unknown, "unknown": unknown})
+    missing = float(frame["_no_duration"].sum()) if "_no_duration" in frame else 0.0
+    estimated = missing if estimates_minutes(window) and window.resolved else 0.0
+    return {
+        "genre_observed": float(by.get("observed", 0)) / total,
+        "genre_predicted": float(by.get("predicted", 0)) / total,
+        "genre_unknown": float(by.get("unknown", 0)) / total,
+        "minutes_observed": (total - missing) / total,
+        "minutes_estimated": estimated / total,
+        "minutes_missing": (missing - estimated) / total,
+    }
+
+
+def coverage_note(cov: dict[str, float] | None, window: Window) -> list[str]:
+    """The footer every analytics answer over plays ends with (empty without plays)."""
+    if cov is None:
+        return []
+    pct = {k: f"{100 * v:.1f} %" for k, v in cov.items()}
+    genre = f"genre {pct['genre_observed']} observed"
+    if window.genres != "catalogue" and window.resolved:
+        genre += f", {pct['genre_predicted']} predicted (p ≥ {window.min_probability:g})"
+    genre += f", {pct['genre_unknown']} unknown"
+    if window.genres == "predicted":
+        genre += " (only the predicted plays are shown)"
+    minutes = f"minutes {pct['minutes_observed']} observed"
+    if cov["minutes_estimated"]:
+        minutes += f", {pct['minutes_estimated']} estimated"
+    minutes += f", {pct['minutes_missing']} missing"
+    if cov["minutes_missing"] > 0:
+        minutes += " (count as plays, add no minutes)"
+    hint = ""
+    if not window.resolved and (cov["genre_unknown"] > 0 or cov["minutes_missing"] > 0):
+        hint = " (`encore genre resolve` fills genres and minutes, marked)"
+    return [f"coverage of the window's plays: {genre}; {minutes}{hint}"]
+
+
+def window_coverage(store: Store, window: Window) -> dict[str, float] | None:
+    """:func:`coverage_of` over every counted play of the window (one aggregate query).
+
+    With ``--genres predicted`` the shares are still of all the window's plays.
+    """
+    if window.measure != "plays":
+        return None
+    from dataclasses import replace
+
+    wide = replace(window, genres="all") if window.genres == "predicted" else window
+    return coverage_of(query(store, measures_sql(wide), wide), wide)
 
 
 def query(

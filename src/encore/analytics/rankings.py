@@ -16,6 +16,7 @@ import pandas as pd
 
 from encore.analytics.common import (
     check_genre,
+    coverage_note,
     direct_listeners_sql,
     finish,
     listeners_sql,
@@ -24,6 +25,7 @@ from encore.analytics.common import (
     resolve_by,
     secondary,
     user_column,
+    window_coverage,
 )
 from encore.analytics.window import Window
 from encore.data.store import Store
@@ -212,8 +214,14 @@ def _ranked(
     if window.measure == "tags":
         cols = ["tag_assignments", "taggers"]
     else:
-        cols = ["plays", "minutes", "skips", "listeners"]
-    frame = frame[["genre", "rank", *out_names.split(", "), *cols]]
+        cols = [
+            "plays",
+            "minutes",
+            *(["estimated_minutes"] if "estimated_minutes" in frame else []),
+        ]
+        cols += ["skips", "listeners"]
+    basis = ["basis"] if "basis" in frame else []
+    frame = frame[["genre", *basis, "rank", *out_names.split(", "), *cols]]
     for name in ("rank", "plays", "skips", "listeners", "tag_assignments", "taggers", key):
         if name in frame:
             frame[name] = frame[name].astype("int64")
@@ -241,8 +249,10 @@ def top_tracks(
     Returns
     -------
     pandas.DataFrame
-        ``genre, rank, track_id, track, artist, plays, minutes, skips, listeners``; genres
-        ordered by their total of the measure, ranks 1..n inside each.
+        ``genre, basis, rank, track_id, track, artist, plays, minutes,
+        estimated_minutes, skips, listeners`` (``basis`` and ``estimated_minutes`` as in
+        :func:`~encore.analytics.genres.genre_popularity`); genres ordered by their total
+        of the measure, ranks 1..n inside each.
 
     Raises
     ------
@@ -258,7 +268,8 @@ def top_tracks(
             hint="use `encore analytics top-artists` for tag popularity, or a source with plays",
         )
     frame, col = _ranked(store, window, entity="track", n=n, by=by, genre=genre)
-    return finish(frame, window, col, f"top {n} tracks per genre")
+    notes = coverage_note(window_coverage(store, window), window) if not frame.empty else []
+    return finish(frame, window, col, f"top {n} tracks per genre", notes)
 
 
 def top_artists(
@@ -285,7 +296,8 @@ def top_artists(
     Returns
     -------
     pandas.DataFrame
-        ``genre, rank, artist_id, artist, plays, minutes, skips, listeners`` (for tag
+        ``genre, basis, rank, artist_id, artist, plays, minutes, estimated_minutes, skips,
+        listeners`` (``basis``, ``estimated_minutes`` as in the genre histogram; for tag
         assignments: ``genre, rank, artist_id, artist, tag_assignments, taggers``).
 
     Raises
@@ -296,4 +308,5 @@ def top_artists(
         ``genre`` is not a known genre.
     """
     frame, col = _ranked(store, window, entity="artist", n=n, by=by, genre=genre)
-    return finish(frame, window, col, f"top {n} artists per genre")
+    notes = coverage_note(window_coverage(store, window), window) if not frame.empty else []
+    return finish(frame, window, col, f"top {n} artists per genre", notes)

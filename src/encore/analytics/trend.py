@@ -17,11 +17,15 @@ import pandas as pd
 
 from encore.analytics.common import (
     check_genre,
+    coverage_note,
+    estimates_minutes,
     finish,
     per_user_sql,
     query,
     resolve_by,
     user_column,
+    window_coverage,
+    with_basis,
 )
 from encore.analytics.window import Window
 from encore.data.store import Store
@@ -58,7 +62,9 @@ def genre_trend(
     Returns
     -------
     pandas.DataFrame
-        ``period, genre, plays, minutes, skips, listeners, share`` (tags:
+        ``period, genre, basis, plays, minutes, estimated_minutes, skips, listeners,
+        share`` (``basis`` and ``estimated_minutes`` as in the genre histogram; one row per
+        genre and basis; tags:
         ``period, genre, tag_assignments, taggers, share``); ``period`` is the first day of
         the week or month; ``share`` is the genre's fraction of the period's total (0 for a
         period with no data). Sorted by period, then genre (largest overall first).
@@ -76,8 +82,17 @@ def genre_trend(
     cols = (
         ["tag_assignments", "taggers"]
         if window.measure == "tags"
-        else ["plays", "minutes", "skips", "listeners"]
+        else [
+            "plays",
+            "minutes",
+            *(["estimated_minutes"] if estimates_minutes(window) else []),
+            "skips",
+            "listeners",
+        ]
     )
+    # one row per genre and basis (observed / predicted) where results carry a basis
+    gkeys = ["genre", "basis"] if with_basis(window) else ["genre"]
+    g_sel = ", ".join(f"g.{k}" for k in gkeys)
     wanted = [check_genre(g, window) for g in genres] if genres else None
     extra: dict[str, Any] = {"last": window.last}
     genre_filter = ""
@@ -92,21 +107,25 @@ def genre_trend(
                                                date_trunc('{every}', CAST($last AS TIMESTAMP)),
                                                {_INTERVAL[every]})) AS DATE) AS period
         ), genres AS (
-            SELECT genre, sum({col}) AS _total FROM agg GROUP BY genre
+            SELECT {", ".join(gkeys)}, sum(sum({col})) OVER (PARTITION BY genre) AS _total,
+                   sum({col}) AS _own FROM agg GROUP BY {", ".join(gkeys)}
         ), grid AS (
-            SELECT p.period, g.genre, g._total, {zeros}
+            SELECT p.period, {g_sel}, g._total, g._own, {zeros}
             FROM periods p CROSS JOIN genres g
-            LEFT JOIN agg a ON a.period = p.period AND a.genre = g.genre
+            LEFT JOIN agg a ON a.period = p.period
+                 AND {" AND ".join(f"a.{k} = g.{k}" for k in gkeys)}
             {genre_filter}
         ), totals AS (
             SELECT period, sum({col}) AS _period_total FROM agg GROUP BY period
         )
-        SELECT grid.period, grid.genre, {", ".join(f"grid.{m}" for m in cols)},
+        SELECT grid.period, {", ".join(f"grid.{k}" for k in gkeys)},
+               {", ".join(f"grid.{m}" for m in cols)},
                COALESCE(grid.{col} / NULLIF(t._period_total, 0), 0.0) AS share
         FROM grid LEFT JOIN totals t USING (period)
-        ORDER BY grid.period, grid._total DESC, grid.genre
+        ORDER BY grid.period, grid._total DESC, grid.genre, grid._own DESC
     """
     frame = query(store, sql, window, extra)
+    cov = window_coverage(store, window) if not frame.empty else None
     for name in ("plays", "skips", "listeners", "tag_assignments", "taggers"):
         if name in frame:
             frame[name] = frame[name].astype("int64")
@@ -128,4 +147,5 @@ def genre_trend(
             )
     else:
         frame = frame.iloc[0:0]
+    notes += coverage_note(cov, window)
     return finish(frame, window, col, f"genre trend per {every}", notes)

@@ -36,6 +36,12 @@ from encore.errors import ConfigError, UnknownIdError
 log = logging.getLogger(__name__)
 
 Measure = Literal["plays", "tags"]
+GenreBasis = Literal["all", "observed", "predicted", "catalogue"]
+MinutesBasis = Literal["all", "observed"]
+
+#: ``--genres`` and ``--minutes`` values.
+GENRE_BASES: tuple[str, ...] = ("all", "observed", "predicted", "catalogue")
+MINUTES_BASES: tuple[str, ...] = ("all", "observed")
 
 #: The bar of plays whose track and artist have no known genre.
 UNKNOWN_GENRE = "(unknown)"
@@ -126,6 +132,19 @@ class Window:
         Which bounds were defaulted (``"from"``, ``"to"``).
     notes:
         Things the reader must be told (the measure chosen automatically, ...).
+    genres:
+        Which genres label plays (``--genres``): ``all`` (observed, else a predicted genre
+        at or above ``min_probability``), ``observed`` (catalogue and cross-source
+        matching; a predicted genre counts as unknown), ``predicted`` (only the plays whose
+        genre is predicted) or ``catalogue`` (the track's genre, else its artist's, as
+        before genre resolution).
+    minutes:
+        ``all`` (observed, else estimated for plays without a duration) or ``observed``.
+    min_probability:
+        The lowest model probability at which a predicted genre counts.
+    resolved, global_ms:
+        Whether the store holds a genre resolution (``encore genre resolve``), and its
+        global median duration in ms (the estimate of last resort).
     """
 
     start: datetime
@@ -139,6 +158,11 @@ class Window:
     data_span: tuple[datetime, datetime] | None = None
     defaulted: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    genres: GenreBasis = "all"
+    minutes: MinutesBasis = "all"
+    min_probability: float = 0.4
+    resolved: bool = False
+    global_ms: float | None = None
 
     # ------------------------------------------------------------------ text
     @property
@@ -163,6 +187,12 @@ class Window:
             )
         if self.measure == "plays":
             parts.append("skips included" if self.include_skips else "skips excluded")
+            if self.genres != "all":
+                parts.append(f"genres: {self.genres}")
+            elif self.resolved:
+                parts.append(f"predicted genres from p ≥ {self.min_probability:g}")
+            if self.minutes != "all":
+                parts.append("minutes: observed only")
         else:
             parts.append("measure: tag assignments")
         return " · ".join(parts)
@@ -373,6 +403,9 @@ def resolve_window(
     include_skips: bool = False,
     measure: str = "auto",
     days: int = DEFAULT_DAYS,
+    genres: str = "all",
+    minutes: str = "all",
+    min_probability: float | None = None,
 ) -> Window:
     """Resolve the window and filters of one analytics question against ``store``.
 
@@ -397,6 +430,9 @@ def resolve_window(
         ``"plays"``, ``"tags"`` or ``"auto"`` (tags only when the source has no plays).
     days:
         Length of the default window.
+    genres, minutes, min_probability:
+        Genre and minutes basis (see :class:`Window`); ``min_probability`` defaults to
+        :data:`encore.data.resolve.DEFAULT_MIN_PROBABILITY`.
 
     Returns
     -------
@@ -412,6 +448,34 @@ def resolve_window(
     """
     if days <= 0:
         raise ConfigError(f"the default window length must be positive, not {days}")
+    from encore.data import resolve as resolution
+
+    if genres not in GENRE_BASES:
+        raise ConfigError(f"--genres must be one of {', '.join(GENRE_BASES)}, not {genres!r}")
+    if minutes not in MINUTES_BASES:
+        raise ConfigError(f"--minutes must be one of {', '.join(MINUTES_BASES)}, not {minutes!r}")
+    if min_probability is None:
+        min_probability = resolution.DEFAULT_MIN_PROBABILITY
+    if not 0.0 <= min_probability <= 1.0:
+        raise ConfigError(f"--min-probability must be between 0 and 1, not {min_probability}")
+    run = resolution.last_run(store)
+    extra_notes: list[str] = []
+    if run is None:
+        # without a resolution there is nothing to mark: the catalogue's genres and the
+        # observed minutes, as before (the coverage footer says how to fill the gaps)
+        if genres == "predicted":
+            raise ConfigError(
+                "--genres predicted needs predicted genres, and this store has none",
+                hint="run `encore genre resolve` first",
+            )
+        genres, minutes = "catalogue", "observed"
+    else:
+        last_ingest = store.execute("SELECT max(finished_at) FROM ingests").fetchall()[0][0]
+        if last_ingest is not None and last_ingest > run["resolved_at"]:
+            extra_notes.append(
+                "data was ingested after the last genre resolution: new artists count as "
+                "unknown and new tracks get no estimate (run `encore genre resolve` again)"
+            )
     parsed_start = parse_when(start, option="--from") if start is not None else None
     parsed_end = parse_when(end, option="--to") if end is not None else None
     if parsed_start and parsed_end and parsed_start[0] > parsed_end[0]:
@@ -467,7 +531,9 @@ def resolve_window(
             hint="--from must be before --to"
             + (f"; {span[0]:%Y-%m-%d} – {span[1]:%Y-%m-%d} holds data" if span else ""),
         )
-    notes = (note,) if note else ()
+    notes: tuple[str, ...] = (note,) if note else ()
+    if chosen == "plays":
+        notes += tuple(extra_notes)
     window = Window(
         start=start_incl,
         end=end_excl,
@@ -480,6 +546,11 @@ def resolve_window(
         data_span=span,
         defaulted=tuple(defaulted),
         notes=notes,
+        genres=genres,  # type: ignore[arg-type]
+        minutes=minutes,  # type: ignore[arg-type]
+        min_probability=float(min_probability),
+        resolved=run is not None,
+        global_ms=None if run is None else run["global_ms"],
     )
     log.info("analytics window %s", window.describe())
     return window

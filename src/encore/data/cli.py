@@ -192,6 +192,13 @@ def info_cmd(
         title="Genre coverage (share of plays with a known genre)",
     )
     emit(pd.DataFrame(info["matching"]), st.fmt, title="Catalogue matching across sources")
+    emit(
+        pd.DataFrame(info["play_coverage"]),
+        st.fmt,
+        title="Play coverage (shares): genre observed / predicted / unknown, "
+        "minutes observed / estimated / missing"
+        + ("" if info["resolution"] else " · run `encore genre resolve` to fill them"),
+    )
 
 
 def doctor_cmd(

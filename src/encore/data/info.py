@@ -8,7 +8,12 @@ from encore.data.store import Store
 
 
 def store_info(store: Store) -> dict[str, Any]:
-    """Counts per table and source, time spans, genre coverage and cross-source match rates."""
+    """Counts per table and source, time spans, genre coverage, match rates and play coverage.
+
+    ``play_coverage``: per source and overall, the shares of plays whose genre is
+    observed, predicted (at the default threshold) or unknown, and whose minutes are
+    observed, estimated or missing; ``resolution``: the last ``encore genre resolve``.
+    """
     counts = store.counts()
     spans = store.df(
         """
@@ -55,6 +60,10 @@ def store_info(store: Store) -> dict[str, Any]:
         FROM per GROUP BY entity ORDER BY entity
         """
     )
+    from encore.data.resolve import coverage as play_coverage
+    from encore.data.resolve import last_run
+
+    run = last_run(store)
     return {
         "path": store.path,
         "schema_version": store.schema_version(),
@@ -62,4 +71,14 @@ def store_info(store: Store) -> dict[str, Any]:
         "spans": spans.astype({"first": "string", "last": "string"}).to_dict(orient="records"),
         "genre_coverage": coverage.to_dict(orient="records"),
         "matching": matching.to_dict(orient="records"),
+        # shares of plays by genre basis (observed / predicted / unknown) and minutes
+        # basis (observed / estimated / missing); see encore.data.resolve
+        "play_coverage": play_coverage(store)["by_source"],
+        "resolution": None
+        if run is None
+        else {
+            "resolved_at": str(run["resolved_at"]),
+            "model": run["model"],
+            "steps": run["report"].get("steps"),
+        },
     }

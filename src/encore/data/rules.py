@@ -17,6 +17,12 @@ Minutes of a play
     names which one a play got; further estimates (e.g. from the listener's own plays of
     the track) belong in :data:`MINUTES_ESTIMATE`, in order of trust.
 
+    **Analytics minutes** (``--minutes all``, the default): observed minutes, else the
+    play's track duration estimated by :data:`DURATION_ESTIMATE` (catalogue duration,
+    longest full play seen, artist median, genre median, global median), written by
+    ``encore genre resolve`` (:mod:`encore.data.resolve`); ``--minutes observed`` keeps the
+    observed minutes only.
+
 What a like stands for (:func:`liked_items_sql`)
     A like of a track stands for the track, its artist and its album; a like of an album
     for the album and its artist; a like of an artist for the artist.
@@ -37,6 +43,19 @@ MINUTES_ESTIMATE: tuple[tuple[str, str], ...] = (
     ("played", f"{{ms}} / {MS_PER_MINUTE}.0"),
     ("track_duration", f"{{duration}} / {MS_PER_MINUTE}.0"),
     ("nominal", f"{NOMINAL_PLAY_MINUTES}"),
+)
+
+
+#: How a track's duration is estimated for plays that do not say how long they lasted
+#: (``encore genre resolve`` writes the result to ``track_minutes``; the analytics' default
+#: ``--minutes all`` adds it for every such play): the first rule that knows wins.
+#: Measured error: docs/coverage.md.
+DURATION_ESTIMATE: tuple[tuple[str, str], ...] = (
+    ("track_duration", "the catalogue's duration of the track (MSD, GTZAN, Spotify moods, ...)"),
+    ("longest_play", "the longest full play of the track seen by anyone (Spotify exports)"),
+    ("artist_median", "the median duration of the artist's tracks with one of the above"),
+    ("genre_median", "the median duration of the genre's tracks with one of the above"),
+    ("global_median", "the median duration of every track with one of the above"),
 )
 
 

@@ -316,11 +316,44 @@ _V4 = (
     """,
 )
 
+# v5: genre resolution and minute estimates, written by ``encore genre resolve``
+# (``encore.data.resolve``) and read by the analytics and ``encore info``; derived, never
+# ingested: a run replaces all three tables' rows.
+_V5 = (
+    """
+    CREATE TABLE IF NOT EXISTS artist_resolution (
+        artist_id    BIGINT PRIMARY KEY,     -- every artist of the catalogue
+        genre        VARCHAR,                -- for artists.genre NULL only: resolved genre
+        basis        VARCHAR,                -- 'observed' or 'predicted' (NULL: none)
+        step         VARCHAR,                -- 'name', 'mbid', 'credit', 'tracks', 'model'
+        probability  DOUBLE,                 -- the model's probability (predicted only)
+        est_ms       DOUBLE,                 -- duration for plays naming only the artist
+        est_rule     VARCHAR                 -- 'artist_median', 'genre_median', 'global_median'
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS track_minutes (
+        track_id  BIGINT PRIMARY KEY,
+        est_ms    DOUBLE NOT NULL,           -- estimated duration (rules.DURATION_ESTIMATE)
+        rule      VARCHAR NOT NULL           -- which rule decided
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS resolution_runs (
+        resolved_at  TIMESTAMP NOT NULL,
+        global_ms    DOUBLE NOT NULL,        -- the global median duration (last resort)
+        model        VARCHAR,                -- genre model used (NULL: no predictions)
+        report       JSON                    -- what each step added, model and estimate error
+    )
+    """,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial music store", _V1),
     Migration(2, "integer user keys on events", _V2),
     Migration(3, "listener segments table", _V3),
     Migration(4, "track moods table", _V4),
+    Migration(5, "genre resolution and minute estimates", _V5),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,4 +1,4 @@
-"""Commands of the genre area: ``encore genre train | evaluate | predict``."""
+"""Commands of the genre area: ``encore genre train | evaluate | predict | resolve``."""
 
 from __future__ import annotations
 
@@ -290,3 +290,59 @@ def predict_cmd(
             f"predicted_genres: {written['written']} written, "
             f"{written['skipped_known']} skipped (genre already known)"
         )
+
+
+@genre_app.command("resolve")
+def resolve_cmd(
+    ctx: typer.Context,
+    model: ModelOpt = "logreg",
+    no_predict: Annotated[
+        bool,
+        typer.Option(
+            "--no-predict", help="Observed steps and minute estimates only (no genre model)."
+        ),
+    ] = False,
+    seed: SeedOpt = 0,
+    db: DbOpt = None,
+    fmt: FormatOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Give every play a genre and minutes: match artists across sources, predict the rest,
+    estimate durations; the analytics then count them, marked (see docs/coverage.md)."""
+    from encore.data.resolve import coverage, resolve
+    from encore.data.store import Store
+
+    st = state(ctx, db, fmt, verbose)
+    with Store(st.db) as store:
+        with err_console.status("resolving genres") as status:
+            report = resolve(
+                store,
+                predict=not no_predict,
+                model=model,
+                seed=seed,
+                progress=lambda line: status.update(line),
+            )
+        cov = coverage(store)
+    if st.fmt is OutputFormat.json:
+        emit({**report, "coverage": cov["by_source"]}, st.fmt)
+        return
+    import pandas as pd
+
+    emit(pd.DataFrame(report["steps"]), st.fmt, title="What each step adds (plays)")
+    if st.fmt is OutputFormat.table:
+        m = report.get("model") or {}
+        if m.get("by_threshold"):
+            emit(
+                pd.DataFrame(m["by_threshold"]),
+                st.fmt,
+                title=f"Genre model ({m['model']}) on {m['test_artists']:,} held-out artists",
+            )
+        err = report["minutes"]
+        if err.get("plays"):
+            emit(
+                pd.DataFrame(err["by_rule"]),
+                st.fmt,
+                title=f"Minute estimates on {err['plays']:,} full Spotify plays, own length "
+                f"hidden: median abs. error {err['median_abs_error_min']} min",
+            )
+        emit(pd.DataFrame(cov["by_source"]), st.fmt, title="Coverage of plays (shares)")
