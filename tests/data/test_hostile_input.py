@@ -252,3 +252,63 @@ def test_typer_exit_is_not_an_internal_error() -> None:
     assert issubclass(typer.Exit, Exception)  # the edge lets it through on purpose
     code, _, err = _cli("info", "--format", "nope")
     assert code == 2 and "internal error" not in err
+
+
+# ----------------------------------------------------------------------------- messages
+def _edit_line(src: Path, dst: Path, index: int, edit: bytes, *, prefix: bool = False) -> None:
+    lines = src.read_bytes().split(b"\n")
+    lines[index] = edit + lines[index] if prefix else lines[index] + edit
+    dst.write_bytes(b"\n".join(lines))
+
+
+@pytest.mark.parametrize(
+    ("loader", "src", "name"),
+    [
+        ("lastfm_csv", f"{LH}/user_08/scrobbles.csv", "scrobbles.csv"),
+        (
+            "spotify_extended",
+            f"{LH}/user_02/Streaming_History_Audio_2024.csv",
+            "Streaming_History_Audio_2024.csv",
+        ),
+        (
+            "spotify_extended",
+            f"{LH}/user_03/Streaming_History_Audio_2024_4.json",
+            "Streaming_History_Audio_2024_4.json",
+        ),
+    ],
+)
+def test_bad_byte_is_reported_at_its_line(
+    shared_data: Path, tmp_path: Path, loader: str, src: str, name: str
+) -> None:
+    folder = tmp_path / "me"
+    folder.mkdir()
+    _edit_line(shared_data / src, folder / name, 2999, b"\xfe")
+    with Store(tmp_path / "s.duckdb") as store, pytest.raises(DataError) as err:
+        ingest(store, get_loader(loader), folder)
+    assert err.value.line == 3000 and "not UTF-8" in str(err.value)
+
+
+def test_over_long_field_is_one_bad_row(shared_data: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "me"
+    folder.mkdir()
+    _edit_line(
+        shared_data / LH / "user_08" / "scrobbles.csv",
+        folder / "scrobbles.csv",
+        50,
+        b"A" * 200_000,
+        prefix=True,
+    )
+    with Store(tmp_path / "s.duckdb") as store:
+        with pytest.raises(DataError) as err:
+            ingest(store, get_loader("lastfm_csv"), folder)
+        assert (err.value.line, err.value.field) == (51, "artist")
+        res = ingest(store, get_loader("lastfm_csv"), folder, on_error="skip")
+        assert res.rejected == {"events": 1} and res.loaded["events"] > 5000
+
+
+def test_utf16_generic_file_is_named_without_nul_bytes(tmp_path: Path) -> None:
+    folder = tmp_path / "svc"
+    folder.mkdir()
+    (folder / "events.csv").write_bytes("user_id,track_id,ts\nu1,t1,2024-01-01\n".encode("utf-16"))
+    code, _, err = _cli("ingest", "generic", str(folder), "--db", str(tmp_path / "s.duckdb"))
+    assert code == DataError.exit_code and "UTF-16" in err and "\x00" not in err

@@ -177,6 +177,15 @@ def read_raw(
             ) from exc
         return RawTable(name, path, cols, parquet=True)
 
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise DataError(
+            "the file is UTF-16 (or holds NUL bytes), not UTF-8 text",
+            file=str(path),
+            line=1,
+            hint="save it as UTF-8 CSV (e.g. iconv -f UTF-16 -t UTF-8, or 'CSV UTF-8' in a spreadsheet)",
+        )
     header = csv_header(path)
     if not header:
         raise DataError("empty file: no header line", file=str(path), line=1)

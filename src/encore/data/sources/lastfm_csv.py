@@ -129,8 +129,12 @@ def layout_of(first: list[str], second: list[str] | None) -> Layout | None:
     return None
 
 
-def sniff(path: Path) -> Layout | None:
-    """The layout of ``path`` if it is a recognised Last.fm scrobble CSV, else None."""
+def sniff(path: Path, errors: list[DataError] | None = None) -> Layout | None:
+    """The layout of ``path`` if it is a recognised Last.fm scrobble CSV, else None.
+
+    ``errors``: where a read error (bad bytes, a broken quote) is kept, so that a loader
+    can report it rather than "no scrobble CSV found".
+    """
     if path.suffix.lower() != ".csv" or not path.is_file():
         return None
     try:
@@ -138,7 +142,11 @@ def sniff(path: Path) -> Layout | None:
         first = next(rows, None)
         second = next(rows, None)
         rows.close()
-    except (DataError, OSError):
+    except DataError as exc:
+        if errors is not None:
+            errors.append(exc)
+        return None
+    except OSError:
         return None
     if first is None:
         return None
@@ -217,8 +225,11 @@ class LastfmCsv(Loader):
         return path.is_dir() and any(sniff(p) is not None for p in sorted(path.glob("*.csv")))
 
     def _files(self, path: Path) -> list[tuple[Path, Layout]]:
+        errors: list[DataError] = []
         if path.is_file():
-            lay = sniff(path)
+            lay = sniff(path, errors)
+            if lay is None and errors:
+                raise errors[0]
             if lay is None:
                 raise DataError(
                     "not a recognised Last.fm scrobble CSV (need a header with artist, track and a time "
@@ -227,13 +238,15 @@ class LastfmCsv(Loader):
                     line=1,
                 )
             return [(path, lay)]
-        found = [(p, sniff(p)) for p in sorted(path.glob("*.csv"))]
+        found = [(p, sniff(p, errors)) for p in sorted(path.glob("*.csv"))]
         if not any(lay for _, lay in found):
-            found = [(p, sniff(p)) for p in sorted(path.rglob("*.csv"))]
+            found = [(p, sniff(p, errors)) for p in sorted(path.rglob("*.csv"))]
         hits = [(p, lay) for p, lay in found if lay is not None]
         for p, lay in found:
             if lay is None:
                 log.info("%s: %s is not a scrobble CSV; not read", self.name, p)
+        if not hits and errors:
+            raise errors[0]  # a scrobble CSV that cannot be read says why, at its line
         if not hits:
             raise DataError(
                 "no Last.fm scrobble CSV found",

@@ -159,10 +159,14 @@ class JsonText:
         try:
             self.text = path.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
+            raw = path.read_bytes()
+            line = raw.count(b"\n", 0, exc.start) + 1
+            col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
             raise DataError(
-                f"not UTF-8 text (byte {exc.start})",
+                f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {col})",
                 file=str(path),
-                hint="Spotify exports are UTF-8 JSON; was the file re-saved?",
+                line=line,
+                hint="Spotify exports are UTF-8 JSON; was the file re-saved in another encoding?",
             ) from exc
         self._decoder = json.JSONDecoder()
         self._newlines: list[int] | None = None
@@ -345,6 +349,10 @@ def check_text(
             out.append(Bad(i, field, f"{field} must be text, not {type(v).__name__} {v!r}"))
         elif required and not v.strip():
             out.append(Bad(i, field, f"{field} is empty"))
+        elif len(v) > MAX_TEXT:
+            out.append(
+                Bad(i, field, f"{field} is {len(v):,} characters long (at most {MAX_TEXT:,})")
+            )
         elif _SURROGATE.search(v):
             out.append(
                 Bad(
@@ -354,6 +362,9 @@ def check_text(
                 )
             )
 
+
+#: Longest name or title a record may carry (a longer one is damage, not a title).
+MAX_TEXT = 10_000
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -458,6 +469,9 @@ def csv_rows(path: Path) -> Generator[tuple[int, list[str]], None, None]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         # strict: a quote left open at the end of the file (a cut download) is an error,
         # not a last field that silently runs to the end of the file
+        # an over-long field is judged per row (check_text), not by the CSV module's limit,
+        # which would stop the whole file at the wrong line
+        csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
         reader = csv.reader(fh, strict=True)
         prev = 0
         try:
@@ -474,7 +488,27 @@ def csv_rows(path: Path) -> Generator[tuple[int, list[str]], None, None]:
                 ) from exc
             raise DataError(f"bad CSV: {exc}", file=str(path), line=prev + 1) from exc
         except UnicodeDecodeError as exc:
-            raise DataError("not UTF-8 text", file=str(path), line=prev + 1) from exc
+            line, byte = first_bad_utf8(path)
+            raise DataError(
+                f"not UTF-8 text (byte 0x{byte:02x})",
+                file=str(path),
+                line=line or prev + 1,
+                hint="the file was saved in another encoding or damaged; export it again as UTF-8",
+            ) from exc
+
+
+def first_bad_utf8(path: Path) -> tuple[int | None, int]:
+    """(1-based line, value) of the first byte that is not UTF-8 in ``path`` (line None if none).
+
+    The text readers decode in blocks, so their position says which block failed, not
+    which line: this finds the line itself.
+    """
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return data.count(b"\n", 0, exc.start) + 1, data[exc.start]
+    return None, 0
 
 
 def ends_without_newline(path: Path) -> bool:
