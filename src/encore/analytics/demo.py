@@ -1,4 +1,4 @@
-"""``make demo`` step of the analytics area: the four charts for the default window.
+"""``make demo`` step of the analytics area: genre resolution, then the four charts.
 
 Writes ``genres``, ``top_tracks``, ``top_artists`` and ``trend`` charts, each as PNG and
 interactive HTML, under ``<out>/analytics/``, prints a short summary and returns the
@@ -17,6 +17,7 @@ from encore.analytics.genres import genre_popularity
 from encore.analytics.rankings import top_artists, top_tracks
 from encore.analytics.trend import genre_trend
 from encore.analytics.window import resolve_window
+from encore.data.resolve import resolve
 from encore.data.store import Store
 
 console = Console()
@@ -43,6 +44,11 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
     folder = out / "analytics"
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    with Store(db) as store, console.status("encore genre resolve") as status:
+        # genres for the unknown plays (observed, then predicted) and minutes for scrobbles
+        report = resolve(store, progress=lambda line: status.update(line))
+    steps = ", ".join(f"{r['step']} {r['share']:.1%}" for r in report["steps"])
+    console.print(f"genre resolution, share of plays by step: {steps}")
     with Store(db, read_only=True) as store:
         window = resolve_window(store)
         console.print(f"window: {window.describe()} ({window.span_text()})")
@@ -60,11 +66,15 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
     genres = frames["genres"]
     if not genres.empty:
         table = Table(title="Genres in the window (skips excluded)")
-        for col in ("genre", "plays", "minutes", "share"):
+        for col in ("genre", "basis", "plays", "minutes", "share"):
             table.add_column(col, justify="left" if col == "genre" else "right")
         for row in genres.head(8).itertuples(index=False):
             table.add_row(
-                str(row.genre), f"{row.plays:,}", f"{row.minutes:,.0f}", f"{row.share:.1%}"
+                str(row.genre),
+                str(getattr(row, "basis", "")),
+                f"{row.plays:,}",
+                f"{row.minutes:,.0f}",
+                f"{row.share:.1%}",
             )
         console.print(table)
     for path in written:

@@ -17,6 +17,7 @@ import pandas as pd
 from encore.analytics.common import (
     check_genre,
     coverage_note,
+    coverage_of,
     direct_listeners_sql,
     finish,
     listeners_sql,
@@ -26,6 +27,7 @@ from encore.analytics.common import (
     secondary,
     user_column,
     window_coverage,
+    with_basis,
 )
 from encore.analytics.window import Window
 from encore.data.store import Store
@@ -161,10 +163,18 @@ def _ranked(
         join = "JOIN artists ar ON ar.artist_id = c.artist_id"
         order_names = "ar.name"
         out_names = "artist_id, artist"
+    # The window's coverage (plays by genre basis, plays without a duration) from the same
+    # measured rows, as one list column: no second pass over the events
+    cov_col = ""
+    if window.measure == "plays":
+        cov_key = "basis" if with_basis(window) else "genre"
+        cov_col = f""", (SELECT list(struct_pack(k := k, p := p, nd := nd)) FROM (
+                SELECT {cov_key} AS k, sum(plays) AS p, sum(_no_duration) AS nd
+                FROM m GROUP BY 1)) AS _cov"""
     # Candidates first, by the two measures only (rank() keeps every row tied at the
     # n-th place); names are joined and compared for those few rows, not for all.
     sql = f"""
-        WITH m AS ({measures}), c AS (
+        WITH m AS MATERIALIZED ({measures}), c AS (
             SELECT m.*,
                    rank() OVER (PARTITION BY m.genre ORDER BY m.{col} DESC, m.{tie} DESC) AS _candidate,
                    sum(m.{col}) OVER (PARTITION BY m.genre) AS _genre_total
@@ -177,7 +187,7 @@ def _ranked(
             FROM c {join}
             WHERE c._candidate <= $n
         )
-        SELECT * FROM ranked WHERE rank <= $n
+        SELECT *{cov_col} FROM ranked WHERE rank <= $n
         ORDER BY _genre_total DESC, genre, rank
     """
     try:
@@ -211,6 +221,12 @@ def _ranked(
             store.con.unregister("_encore_rank_ids")
         frame = frame.merge(people, on=["genre", key], how="left")
         frame[who] = frame[who].fillna(0)
+    cov: dict[str, float] | None = None
+    if "_cov" in frame and not frame.empty:
+        parts = pd.DataFrame(list(frame["_cov"].iloc[0]))
+        by_col = "basis" if with_basis(window) else "genre"
+        parts = parts.rename(columns={"k": by_col, "p": "plays", "nd": "_no_duration"})
+        cov = coverage_of(parts, window)
     if window.measure == "tags":
         cols = ["tag_assignments", "taggers"]
     else:
@@ -221,11 +237,23 @@ def _ranked(
         ]
         cols += ["skips", "listeners"]
     basis = ["basis"] if "basis" in frame else []
-    frame = frame[["genre", *basis, "rank", *out_names.split(", "), *cols]]
+    frame = frame[["genre", *basis, "rank", *out_names.split(", "), *cols]].copy()
+    frame.attrs["coverage"] = cov
     for name in ("rank", "plays", "skips", "listeners", "tag_assignments", "taggers", key):
         if name in frame:
             frame[name] = frame[name].astype("int64")
     return frame, col
+
+
+def _footer(store: Store, window: Window, frame: pd.DataFrame) -> list[str]:
+    """The coverage footer: from the ranking's own rows, or (``--genres predicted``, which
+    measured only the predicted rows) from one more pass over the window."""
+    cov = frame.attrs.pop("coverage", None)
+    if frame.empty:
+        return []
+    if window.genres == "predicted" or cov is None:
+        cov = window_coverage(store, window)
+    return coverage_note(cov, window)
 
 
 def top_tracks(
@@ -268,7 +296,7 @@ def top_tracks(
             hint="use `encore analytics top-artists` for tag popularity, or a source with plays",
         )
     frame, col = _ranked(store, window, entity="track", n=n, by=by, genre=genre)
-    notes = coverage_note(window_coverage(store, window), window) if not frame.empty else []
+    notes = _footer(store, window, frame)
     return finish(frame, window, col, f"top {n} tracks per genre", notes)
 
 
@@ -308,5 +336,5 @@ def top_artists(
         ``genre`` is not a known genre.
     """
     frame, col = _ranked(store, window, entity="artist", n=n, by=by, genre=genre)
-    notes = coverage_note(window_coverage(store, window), window) if not frame.empty else []
+    notes = _footer(store, window, frame)
     return finish(frame, window, col, f"top {n} artists per genre", notes)

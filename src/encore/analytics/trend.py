@@ -18,6 +18,7 @@ import pandas as pd
 from encore.analytics.common import (
     check_genre,
     coverage_note,
+    coverage_of,
     estimates_minutes,
     finish,
     per_user_sql,
@@ -90,6 +91,8 @@ def genre_trend(
             "listeners",
         ]
     )
+    if window.measure == "plays":
+        cols.append("_no_duration")  # for the coverage footer, dropped below
     # one row per genre and basis (observed / predicted) where results carry a basis
     gkeys = ["genre", "basis"] if with_basis(window) else ["genre"]
     g_sel = ", ".join(f"g.{k}" for k in gkeys)
@@ -125,7 +128,14 @@ def genre_trend(
         ORDER BY grid.period, grid._total DESC, grid.genre, grid._own DESC
     """
     frame = query(store, sql, window, extra)
-    cov = window_coverage(store, window) if not frame.empty else None
+    cov = None
+    if not frame.empty and window.measure == "plays":
+        cov = (
+            window_coverage(store, window)
+            if window.genres == "predicted" or wanted
+            else coverage_of(frame, window)
+        )
+    frame = frame.drop(columns=["_no_duration"], errors="ignore")
     for name in ("plays", "skips", "listeners", "tag_assignments", "taggers"):
         if name in frame:
             frame[name] = frame[name].astype("int64")
