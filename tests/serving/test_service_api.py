@@ -245,3 +245,20 @@ def test_dashboard_files_are_served_locally(client: httpx.Client, path: str) -> 
     assert r.status_code == 200 and len(r.content) > 1000
     if path == "/dashboard":
         assert "http" not in r.text.split("<body>")[0].replace("charset", "")
+
+
+def test_reads_can_be_closed(client: httpx.Client, live: object, api_key: str) -> None:
+    from dataclasses import replace
+
+    state = live.app.state.encore  # type: ignore[attr-defined]
+    opened = state.settings
+    state.settings = replace(opened, read_key_required=True)
+    try:
+        _problem(client.get("/analytics/genres"), 401)
+        _problem(client.get(f"/users/{USER}/recommendations"), 401)
+        ok = client.get("/analytics/genres", headers={"Authorization": f"Bearer {api_key}"})
+        assert ok.status_code == 200
+        assert client.get("/health").status_code == 200  # liveness stays open
+    finally:
+        state.settings = opened
+    assert client.get("/analytics/genres").status_code == 200
