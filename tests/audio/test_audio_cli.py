@@ -76,6 +76,17 @@ def test_ingest_then_similar_and_candidates(trained: Path, small_clips: Path) ->
         assert titles is not None and titles[0] == 16  # named by labels.csv: title + artist
         cands = audio_candidates(store, [int(ids[0])], n=5)
         assert len(cands) == 5 and int(ids[0]) not in set(cands["track_id"])
+    with Store(trained, read_only=True) as store:
+        # a file already in the store finds itself first when not excluded
+        from encore.audio.cnn import AudioModel
+        from encore.audio.signal import AudioCache
+        from encore.audio.store import similar_tracks
+
+        model = AudioModel.load(trained.with_name(trained.name + ".models") / "audio-cnn.npz")
+        some = next(small_clips.glob("classical/*.mp3"))
+        emb = model.embed([AudioCache.default().spectrogram(some)])[0]
+        top = similar_tracks(store, emb, 1)
+        assert top["similarity"].iloc[0] > 0.999
     clip = next(small_clips.glob("pop/*.mp3"))
     r = runner.invoke(
         app, ["audio", "similar", str(clip), "-n", "5", "--db", str(trained), "-f", "json"]

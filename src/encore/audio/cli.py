@@ -197,12 +197,13 @@ def evaluate_cmd(
     """
     import pandas as pd
 
+    from encore.audio.charts import spectrogram_grid
     from encore.audio.clips import load_clips
     from encore.audio.cnn import CNNConfig
     from encore.audio.evaluate import EvalSetting, confusion_charts, cross_validate, gtzan_reference
     from encore.cli.common import console, to_json
     from encore.config import Settings
-    from encore.errors import ConfigError
+    from encore.errors import ConfigError, DataError
 
     st = state(ctx, db, fmt, verbose)
     try:
@@ -211,6 +212,11 @@ def evaluate_cmd(
         raise ConfigError(f"--seeds must be integers separated by commas, not {seeds!r}") from exc
     if not seed_list:
         raise ConfigError("--seeds names no seed")
+    gpath = gtzan or Settings.from_env().data_dir / "gtzan-features" / "features_30_sec.csv"
+    if gtzan is not None and not gtzan.is_file():
+        raise DataError(
+            "no such file", file=str(gtzan), hint="--gtzan names GTZAN's features_30_sec.csv"
+        )
     clips = load_clips(_data_dir(data))
     if per_genre is not None:
         clips = clips.subset(per_genre, seed=seed_list[0])
@@ -224,10 +230,7 @@ def evaluate_cmd(
             prog.update(task, description=message, completed=i, total=n)
 
         result = cross_validate(clips, setting, progress=report)
-    gpath = gtzan or Settings.from_env().data_dir / "gtzan-features" / "features_30_sec.csv"
-    ref = (
-        gtzan_reference(gpath, folds, seed_list) if (gtzan is not None or gpath.is_file()) else None
-    )
+    ref = gtzan_reference(gpath, folds, seed_list) if gpath.is_file() else None
     genre = pd.concat([result.genre, ref], ignore_index=True) if ref is not None else result.genre
     written: list[str] = []
     if out is not None:
@@ -242,6 +245,11 @@ def evaluate_cmd(
                 table.to_csv(out / f"audio-{name}.csv", index=False)
                 written.append(str(out / f"audio-{name}.csv"))
         written += [str(p) for p in confusion_charts(result, out)]
+        first = clips.frame.groupby("genre", sort=True).head(1)
+        grid = spectrogram_grid(
+            [Path(p) for p in first["path"]], list(first["genre"]), out / "audio-spectrograms.png"
+        )
+        written.append(str(grid))
     if st.fmt is OutputFormat.json:
         payload = {
             "setting": result.setting,

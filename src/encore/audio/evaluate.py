@@ -227,6 +227,7 @@ def _summary(
         row: dict[str, Any] = dict(zip(keys, vals, strict=True))
         for m in metrics:
             mean, lo, hi = interval(list(g[m]))
+            lo, hi = max(lo, 0.0), min(hi, 1.0)  # shares and accuracies stay in [0, 1]
             row[m] = round(mean, 4)
             row[f"{m}_lo"] = round(lo, 4)
             row[f"{m}_hi"] = round(hi, 4)

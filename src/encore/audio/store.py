@@ -154,8 +154,9 @@ def _cosine_to(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
 def similar_tracks(
     store: Store, query: np.ndarray, n: int = 10, exclude: set[int] | None = None
 ) -> pd.DataFrame:
-    """The ``n`` embedded tracks closest (cosine) to ``query``: rank, track_id, name,
-    artist, genre, similarity.
+    """The ``n`` embedded tracks closest to ``query``: rank, track_id, name, artist, genre,
+    similarity (cosine of the embeddings centred on the mean of the store's embeddings, the
+    space the cold-start evaluation measured).
 
     Raises
     ------
@@ -172,7 +173,8 @@ def similar_tracks(
             f"the store's audio embeddings have {mat.shape[1]} values, this model gives {query.shape[-1]}",
             hint="re-run encore audio ingest with this model",
         )
-    sims = _cosine_to(mat, query.reshape(1, -1))[:, 0]
+    centre = mat.mean(axis=0)  # as evaluated: cosine of embeddings centred on the catalogue's mean
+    sims = _cosine_to(mat - centre, query.reshape(1, -1) - centre)[:, 0]
     order = np.argsort(-sims, kind="stable")
     rows = []
     for i in order:
