@@ -224,3 +224,24 @@ def test_info_coverage_and_bad_options(hand: Store) -> None:
 def test_empty_store_is_a_clear_error(tmp_path: Path) -> None:
     with Store(tmp_path / "empty.duckdb") as s, pytest.raises(DataError, match="no artists"):
         resolve(s)
+
+
+def test_resolve_command_reports_steps_and_coverage(hand: Store) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from encore.cli.main import app
+
+    path = hand.path
+    hand.close()
+    res = CliRunner().invoke(app, ["genre", "resolve", "--no-predict", "--db", path, "-f", "json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert [s["step"] for s in out["steps"]][:2] == ["catalogue", "name"]
+    assert out["model"] == {} and out["minutes"]["plays"] == 3
+    (overall,) = [r for r in out["coverage"] if r["source"] == "(all)"]
+    assert overall["minutes_missing"] == 0
+    res = CliRunner().invoke(app, ["analytics", "genres", "--db", path, "--from", "2021-01-01"])
+    assert res.exit_code == 0, res.output
+    assert "coverage of the window's plays" in res.output
