@@ -214,6 +214,8 @@ def doctor_cmd(
         "lightgbm": "ml (genre classifier)",
         "openTSNE": "ml (segment maps)",
         "umap": "umap (segment maps with --map umap)",
+        "librosa": "audio (encore audio: mel filters, classic features)",
+        "soundfile": "audio (encore audio: decoding)",
     }
     parts = []
     for mod, what in optional.items():
