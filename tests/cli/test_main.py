@@ -90,9 +90,16 @@ def test_doctor_lists_only_parts_of_this_version(tmp_path: Path) -> None:
     result = runner.invoke(app, ["doctor", "--db", str(tmp_path / "s.duckdb"), "-f", "json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert {p["package"] for p in report["optional"]} == {"torch", "lightgbm", "openTSNE", "umap"}
+    assert {p["package"] for p in report["optional"]} == {
+        "torch",
+        "lightgbm",
+        "openTSNE",
+        "umap",
+        "librosa",
+        "soundfile",
+    }
     words = json.dumps(report["optional"]).lower()
-    assert not any(w in words for w in ("fastapi", "http", "pyspark", "spark", "librosa"))
+    assert not any(w in words for w in ("fastapi", "http", "pyspark", "spark"))
 
 
 def test_default_store_is_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
