@@ -291,7 +291,7 @@ def summary_proxies(
     texts: list[str],
     *,
     ratio: float = 0.3,
-    encoder: CachedEncoder | None = None,
+    encoder: Callable[[list[str]], np.ndarray] | None = None,
     progress: Progress = None,
 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Compression, chorus retained and redundancy per method; also every summary text."""

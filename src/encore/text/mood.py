@@ -307,12 +307,14 @@ def fit_lyrics_model(
             "the store holds no lyrics",
             hint="ingest tcc_ceds or billboard_lyrics first",
         )
+    audio = audio_features(store)
+    both = lyr.index.intersection(audio.index)
+    if len(both) < MIN_TRAIN:  # before the costly embedding
+        LyricsMoodModel.fit(np.zeros((len(both), 1)), np.zeros((len(both), 2)), source="")
     if progress:
         progress(f"embedding {len(lyr):,} lyrics")
     feats = lyric_features(list(lyr["text"]), show_progress=show_progress)
     frame = pd.DataFrame(feats, index=lyr.index)
-    audio = audio_features(store)
-    both = frame.index.intersection(audio.index)
     model = LyricsMoodModel.fit(
         frame.loc[both].to_numpy(),
         audio.loc[both, ["valence", "energy"]].to_numpy(),
@@ -414,10 +416,10 @@ def resolve_track(store: Store, track: str) -> int:
         No such track; close titles are suggested.
     """
     text = track.strip()
-    if text.isdigit():
-        if store.scalar("SELECT count(*) FROM tracks WHERE track_id = ?", [int(text)]):
-            return int(text)
-        raise UnknownIdError("track", [text], hint="give a track id or 'artist - title'")
+    if text.isdigit() and store.scalar(
+        "SELECT count(*) FROM tracks WHERE track_id = ?", [int(text)]
+    ):
+        return int(text)  # else a title made of digits ('1999')
     artist, sep, title = text.partition(" - ")
     if sep:
         row = store.execute(
