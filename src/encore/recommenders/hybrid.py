@@ -77,7 +77,7 @@ class BaseModelSpec(BaseModel):
 
 
 DEFAULT_BASES: tuple[BaseModelSpec, ...] = (
-    BaseModelSpec(model="ease", search={"l2": [100.0, 500.0, 2000.0, 10000.0]}),
+    BaseModelSpec(model="ease", search={"l2": [100.0, 1000.0, 5000.0]}),
     BaseModelSpec(model="slim", search={"l2": [10.0, 100.0]}),
     BaseModelSpec(model="als", search={"factors": [32, 64], "regularization": [0.1, 1.0]}),
     BaseModelSpec(model="item_knn", search={"similarity": ["cosine", "bm25"], "k": [25, 200]}),
@@ -101,7 +101,7 @@ class HybridConfig(RecommenderConfig):
     holdout: Literal["auto", "user-time", "global-time", "random"] = "auto"
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
     holdout_folds: int = Field(default=1, ge=1)
-    recency_half_life_days: float | None = Field(default=None, gt=0)
+    recency_half_life_days: float | None = Field(default=90.0, gt=0)
     max_train_users: int = Field(default=20_000, ge=1)
     max_negatives: int | None = Field(default=100, ge=1)
     objective: Literal["lambdarank", "rank_xendcg", "binary"] = "rank_xendcg"
@@ -142,8 +142,8 @@ class Hybrid(Recommender):
     config: HybridConfig
     supports_fold_in: ClassVar[bool] = True
     search_space: ClassVar[dict[str, list[Any]]] = {
-        "holdout": ["user-time", "global-time", "random"],
-        "holdout_folds": [1, 3],
+        "recency_half_life_days": [30.0, 90.0, 365.0],
+        "num_leaves": [4, 8],
     }
     #: EASE's limit (the default bases' dense item-item matrix)
     item_limit: ClassVar[int | None] = 40_000
