@@ -187,7 +187,7 @@ def write_section(text: str) -> None:
     if SECTION in doc:
         head, rest = doc.split(SECTION, 1)
         nxt = rest.find("\n## ")
-        doc = head + text + (rest[nxt + 1 :] if nxt >= 0 else "")
+        doc = head + text + ("\n" + rest[nxt + 1 :] if nxt >= 0 else "")
     else:
         doc = doc.rstrip("\n") + "\n\n" + text
     DOC.write_text(doc)
