@@ -134,3 +134,17 @@ def test_evaluate_json(small_clips: Path, tmp_path: Path) -> None:
     assert (out / "audio-confusion.png").stat().st_size > 0 and (
         out / "audio-confusion.html"
     ).exists()
+
+
+def test_table_mode_shows_intervals_in_one_column() -> None:
+    import pandas as pd
+
+    from encore.audio.cli import _compact
+
+    t = pd.DataFrame(
+        {"method": ["cnn", "one fold"], "accuracy": [0.6, 0.5], "accuracy_lo": [0.55, float("nan")],
+         "accuracy_hi": [0.65, float("nan")], "n": [5, 1]}
+    )  # fmt: skip
+    out = _compact(t, ["accuracy"])
+    assert list(out.columns) == ["method", "accuracy", "n"]
+    assert list(out["accuracy"]) == ["0.600 [0.550, 0.650]", "0.500"]

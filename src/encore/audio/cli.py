@@ -264,6 +264,8 @@ def evaluate_cmd(
         }
         typer.echo(to_json(payload))
         return
+    if st.fmt is OutputFormat.table:  # one column per metric: "mean [lo, hi]"
+        genre = _compact(genre, ["accuracy", "macro_f1"])
     emit(
         genre,
         st.fmt,
@@ -278,7 +280,7 @@ def evaluate_cmd(
             )
         if result.coldstart is not None:
             emit(
-                result.coldstart,
+                _compact(result.coldstart, ["p_same_genre", "p_liked"]),
                 st.fmt,
                 title=f"Cold start: precision@{k} of held-out clips per listener",
             )
@@ -400,3 +402,14 @@ def similar_cmd(
         ).fetchall()
         table = similar_tracks(store, emb[0], n, exclude={int(r[0]) for r in row})
     emit(table, st.fmt, title=f"Tracks that sound like {file.name}")
+
+
+def _compact(table: Any, metrics: list[str]) -> Any:
+    """``metric``, ``metric_lo``, ``metric_hi`` columns as one text column each."""
+    out = table.drop(columns=[f"{m}_{b}" for m in metrics for b in ("lo", "hi")])
+    for m in metrics:
+        out[m] = [
+            f"{v:.3f}" if lo != lo else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+            for v, lo, hi in zip(table[m], table[f"{m}_lo"], table[f"{m}_hi"], strict=True)
+        ]
+    return out
