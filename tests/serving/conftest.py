@@ -23,6 +23,8 @@ from fastapi import FastAPI
 from encore.data.store import Store
 from encore.recommenders import recommend as rec
 from encore.recommenders.for_you import ForYou
+from encore.segments.model import fit_segments
+from encore.segments.model import model_dir as segment_dir
 from encore.serving.app import create_app
 from encore.serving.auth import create_key
 from encore.serving.state import ServeSettings
@@ -43,6 +45,11 @@ def served_db(listeners_db: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         manifest = {path.name: {"model": "for_you", "level": "track", **state}}
         (rec.models_dir(db) / rec.MANIFEST).write_text(json.dumps(manifest))
         rec.train(store, db, ["item_knn"], level="artist")
+        # segments of the 20 listeners (small settings: k fixed, 2 seeds, few permutations)
+        segments = fit_segments(
+            store, namespace="lh", k=3, n_seeds=2, friends_permutations=10, min_coverage=0.3
+        )
+        segments.save(segment_dir(db, "default"))
     return db
 
 

@@ -262,3 +262,14 @@ def test_reads_can_be_closed(client: httpx.Client, live: object, api_key: str) -
     finally:
         state.settings = opened
     assert client.get("/analytics/genres").status_code == 200
+
+
+def test_segments_profiles_map_and_a_users_segment(client: httpx.Client) -> None:
+    listing = client.get("/segments").json()
+    assert listing["users"] == 20 and len(listing["profiles"]) == 3
+    points = client.get("/segments/map").json()["points"]
+    assert len(points) == 20 and {p["segment"] for p in points} == {0, 1, 2}
+    mine = client.get(f"/users/{USER}/segment").json()
+    assert mine["user_id"] == USER and mine["segment"] in (0, 1, 2) and mine["segment_name"]
+    _problem(client.get("/users/nobody/segment"), 404)
+    _problem(client.get("/segments", params={"name": "../x"}), 422)

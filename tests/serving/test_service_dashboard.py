@@ -48,6 +48,8 @@ def test_dashboard_draws_redraws_and_recommends(live: object, tmp_path: Path) ->
         bars = page.evaluate("document.getElementById('genre-chart').data[0].y")
         draws = int(chart.get_attribute("data-draws") or 0)
 
+        page.wait_for_function("document.querySelector('#segment-map').dataset.draws >= '1'")
+        assert page.evaluate("document.getElementById('segment-map').data.length") == 3
         page.select_option("#preset", "30")
         page.wait_for_function(
             f"Number(document.querySelector('#genre-chart').dataset.draws) > {draws}"
