@@ -53,7 +53,13 @@ def test_blank_user_is_refused(shared_data: Path, tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     for bad in ("   ", "a\tb", "x" * 300):
         code, _, err = _cli(
-            "ingest", "spotify_extended", str(shared_data / LH / "user_03"), "--user", bad
+            "ingest",
+            "spotify_extended",
+            str(shared_data / LH / "user_03"),
+            "--user",
+            bad,
+            "--db",
+            str(db),
         )
         assert code == ConfigError.exit_code and "--user" in err
     assert not db.exists()

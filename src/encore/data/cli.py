@@ -77,6 +77,10 @@ def ingest_cmd(
     st = state(ctx, db, fmt, verbose)
     if on_error not in ("raise", "skip"):
         raise ConfigError(f"--on-error must be raise or skip, not {on_error!r}")
+    if user is not None:
+        from encore.data.ingest import check_user_id
+
+        user = check_user_id(user)  # before the store is opened (or created)
     jobs: list[tuple[Any, Path]] = []
     if all_ is not None:
         if source is not None or path is not None:
