@@ -67,7 +67,14 @@ def test_models_that_need_timestamps_are_left_out_without_them(
         needs_timestamps: ClassVar[bool] = True
 
     timed = [m for m in registry.available_models() if registry.model_class(m).needs_timestamps]
-    assert timed == ["recent_popular", "timed_knn_for_a_test"]
+    # the sequence models read events in time order, so they need times too
+    assert set(timed) == {
+        "recent_popular",
+        "timed_knn_for_a_test",
+        "markov",
+        "last_items_knn",
+        "sasrec",
+    }
     asked = "ease,timed_knn_for_a_test"
     assert resolve_models(asked, has_time=True) == [
         "popular",
