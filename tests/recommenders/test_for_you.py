@@ -184,6 +184,22 @@ def test_a_song_heard_under_another_id_is_not_new() -> None:
     assert {4, 5} <= tracks  # b's other tracks: one by a's artist, one by a new artist
 
 
+def test_no_genre_and_no_community_still_answers() -> None:
+    history, catalogue = _tiny()
+    unknown = Catalogue(
+        catalogue.track_id,
+        catalogue.artist_id,
+        catalogue.song,
+        np.full(len(catalogue), -1, dtype=np.int32),
+        (),
+    )
+    community = pd.DataFrame({"user_id": [], "artist_id": [], "plays": []})
+    model = ForYou(train_cuts=(0.5,)).fit(history, unknown, community)
+    assert {
+        p.track_id for p in model.recommend("a", by_user(history.events)["a"], history.likes, 5)
+    } == {4, 5}
+
+
 def test_too_few_listeners_fall_back_to_fusion() -> None:
     history, catalogue = _tiny()
     community = pd.DataFrame({"user_id": [], "artist_id": [], "plays": []})

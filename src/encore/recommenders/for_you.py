@@ -154,6 +154,8 @@ def _ranked_rows(
     rows = np.flatnonzero(ok)
     order = np.lexsort((rows, -plays[rows], song[rows], group[rows]))
     rows = rows[order]
+    if not len(rows):  # nothing in any group (e.g. no genre known yet)
+        return rows.astype(np.int64), np.zeros(n_groups + 1, dtype=np.int64)
     # one row per (group, song): the most played
     g, s = group[rows], song[rows]
     first = np.r_[True, (g[1:] != g[:-1]) | (s[1:] != s[:-1])]
@@ -503,7 +505,8 @@ def candidates(
     feats["artist_liked"] = np.where(a_ok, prof.artist_liked[aa], False).astype(np.float64)
     feats["artist_new"] = (~np.where(a_ok, prof.artist_seen[aa], False)).astype(np.float64)
     g = catalogue.genre[rows]
-    feats["genre_share"] = np.where(g >= 0, prof.genre_share[np.maximum(g, 0)], 0.0)
+    share = np.r_[prof.genre_share, 0.0]  # index -1 (unknown genre) reads the trailing 0
+    feats["genre_share"] = share[g]
     feats["genre_known"] = (g >= 0).astype(np.float64)
     feats["track_pop_log"] = np.log1p(pop.track_plays[rows])
     feats["track_listeners"] = pop.track_listeners[rows]
