@@ -2,27 +2,37 @@
 
 Two stages, both learned from the training interactions alone (no names, no catalogue):
 
-1. **Candidates.** Each base model of ``bases`` (registered models, EASE, ALS, item kNN
-   and popularity by default) scores every item; its top ``candidates`` unseen items per
-   user join the union.
-2. **Ranking.** A LightGBM ``lambdarank`` model orders each user's candidates from
-   features per (user, candidate): every base model's score, its score relative to the
-   user's best score in that model and its rank (``rank_depth + 1`` beyond the first
-   ``rank_depth``); how many base models put the item among their candidates; item
-   popularity (users, log, percentile, mean weight); user activity (items, log, mean
-   weight); and, where the data has times, the item's recent popularity and age.
+1. **Candidates.** Each base model of ``bases`` (registered models; by default EASE, SLIM,
+   ALS, item kNN and popularity) scores every item; its top ``candidates`` unseen items per
+   user join the union. A base model whose class sets an ``item_limit`` below the
+   catalogue size sits out (SLIM above 5,000 items), as with ``--models all``.
+2. **Ranking.** A LightGBM ranker (``rank_xendcg`` by default; ``lambdarank`` on request)
+   orders each user's candidates from features per (user, candidate): every base model's
+   score, its score relative to the user's best score in that model and its rank
+   (``rank_depth + 1`` beyond the first ``rank_depth``); how many base models put the item
+   among their candidates; item popularity (users, log, percentile, mean weight); user
+   activity (items, log, mean weight); and, where the data has times, the item's recent
+   popularity and age, and each base model's score, relative score and rank for the user's
+   row with every weight halved each ``recency_half_life_days`` before their last
+   interaction (what the user played lately).
 
 The ranker is trained without leakage: a validation holdout is carved from the training
 interactions (each user's most recent ``holdout_fraction`` of items where the data has
-times, else a seeded random share per user; ``global-time`` cuts all users at one time),
-the base models are fitted on the rest, their candidates for the users with held-out
-items are labelled with those items, and the ranker is fitted on them. The base models
-are then refitted on all training interactions for scoring.
+times, else a seeded random share per user; ``global-time`` cuts all users at one time;
+``holdout_folds`` earlier snapshots or new draws add training users), the base models are
+fitted on the rest, each base model's ``search`` settings are compared on the holdout
+(NDCG@10 of the model alone) and the best kept, their candidates for the users with
+held-out items are labelled with those items (at most ``max_negatives`` unlabelled ones
+per user), and the ranker is fitted on them. The base models are then refitted on all
+training interactions, with the settings chosen, for scoring. When no holdout can be
+carved (e.g. one item per user) the candidates are ranked by reciprocal-rank fusion.
 
 Items outside a user's candidates still get a score (below every candidate, ordered by
 popularity), so ``exclude_seen=False`` and ``items=`` lists work as for the other models;
-the user's own items are never candidates. Fold-in works when every base model folds in.
-Fitting is seeded and deterministic.
+the user's own items are never candidates. Fold-in works when every base model folds in
+(a folded-in user has no times: the recency features are left missing). Fitting is
+seeded and deterministic. The booster is saved as its text model and the base models as
+their own state, all as arrays (no pickle).
 """
 
 from __future__ import annotations
@@ -63,6 +73,7 @@ class BaseModelSpec(BaseModel):
     #: NDCG@10 of the model alone there) is the one used. Empty: ``config`` as given.
     search: dict[str, list[Any]] = Field(default_factory=dict)
     candidates: int = Field(default=100, ge=0)
+    #: Also score the user's recency-decayed row (where the data has times).
     recent: bool = True
 
     def configs(self) -> list[dict[str, Any]]:
@@ -128,14 +139,16 @@ class HybridConfig(RecommenderConfig):
             if b.model == Hybrid.name:
                 raise ValueError("a hybrid cannot be its own base model")
             try:
-                model_class(b.model)(b.config)
-            except (ConfigError, Exception) as exc:  # unknown name or invalid config
+                klass = model_class(b.model)
+                for cfg in b.configs():
+                    klass(cfg)
+            except Exception as exc:  # unknown name or invalid config
                 raise ValueError(f"base model {b.model!r}: {exc}") from None
         return bases
 
 
 class Hybrid(Recommender):
-    """Hybrid: CF candidates re-ranked by a LightGBM lambdarank model over CF features."""
+    """Hybrid: CF candidates re-ranked by a LightGBM ranker over CF features."""
 
     name: ClassVar[str] = "hybrid"
     config_class = HybridConfig
