@@ -106,8 +106,12 @@ def _artists_by_listeners(
                 ),
                 window,
             )
+            # after `encore genre resolve` a (genre, artist) can come back once per genre
+            # basis; keep one row each so the counts stay aligned with `m` (the larger count,
+            # a lower bound on the distinct listeners; see issue #12's notes)
+            known = _known(people).groupby(["genre", "artist_id"], as_index=False)["listeners"]
             other = m.loc[~direct, ["genre", "artist_id"]].merge(
-                _known(people), on=["genre", "artist_id"], how="left"
+                known.max(), on=["genre", "artist_id"], how="left"
             )
             m.loc[~direct, "listeners"] = other["listeners"].fillna(0).astype("int64").to_numpy()
     finally:
