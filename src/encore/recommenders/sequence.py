@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -296,13 +297,15 @@ class SequenceRecommender(Recommender):
         self.seq_kinds_[has] = kinds[pos[has]]
         self.seq_gaps_[has] = gaps[pos[has]]
 
+    @abstractmethod
     def _fit_events(self, enc: Encoded, dataset: InteractionDataset) -> None:
-        raise NotImplementedError
+        """Learn from the encoded events (the subclass's model)."""
 
+    @abstractmethod
     def _score_sequences(
         self, items: np.ndarray, kinds: np.ndarray, gaps: np.ndarray
     ) -> np.ndarray:
-        raise NotImplementedError
+        """Scores ``[n, n_items]`` of padded latest-event windows (item codes 1-based)."""
 
     def _score(self, user_idx: np.ndarray, user_rows: sp.csr_matrix) -> np.ndarray:
         return self._score_sequences(
