@@ -961,7 +961,7 @@ class ForYou:
     # ------------------------------------------------------------------ persistence
     def save(self, path: Any) -> Any:
         """Save to one ``.npz`` archive (arrays and JSON, no pickle)."""
-        from encore.persistence import put_sparse, save_archive
+        from encore.persistence import id_array, put_sparse, save_archive
 
         catalogue, pop, ranker = self._check()
         arrays: dict[str, np.ndarray] = {
@@ -971,8 +971,7 @@ class ForYou:
             "catalogue.genre": catalogue.genre,
         }
         for name in _POP_ARRAYS:
-            value = getattr(pop, name)
-            arrays[f"pop.{name}"] = value.astype(str) if value.dtype == object else value
+            arrays[f"pop.{name}"] = id_array(getattr(pop, name))
         for name in _POP_SPARSE:
             put_sparse(arrays, f"pop.{name}", getattr(pop, name))
         header = {
