@@ -37,6 +37,7 @@ def trained(small_clips: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     assert r.exit_code == 0, r.output
     info = json.loads(r.stdout)
     assert info["clips"] == 16 and info["mood_head"] is True
+    assert info["device"] in ("cpu", "cuda")  # auto: the GPU when torch sees one
     assert Path(info["model"]) == db.with_name(db.name + ".models") / "audio-cnn.npz"
     return db
 

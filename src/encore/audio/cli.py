@@ -47,6 +47,12 @@ ThreadsOpt = Annotated[
     int | None,
     typer.Option("--threads", help="torch threads (default: torch's).", show_default=False),
 ]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device", help="Train on auto (a CUDA GPU when present, else the CPU), cpu or cuda."
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -99,6 +105,7 @@ def train_cmd(
     epochs: EpochsOpt = 15,
     seed: SeedOpt = 0,
     threads: ThreadsOpt = None,
+    device: DeviceOpt = "auto",
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -109,17 +116,18 @@ def train_cmd(
     read the saved model.
     """
     from encore.audio.clips import load_clips
-    from encore.audio.cnn import AudioModel, CNNConfig
+    from encore.audio.cnn import AudioModel, CNNConfig, resolve_device
     from encore.audio.evaluate import MOOD_TARGETS, load_inputs
     from encore.audio.signal import AudioCache
 
     st = state(ctx, db, fmt, verbose)
+    cfg = CNNConfig(epochs=epochs, seed=seed, threads=threads, device=device)
+    on = str(resolve_device(device))  # a GPU asked for and not there is refused before decoding
     clips = load_clips(_data_dir(data))
     cache = AudioCache.default()
     with _progress() as prog:
         task = prog.add_task("decoding clips", total=len(clips.frame))
         specs, _ = load_inputs(clips, cache, lambda m, i, n: prog.update(task, completed=i))
-        cfg = CNNConfig(epochs=epochs, seed=seed, threads=threads)
         task2 = prog.add_task("training the CNN (epochs)", total=epochs)
         fitted = AudioModel.fit(
             specs,
@@ -141,6 +149,7 @@ def train_cmd(
             "epochs": epochs,
             "final_train_loss": round(float(hist.rows[-1]["train_loss"]), 4),
             "seconds": round(hist.seconds, 1),
+            "device": on,
             "mood_head": clips.has_mood,
         },
         st.fmt,
@@ -186,6 +195,7 @@ def evaluate_cmd(
         ),
     ] = None,
     threads: ThreadsOpt = None,
+    device: DeviceOpt = "auto",
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -199,7 +209,7 @@ def evaluate_cmd(
 
     from encore.audio.charts import spectrogram_grid
     from encore.audio.clips import load_clips
-    from encore.audio.cnn import CNNConfig
+    from encore.audio.cnn import CNNConfig, resolve_device
     from encore.audio.evaluate import EvalSetting, confusion_charts, cross_validate, gtzan_reference
     from encore.cli.common import console, to_json
     from encore.config import Settings
@@ -217,11 +227,15 @@ def evaluate_cmd(
         raise DataError(
             "no such file", file=str(gtzan), hint="--gtzan names GTZAN's features_30_sec.csv"
         )
+    resolve_device(device)
     clips = load_clips(_data_dir(data))
     if per_genre is not None:
         clips = clips.subset(per_genre, seed=seed_list[0])
     setting = EvalSetting(
-        folds=folds, seeds=seed_list, cnn=CNNConfig(epochs=epochs, threads=threads), k=k
+        folds=folds,
+        seeds=seed_list,
+        cnn=CNNConfig(epochs=epochs, threads=threads, device=device),
+        k=k,
     )
     with _progress() as prog:
         task = prog.add_task("decoding clips", total=len(clips.frame))

@@ -6,7 +6,11 @@ pooling over frequency and time: the pooled vector (``channels[-1]`` values) is 
 :func:`encore.nn.trainer.train`, seeded, OneCycle learning rate) sees random crops of
 ``crop_frames`` frames (a time shift), SpecAugment masks (frequency and time bands set to
 the mean) and mixup of pairs of clips; prediction uses the whole clip, since global pooling
-takes any length.
+takes any length. Training runs on the first CUDA GPU when torch sees one
+(``CNNConfig.device = "auto"``) and on the CPU otherwise; the trained network is moved to the
+CPU for inference and saving, so a model trained on a GPU loads anywhere. The same seed gives
+the same network on the same device (a GPU's kernels give slightly different numbers than
+the CPU's).
 
 Mood is a ridge regression from the embedding to each emotion's share of listeners and to
 the like rate (fitted by :meth:`AudioModel.fit_mood` where the labels exist). The model is
@@ -50,8 +54,11 @@ class CNNConfig:
     time_width: int = 16
     seed: int = 0
     threads: int | None = None
+    device: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
         if len(self.channels) < 1 or min(self.channels) < 1:
             raise ConfigError("channels must be positive")
         if self.crop_frames < 16 or self.batch_size < 2 or self.epochs < 1:
@@ -66,6 +73,26 @@ def _torch() -> Any:
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise MissingDependencyError("torch", "ml") from exc
     return torch
+
+
+def resolve_device(name: str) -> Any:
+    """The ``torch.device`` to train on: ``auto`` is the first CUDA GPU when torch sees one,
+    else the CPU.
+
+    Raises
+    ------
+    ConfigError
+        ``cuda`` asked for where torch sees no CUDA device.
+    """
+    torch = _torch()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {name!r}: torch sees no CUDA GPU here",
+            hint="use --device auto (GPU when present) or --device cpu",
+        )
+    return torch.device(name)
 
 
 def build_network(n_classes: int, channels: Sequence[int], dropout: float) -> Any:
@@ -173,8 +200,9 @@ class AudioModel:
             raise DataError(f"spectrograms with different mel counts: {sorted(mels)}")
         allv = np.concatenate([s.ravel() for s in specs])
         mean, std = float(allv.mean()), float(allv.std() + 1e-6)
+        device = resolve_device(cfg.device)
         seed_everything(cfg.seed)
-        net = build_network(len(genres), cfg.channels, cfg.dropout)
+        net = build_network(len(genres), cfg.channels, cfg.dropout).to(device)
         model = cls(list(genres), cfg, mean, std, net, next(iter(mels)))
         normed = [((s - mean) / std).astype(np.float32) for s in specs]
         n = len(normed)
@@ -203,6 +231,7 @@ class AudioModel:
 
         def loss_fn(net: Any, batch: Any) -> Any:
             x, yy, lam, perm = batch
+            x, yy, perm = x.to(device), yy.to(device), perm.to(device)
             if lam < 1.0:
                 x = lam * x + (1.0 - lam) * x[perm]
             logits = net(x)
@@ -224,7 +253,7 @@ class AudioModel:
             ),
             on_epoch,
         )
-        net.eval()
+        net.cpu().eval()  # inference, saving and the embedding run on the CPU
         return model
 
     # ---------------------------------------------------------------- inference

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from encore.audio.clips import EMOTIONS, ClipSet
-from encore.audio.cnn import AudioModel, CNNConfig
+from encore.audio.cnn import AudioModel, CNNConfig, resolve_device
 from encore.audio.signal import AudioCache
 from encore.errors import ConfigError, DataError
 
@@ -213,6 +213,7 @@ def cross_validate(
         "crop_frames": st.cnn.crop_frames,
         "channels": list(st.cnn.channels),
         "k": st.k,
+        "device": str(resolve_device(st.cnn.device)),
     }
     return EvalResult(genre_table, per_fold, confusion, genres, mood, cold, setting_dict, oof_emb)
 
