@@ -73,6 +73,7 @@ def test_models_that_need_timestamps_are_left_out_without_them(
         "timed_knn_for_a_test",
         "markov",
         "last_items_knn",
+        "session_knn",
         "sasrec",
     }
     asked = "ease,timed_knn_for_a_test"

@@ -120,6 +120,14 @@ def evaluate_cmd(
     test_file: Annotated[
         Path | None, typer.Option("--test", help="Test file made elsewhere (with --train).")
     ] = None,
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task",
+            help="new: the next new items (those a user had in train are neither ranked nor "
+            "relevant); play: the next plays, repeats allowed.",
+        ),
+    ] = "new",
     out: Annotated[
         Path | None,
         typer.Option(
@@ -145,6 +153,7 @@ def evaluate_cmd(
     from encore.evaluation.splits import given_split
 
     st = state(ctx, db, fmt, verbose)
+    runner.check_task(task)
     ks = parse_ks(k)
     configs = parse_params(param)
     genres = None
@@ -174,6 +183,7 @@ def evaluate_cmd(
                     seed=seed,
                     min_user_interactions=min_user,
                     min_item_interactions=min_item,
+                    keep_seen=task == "play",
                 )
                 info = item_info(store, level, sp.train["item_id"].unique())
                 genres = info["genre"].dropna()
@@ -189,9 +199,13 @@ def evaluate_cmd(
             item_genres=genres,
             seed=seed,
             progress=lambda m: status.update(m),
+            task=task,
         )
         status.update("writing the report")
-        out_dir = out or Path("out") / "evaluate" / f"{name}-{level}-{sp.method}".replace(",", "+")
+        suffix = "" if task == "new" else f"-{task}"
+        out_dir = out or Path("out") / "evaluate" / f"{name}-{level}-{sp.method}{suffix}".replace(
+            ",", "+"
+        )
         paths = write_report(comparison, out_dir)
     table = report_table(comparison)
     note = small_sample_note(comparison)

@@ -185,11 +185,18 @@ def comparison_markdown(comparison: Comparison, *, title: str | None = None) -> 
     ok = comparison.ok_runs()
     if ok and ok[0].result is not None:
         r0 = ok[0].result
-        lines.append(
-            f"- Full ranking over all {comparison.extra.get('n_items', 0):,} train items; items a user had in train are "
-            f"excluded from the ranking and from the relevant set; {r0.n_users:,} users evaluated, "
-            f"{r0.n_users_no_relevant:,} excluded because all their test items were already seen."
-        )
+        if comparison.extra.get("task", "new") == "play":
+            lines.append(
+                f"- Task: next plays, repeats allowed. Full ranking over all "
+                f"{comparison.extra.get('n_items', 0):,} train items, items a user had in train "
+                f"included; every item of a user's test rows is relevant; {r0.n_users:,} users evaluated."
+            )
+        else:
+            lines.append(
+                f"- Full ranking over all {comparison.extra.get('n_items', 0):,} train items; items a user had in train are "
+                f"excluded from the ranking and from the relevant set; {r0.n_users:,} users evaluated, "
+                f"{r0.n_users_no_relevant:,} excluded because all their test items were already seen."
+            )
     if note is not None:
         lines.append(f"- **Too few users for intervals.** {note}")
     lines += ["", markdown_table(shown), ""]
@@ -246,6 +253,7 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
         "data": comparison.data_name,
         "level": comparison.level,
         "ks": list(comparison.ks),
+        "task": comparison.extra.get("task", "new"),
         "split": {
             "method": comparison.split.method,
             "description": comparison.split.description,

@@ -34,6 +34,24 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
+#: Evaluation tasks: ``new`` (the next new items: those a user had in train are neither
+#: ranked nor relevant; the default) and ``play`` (the next plays, repeats allowed: nothing
+#: excluded, every test item relevant).
+TASKS: tuple[str, ...] = ("new", "play")
+
+
+def check_task(task: str) -> str:
+    """``task`` if known.
+
+    Raises
+    ------
+    ConfigError
+        Unknown task.
+    """
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}", hint=f"tasks are {', '.join(TASKS)}")
+    return task
+
 
 # ---------------------------------------------------------------------------------------
 # splitting data in the store
@@ -87,6 +105,7 @@ def split_store(
     min_user_interactions: int = 1,
     min_item_interactions: int = 1,
     users: Sequence[str] | None = None,
+    keep_seen: bool = False,
 ) -> Split:
     """Split the store's interactions of ``source`` for evaluation.
 
@@ -97,7 +116,8 @@ def split_store(
     ``random`` a seeded per-user share of the (user, item) pairs. ``auto`` is
     ``global-time`` when the source has dated events, else ``random``.
     ``user-time`` cuts each user's own events at their own cut-off (see
-    :func:`user_time_split_store`).
+    :func:`user_time_split_store`; ``keep_seen`` keeps its test items the user also had
+    in train, for the ``play`` task).
 
     Raises
     ------
@@ -118,6 +138,7 @@ def split_store(
             min_user_interactions=min_user_interactions,
             min_item_interactions=min_item_interactions,
             users=users,
+            keep_seen=keep_seen,
         )
 
     srcs = _sources(source)
@@ -189,6 +210,7 @@ def user_time_split_store(
     min_user_interactions: int = 1,
     min_item_interactions: int = 1,
     users: Sequence[str] | None = None,
+    keep_seen: bool = False,
 ) -> Split:
     """Per-user temporal split of the store's events: each user's own last share in test.
 
@@ -197,7 +219,8 @@ def user_time_split_store(
     time of their ``m``-th latest event; train is the user's events before it, test the
     events from it on, each side aggregated into (user, item) rows separately, as in the
     global split. Test keeps only items new to the user (a test pair the user also
-    played before the cut-off is dropped and counted). Users with ``m = 0`` or whose events
+    played before the cut-off is dropped and counted), unless ``keep_seen`` (the ``play``
+    task: repeats are kept and counted as ``test_rows_seen_kept``). Users with ``m = 0`` or whose events
     all share the cut-off time stay wholly in train (``stats["users_train_only"]``). As
     with ``global-time``, rows without a time (play counts, undated likes) are not used.
 
@@ -306,13 +329,20 @@ def user_time_split_store(
         "test_rows_seen_dropped": int(seen.sum()),
         "test_users_only_seen_dropped": len(set(test["user_id"]) - set(test.loc[~seen, "user_id"])),
     }
+    if keep_seen:
+        extra = {
+            "users_train_only": len(train_only),
+            "test_rows_seen_kept": int(seen.sum()),
+        }
+        seen = np.zeros(len(test), dtype=bool)
     split = _finish(
         train.sort_values(["user_id", "item_id"], kind="stable"),
         test[~seen].sort_values(["user_id", "item_id"], kind="stable"),
         method="user-time",
         description=(
             f"per-user temporal split: each user's last {test_fraction:.0%} of their own events by time in test "
-            f"(each user cut at their own time), new items only; {len(train_only):,} users with fewer than "
+            f"(each user cut at their own time), {'repeats kept' if keep_seen else 'new items only'}; "
+            f"{len(train_only):,} users with fewer than "
             f"{user_time_min_rows(test_fraction)} dated events (or all at one time) only in train; "
             "test users and items must be in train"
         ),
@@ -594,8 +624,10 @@ def run_model(
     item_genres: pd.Series | None = None,
     measure_memory: bool = False,
     keep_recommendations: bool = False,
+    task: str = "new",
 ) -> tuple[ModelRun, pd.DataFrame | None]:
-    """Fit one model on ``dataset`` (built from ``split.train``) and score it on ``split.test``.
+    """Fit one model on ``dataset`` (built from ``split.train``) and score it on ``split.test``
+    for ``task`` (:data:`TASKS`).
 
     Errors raised by Encore (bad config, too little data) and running out of memory are
     recorded in the run rather than raised, so that one failing model does not sink a
@@ -615,7 +647,7 @@ def run_model(
         run.fit_seconds = time.perf_counter() - t0
         users = pd.unique(split.test["user_id"])
         t0 = time.perf_counter()
-        recs = model.recommend(users, k=max(ks), exclude_seen=True)
+        recs = model.recommend(users, k=max(ks), exclude_seen=check_task(task) == "new")
         run.recommend_seconds = time.perf_counter() - t0
         if measure_memory:
             _, peak = tracemalloc.get_traced_memory()
@@ -634,6 +666,7 @@ def run_model(
         ks=ks,
         catalogue_size=dataset.n_items,
         item_genres=item_genres,
+        exclude_seen=task == "new",
     )
     logger.info("%s: %s", name, {k: round(v, 4) for k, v in run.result.summary.items()})
     return run, recs if keep_recommendations else None
@@ -653,6 +686,7 @@ def evaluate_models(
     seed: int = 0,
     measure_memory: bool = False,
     progress: Progress | None = None,
+    task: str = "new",
 ) -> Comparison:
     """Fit and score every model on one split.
 
@@ -683,6 +717,9 @@ def evaluate_models(
         Record tracemalloc's peak during fit + recommend (slows pure-Python code).
     progress:
         Called with a short message before each step.
+    task:
+        ``new`` (next new items, the default) or ``play`` (next plays, repeats allowed;
+        with the ``user-time`` split, make it with ``keep_seen=True``).
 
     Returns
     -------
@@ -691,6 +728,7 @@ def evaluate_models(
     from encore.data.dataset import InteractionDataset
 
     say = progress or (lambda _msg: None)
+    check_task(task)
     dataset = InteractionDataset.from_interactions(split.train, item_level=level)
     dataset = _dataset_events(split, dataset)
     # models that need times (needs_timestamps) are left out without any; pairs without
@@ -712,7 +750,14 @@ def evaluate_models(
 
             say(f"tuning {name}")
             result = tune_model(
-                name, split, ks=ks, base_config=cfg, max_trials=tune_trials, seed=seed, level=level
+                name,
+                split,
+                ks=ks,
+                base_config=cfg,
+                max_trials=tune_trials,
+                seed=seed,
+                level=level,
+                task=task,
             )
             tuning_tables[name] = result.trials
             if result.best_config is not None:
@@ -727,6 +772,7 @@ def evaluate_models(
             ks=ks,
             item_genres=item_genres,
             measure_memory=measure_memory,
+            task=task,
         )
         run.tuned = tuned
         runs.append(run)
@@ -741,6 +787,7 @@ def evaluate_models(
             "n_items": dataset.n_items,
             "n_users": dataset.n_users,
             "seed": seed,
+            "task": task,
         },
     )
 

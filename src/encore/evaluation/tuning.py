@@ -93,6 +93,7 @@ def tune_model(
     max_trials: int = 8,
     seed: int = 0,
     level: str = "track",
+    task: str = "new",
 ) -> TuneResult:
     """Search model ``name``'s config on a validation split carved from ``split.train``.
 
@@ -116,6 +117,8 @@ def tune_model(
         Seed of the validation split and of the grid subset.
     level:
         Item level of the data.
+    task:
+        The evaluation task scored (``new`` or ``play``).
 
     Returns
     -------
@@ -127,18 +130,20 @@ def tune_model(
         When train is too small to carve a validation split from.
     """
     from encore.data.dataset import InteractionDataset
-    from encore.evaluation.runner import run_model
+    from encore.evaluation.runner import _dataset_events, run_model
 
     metric = metric or f"ndcg@{min(ks)}"
-    val = validation_split(split, seed=seed)
-    dataset = InteractionDataset.from_interactions(val.train, item_level=level)
+    val = validation_events(split, validation_split(split, seed=seed))
+    dataset = _dataset_events(
+        val, InteractionDataset.from_interactions(val.train, item_level=level)
+    )
     rows = []
     best: dict[str, Any] | None = None
     best_value = float("-inf")
     for cfg in candidate_configs(
         name, base_config=base_config, grid=grid, max_trials=max_trials, seed=seed
     ):
-        run, _ = run_model(name, dataset, val, config=cfg, ks=ks)
+        run, _ = run_model(name, dataset, val, config=cfg, ks=ks, task=task)
         value = (
             run.result.summary.get(metric, float("nan")) if run.result is not None else float("nan")
         )
@@ -159,3 +164,31 @@ def tune_model(
     return TuneResult(
         name=name, best_config=best, best_value=best_value, metric=metric, trials=pd.DataFrame(rows)
     )
+
+
+def validation_events(split: Split, val: Split) -> Split:
+    """``val`` with the train side of ``split``'s events (the sequence models' input), so
+    that tuning sees the events in order, as the final fit does.
+
+    An event is kept when it is before its user's validation cut-off (the earliest time in
+    the user's validation test rows; none: every event) and its (user, item) pair is in
+    ``val.train`` (skips, which make no pair, only by time). Without events, or without
+    times in ``val.test``, ``val`` is returned as it is.
+    """
+    import dataclasses
+
+    events = split.events
+    if events is None or not len(events) or "ts" not in val.test:
+        return val
+    test_ts = pd.to_datetime(val.test["ts"], errors="coerce")
+    if test_ts.isna().all():
+        return val
+    cut = test_ts.groupby(val.test["user_id"].astype(str)).min()
+    user_cut = events["user_id"].astype(str).map(cut)
+    before = (user_cut.isna() | (events["ts"] < user_cut)).to_numpy()
+    pairs = pd.MultiIndex.from_frame(val.train[["user_id", "item_id"]].astype({"user_id": str}))
+    in_train = pd.MultiIndex.from_arrays([events["user_id"].astype(str), events["item_id"]]).isin(
+        pairs
+    )
+    keep = before & (in_train | (events["kind"] == "skip").to_numpy())
+    return dataclasses.replace(val, events=events[keep].reset_index(drop=True))

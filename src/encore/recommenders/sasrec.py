@@ -3,7 +3,17 @@
 Each event is embedded as item + event kind (play, partial play, skip, like) + a bucketed
 time gap to the previous event + position; a stack of causal transformer layers reads the
 latest ``max_len`` events and the last position's state scores every item through the
-(tied) item embeddings: a **full softmax** over the catalogue (no sampled negatives).
+(tied) item embeddings.
+
+The loss (``loss``): a **full softmax** over the catalogue (``softmax``), or, for large
+catalogues, gSASRec's (Petrov & Macdonald, RecSys 2023) **sampled** objective with many
+uniform negatives (``negatives``, shared by the targets of a batch, a negative equal to a
+target left out): ``gbce`` is the generalised binary cross-entropy
+``-beta * log sigmoid(s+) - sum log(1 - sigmoid(s-))`` with
+``beta = alpha * (t * (1 - 1/alpha) + 1/alpha)``, ``alpha = negatives / (n_items - 1)`` and
+calibration ``t = gbce_t`` (which undoes the overconfidence that sampling negatives
+teaches), ``sampled_softmax`` a softmax over the target and the negatives. ``auto`` (the
+default) is the full softmax up to :data:`FULL_SOFTMAX_ITEMS` items and gBCE above.
 
 Training targets are the next event's item when the listener wanted it (play, like;
 partial plays weigh ``partial_weight``). A **skip** is negative feedback: the next item
@@ -46,6 +56,10 @@ from encore.recommenders.sequence import (
 log = logging.getLogger(__name__)
 
 CURVE_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "val_ndcg10", "seconds")
+#: ``loss="auto"`` uses the full softmax up to this many items, gBCE above.
+FULL_SOFTMAX_ITEMS = 20_000
+#: Validation NDCG scores the full catalogue for this many targets at a time.
+_SCORE_CHUNK = 512
 
 
 class SASRecConfig(RecommenderConfig):
@@ -62,6 +76,10 @@ class SASRecConfig(RecommenderConfig):
     lr: float = Field(default=2e-3, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     targets: Literal["new", "all"] = "all"
+    loss: Literal["auto", "softmax", "gbce", "sampled_softmax"] = "auto"
+    negatives: int = Field(default=256, ge=1)
+    gbce_t: float = Field(default=0.75, ge=0, le=1)
+    monitor: Literal["loss", "ndcg"] = "loss"
     skip_weight: float = Field(default=0.5, ge=0)
     partial_weight: float = Field(default=0.5, ge=0)
     use_kinds: bool = True
@@ -154,6 +172,12 @@ class SASRec(SequenceRecommender):
         "targets": ["new", "all"],
     }
 
+    def resolved_loss(self, n_items: int) -> str:
+        """The loss used for ``n_items`` items (``auto`` resolved)."""
+        if self.config.loss != "auto":
+            return self.config.loss
+        return "softmax" if n_items <= FULL_SOFTMAX_ITEMS else "gbce"
+
     # ------------------------------------------------------------------ training
     def _fit_events(self, enc: Encoded, dataset: InteractionDataset) -> None:
         import torch
@@ -221,39 +245,85 @@ class SASRec(SequenceRecommender):
         if len(train_rows) == 0:
             raise DataError(f"{self.name}: no training targets before the validation cut")
 
+        loss_kind = self.resolved_loss(n_items)
+        n_neg = min(cfg.negatives, max(n_items - 1, 1))
+        alpha = n_neg / max(n_items - 1, 1)
+        beta = alpha * (cfg.gbce_t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
+
+        def sampled_terms(model: Any, hp: Any, target: Any, negs: Any) -> tuple[Any, Any, Any]:
+            """Target logits [T], negative logits [T, N], and which negatives count."""
+            emb = model.items.weight[1:]
+            s_pos = (hp * emb[target]).sum(-1)
+            s_neg = hp @ emb[negs].T
+            keep = negs[None, :] != target[:, None]
+            return s_pos, s_neg, keep
+
         def loss_fn(model: Any, batch: tuple[Any, ...]) -> tuple[Any, dict[str, float]]:
-            it, kd, gp, tg, tw = batch
+            it, kd, gp, tg, tw, negs = batch
             h = model(it, kd, gp)
             has = tw != 0
-            logits = model.logits(h[has])
+            hp = h[has]
             target = tg[has] - 1
             w = tw[has]
-            logp = torch.log_softmax(logits, dim=-1)
-            tlogp = logp.gather(1, target[:, None])[:, 0]
             pos = w > 0
-            loss = -(w[pos] * tlogp[pos]).sum()
             neg = ~pos
-            if neg.any():
-                p = tlogp[neg].exp().clamp(max=1 - 1e-6)
-                loss = loss - ((-w[neg]) * torch.log1p(-p)).sum()
+            if loss_kind == "softmax":
+                logits = model.logits(hp)
+                logp = torch.log_softmax(logits, dim=-1)
+                tlogp = logp.gather(1, target[:, None])[:, 0]
+                loss = -(w[pos] * tlogp[pos]).sum()
+                if neg.any():
+                    p = tlogp[neg].exp().clamp(max=1 - 1e-6)
+                    loss = loss - ((-w[neg]) * torch.log1p(-p)).sum()
+            else:
+                s_pos, s_neg, keep = sampled_terms(model, hp, target, negs)
+                logsig = torch.nn.functional.logsigmoid
+                if loss_kind == "gbce":
+                    # a wanted target: -beta log s(s+) - sum log(1 - s(s-)); a skipped one:
+                    # -log(1 - s(s)) (its negatives are not needed)
+                    neg_terms = (-logsig(-s_neg) * keep).sum(1)
+                    per = torch.where(pos, -beta * logsig(s_pos) + neg_terms, -logsig(-s_pos))
+                else:  # sampled softmax over the target and the negatives
+                    cat = torch.cat(
+                        [s_pos[:, None], s_neg.masked_fill(~keep, float("-inf"))], dim=1
+                    )
+                    tlogp = torch.log_softmax(cat, dim=1)[:, 0]
+                    p = tlogp.exp().clamp(max=1 - 1e-6)
+                    per = torch.where(pos, -tlogp, -torch.log1p(-p))
+                loss = (w.abs() * per).sum()
             loss = loss / w.abs().sum().clamp(min=1e-6)
             metrics: dict[str, float] = {}
             if not model.training and pos.any():
-                # NDCG@10 of the next wanted item (unsampled, full catalogue)
-                tl = logits[pos].gather(1, target[pos][:, None])
-                rank = (logits[pos] > tl).sum(dim=1)
-                ndcg = torch.where(rank < 10, 1.0 / torch.log2(rank.float() + 2.0), 0.0)
-                metrics["ndcg10"] = float(ndcg.mean())
+                # NDCG@10 of the next wanted item (unsampled, full catalogue, in chunks)
+                hq, tq = hp[pos], target[pos]
+                gains = []
+                for lo in range(0, len(tq), _SCORE_CHUNK):
+                    logits = model.logits(hq[lo : lo + _SCORE_CHUNK])
+                    tl = logits.gather(1, tq[lo : lo + _SCORE_CHUNK, None])
+                    rank = (logits > tl).sum(dim=1)
+                    gains.append(torch.where(rank < 10, 1.0 / torch.log2(rank.float() + 2.0), 0.0))
+                ndcg = float(torch.cat(gains).mean())
+                metrics["ndcg10"] = ndcg
+                metrics["neg_ndcg10"] = -ndcg
             return loss, metrics
 
         bs = cfg.batch_size
 
+        def draw(rng: np.random.Generator) -> Any:
+            return torch.from_numpy(rng.integers(0, n_items, size=n_neg, dtype=np.int64)).to(device)
+
         def train_batches(rng: np.random.Generator) -> Any:
             order = rng.permutation(train_rows)
             for lo in range(0, len(order), bs):
-                yield tensors(order[lo : lo + bs], False)
+                yield (*tensors(order[lo : lo + bs], False), draw(rng))
 
-        val_cache = [tensors(val_rows[lo : lo + bs], True) for lo in range(0, len(val_rows), bs)]
+        val_rng = np.random.default_rng(cfg.seed + 1)  # the same negatives every epoch
+        # early stopping on validation NDCG needs a wanted item among the validation targets
+        watch_ndcg = cfg.monitor == "ndcg" and bool(((weight > 0) & val).any())
+        val_cache = [
+            (*tensors(val_rows[lo : lo + bs], True), draw(val_rng))
+            for lo in range(0, len(val_rows), bs)
+        ]
         progress = None
         task = None
         if self.show_progress:
@@ -297,6 +367,7 @@ class SASRec(SequenceRecommender):
                     seed=cfg.seed,
                     threads=cfg.threads,
                     max_seconds=cfg.max_seconds,
+                    monitor="neg_ndcg10" if watch_ndcg else None,
                 ),
                 on_epoch=on_epoch,
             )
