@@ -48,6 +48,7 @@ def run(
     genres_basis: str = "all",
     minutes_basis: str = "all",
     min_probability: float | None = None,
+    group: str | None = None,
     **unused: Any,
 ) -> pd.DataFrame:
     """Answer one analytics question.
@@ -69,6 +70,10 @@ def run(
     genres_basis, minutes_basis, min_probability:
         ``--genres`` (all, observed, predicted, catalogue), ``--minutes`` (all,
         observed) and ``--min-probability`` (see :class:`~encore.analytics.window.Window`).
+    group:
+        ``language``, ``artist-country`` or ``decade``: answer inside each value of that
+        catalogue attribute (:mod:`encore.analytics.groups`; needs ``encore catalogue
+        resolve``).
 
     Returns
     -------
@@ -99,6 +104,19 @@ def run(
         minutes=minutes_basis,
         min_probability=min_probability,
     )
+    if group is not None:
+        from encore.analytics import groups as by_group
+
+        if what == "genres":
+            return by_group.group_genres(store, window, group, by=by)
+        if what in ("top-tracks", "top-artists"):
+            if genre is not None:
+                raise ConfigError("--genre and --group cannot be combined (one grouping at a time)")
+            level = "track" if what == "top-tracks" else "artist"
+            return by_group.group_top(store, window, group, level=level, n=n, by=by)
+        if genres:
+            raise ConfigError("--genre and --group cannot be combined (one grouping at a time)")
+        return by_group.group_trend(store, window, group, every=every, by=by)
     if what == "genres":
         return genre_popularity(store, window, by=by)
     if what == "top-tracks":

@@ -132,7 +132,11 @@ def save_chart(frame: pd.DataFrame, path: str | Path) -> Path:
     if not what:
         raise ConfigError("this frame is not an analytics result (no attrs['what'])")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".png":
+    if frame.attrs.get("group"):  # --group: encore.analytics.groups
+        from encore.analytics.group_charts import save_group_chart
+
+        save_group_chart(frame, out)
+    elif suffix == ".png":
         _png(frame, out, what)
     else:
         _html(frame, out, what)

@@ -117,6 +117,15 @@ GenreOpt = Annotated[
     str | None, typer.Option("--genre", "-g", help="Only this genre (default: every genre).")
 ]
 TopOpt = Annotated[int, typer.Option("-n", "--top", help="Rows per genre.")]
+GroupOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--group",
+        help="Answer inside each language, artist-country or (release) decade instead "
+        "(needs `encore catalogue resolve`; plays without a value form (unknown)).",
+        show_default=False,
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -208,6 +217,7 @@ def genres_cmd(
     minutes_basis: MinutesBasisOpt = "all",
     min_probability: MinProbabilityOpt = None,
     chart: ChartOpt = None,
+    group: GroupOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -229,6 +239,7 @@ def genres_cmd(
         minutes_basis=minutes_basis,
         min_probability=min_probability,
         chart=chart,
+        group=group,
         by=by,
     )
 
@@ -251,6 +262,7 @@ def top_tracks_cmd(
     minutes_basis: MinutesBasisOpt = "all",
     min_probability: MinProbabilityOpt = None,
     chart: ChartOpt = None,
+    group: GroupOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -272,6 +284,7 @@ def top_tracks_cmd(
         minutes_basis=minutes_basis,
         min_probability=min_probability,
         chart=chart,
+        group=group,
         n=n,
         by=by,
         genre=genre,
@@ -298,6 +311,7 @@ def top_artists_cmd(
     minutes_basis: MinutesBasisOpt = "all",
     min_probability: MinProbabilityOpt = None,
     chart: ChartOpt = None,
+    group: GroupOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -319,6 +333,7 @@ def top_artists_cmd(
         minutes_basis=minutes_basis,
         min_probability=min_probability,
         chart=chart,
+        group=group,
         n=n,
         by=by,
         genre=genre,
@@ -348,6 +363,7 @@ def trend_cmd(
     minutes_basis: MinutesBasisOpt = "all",
     min_probability: MinProbabilityOpt = None,
     chart: ChartOpt = None,
+    group: GroupOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -369,6 +385,7 @@ def trend_cmd(
         minutes_basis=minutes_basis,
         min_probability=min_probability,
         chart=chart,
+        group=group,
         every=every,
         by=by,
         genres=genre or None,

@@ -55,6 +55,7 @@ def _root(
 def _register_all() -> None:
     from encore.analytics import cli as analytics_cli
     from encore.audio import cli as audio_cli
+    from encore.data import attributes_cli
     from encore.data import cli as data_cli
     from encore.evaluation import cli as evaluation_cli
     from encore.genre import cli as genre_cli
@@ -65,6 +66,7 @@ def _register_all() -> None:
 
     for module in (
         data_cli,
+        attributes_cli,
         analytics_cli,
         recommenders_cli,
         evaluation_cli,

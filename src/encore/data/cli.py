@@ -203,6 +203,17 @@ def info_cmd(
         "minutes observed / estimated / missing"
         + ("" if info["resolution"] else " · run `encore genre resolve` to fill them"),
     )
+    attrs = info["attribute_coverage"]
+    emit(
+        pd.DataFrame(attrs["rows"]),
+        st.fmt,
+        title="Catalogue attributes: observed / derived / unknown"
+        + (
+            ""
+            if attrs["resolved"]
+            else " · the catalogue's own columns; run `encore catalogue resolve` to derive the rest"
+        ),
+    )
 
 
 def doctor_cmd(
@@ -220,6 +231,7 @@ def doctor_cmd(
         "umap": "umap (segment maps with --map umap)",
         "librosa": "audio (encore audio: mel filters, classic features)",
         "soundfile": "audio (encore audio: decoding)",
+        "py3langid": "text (encore catalogue resolve: language of titles and lyrics)",
     }
     parts = []
     for mod, what in optional.items():

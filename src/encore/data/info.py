@@ -12,7 +12,9 @@ def store_info(store: Store) -> dict[str, Any]:
 
     ``play_coverage``: per source and overall, the shares of plays whose genre is
     observed, predicted (at the default threshold) or unknown, and whose minutes are
-    observed, estimated or missing; ``resolution``: the last ``encore genre resolve``.
+    observed, estimated or missing; ``resolution``: the last ``encore genre resolve``;
+    ``attribute_coverage``: release year, language, duration, artist and listener country,
+    observed / derived / unknown (``resolved`` False: the catalogue's own columns only).
     """
     counts = store.counts()
     spans = store.df(
@@ -60,10 +62,12 @@ def store_info(store: Store) -> dict[str, Any]:
         FROM per GROUP BY entity ORDER BY entity
         """
     )
+    from encore.data.attributes import attribute_coverage, catalogue_coverage
     from encore.data.resolve import coverage as play_coverage
     from encore.data.resolve import last_run
 
     run = last_run(store)
+    attrs = attribute_coverage(store)
     return {
         "path": store.path,
         "schema_version": store.schema_version(),
@@ -80,5 +84,11 @@ def store_info(store: Store) -> dict[str, Any]:
             "resolved_at": str(run["resolved_at"]),
             "model": run["model"],
             "steps": run["report"].get("steps"),
+        },
+        # release year, language, duration (tracks and their plays), artist country,
+        # listener country: observed / derived / unknown (see encore.data.attributes)
+        "attribute_coverage": {
+            "resolved": attrs is not None,
+            "rows": attrs if attrs is not None else catalogue_coverage(store),
         },
     }

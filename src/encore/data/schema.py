@@ -348,12 +348,53 @@ _V5 = (
     """,
 )
 
+# v6: the catalogue's attributes (release year, language, artist country, duration), each
+# with its basis, written by ``encore catalogue resolve`` (``encore.data.attributes``) and
+# read by the analytics' ``--group`` and ``encore info``; derived, never ingested: a run
+# replaces both tables' rows. ``users.country_basis`` says where a listener's country
+# came from ('profile': a declared country; 'plays': their most frequent connection
+# country in Spotify's extended export).
+_V6 = (
+    """
+    CREATE TABLE IF NOT EXISTS track_attributes (
+        track_id             BIGINT PRIMARY KEY,   -- every track of the catalogue
+        release_year         SMALLINT,
+        year_basis           VARCHAR,   -- 'catalogue', 'album', 'matched' (NULL: unknown)
+        year_track_id        BIGINT,    -- the track row whose year it is (itself unless 'matched')
+        language             VARCHAR,   -- ISO 639-1
+        language_basis       VARCHAR,   -- 'catalogue', 'lyrics', 'title', 'artist'
+        language_confidence  DOUBLE,    -- the language identifier's probability
+        duration_ms          DOUBLE,
+        duration_basis       VARCHAR    -- 'catalogue' or the estimate rule (track_minutes.rule)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS artist_attributes (
+        artist_id            BIGINT PRIMARY KEY,   -- every artist of the catalogue
+        country              VARCHAR,   -- ISO 3166 alpha-2
+        country_basis        VARCHAR,   -- 'catalogue', 'matched', 'genre_name' (NULL: unknown)
+        language             VARCHAR,   -- of its titles taken together
+        language_confidence  DOUBLE,
+        titles               INTEGER    -- how many titles that language was read from
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS attribute_runs (
+        resolved_at  TIMESTAMP NOT NULL,
+        report       JSON                -- coverage before/after, language evaluation
+    )
+    """,
+    "ALTER TABLE users ADD COLUMN IF NOT EXISTS country_basis VARCHAR",
+    "UPDATE users SET country_basis = 'profile' WHERE country IS NOT NULL AND country_basis IS NULL",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial music store", _V1),
     Migration(2, "integer user keys on events", _V2),
     Migration(3, "listener segments table", _V3),
     Migration(4, "track moods table", _V4),
     Migration(5, "genre resolution and minute estimates", _V5),
+    Migration(6, "catalogue attributes with their basis", _V6),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -61,6 +61,7 @@ STAGED_COLUMNS: dict[str, dict[str, str]] = {
         "user_id": "VARCHAR",
         "registered_at": "TIMESTAMP",
         "country": "VARCHAR",
+        "country_basis": "VARCHAR",  # 'profile' (default for a given country) or 'plays'
         "age": "SMALLINT",
         "gender": "VARCHAR",
         "declared_plays": "BIGINT",
@@ -319,13 +320,23 @@ def write_staged(
     if "users" in names:
         con.execute(
             f"""
-            INSERT INTO users (user_id, registered_at, country, region, age, gender, declared_plays, source, ingest_id)
-            SELECT {_clean("user_id")}, registered_at, {_clean("country")}, NULL, age,
-                   {_clean("gender")}, declared_plays, $src, $ing
+            INSERT INTO users (user_id, registered_at, country, country_basis, region, age, gender,
+                               declared_plays, source, ingest_id)
+            SELECT {_clean("user_id")}, registered_at, {_clean("country")},
+                   CASE WHEN {_clean("country")} IS NOT NULL
+                        THEN COALESCE({_clean("country_basis")}, 'profile') END,
+                   NULL, age, {_clean("gender")}, declared_plays, $src, $ing
             FROM {names["users"]} WHERE {_clean("user_id")} IS NOT NULL
             ON CONFLICT (user_id) DO UPDATE SET
                 registered_at = COALESCE(excluded.registered_at, users.registered_at),
-                country = COALESCE(excluded.country, users.country),
+                -- a declared country ('profile') is kept over one read from plays, in
+                -- either ingest order; otherwise the newer country wins
+                country = CASE WHEN users.country_basis = 'profile'
+                                    AND excluded.country_basis = 'plays' THEN users.country
+                               ELSE COALESCE(excluded.country, users.country) END,
+                country_basis = CASE WHEN users.country_basis = 'profile'
+                                          AND excluded.country_basis = 'plays' THEN users.country_basis
+                                     ELSE COALESCE(excluded.country_basis, users.country_basis) END,
                 age = COALESCE(excluded.age, users.age),
                 gender = COALESCE(excluded.gender, users.gender),
                 declared_plays = COALESCE(excluded.declared_plays, users.declared_plays),

@@ -23,7 +23,10 @@ fields: ``ts`` (UTC, end of the play), ``ms_played``, ``master_metadata_track_na
 name are podcast episodes, audiobooks or video/unknown plays: they are not music plays and are
 skipped and counted (not rejected). Skip flag: ``skipped`` when given; when it is null (older
 exports) ``reason_end`` decides: ``fwdbtn``, ``backbtn`` and ``endplay`` mean skipped,
-``trackdone`` means not skipped, anything else leaves it to the writer's rule. In the three
+``trackdone`` means not skipped, anything else leaves it to the writer's rule.
+``conn_country``: the most frequent connection country of the music plays (ties:
+alphabetical; ``ZZ``, Spotify's unknown, ignored) becomes the listener's ``country`` with
+``country_basis`` ``'plays'`` (a country declared in ``Userdata.json`` is kept over it). In the three
 development exports that have both, ``skipped`` is true exactly when ``reason_end`` is one of
 those three (41,705 of 41,705 music rows agree).
 
@@ -699,7 +702,10 @@ _EXT_KEYS = (
     "spotify_episode_uri",
     "audiobook_title",
     "audiobook_uri",
+    "conn_country",
 )
+#: A connection country: ISO alpha-2 (Spotify writes ``ZZ`` when it does not know).
+_COUNTRY = re.compile(r"(?!ZZ)[A-Z]{2}")
 _EXT_REQUIRED = (
     "ts",
     "ms_played",
@@ -756,6 +762,7 @@ class SpotifyExtended(Loader):
         stems = {f.stem.lower() for f in files if f.suffix.lower() == ".json"}
         frames: list[pd.DataFrame] = []
         non_music: Counter[str] = Counter()
+        countries: Counter[str] = Counter()
         for f in files:
             if f.suffix.lower() == ".csv" and f.stem.lower() in stems:
                 log.info("%s: %s has a JSON twin; the CSV copy is not read", self.name, f.name)
@@ -821,6 +828,11 @@ class SpotifyExtended(Loader):
                 else:
                     non_music["video or unidentified"] += 1
             idx = np.flatnonzero(keep & titled)
+            countries.update(
+                v
+                for v in _take(c["conn_country"], idx)
+                if isinstance(v, str) and _COUNTRY.fullmatch(v)
+            )
             album = [
                 None if v is _MISSING else v
                 for v in _take(c["master_metadata_album_album_name"], idx)
@@ -850,4 +862,16 @@ class SpotifyExtended(Loader):
         )
         st = Staged()
         st.add("events", events)
+        if countries:
+            # the listener's country: the connection country of most of their music plays
+            # (ties: alphabetical); a declared one (Userdata.json) is kept over it
+            code = min(countries, key=lambda k: (-countries[k], k))
+            ctx.step(
+                f"{self.name}: {user}'s country {code} "
+                f"({countries[code]:,} of {sum(countries.values()):,} plays with a connection country)"
+            )
+            st.add(
+                "users",
+                pd.DataFrame({"user_id": [user], "country": [code], "country_basis": ["plays"]}),
+            )
         return st
