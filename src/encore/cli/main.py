@@ -60,6 +60,7 @@ def _register_all() -> None:
     from encore.evaluation import cli as evaluation_cli
     from encore.genre import cli as genre_cli
     from encore.recommenders import cli as recommenders_cli
+    from encore.rl import cli as rl_cli
     from encore.segments import cli as segments_cli
     from encore.serving import cli as serving_cli
     from encore.text import cli as text_cli
@@ -75,6 +76,7 @@ def _register_all() -> None:
         serving_cli,
         text_cli,
         audio_cli,
+        rl_cli,
     ):
         module.register(app)
 

@@ -1,0 +1,259 @@
+"""``encore rl``: check the off-policy estimators, fit the simulator, compare the policies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from encore.cli.common import (
+    DbOpt,
+    EncoreGroup,
+    FormatOpt,
+    OutputFormat,
+    VerboseOpt,
+    console,
+    emit,
+    err_console,
+    state,
+    to_json,
+)
+from encore.errors import ConfigError
+
+rl_app = typer.Typer(
+    cls=EncoreGroup,
+    help="Reinforcement learning: bandit and REINFORCE policies, off-policy evaluation, simulator.",
+    no_args_is_help=True,
+)
+
+SmallOpt = Annotated[
+    bool,
+    typer.Option(
+        "--small", help="Small settings (8 listeners, 2,500 rounds each): about a minute."
+    ),
+]
+MinPlaysOpt = Annotated[
+    int | None,
+    typer.Option("--min-item-plays", help="Tracks played fewer times leave the action space."),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every sample and fit.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``rl`` sub-app to the main app."""
+    app.add_typer(rl_app, name="rl")
+
+
+def _settings(small: bool, min_item_plays: int | None, seed: int, **more: Any) -> Any:
+    from dataclasses import replace
+
+    from encore.rl.evaluate import Settings
+
+    s = Settings.small() if small else Settings()
+    changes: dict[str, Any] = {"seed": seed}
+    if min_item_plays is not None:
+        if min_item_plays < 1:
+            raise ConfigError("--min-item-plays must be at least 1")
+        changes["min_item_plays"] = min_item_plays
+    changes.update({k: v for k, v in more.items() if v is not None})
+    return replace(s, **changes)
+
+
+def _load(db: Path, settings: Any) -> Any:
+    from encore.data.store import Store
+    from encore.rl.logs import load_rounds
+
+    with Store(db, read_only=True) as store:
+        return load_rounds(
+            store,
+            min_item_plays=settings.min_item_plays,
+            max_users=settings.max_users,
+            max_rounds_per_user=settings.max_rounds_per_user,
+        )
+
+
+def _ci(v: float, lo: float, hi: float) -> str:
+    if pd.isna(v):
+        return ""
+    if pd.isna(lo):
+        return f"{v:.3f}"
+    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison with each interval in one column (for the terminal)."""
+    return pd.DataFrame(
+        {
+            "policy": table["policy"],
+            "ndcg@10": table["ndcg@10"].round(4),
+            "recall@10": table["recall@10"].round(4),
+            "OPE SNIPS": [
+                _ci(*r) for r in table[["ope_snips", "ope_snips_low", "ope_snips_high"]].to_numpy()
+            ],
+            "OPE DR": [_ci(*r) for r in table[["ope_dr", "ope_dr_low", "ope_dr_high"]].to_numpy()],
+            "ESS": table["ess"].round(1),
+            "sim min/session": [
+                _ci(*r)
+                for r in table[["sim_minutes", "sim_minutes_low", "sim_minutes_high"]].to_numpy()
+            ],
+            "sim skips/session": table["sim_skips"].round(2),
+            "sim listen rate": table["sim_listen_rate"].round(3),
+        }
+    )
+
+
+@rl_app.command("ope-check")
+def ope_check_cmd(
+    ctx: typer.Context,
+    rounds: Annotated[
+        str, typer.Option("--rounds", help="Log sizes, comma-separated.")
+    ] = "500,2000",
+    repeats: Annotated[int, typer.Option("--repeats", help="Synthetic logs per size.")] = 100,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples per log.")] = 100,
+    seed: SeedOpt = 0,
+    db: DbOpt = None,
+    fmt: FormatOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Bias, spread, RMSE and interval coverage of every estimator on synthetic logs whose
+    true policy value is known (run before trusting them on real logs)."""
+    from rich.progress import Progress
+
+    from encore.rl.ope import SyntheticBandit, synthetic_check
+
+    st = state(ctx, db, fmt, verbose)
+    try:
+        sizes = [int(x) for x in rounds.split(",") if x.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"--rounds: {rounds!r} is not a list of integers") from exc
+    if not sizes or min(sizes) < 10:
+        raise ConfigError("--rounds needs sizes of at least 10")
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("synthetic logs", total=len(sizes) * repeats)
+        table, truth = synthetic_check(
+            SyntheticBandit(seed=seed),
+            n_rounds=sizes,
+            repeats=repeats,
+            n_boot=n_boot,
+            seed=seed,
+            progress=lambda done, total: progress.update(task, completed=done),
+        )
+    emit(table, st.fmt, title=f"Off-policy estimators on synthetic logs (true value {truth:.4f})")
+
+
+@rl_app.command("simulate")
+def simulate_cmd(
+    ctx: typer.Context,
+    small: SmallOpt = False,
+    min_item_plays: MinPlaysOpt = None,
+    sessions: Annotated[
+        int, typer.Option("--sessions", help="Simulated sessions per listener.")
+    ] = 20,
+    seed: SeedOpt = 0,
+    db: DbOpt = None,
+    fmt: FormatOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Fit the listener simulator on the store's rewarded rounds and report its fit to the
+    held-out sessions (skip rate, session length, genre mix)."""
+    from encore.cli.common import progress_status
+    from encore.rl.logging_policy import Embeddings, fit_behaviour
+    from encore.rl.simulator import Simulator, heldout_fit
+
+    st = state(ctx, db, fmt, verbose)
+    if sessions < 1:
+        raise ConfigError("--sessions must be at least 1")
+    settings = _settings(small, min_item_plays, seed)
+    with progress_status("fitting the simulator"):
+        data = _load(st.db, settings)
+        emb = Embeddings.fit(data, seed=seed)
+        behaviour = fit_behaviour(data, emb, sample=settings.behaviour_sample, seed=seed)
+        sim = Simulator.fit(data, emb)
+        fit = heldout_fit(sim, behaviour, sessions_per_user=sessions, seed=seed)
+    if st.fmt is OutputFormat.json:
+        typer.echo(to_json({"data": data.stats, "fit": fit.to_dict(orient="records"), **sim.stats}))
+        return
+    emit(fit, st.fmt, title="Simulator against held-out sessions")
+
+
+@rl_app.command("evaluate")
+def evaluate_cmd(
+    ctx: typer.Context,
+    policies: Annotated[
+        str,
+        typer.Option(
+            "--policies",
+            help="Registry models, comma-separated (popular,als,sasrec,bandit,reinforce...).",
+        ),
+    ] = "popular,als,bandit,reinforce",
+    small: SmallOpt = False,
+    min_item_plays: MinPlaysOpt = None,
+    sessions: Annotated[
+        int | None, typer.Option("--sessions", help="Simulated sessions per listener.")
+    ] = None,
+    ope_rounds: Annotated[
+        int | None, typer.Option("--ope-rounds", help="Test rounds sampled for the estimates.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the tables and charts (PNG + HTML).")
+    ] = None,
+    seed: SeedOpt = 0,
+    db: DbOpt = None,
+    fmt: FormatOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Compare the policies on ranking metrics, off-policy estimates with intervals and ESS,
+    and long-run reward in the calibrated simulator (one table)."""
+    from encore.recommenders.registry import available_models
+    from encore.rl.evaluate import run_rl_evaluation, write_charts
+
+    st = state(ctx, db, fmt, verbose)
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    known = set(available_models())
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        from encore.errors import UnknownIdError
+
+        raise UnknownIdError("model", unknown or [policies], hint="see encore evaluate --help")
+    for option, value in (("--sessions", sessions), ("--ope-rounds", ope_rounds)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{option} must be at least 1")
+    settings = _settings(small, min_item_plays, seed, sessions=sessions, ope_rounds=ope_rounds)
+    if out is not None and out.suffix:
+        raise ConfigError(f"--out {out}: give a folder, not a file")
+    with console.status("loading the rewarded rounds") as status:
+        data = _load(st.db, settings)
+        result = run_rl_evaluation(
+            data, policies=names, settings=settings, progress=lambda m: status.update(m)
+        )
+    paths: list[Path] = []
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        result.table.to_csv(out / "rl_comparison.csv", index=False)
+        result.ope.to_csv(out / "rl_ope.csv", index=False)
+        result.sessions.to_csv(out / "rl_sessions.csv", index=False)
+        result.simulator_fit.to_csv(out / "rl_simulator_fit.csv", index=False)
+        paths = write_charts(result, out)
+    if st.fmt is OutputFormat.json:
+        typer.echo(
+            to_json(
+                {
+                    "data": result.data_stats,
+                    "comparison": result.table.to_dict(orient="records"),
+                    "ope": result.ope.to_dict(orient="records"),
+                    "simulator_fit": result.simulator_fit.to_dict(orient="records"),
+                    "logging_policy_fit": result.behaviour_fit,
+                    "charts": [str(p) for p in paths],
+                }
+            )
+        )
+        return
+    shown = result.table if st.fmt is OutputFormat.csv else display_table(result.table)
+    emit(shown, st.fmt, title="RL policies against CF (listen rate; minutes per session)")
+    if st.fmt is OutputFormat.table:
+        emit(result.simulator_fit, st.fmt, title="Simulator against held-out sessions")
+        emit(pd.DataFrame([result.behaviour_fit]), st.fmt, title="Logging policy, held-out fit")
+        for p in paths:
+            console.print(f"wrote {p}")
