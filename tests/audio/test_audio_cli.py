@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -132,14 +133,16 @@ def test_evaluate_json(small_clips: Path, tmp_path: Path) -> None:
     assert sum(map(sum, res["confusion"]["cnn"])) == 16  # each clip predicted once per seed
     assert {row["target"] for row in res["mood"]} >= {"calmness", "like_rate"}
     assert {row["method"] for row in res["coldstart"]} >= {"audio embedding", "classic features"}
+    per_fold = pd.read_csv(out / "audio-coldstart_per_fold.csv")
+    # 2 folds x 5 listeners (one per genre and "likes anything") x 4 methods
+    assert len(per_fold) == 2 * 5 * 4 and set(per_fold["fold"]) == {1, 2}
+    assert per_fold["p_same_genre"].between(0, 1).all()
     assert (out / "audio-confusion.png").stat().st_size > 0 and (
         out / "audio-confusion.html"
     ).exists()
 
 
 def test_table_mode_shows_intervals_in_one_column() -> None:
-    import pandas as pd
-
     from encore.audio.cli import _compact
 
     t = pd.DataFrame(

@@ -254,6 +254,7 @@ def evaluate_cmd(
             ("per_fold", result.per_fold),
             ("mood", result.mood),
             ("coldstart", result.coldstart),
+            ("coldstart_per_fold", result.coldstart_per_fold),
         ):
             if table is not None:
                 table.to_csv(out / f"audio-{name}.csv", index=False)

@@ -67,6 +67,7 @@ class EvalResult:
     coldstart: pd.DataFrame | None
     setting: dict[str, Any]
     embeddings: np.ndarray  # out-of-fold CNN embeddings of the first seed
+    coldstart_per_fold: pd.DataFrame | None = None  # one row per seed, fold, listener, method
 
 
 def interval(values: Sequence[float]) -> tuple[float, float, float]:
@@ -197,11 +198,10 @@ def cross_validate(
     per_fold = pd.DataFrame(rows)
     genre_table = _summary(per_fold, ["accuracy", "macro_f1"], "method", list(GENRE_METHODS))
     mood = _mood_summary(pd.concat(mood_rows, ignore_index=True)) if mood_rows else None
+    cold_per_fold = pd.DataFrame(cold_rows) if cold_rows else None
     cold = (
-        _summary(
-            pd.DataFrame(cold_rows), ["p_same_genre", "p_liked"], "method", None, by="listener"
-        )
-        if cold_rows
+        _summary(cold_per_fold, ["p_same_genre", "p_liked"], "method", None, by="listener")
+        if cold_per_fold is not None
         else None
     )
     setting_dict = {
@@ -215,7 +215,9 @@ def cross_validate(
         "k": st.k,
         "device": str(resolve_device(st.cnn.device)),
     }
-    return EvalResult(genre_table, per_fold, confusion, genres, mood, cold, setting_dict, oof_emb)
+    return EvalResult(
+        genre_table, per_fold, confusion, genres, mood, cold, setting_dict, oof_emb, cold_per_fold
+    )
 
 
 def _summary(
