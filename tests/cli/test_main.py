@@ -97,6 +97,7 @@ def test_doctor_lists_only_parts_of_this_version(tmp_path: Path) -> None:
         "umap",
         "librosa",
         "soundfile",
+        "py3langid",
     }
     words = json.dumps(report["optional"]).lower()
     assert not any(w in words for w in ("fastapi", "http", "pyspark", "spark"))
