@@ -750,6 +750,8 @@ class Pick:
     neighbours: int
     genre: str | None
     genre_share: float
+    # 'audio' picks (recommenders/cold_start.py): the listener's track it sounds most like
+    seed_track_id: int | None = None
 
 
 class ForYou:

@@ -278,9 +278,13 @@ def _frequency(plays: float, weeks: float) -> str:
     return f"{n} time{'s' if n != 1 else ''}"
 
 
-def reason_text(pick: Pick, names: dict[int, str]) -> str:
-    """The sentence saying which signal brought ``pick``."""
+def reason_text(pick: Pick, names: dict[int, str], titles: dict[int, str] | None = None) -> str:
+    """The sentence saying which signal brought ``pick`` (``names``: artist names by id;
+    ``titles``: track titles by id, for the seed of an ``audio`` pick)."""
     artist = names.get(pick.artist_id, "this artist")
+    if pick.reason == "audio" and pick.seed_track_id is not None:
+        seed = (titles or {}).get(pick.seed_track_id, "a track")
+        return f"sounds like {seed}, which you play; nobody here has played it yet"
     if pick.reason == "more":
         if pick.artist_plays <= 0 or (pick.artist_liked and pick.artist_weeks == 0):
             return f"new from {artist}, whom you like"
@@ -299,6 +303,88 @@ def reason_text(pick: Pick, names: dict[int, str]) -> str:
     return "popular with the listeners in this store"
 
 
+#: Share of a ``for_you`` list given to tracks nobody has played, found by their sound,
+#: when the store has audio embeddings (at least one slot, whenever there is a candidate).
+AUDIO_SHARE = 0.1
+
+
+def with_audio_picks(
+    store: Store,
+    user: str,
+    picks: list[Pick],
+    k: int,
+    *,
+    new_artists_only: bool = False,
+    max_per_artist: int | None = 2,
+) -> list[Pick]:
+    """``picks`` with the last slots given to the audio source (tracks nobody in the store
+    has played, closest in sound to the listener's; ``recommenders/cold_start.py``), within
+    the same per-artist limit and new-artists rule; unchanged when the store has no audio
+    embeddings or none of the listener's tracks has one."""
+    from encore.recommenders.cold_start import audio_picks
+
+    n_audio = max(1, round(k * AUDIO_SHARE))
+    found = audio_picks(store, user, n_audio * 5)
+    if not found:
+        return picks
+    known = known_artists(store, user) if new_artists_only else set()
+    chosen: list[Pick] = []
+    for a in found:
+        if len(chosen) == n_audio:
+            break
+        if a.artist_id in known:
+            continue
+        same = sum(p.artist_id == a.artist_id for p in chosen)
+        if max_per_artist is not None and same >= max_per_artist:
+            continue
+        chosen.append(
+            Pick(
+                track_id=a.track_id,
+                artist_id=a.artist_id,
+                score=a.similarity,
+                reason="audio",
+                contributor_artist_id=None,
+                artist_plays=0.0,
+                artist_weeks=0.0,
+                artist_liked=False,
+                neighbours=0,
+                genre=None,
+                genre_share=0.0,
+                seed_track_id=a.seed_track_id,
+            )
+        )
+    if not chosen:
+        return picks
+    keep = list(picks[: max(k - len(chosen), 0)])
+    # the kept picks and the audio picks share the per-artist limit
+    if max_per_artist is not None:
+        for artist in {c.artist_id for c in chosen}:
+            n_audio_artist = sum(c.artist_id == artist for c in chosen)
+            mine = [i for i, p in enumerate(keep) if p.artist_id == artist]
+            while mine and len(mine) + n_audio_artist > max_per_artist:
+                keep.pop(mine.pop())
+    return [*keep, *chosen][:k]
+
+
+def known_artists(store: Store, user: str) -> set[int]:
+    """Artists ``user`` played (even skipped) or liked (directly, or through a track or album)."""
+    rows = store.con.execute(
+        """
+        SELECT t.artist_id FROM events e JOIN tracks t USING (track_id)
+        WHERE e.user_id = $u AND t.artist_id IS NOT NULL
+        UNION
+        SELECT CASE l.entity_type WHEN 'artist' THEN l.entity_id
+                    WHEN 'track' THEN t.artist_id ELSE al.artist_id END
+        FROM likes l
+        LEFT JOIN tracks t ON l.entity_type = 'track' AND t.track_id = l.entity_id
+        LEFT JOIN albums al ON l.entity_type = 'album' AND al.album_id = l.entity_id
+        WHERE l.user_id = $u
+        """,
+        {"u": user},
+    ).fetchall()
+    return {int(r[0]) for r in rows if r[0] is not None}
+
+
 def _listener_table(store: Store, picks: list[Pick]) -> pd.DataFrame:
     info = item_info(store, "track", [p.track_id for p in picks])
     artist_ids = {p.artist_id for p in picks} | {
@@ -308,6 +394,11 @@ def _listener_table(store: Store, picks: list[Pick]) -> pd.DataFrame:
     if artist_ids:
         frame = item_info(store, "artist", sorted(artist_ids))
         names = {int(i): str(v) for i, v in zip(frame.index, frame["name"], strict=True)}
+    seeds = sorted({p.seed_track_id for p in picks if p.seed_track_id is not None})
+    titles: dict[int, str] = {}
+    if seeds:
+        seed_info = item_info(store, "track", seeds)
+        titles = {int(i): label(seed_info, i) for i in seed_info.index}
     rows = []
     for rank, p in enumerate(picks, start=1):
         row = info.loc[p.track_id] if p.track_id in info.index else None
@@ -319,7 +410,7 @@ def _listener_table(store: Store, picks: list[Pick]) -> pd.DataFrame:
                 "artist": names.get(p.artist_id),
                 "genre": p.genre,
                 "score": p.score,
-                "because": reason_text(p, names),
+                "because": reason_text(p, names, titles),
             }
         )
     return pd.DataFrame(rows, columns=list(RECOMMENDATION_COLUMNS))
@@ -398,6 +489,9 @@ def recommend_for_user(
             new_artists_only=new_artists_only,
             max_per_artist=max_per_artist,
             discovery_share=discovery_share,
+        )
+        picks = with_audio_picks(
+            store, user, picks, k, new_artists_only=new_artists_only, max_per_artist=max_per_artist
         )
         table = _listener_table(store, picks)
         if not explain:
