@@ -28,6 +28,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("A listener's recommendations: named new tracks with reasons", "encore.recommenders.demo"),
     ("Genre of a new track", "encore.genre.demo"),
     ("Listener segments", "encore.segments.demo"),
+    ("Reinforcement learning: estimators checked, a list with propensities", "encore.rl.demo"),
 )
 
 

@@ -196,6 +196,16 @@ def evaluate_cmd(
     ope_rounds: Annotated[
         int | None, typer.Option("--ope-rounds", help="Test rounds sampled for the estimates.")
     ] = None,
+    max_users: Annotated[
+        int | None, typer.Option("--max-users", help="Keep the first N listeners (by id).")
+    ] = None,
+    max_rounds_per_user: Annotated[
+        int | None,
+        typer.Option("--max-rounds-per-user", help="Keep each listener's latest N rounds."),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="REINFORCE training epochs.")
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for the tables and charts (PNG + HTML).")
     ] = None,
@@ -217,10 +227,25 @@ def evaluate_cmd(
         from encore.errors import UnknownIdError
 
         raise UnknownIdError("model", unknown or [policies], hint="see encore evaluate --help")
-    for option, value in (("--sessions", sessions), ("--ope-rounds", ope_rounds)):
+    for option, value in (
+        ("--sessions", sessions),
+        ("--ope-rounds", ope_rounds),
+        ("--max-users", max_users),
+        ("--max-rounds-per-user", max_rounds_per_user),
+        ("--epochs", epochs),
+    ):
         if value is not None and value < 1:
             raise ConfigError(f"{option} must be at least 1")
-    settings = _settings(small, min_item_plays, seed, sessions=sessions, ope_rounds=ope_rounds)
+    settings = _settings(
+        small,
+        min_item_plays,
+        seed,
+        sessions=sessions,
+        ope_rounds=ope_rounds,
+        max_users=max_users,
+        max_rounds_per_user=max_rounds_per_user,
+        reinforce_epochs=epochs,
+    )
     if out is not None and out.suffix:
         raise ConfigError(f"--out {out}: give a folder, not a file")
     with console.status("loading the rewarded rounds") as status:
@@ -257,3 +282,70 @@ def evaluate_cmd(
         emit(pd.DataFrame([result.behaviour_fit]), st.fmt, title="Logging policy, held-out fit")
         for p in paths:
             console.print(f"wrote {p}")
+
+
+@rl_app.command("recommend")
+def recommend_cmd(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="User id in the store, e.g. lh:user_05.")],
+    model: Annotated[
+        str, typer.Option("--model", help="Registry model (bandit, reinforce, als, ...).")
+    ] = "bandit",
+    n: Annotated[int, typer.Option("-n", help="Tracks in the list.")] = 10,
+    epsilon: Annotated[
+        float, typer.Option("--epsilon", help="Exploration share per slot (0: the model's list).")
+    ] = 0.1,
+    pool: Annotated[
+        int,
+        typer.Option("--pool", help="Candidates (the model's top unseen tracks) explored among."),
+    ] = 100,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", help="Seed of the draw (default: fresh, and logged).", show_default=False
+        ),
+    ] = None,
+    log_to: Annotated[
+        Path | None,
+        typer.Option("--log", help="Append the served list with its propensities to this CSV."),
+    ] = None,
+    db: DbOpt = None,
+    fmt: FormatOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """A list served by a known exploring policy, each track with its exact propensity
+    (slot-wise epsilon-greedy over the model's candidates), optionally logged for exact
+    off-policy evaluation later."""
+    import secrets
+
+    from encore.data.store import Store
+    from encore.recommenders import recommend as rec
+    from encore.rl.serve import append_log, explore_slate
+
+    st = state(ctx, db, fmt, verbose)
+    if n < 1 or pool < n:
+        raise ConfigError(f"-n must be positive and --pool at least -n (got {n} and {pool})")
+    if not 0.0 <= epsilon <= 1.0:
+        raise ConfigError(f"--epsilon must be between 0 and 1, not {epsilon}")
+    if log_to is not None and log_to.suffix.lower() != ".csv":
+        raise ConfigError(f"--log {log_to}: the propensity log is a .csv file")
+    draw_seed = int(seed) if seed is not None else secrets.randbits(31)
+    with Store(st.db, read_only=True) as store:
+        uid = rec.resolve_user(store, user)
+        with err_console.status(f"getting {model} ready"):
+            loaded = rec.get_model_for(store, st.db, model, level="track")
+        for note in loaded.notes:
+            err_console.print(f"[dim]{note}[/]")
+        answer = rec.recommend_for_user(
+            store, loaded.model, uid, pool, explain=False, level="track", max_per_artist=None
+        )
+    slate = explore_slate(answer.table, n, epsilon=epsilon, seed=draw_seed)
+    if log_to is not None:
+        append_log(log_to, slate, user_id=uid, policy=model, epsilon=epsilon, seed=draw_seed)
+        err_console.print(f"logged {len(slate)} tracks with propensities to {log_to}")
+    keep = [
+        c
+        for c in ("rank", "item_id", "name", "artist", "greedy_rank", "explored", "propensity")
+        if c in slate
+    ]
+    emit(slate[keep], st.fmt, title=f"{uid}: {model}, epsilon {epsilon} (seed {draw_seed})")
