@@ -140,6 +140,12 @@ def recommend_cmd(
     with Store(st.db, read_only=True) as store:
         if user is not None:
             user = rec.resolve_user(store, user)  # before any fitting
+        if mood is not None:  # a bad mood, or a store without moods: before any fitting
+            from encore.text import mood as moodlib
+
+            if level != "track":
+                raise ConfigError("--mood applies to track-level recommendations")
+            moodlib.check_mood(store, mood)
         with err_console.status(
             f"loading {name}" if model_file is not None else f"getting {name} ready"
         ):
