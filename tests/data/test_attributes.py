@@ -127,6 +127,26 @@ def test_nation_of_and_titles() -> None:
     assert list(langs) == ["ko", "ru", ""] and probs[0] > 0.9 and probs[2] == 0.0
 
 
+@pytest.mark.parametrize("declared_first", [True, False])
+def test_a_declared_country_is_kept_over_one_from_plays(
+    shared_data: Path, tmp_path: Path, declared_first: bool
+) -> None:
+    from encore.data.sources import get_loader
+
+    histories = shared_data / "listening-histories"
+    steps = [
+        (get_loader("spotify_library"), histories / "user_13"),  # Userdata.json: US
+        (get_loader("spotify_extended"), histories / "user_03"),  # conn_country: mostly AR
+    ]
+    with Store(tmp_path / "c.duckdb") as store:
+        for loader, folder in steps if declared_first else steps[::-1]:
+            ingest(store, loader, folder, user="lh:someone")
+        row = store.execute(
+            "SELECT country, country_basis FROM users WHERE user_id = 'lh:someone'"
+        ).fetchone()
+    assert row == ("US", "profile")
+
+
 def test_catalogue_commands_refuse_before_a_run(tmp_path: Path) -> None:
     db = tmp_path / "empty.duckdb"
     Store(db).close()
@@ -255,6 +275,8 @@ def test_cli_show_info_and_grouped_analytics(
     assert res.exit_code == 0
     rows = json.loads(res.stdout)["attribute_coverage"]["rows"]
     assert {r["attribute"] for r in rows} >= {"release_year", "language", "duration", "country"}
+    res = runner.invoke(app, ["info", *db])
+    assert res.exit_code == 0 and "Catalogue attributes" in res.output
     window = ["--from", "2000-01-01", "--to", "2026-12-31"]
     res = runner.invoke(
         app,

@@ -204,8 +204,11 @@ def info_cmd(
         + ("" if info["resolution"] else " · run `encore genre resolve` to fill them"),
     )
     attrs = info["attribute_coverage"]
+    shares = pd.DataFrame(attrs["rows"])
+    for kind in ("observed", "derived", "unknown"):
+        shares[f"{kind}_%"] = (100 * shares.pop(f"{kind}_share")).round(2)
     emit(
-        pd.DataFrame(attrs["rows"]),
+        shares.drop(columns=["observed", "derived", "unknown"]).rename(columns={"entity": "of"}),
         st.fmt,
         title="Catalogue attributes: observed / derived / unknown"
         + (
