@@ -273,3 +273,61 @@ def test_segments_profiles_map_and_a_users_segment(client: httpx.Client) -> None
     assert mine["user_id"] == USER and mine["segment"] in (0, 1, 2) and mine["segment_name"]
     _problem(client.get("/users/nobody/segment"), 404)
     _problem(client.get("/segments", params={"name": "../x"}), 422)
+
+
+def test_a_trained_listeners_new_events_fold_into_a_cf_model(
+    client: httpx.Client, api_key: str, live: object
+) -> None:
+    """item_knn was trained with lh:user_11; plays of the artist it recommends first (new to
+    them), posted after training, change the next answer without a refit: that artist is
+    now heard (left out) and lifts the scores of the artists like it (fold-in of the row)."""
+    user, params = "lh:user_11", {"model": "item_knn", "level": "artist", "n": 10}
+    store: Store = live.reader()  # type: ignore[attr-defined]
+    before = client.get(f"/users/{user}/recommendations", params=params).json()
+    assert not any("changed since training" in n for n in before["notes"])
+    state = live.app.state.encore  # type: ignore[attr-defined]
+    model = state._models[("recommender", "item_knn", "artist")][1].model
+    fitted = model.recommend([user], k=10)  # an unchanged user keeps the fitted answer exactly
+    assert [i["item_id"] for i in before["items"]] == fitted["item_id"].tolist()
+    ids = [i["item_id"] for i in before["items"]]
+    artist, track = store.execute(
+        """SELECT artist_id, min(track_id) FROM tracks WHERE artist_id = ANY($ids)
+           GROUP BY 1 ORDER BY list_position($ids, artist_id) LIMIT 1""",
+        {"ids": ids},
+    ).fetchone()
+    plays = [
+        {
+            "type": "play",
+            "user_id": user,
+            "track_id": track,
+            "ts": f"2025-01-0{1 + i // 10}T10:{i % 10:02d}:00",
+            "ms_played": 200_000,
+        }
+        for i in range(30)
+    ]
+    r = client.post("/events", json={"events": plays}, headers={"X-API-Key": api_key})
+    assert r.status_code == 201, r.text
+    after = client.get(f"/users/{user}/recommendations", params=params).json()
+    assert any("changed since training" in n for n in after["notes"]), after["notes"]
+    now = {i["item_id"]: i["score"] for i in after["items"]}
+    assert artist not in now and len(now) == 10  # heard now: no longer recommended
+    was = {i["item_id"]: i["score"] for i in before["items"]}
+    assert any(now[a] > was[a] + 1e-6 for a in set(now) & set(was))
+
+
+def test_answers_are_cached_until_the_users_next_events(
+    client: httpx.Client, api_key: str, live: object
+) -> None:
+    answers = live.app.state.encore.answers  # type: ignore[attr-defined]
+    user, params = "lh:user_07", {"n": 6}
+    first = client.get(f"/users/{user}/recommendations", params=params)
+    hits = answers.stats().hits
+    again = client.get(f"/users/{user}/recommendations", params=params)
+    assert again.status_code == 200 and again.content == first.content
+    assert answers.stats().hits == hits + 1
+    top = first.json()["items"][0]["item_id"]
+    like = {"type": "like", "user_id": user, "track_id": top}
+    assert client.post("/events", json=like, headers={"X-API-Key": api_key}).status_code == 201
+    fresh = client.get(f"/users/{user}/recommendations", params=params).json()
+    assert answers.stats().hits == hits + 1  # recomputed, not served from the cache
+    assert top not in {i["item_id"] for i in fresh["items"]}

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from encore.data.catalogue import item_info, label
 from encore.data.store import Store
@@ -529,7 +530,15 @@ def _cf_for_user(
         return _sequence_for_user(store, model, user, k, explain=explain, level=lvl)
     fold_in: pd.DataFrame | None = None
     if user in model.user_map_:
-        recs = model.recommend([user], k=k)
+        fold_in = _changed_since_fit(store, model, user, lvl, weighting)
+        if fold_in is None:
+            recs = model.recommend([user], k=k)
+        else:
+            recs = model.recommend_for_interactions(fold_in.assign(user_id=user), k=k)
+            notes.append(
+                f"{user}'s interactions changed since training: folded in from the "
+                f"{len(fold_in):,} now in the store, no refit"
+            )
     else:
         try:
             fold_in = build_interactions(store, level=lvl, weighting=weighting, users=[user])
@@ -569,6 +578,37 @@ def _cf_for_user(
     if lvl == "artist":
         table = table.drop(columns="artist")
     return Recommendations(user, model.name, lvl, table.reset_index(drop=True), notes)
+
+
+def _changed_since_fit(
+    store: Store, model: Recommender, user: str, level: str, weighting: str
+) -> pd.DataFrame | None:
+    """The user's current interactions when they differ from the model's row for them
+    (events ingested or posted after training), else None.
+
+    Only for models that fold in (``supports_fold_in``); the others answer from the row they
+    were fitted on. Items the model does not know cannot enter the row and are ignored, so
+    an unchanged row keeps the fitted answer exactly (ALS's fitted factors, not a re-solve).
+    """
+    from encore.data.dataset import build_interactions, rows_from_interactions
+
+    if not getattr(model, "supports_fold_in", False):  # the hybrid decides per instance
+        return None
+    assert model.user_map_ is not None and model.item_map_ is not None
+    assert model.user_items_ is not None
+    try:
+        now = build_interactions(store, level=level, weighting=weighting, users=[user])
+    except DataError:  # nothing of theirs at this level any more: keep the fitted row
+        return None
+    _, rows = rows_from_interactions(model.item_map_, now.assign(user_id=user))
+    current = sp.csr_matrix(rows[0])
+    fitted = sp.csr_matrix(model.user_items_[model.user_map_.to_internal([user])])
+    current.sort_indices()
+    fitted.sort_indices()
+    same = np.array_equal(current.indices, fitted.indices) and np.allclose(
+        current.data, fitted.data, rtol=1e-5, atol=1e-6
+    )
+    return None if same else now
 
 
 def _sequence_for_user(

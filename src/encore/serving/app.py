@@ -47,8 +47,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         state = ServiceState.open(settings)
         app.state.encore = state
-        app.state.writer = EventWriter(state.store)
+        app.state.writer = EventWriter(state.store, on_written=state.answers.invalidate)
         app.state.keys = KeyRing(settings.db)
+        await anyio.to_thread.run_sync(recommend.warm_up, state)
         try:
             yield
         finally:

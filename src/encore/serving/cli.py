@@ -43,6 +43,15 @@ def serve_cmd(
     workers_threads: Annotated[
         int, typer.Option("--threads", min=1, max=256, help="Threads answering reads.")
     ] = 40,
+    answer_cache: Annotated[
+        int | None,
+        typer.Option(
+            "--answer-cache",
+            min=0,
+            help="Recommendation answers kept per user until their next events "
+            "(default 4096, also ENCORE_API_ANSWER_CACHE; 0 turns the cache off).",
+        ),
+    ] = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -64,7 +73,10 @@ def serve_cmd(
 
     Store(st.db, read_only=True).close()  # a clear error before binding when there is no store
     settings = ServeSettings.from_env(
-        st.db, read_key_required=True if close_reads else None, threads=workers_threads
+        st.db,
+        read_key_required=True if close_reads else None,
+        threads=workers_threads,
+        answer_cache=answer_cache,
     )
     app = create_app(settings)
     err_console.print(

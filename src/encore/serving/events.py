@@ -20,6 +20,7 @@ import json
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -212,9 +213,18 @@ def journal_dir(db: str | Path) -> Path:
 class EventWriter:
     """The one thread that writes to the store; requests queue their batches for it."""
 
-    def __init__(self, store: Store, *, max_jobs_per_write: int = 64) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_jobs_per_write: int = 64,
+        on_written: Callable[[set[str]], None] | None = None,
+    ) -> None:
+        """``on_written(users)`` is called after each commit, before the batches' requests
+        are answered (the service drops those users' cached answers there)."""
         self.store = store
         self.max_jobs = max_jobs_per_write
+        self.on_written = on_written
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="encore-events", daemon=True)
         self._seq = 0
@@ -262,21 +272,33 @@ class EventWriter:
                 job.future.set_exception(exc)
         if not checked:
             return
+        answers: list[tuple[_Job, EventsWritten | BaseException]] = []
         try:
             results = self._write([rows for _, rows in checked])
+            answers = [(job, r) for (job, _), r in zip(checked, results, strict=True)]
         except Exception as exc:
             if len(checked) == 1:
-                checked[0][0].future.set_exception(exc)
-                return
-            log.warning("a combined write of %d batches failed (%s): one by one", len(checked), exc)
-            for job, rows in checked:
-                try:
-                    job.future.set_result(self._write([rows])[0])
-                except Exception as one:
-                    job.future.set_exception(one)
-            return
-        for (job, _), result in zip(checked, results, strict=True):
-            job.future.set_result(result)
+                answers = [(checked[0][0], exc)]
+            else:
+                log.warning(
+                    "a combined write of %d batches failed (%s): one by one", len(checked), exc
+                )
+                for job, rows in checked:
+                    try:
+                        answers.append((job, self._write([rows])[0]))
+                    except Exception as one:
+                        answers.append((job, one))
+        written = {u for _, a in answers if isinstance(a, EventsWritten) for u in a.users}
+        if written and self.on_written is not None:
+            try:
+                self.on_written(written)
+            except Exception:  # never leave a request waiting
+                log.exception("on_written failed for %d users", len(written))
+        for job, answer in answers:
+            if isinstance(answer, EventsWritten):
+                job.future.set_result(answer)
+            else:
+                job.future.set_exception(answer)
 
     def _write(self, batches: list[list[dict]]) -> list[EventsWritten]:
         self._dir.mkdir(parents=True, exist_ok=True)

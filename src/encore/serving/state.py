@@ -18,6 +18,7 @@ from typing import Any
 
 from encore.data.store import _MACROS, Store
 from encore.errors import ConfigError
+from encore.serving.answers import AnswerCache
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -48,6 +49,9 @@ class ServeSettings:
         Most events one ``POST /events`` may carry.
     threads:
         Worker threads answering requests (each with its own read cursor).
+    answer_cache:
+        Recommendation answers kept per user until their next events
+        (``ENCORE_API_ANSWER_CACHE``; 0 turns the cache off).
     """
 
     db: Path
@@ -55,6 +59,7 @@ class ServeSettings:
     genre_model_dir: Path | None = None
     max_batch: int = 10_000
     threads: int = 40
+    answer_cache: int = 4096
 
     @classmethod
     def from_env(cls, db: Path, **overrides: Any) -> ServeSettings:
@@ -63,6 +68,13 @@ class ServeSettings:
             "db": Path(db),
             "read_key_required": _flag("ENCORE_API_READ_KEY_REQUIRED", False),
         }
+        raw = os.environ.get("ENCORE_API_ANSWER_CACHE", "").strip()
+        if raw:
+            if not raw.isdigit():
+                raise ConfigError(
+                    f"ENCORE_API_ANSWER_CACHE must be a whole number of answers, not {raw!r}"
+                )
+            base["answer_cache"] = int(raw)
         if os.environ.get("ENCORE_GENRE_MODELS"):
             base["genre_model_dir"] = Path(os.environ["ENCORE_GENRE_MODELS"])
         base.update({k: v for k, v in overrides.items() if v is not None})
@@ -71,10 +83,11 @@ class ServeSettings:
 
 @dataclass
 class ServiceState:
-    """The open store, per-thread readers and the caches of loaded models."""
+    """The open store, per-thread readers, the caches of loaded models and of answers."""
 
     settings: ServeSettings
     store: Store
+    answers: AnswerCache = field(default_factory=AnswerCache)
     _local: threading.local = field(default_factory=threading.local)
     _models: dict[tuple[Any, ...], tuple[float, Any]] = field(default_factory=dict)
     _model_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -82,7 +95,7 @@ class ServiceState:
     @classmethod
     def open(cls, settings: ServeSettings) -> ServiceState:
         """Open (and migrate) the store of ``settings``."""
-        return cls(settings, Store(settings.db))
+        return cls(settings, Store(settings.db), AnswerCache(settings.answer_cache))
 
     def close(self) -> None:
         """Close the store (readers' cursors close with it)."""

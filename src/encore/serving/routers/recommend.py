@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+import anyio.to_thread
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from encore.errors import ConfigError, NotFittedError
@@ -94,7 +95,7 @@ def loaded_model(state: ServiceState, name: str, level: str) -> Any:
 
 
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationList)
-def recommendations(
+async def recommendations(
     state: StateDep,
     user_id: Annotated[str, Path(description="the user, e.g. lh:user_05")],
     n: Annotated[int, Query(ge=1, le=500, description="how many items")] = 10,
@@ -107,12 +108,41 @@ def recommendations(
         float | None, Query(ge=0, le=1, description="share of the list for new artists")
     ] = None,
     explain: Annotated[bool, Query(description="say why each item was picked")] = True,
-) -> RecommendationList:
-    """``n`` named items new to the user, with reasons; the user's latest events count."""
-    store = state.reader()
-    user = resolve_user(store, user_id)
+) -> Response:
+    """``n`` named items new to the user, with reasons; the user's latest events count.
+
+    Answers are cached per user until that user's next events (:mod:`encore.serving.answers`);
+    a miss is computed on a worker thread, never on the event loop.
+    """
     name = model or default_model(level)
     _check_model(name)
+    stamp = mtime(model_file(state.settings.db, name, level))
+    request = (name, level, stamp, n, new_artists_only, discovery, explain)
+
+    async def compute() -> bytes:
+        answer = await anyio.to_thread.run_sync(
+            lambda: answer_for(state, user_id, n, name, level, new_artists_only, discovery, explain)
+        )
+        return answer.model_dump_json().encode()
+
+    body = await state.answers.answer(user_id, request, compute)
+    return Response(body, media_type="application/json")
+
+
+def answer_for(
+    state: ServiceState,
+    user_id: str,
+    n: int,
+    name: str,
+    level: str,
+    new_artists_only: bool,
+    discovery: float | None,
+    explain: bool,
+) -> RecommendationList:
+    """One user's list from the saved model, through
+    :func:`~encore.recommenders.recommend.recommend_for_user` (the CLI's path)."""
+    store = state.reader()
+    user = resolve_user(store, user_id)
     loaded = loaded_model(state, name, level)
     recs = recommend_for_user(
         store,
@@ -174,3 +204,13 @@ def _check_model(name: str) -> None:
     known = {"for_you", *available_models()}
     if name not in known:
         raise ConfigError(f"unknown model {name!r}", hint="one of " + ", ".join(sorted(known)))
+
+
+def warm_up(state: ServiceState) -> None:
+    """Load what every request needs once, at start-up: the model registry and the default
+    model when it is saved (so the first request does not pay for it)."""
+    from encore.recommenders.registry import available_models
+
+    available_models()
+    if model_file(state.settings.db, default_model("track"), "track").is_file():
+        loaded_model(state, default_model("track"), "track")
