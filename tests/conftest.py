@@ -65,3 +65,17 @@ def listeners_db(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) ->
             ingest(s, loader, folder)
         ingest(s, get_loader("hetrec2011"), shared_data / "hetrec2011-lastfm-2k")
     return path
+
+
+@pytest.fixture(scope="session")
+def listeners_for_you(listeners_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """for_you fitted once per session on :func:`listeners_db` with small settings (one
+    training cut at 75 %, 60 trees) and saved; tests copy the file beside their store."""
+    pytest.importorskip("lightgbm")
+    from encore.recommenders.for_you import ForYou
+    from encore.recommenders.listeners import load_catalogue, load_community, load_history
+
+    with Store(listeners_db, read_only=True) as store:
+        data = load_history(store), load_catalogue(store), load_community(store)
+    model = ForYou(train_cuts=(0.75,), n_estimators=60).fit(*data)
+    return model.save(tmp_path_factory.mktemp("for_you") / "for_you-track-all.npz")

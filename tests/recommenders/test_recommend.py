@@ -13,29 +13,25 @@ from encore.cli.main import app
 from encore.data.store import Store
 from encore.errors import ConfigError, UnknownIdError
 from encore.recommenders import recommend as rec
-from encore.recommenders.for_you import ForYou
 
 pytest.importorskip("lightgbm")
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def trained_db(listeners_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the listeners' store with for_you trained beside it (small settings)."""
+def trained_db(
+    listeners_db: Path, listeners_for_you: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A copy of the listeners' store with the session's for_you saved beside it (small
+    settings: one training cut, 60 trees)."""
     db = tmp_path_factory.mktemp("trained") / "store.duckdb"
     shutil.copy(listeners_db, db)
-    with Store(db, read_only=True) as store:
-        model = ForYou(train_cuts=(0.75,), n_estimators=60).fit(*_load(store))
-    path = model.save(rec.model_file(db, "for_you", "track"))
+    path = rec.model_file(db, "for_you", "track")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(listeners_for_you, path)
     manifest = {path.name: {"model": "for_you", "level": "track", **_state(db)}}
     (rec.models_dir(db) / rec.MANIFEST).write_text(json.dumps(manifest))
     return db
-
-
-def _load(store: Store) -> tuple:  # type: ignore[type-arg]
-    from encore.recommenders.listeners import load_catalogue, load_community, load_history
-
-    return load_history(store), load_catalogue(store), load_community(store)
 
 
 def _state(db: Path) -> dict[str, int]:

@@ -13,8 +13,12 @@ schemathesis = pytest.importorskip("schemathesis")
 
 from encore.serving.app import openapi_document  # noqa: E402
 
-#: Examples per operation (a small, fixed budget: about 13 operations).
-EXAMPLES = 12
+#: Random examples per operation (a small, fixed budget; 13 operations). Schemathesis'
+#: coverage phase runs first and is what covers the document: every parameter's boundary
+#: and invalid values, missing required ones, wrong types (about 10 to 150 deterministic
+#: cases per operation, 1,000 in all); the random examples add a few mixed cases on top
+#: (12 of them added 7 % more cases and no finding, so 6 are kept).
+EXAMPLES = 6
 #: The slowest answer a fuzzed request may take (seconds) before it counts as a hang.
 HANG = 20.0
 
