@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from encore.analytics import api
 from encore.serving.deps import StateDep
 from encore.serving.routers import records
+from encore.serving.state import ServiceState
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -49,10 +51,46 @@ Country = Annotated[
 Segment = Annotated[int | None, Query(ge=0, le=10_000, description="only this listener segment")]
 SkipsOpt = Annotated[bool, Query(description="count skipped plays as plays")]
 MeasureOpt = Annotated[Measure, Query(description="plays, tags, or auto")]
+PlaysOrMinutes = Annotated[Literal["plays", "minutes"], Query(description="what is counted")]
+RankBy = Annotated[
+    Literal["plays", "minutes", "listeners"], Query(description="what ranks the items")
+]
+TopN = Annotated[int, Query(ge=1, le=1000, description="items per genre")]
+GenreOpt = Annotated[
+    str | None, Query(max_length=64, description="only this genre (default: every genre)")
+]
 
 
-def _answer(state: Any, what: str, **options: Any) -> AnalyticsResult:
-    frame = api.run(state.reader(), what, **options)
+@dataclass(frozen=True)
+class Filters:
+    """The window and the filters every question takes (the CLI's shared options)."""
+
+    start: str | None
+    end: str | None
+    source: str | None
+    country: str | None
+    segment: int | None
+    include_skips: bool
+
+
+async def filters(
+    start: From = None,
+    end: To = None,
+    source: Source = None,
+    country: Country = None,
+    segment: Segment = None,
+    include_skips: SkipsOpt = False,
+) -> Filters:
+    """The shared query parameters, read once for every question."""
+    return Filters(start, end, source, country, segment, include_skips)
+
+
+FiltersDep = Annotated[Filters, Depends(filters)]
+
+
+def _answer(state: ServiceState, what: str, where: Filters, **options: Any) -> AnalyticsResult:
+    """Question ``what`` through :func:`encore.analytics.api.run` (the CLI's call)."""
+    frame = api.run(state.reader(), what, **asdict(where), **options)
     a = frame.attrs
     return AnalyticsResult(
         question=what,
@@ -69,117 +107,43 @@ def _answer(state: Any, what: str, **options: Any) -> AnalyticsResult:
 
 @router.get("/genres", response_model=AnalyticsResult)
 def genres(
-    state: StateDep,
-    start: From = None,
-    end: To = None,
-    by: Annotated[Literal["plays", "minutes"], Query()] = "plays",
-    source: Source = None,
-    country: Country = None,
-    segment: Segment = None,
-    include_skips: SkipsOpt = False,
-    measure: MeasureOpt = "auto",
+    state: StateDep, where: FiltersDep, by: PlaysOrMinutes = "plays", measure: MeasureOpt = "auto"
 ) -> AnalyticsResult:
     """Plays (or minutes) per genre in the window: the genre histogram."""
-    return _answer(
-        state,
-        "genres",
-        start=start,
-        end=end,
-        by=by,
-        source=source,
-        country=country,
-        segment=segment,
-        include_skips=include_skips,
-        measure=measure,
-    )
+    return _answer(state, "genres", where, by=by, measure=measure)
 
 
 @router.get("/top-tracks", response_model=AnalyticsResult)
 def top_tracks(
-    state: StateDep,
-    start: From = None,
-    end: To = None,
-    n: Annotated[int, Query(ge=1, le=1000)] = 10,
-    by: Annotated[Literal["plays", "minutes", "listeners"], Query()] = "plays",
-    genre: Annotated[str | None, Query(max_length=64)] = None,
-    source: Source = None,
-    country: Country = None,
-    segment: Segment = None,
-    include_skips: SkipsOpt = False,
+    state: StateDep, where: FiltersDep, n: TopN = 10, by: RankBy = "plays", genre: GenreOpt = None
 ) -> AnalyticsResult:
     """The top tracks per genre (or in one genre) in the window."""
-    return _answer(
-        state,
-        "top-tracks",
-        start=start,
-        end=end,
-        n=n,
-        by=by,
-        genre=genre,
-        source=source,
-        country=country,
-        segment=segment,
-        include_skips=include_skips,
-    )
+    return _answer(state, "top-tracks", where, n=n, by=by, genre=genre)
 
 
 @router.get("/top-artists", response_model=AnalyticsResult)
 def top_artists(
     state: StateDep,
-    start: From = None,
-    end: To = None,
-    n: Annotated[int, Query(ge=1, le=1000)] = 10,
-    by: Annotated[Literal["plays", "minutes", "listeners"], Query()] = "plays",
-    genre: Annotated[str | None, Query(max_length=64)] = None,
-    source: Source = None,
-    country: Country = None,
-    segment: Segment = None,
-    include_skips: SkipsOpt = False,
+    where: FiltersDep,
+    n: TopN = 10,
+    by: RankBy = "plays",
+    genre: GenreOpt = None,
     measure: MeasureOpt = "auto",
 ) -> AnalyticsResult:
     """The top artists per genre (or in one genre) in the window."""
-    return _answer(
-        state,
-        "top-artists",
-        start=start,
-        end=end,
-        n=n,
-        by=by,
-        genre=genre,
-        source=source,
-        country=country,
-        segment=segment,
-        include_skips=include_skips,
-        measure=measure,
-    )
+    return _answer(state, "top-artists", where, n=n, by=by, genre=genre, measure=measure)
 
 
 @router.get("/trend", response_model=AnalyticsResult)
 def trend(
     state: StateDep,
-    start: From = None,
-    end: To = None,
-    every: Annotated[Literal["week", "month"], Query()] = "month",
-    by: Annotated[Literal["plays", "minutes"], Query()] = "plays",
-    genres: Annotated[list[str] | None, Query(max_length=30)] = None,
-    source: Source = None,
-    country: Country = None,
-    segment: Segment = None,
-    include_skips: SkipsOpt = False,
+    where: FiltersDep,
+    every: Annotated[Literal["week", "month"], Query(description="period")] = "month",
+    by: PlaysOrMinutes = "plays",
+    genres: Annotated[
+        list[str] | None, Query(max_length=30, description="only these genres (repeat)")
+    ] = None,
     measure: MeasureOpt = "auto",
 ) -> AnalyticsResult:
     """Each genre's plays (or minutes) per period: the trend."""
-    return _answer(
-        state,
-        "trend",
-        start=start,
-        end=end,
-        every=every,
-        by=by,
-        genres=genres,
-        source=source,
-        country=country,
-        segment=segment,
-        include_skips=include_skips,
-        measure=measure,
-    )
+    return _answer(state, "trend", where, every=every, by=by, genres=genres, measure=measure)
