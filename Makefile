@@ -8,13 +8,13 @@ DB ?= encore.duckdb
 OUT ?= out
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck bench clean chromium
+.PHONY: venv demo test lint typecheck bench clean chromium java
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch==2.13.0 named in the same command takes the CPU build (see README)
-	$(BIN)/pip install -q torch==2.13.0 -e '.[ml,serve,audio,text,dev]'
+	$(BIN)/pip install -q torch==2.13.0 -e '.[ml,serve,audio,text,spark,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -22,7 +22,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m encore.demo --data $(DATA) --db $(DB) --out $(OUT)
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium java
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
 	$(BIN)/mypy
@@ -33,6 +33,11 @@ test: $(STAMP) chromium
 chromium:
 	@command -v chromium >/dev/null || { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -q && \
 		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -q chromium; }
+
+# the Spark engine (pyspark, the `spark` extra) runs on a Java 17 runtime
+java:
+	@command -v java >/dev/null || { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -q && \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -q openjdk-17-jre-headless; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)

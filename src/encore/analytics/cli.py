@@ -117,6 +117,23 @@ GenreOpt = Annotated[
     str | None, typer.Option("--genre", "-g", help="Only this genre (default: every genre).")
 ]
 TopOpt = Annotated[int, typer.Option("-n", "--top", help="Rows per genre.")]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="duckdb (default) or spark: run the query with Apache Spark on the Parquet "
+        "lake (--lake; `encore export events` writes it). Same answers.",
+    ),
+]
+LakeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--lake",
+        help="Read a Parquet lake instead of the store (default with --engine spark: "
+        "<store>.lake/).",
+        show_default=False,
+    ),
+]
 GroupOpt = Annotated[
     str | None,
     typer.Option(
@@ -131,6 +148,25 @@ GroupOpt = Annotated[
 def register(app: typer.Typer) -> None:
     """Add the ``analytics`` sub-app to the main app."""
     app.add_typer(analytics_app, name="analytics")
+
+
+def _open(st: State, engine: str, lake: Path | None) -> Any:
+    """The store an analytics command reads: the DuckDB file, or a lake (DuckDB or Spark)."""
+    from encore.lake import ENGINES, default_lake
+
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine == "spark":
+        from encore.lake.spark import SparkLakeStore
+
+        return SparkLakeStore(lake if lake is not None else default_lake(st.db))
+    if lake is not None:
+        from encore.lake.store import open_lake
+
+        return open_lake(lake)
+    from encore.data.store import Store
+
+    return Store(st.db, read_only=True)
 
 
 def _run(
@@ -149,15 +185,16 @@ def _run(
     minutes_basis: str,
     min_probability: float | None,
     chart: Path | None,
+    engine: str = "duckdb",
+    lake: Path | None = None,
     **kwargs: Any,
 ) -> pd.DataFrame:
     from encore.analytics import api
-    from encore.data.store import Store
 
     if chart is not None and chart.suffix.lower() not in (".png", ".html"):
         # refused before any work, so no result is printed for a chart that cannot be drawn
         raise ConfigError(f"--chart {chart}: the file must end in .png or .html")
-    with Store(st.db, read_only=True) as store:
+    with _open(st, engine, lake) as store:
         frame = api.run(
             store,
             what,
@@ -218,6 +255,8 @@ def genres_cmd(
     min_probability: MinProbabilityOpt = None,
     chart: ChartOpt = None,
     group: GroupOpt = None,
+    engine: EngineOpt = "duckdb",
+    lake: LakeOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -239,6 +278,8 @@ def genres_cmd(
         minutes_basis=minutes_basis,
         min_probability=min_probability,
         chart=chart,
+        engine=engine,
+        lake=lake,
         group=group,
         by=by,
     )
@@ -263,6 +304,8 @@ def top_tracks_cmd(
     min_probability: MinProbabilityOpt = None,
     chart: ChartOpt = None,
     group: GroupOpt = None,
+    engine: EngineOpt = "duckdb",
+    lake: LakeOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -284,6 +327,8 @@ def top_tracks_cmd(
         minutes_basis=minutes_basis,
         min_probability=min_probability,
         chart=chart,
+        engine=engine,
+        lake=lake,
         group=group,
         n=n,
         by=by,
@@ -312,6 +357,8 @@ def top_artists_cmd(
     min_probability: MinProbabilityOpt = None,
     chart: ChartOpt = None,
     group: GroupOpt = None,
+    engine: EngineOpt = "duckdb",
+    lake: LakeOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -333,6 +380,8 @@ def top_artists_cmd(
         minutes_basis=minutes_basis,
         min_probability=min_probability,
         chart=chart,
+        engine=engine,
+        lake=lake,
         group=group,
         n=n,
         by=by,
@@ -364,6 +413,8 @@ def trend_cmd(
     min_probability: MinProbabilityOpt = None,
     chart: ChartOpt = None,
     group: GroupOpt = None,
+    engine: EngineOpt = "duckdb",
+    lake: LakeOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -385,6 +436,8 @@ def trend_cmd(
         minutes_basis=minutes_basis,
         min_probability=min_probability,
         chart=chart,
+        engine=engine,
+        lake=lake,
         group=group,
         every=every,
         by=by,

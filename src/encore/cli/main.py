@@ -59,6 +59,7 @@ def _register_all() -> None:
     from encore.data import cli as data_cli
     from encore.evaluation import cli as evaluation_cli
     from encore.genre import cli as genre_cli
+    from encore.lake import cli as lake_cli
     from encore.recommenders import cli as recommenders_cli
     from encore.rl import cli as rl_cli
     from encore.segments import cli as segments_cli
@@ -77,6 +78,7 @@ def _register_all() -> None:
         text_cli,
         audio_cli,
         rl_cli,
+        lake_cli,
     ):
         module.register(app)
 
