@@ -318,3 +318,100 @@ def test_utf16_generic_file_is_named_without_nul_bytes(tmp_path: Path) -> None:
     (folder / "events.csv").write_bytes("user_id,track_id,ts\nu1,t1,2024-01-01\n".encode("utf-16"))
     code, _, err = _cli("ingest", "generic", str(folder), "--db", str(tmp_path / "s.duckdb"))
     assert code == DataError.exit_code and "UTF-16" in err and "\x00" not in err
+
+
+# ----------------------------------------------------------------------------- broken CSV records
+def test_open_quote_in_last_line_loads_the_rows_before(shared_data: Path, tmp_path: Path) -> None:
+    """A scrobble CSV whose last record opens a quote and is cut: the rest loads under skip."""
+    folder = tmp_path / "me"
+    folder.mkdir()
+    rows = (shared_data / LH / "user_06" / "scrobbles.csv").read_bytes().splitlines(True)[:21]
+    (folder / "scrobbles.csv").write_bytes(b"".join(rows) + b'"1720684983","11 Jul 2024')
+    with Store(tmp_path / "s.duckdb") as store:
+        with pytest.raises(DataError) as err:
+            ingest(store, get_loader("lastfm_csv"), folder)
+        assert err.value.line == 22 and "truncated" in str(err.value)
+        assert "quoted value is not closed" in str(err.value)
+        res = ingest(store, get_loader("lastfm_csv"), folder, on_error="skip")
+        assert res.loaded["events"] == 20 and res.rejected == {"events": 1}
+        line, raw = store.execute("SELECT line, raw FROM rejects").fetchall()[0]
+    assert line == 22 and raw == '"1720684983","11 Jul 2024'
+
+
+def test_broken_record_mid_file_is_one_bad_row(shared_data: Path, tmp_path: Path) -> None:
+    """An extended-history CSV with text after a closing quote on line 10: rows after it load too."""
+    folder = tmp_path / "me"
+    folder.mkdir()
+    src = shared_data / LH / "user_02" / "Streaming_History_Audio_2024.csv"
+    rows = src.read_bytes().splitlines(True)[:30]
+    rows[9] = b'"x"y' + rows[9]
+    (folder / "Streaming_History_Audio_2024.csv").write_bytes(b"".join(rows))
+    code, _, err = _cli("ingest", "spotify_extended", str(folder), "--db", str(tmp_path / "a"))
+    assert code == DataError.exit_code and "line 10" in err and "bad CSV" in err
+    with Store(tmp_path / "s.duckdb") as store:
+        res = ingest(store, get_loader("spotify_extended"), folder, on_error="skip")
+        assert res.rejected == {"events": 1}
+        assert store.execute("SELECT line FROM rejects").fetchall() == [(10,)]
+        # every other row of the 29 is a play or a counted non-music row
+        kept = store.scalar("SELECT count(*) FROM events")
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    (clean / "Streaming_History_Audio_2024.csv").write_bytes(b"".join(rows[:9] + rows[10:]))
+    with Store(tmp_path / "c.duckdb") as store:
+        ingest(store, get_loader("spotify_extended"), clean)
+        assert store.scalar("SELECT count(*) FROM events") == kept
+
+
+# ----------------------------------------------------------------------------- bounds with lines
+def _tsv_case(shared_data: Path, tmp_path: Path, loader: str) -> tuple[Path, int, str]:
+    """A research TSV with a play time outside the bounds on its last line."""
+    if loader == "jodie":
+        src = shared_data / "lastfm-1k-jodie-sample" / "lastfm_jodie_first10pct.tsv"
+        bad, field = b"3\t4\t9999999999\n", "t"
+    else:
+        src = shared_data / "lastfm-1k" / "userid-timestamp-artid-artname-traid-traname.sample.tsv"
+        bad, field = (
+            b"user_000001\t1980-05-04T23:08:57Z\t\tSome Artist\t\tSome Track\n",
+            "timestamp",
+        )
+    dst = tmp_path / src.name
+    dst.write_bytes(b"".join(src.read_bytes().splitlines(True)[:30]) + bad)
+    return dst, 31, field
+
+
+def _csv_case(shared_data: Path, tmp_path: Path, loader: str) -> tuple[Path, int, str]:
+    """A catalogue CSV with a duration of 10^11 ms (or samples) on line 6."""
+    rel, field = {
+        "spotify_moods": ("spotify-moods/data_moods.csv", "length"),
+        "gtzan": ("gtzan-features/features_30_sec.csv", "length"),
+        "msd": ("msd-subset-songs/msd_subset_songs.csv", "Duration"),
+    }[loader]
+    src = shared_data / rel
+    rows = src.read_bytes().splitlines(True)[:10]
+    head = rows[0].decode().rstrip("\n").split(",")
+    cells = rows[5].decode().rstrip("\n").split(",")
+    cells[head.index(field)] = "100000000000"
+    rows[5] = (",".join(cells) + "\n").encode()
+    dst = tmp_path / src.name
+    dst.write_bytes(b"".join(rows))
+    return dst, 6, field
+
+
+@pytest.mark.parametrize("loader", ["jodie", "lastfm1k", "spotify_moods", "gtzan", "msd"])
+def test_out_of_bounds_values_name_their_line(
+    shared_data: Path, tmp_path: Path, loader: str
+) -> None:
+    """Values found outside the bounds after staging are reported at their line and field."""
+    make = _tsv_case if loader in ("jodie", "lastfm1k") else _csv_case
+    path, line, field = make(shared_data, tmp_path, loader)
+    with Store(tmp_path / "s.duckdb") as store:
+        with pytest.raises(DataError) as err:
+            ingest(store, get_loader(loader), path)
+        e = err.value
+        assert (e.file, e.line, e.field) == (str(path), line, field)
+        assert "out of bounds" in str(e)
+        assert store.scalar("SELECT count(*) FROM ingests") == 0
+        ingest(store, get_loader(loader), path, on_error="skip")
+        assert store.execute("SELECT file, line, field FROM rejects").fetchall() == [
+            (str(path), line, field)
+        ]

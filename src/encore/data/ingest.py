@@ -65,6 +65,9 @@ class Staged:
 
     frames: dict[str, Frame] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
+    #: The input field a staged column came from, by table (e.g. JODIE's ``t`` for
+    #: ``events.ts``): named in errors about the value (default: the staged column).
+    fields: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def add(self, table: str, frame: Frame) -> None:
         """Add (or append to) the staged frame of ``table``."""
@@ -339,9 +342,12 @@ def enforce_bounds(
 ) -> None:
     """Check the bounded columns of every staged frame (:data:`encore.data.bounds.STAGED_BOUNDS`).
 
-    The last line of defence behind the loaders' own checks (which name the line): a value
-    outside the bounds raises :class:`DataError` naming the file and field, or with
-    ``--on-error skip`` its row is dropped into ``rejects``.
+    The last line of defence behind the loaders' own checks: a value outside the bounds
+    raises :class:`DataError`, or with ``--on-error skip`` its row is dropped into
+    ``rejects``. The error names the row's file and line when the frame carries them
+    (:data:`~encore.data.writer.PROVENANCE_COLUMNS`, which the loaders of the research TSV
+    and catalogue CSV files stage), else ``path``; and the input field the value came from
+    (:attr:`Staged.fields`), else the staged column.
     """
     for table, columns in bounds.STAGED_BOUNDS.items():
         frame = staged.frames.get(table)
@@ -367,20 +373,27 @@ def enforce_bounds(
             if not n_bad[0][0]:
                 continue
             which = ", ".join(f"CASE WHEN {c} THEN '{col}' END" for col, c in conds.items())
+            order = " ORDER BY _file, _line" if {"_file", "_line"} <= have else ""
+            if not order and "_line" in have:
+                order = " ORDER BY _line"
             bad = con.execute(
-                f"SELECT coalesce({which}) AS _field, * FROM {view} WHERE {any_bad}"
+                f"SELECT coalesce({which}) AS _field, * FROM {view} WHERE {any_bad}{order}"
             ).df()
+            names = staged.fields.get(table, {})
             for rec in bad.to_dict(orient="records"):
                 col = str(rec.pop("_field"))
+                file = rec.pop("_file", None)
+                line = rec.pop("_line", None)
                 ctx.reject(
                     table,
-                    path,
-                    None,
-                    col,
-                    f"{rec.get(col)!s} is out of bounds: {bounds.bound_text(columns[col])}",
+                    path if file is None or pd.isna(file) else file,
+                    None if line is None or pd.isna(line) else int(line),
+                    names.get(col, col),
+                    f"{col + ' ' if col in names else ''}{rec.get(col)!s} is out of bounds: "
+                    + bounds.bound_text(columns[col]),
                     json.dumps(rec, default=str, ensure_ascii=False)[:2000],
                 )
-            staged.frames[table] = con.execute(
+            staged.frames[table] = con.sql(
                 f"SELECT * FROM {view} WHERE NOT ({any_bad})"
             ).to_arrow_table()
         finally:

@@ -127,6 +127,11 @@ TRACK_FRAMES = (
     "playlists",
 )
 
+#: Columns any staged frame may carry besides its canonical ones: where each row came from
+#: (``_file``, and ``_line``: the 1-based line, or row for Parquet). The writer does not
+#: store them; :func:`encore.data.ingest.enforce_bounds` names them in its errors.
+PROVENANCE_COLUMNS = ("_file", "_line")
+
 Frame: TypeAlias = pd.DataFrame | pa.Table | duckdb.DuckDBPyRelation
 
 
@@ -140,7 +145,7 @@ def _stage_table(con: duckdb.DuckDBPyConnection, table: str, frame: Frame) -> st
         con.register(src, frame)
         have = set(frame.columns if isinstance(frame, pd.DataFrame) else frame.column_names)
     spec = STAGED_COLUMNS[table]
-    unknown = have - set(spec)
+    unknown = have - set(spec) - set(PROVENANCE_COLUMNS)
     if unknown:
         raise ValueError(f"staged {table} has unknown columns {sorted(unknown)}")
     cols = ", ".join(

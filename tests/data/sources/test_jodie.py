@@ -126,9 +126,13 @@ def test_round_trip(rows: list[tuple[int, int, int]], crlf: bool) -> None:
         got = frame.fetchall()
         columns = frame.columns
         con.close()
-    assert columns == ["user_id", "ts", "ms_played", "track_ext", "track"]
+    # the canonical columns, then where each row came from (file and line, for messages)
+    assert columns == ["user_id", "ts", "ms_played", "track_ext", "track", "_file", "_line"]
     expected = [
         (f"jodie:{u}", JODIE_EPOCH + timedelta(seconds=t), None, str(i), f"jodie song {i}")
         for u, i, t in rows
     ]
-    assert sorted(got) == sorted(expected)
+    assert sorted(r[:5] for r in got) == sorted(expected)
+    assert {r[5] for r in got} == {str(path)}
+    by_line = {r[6]: r[:5] for r in got}
+    assert [by_line[n] for n in range(1, len(rows) + 1)] == expected

@@ -107,6 +107,23 @@ class RawTable:
                 break
         return line
 
+    def line_sql(self, rec: str = "_rec") -> str:
+        """SQL: :meth:`line` of the record number column ``rec``.
+
+        The skipped lines ``s_1 < s_2 < ...`` shift a record by one line each while
+        ``s_i - (i - 1) <= rec + 1`` (what :meth:`line`'s loop does, as a count).
+        """
+        if self.parquet:
+            return rec
+        if not self.skipped_lines:
+            return f"({rec} + 1)"
+        marks = ", ".join(str(s - i) for i, s in enumerate(self.skipped_lines))
+        return f"({rec} + 1 + len(list_filter([{marks}], lambda x: x <= {rec} + 1)))"
+
+    def provenance(self) -> str:
+        """SQL select items ``_file, _line`` for a staged frame (see ``writer.PROVENANCE_COLUMNS``)."""
+        return f"{sql_str(str(self.file))} AS _file, {self.line_sql()} AS _line"
+
     def count(self, con: duckdb.DuckDBPyConnection) -> int:
         """Rows left in the table."""
         row = con.execute(f"SELECT count(*) FROM {self.name}").fetchone()

@@ -45,7 +45,7 @@ import numpy as np
 import pyarrow as pa
 
 from encore.data.ingest import IngestContext, Reject
-from encore.data.sources._toolkit import Check, duplicate, ident, int_sql, not_int
+from encore.data.sources._toolkit import Check, duplicate, ident, int_sql, not_int, sql_str
 from encore.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -311,7 +311,11 @@ class TsvTable:
         return True
 
     def load(
-        self, checks: Sequence[Check | Unique], output: Mapping[str, str]
+        self,
+        checks: Sequence[Check | Unique],
+        output: Mapping[str, str],
+        *,
+        provenance: bool = False,
     ) -> duckdb.DuckDBPyRelation:
         """Validate the rows and convert them: the loaders' entry point.
 
@@ -330,6 +334,10 @@ class TsvTable:
         output:
             Output column name -> SQL expression over the file's columns. Evaluated only on
             rows that pass every check.
+        provenance:
+            Add ``_file`` and ``_line`` (the row's line in the file) to the output, so that
+            a value judged after staging (:func:`encore.data.ingest.enforce_bounds`) is
+            reported at its line.
 
         Returns
         -------
@@ -338,16 +346,23 @@ class TsvTable:
             its SQL. After the happy path the temp table holds the output columns, not the
             raw text.
         """
+        output = dict(output)
+        if provenance:
+            output["_file"] = sql_str(str(self.path))
         cols = ", ".join(ident(c) for c in output)
         exprs = ", ".join(f"{e} AS {ident(c)}" for c, e in output.items())
-        self.happy_path = not self._numbered and self._fast_ok and self._load_fast(checks, exprs)
+        # the happy path keeps every line or nothing, so a row's line is its number
+        numbered = f"row_number() OVER () + {self._first_line - 1} AS _line, " if provenance else ""
+        self.happy_path = (
+            not self._numbered and self._fast_ok and self._load_fast(checks, numbered + exprs)
+        )
         if self.happy_path:
-            self._query = f"SELECT {cols} FROM {self.name}"
+            self._query = f"SELECT {cols}{', _line' if provenance else ''} FROM {self.name}"
         else:
             if not self._numbered:
                 self._read()
             self.validate(checks)
-            self._query = f"SELECT {exprs} FROM {self.name}"
+            self._query = f"SELECT {exprs}{', _line' if provenance else ''} FROM {self.name}"
         return self.ctx.con.sql(self._query)
 
     @property

@@ -42,6 +42,7 @@ class GtzanLoader(CsvFileLoader):
         """Read every matching CSV; a non-numeric feature is rejected with its line."""
         con = ctx.con
         feats = [c for c in raw.columns if c not in ("filename", "label", "length")]
+        staged.fields["tracks"] = {"duration_ms": "length"}
         checks = [required("filename"), required("label"), *[is_number(c) for c in feats]]
         if "length" in raw.columns:
             checks.append(is_int("length", 0))
@@ -57,7 +58,8 @@ class GtzanLoader(CsvFileLoader):
             arrow(
                 con,
                 f"""
-            SELECT {ref}, {txt("label")} AS genre_raw, {duration} AS duration_ms
+            SELECT {ref}, {txt("label")} AS genre_raw, {duration} AS duration_ms,
+                   {raw.provenance()}
             FROM {raw.name} ORDER BY _rec""",
             ),
         )

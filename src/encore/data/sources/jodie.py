@@ -106,9 +106,11 @@ class JodieLoader(Loader):
                     "track_ext": item,
                     "track": f"'jodie song ' || {item}",
                 },
+                provenance=True,
             )
             events.append(t.query)
         union = " UNION ALL ".join(events)
         staged.add("events", ctx.con.sql(union))
+        staged.fields["events"] = {"ts": "t"}
         staged.add("users", ctx.con.sql(f"SELECT DISTINCT user_id FROM ({union})"))
         return staged

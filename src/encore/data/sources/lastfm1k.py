@@ -105,6 +105,7 @@ class LastFm1kLoader(Loader):
         for i, file in enumerate(events):
             ctx.step(f"lastfm1k: {file.name}")
             staged.add("events", self._events(file, ctx, i))
+            staged.fields["events"] = {"ts": "timestamp"}
         return staged
 
     @staticmethod
@@ -181,4 +182,5 @@ class LastFm1kLoader(Loader):
                 "track_mbid": f"NULLIF(lower(trim({ident('track_mbid')})), '')",
                 "track": ident("track"),
             },
+            provenance=True,
         )

@@ -49,6 +49,7 @@ from encore.data import bounds
 from encore.data.ingest import IngestContext, Loader, Staged
 from encore.data.sources.spotify_history import (
     Bad,
+    BrokenRecord,
     check_text,
     csv_rows,
     export_user,
@@ -138,7 +139,7 @@ def sniff(path: Path, errors: list[DataError] | None = None) -> Layout | None:
     if path.suffix.lower() != ".csv" or not path.is_file():
         return None
     try:
-        rows = csv_rows(path)
+        rows = csv_rows(path, tolerant=True)
         first = next(rows, None)
         second = next(rows, None)
         rows.close()
@@ -150,6 +151,12 @@ def sniff(path: Path, errors: list[DataError] | None = None) -> Layout | None:
         return None
     if first is None:
         return None
+    if isinstance(first[1], BrokenRecord):
+        if errors is not None:
+            errors.append(DataError(first[1].reason, file=str(path), line=first[0]))
+        return None
+    if second is not None and isinstance(second[1], BrokenRecord):
+        second = None  # reported when the file is read
     return layout_of(first[1], second[1] if second else None)
 
 
@@ -271,13 +278,15 @@ class LastfmCsv(Loader):
             problems: list[Bad] = []
             starts: list[int] = []
             rows: list[list[str]] = []
-            it = csv_rows(f)
+            it = csv_rows(f, tolerant=True)
             if lay.header:
                 next(it)
             for line, row in it:
-                if not row or (len(row) == 1 and not row[0].strip()):
+                if isinstance(row, BrokenRecord):
+                    problems.append(Bad(len(rows), None, row.reason))
+                elif not row or (len(row) == 1 and not row[0].strip()):
                     continue
-                if len(row) != lay.width:
+                elif len(row) != lay.width:
                     problems.append(
                         Bad(len(rows), None, f"expected {lay.width} fields, got {len(row)}")
                     )

@@ -30,10 +30,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from encore.data import bounds
 from encore.data.countries import country_table
 from encore.data.ingest import IngestContext, Loader, Staged
 from encore.data.sources._csv import arrow, csv_files_with, csv_inputs, read_raw, validate
-from encore.data.sources._toolkit import ident, int_expr, is_int, is_number, num_expr, required, txt
+from encore.data.sources._toolkit import (
+    Check,
+    ident,
+    int_expr,
+    is_int,
+    is_number,
+    num_expr,
+    required,
+    txt,
+)
 
 REQUIRED = ("SongID", "Title", "ArtistName", "Duration")
 
@@ -176,6 +186,7 @@ class MsdLoader(Loader):
         """Read every matching CSV; bad numbers are rejected with their line."""
         files = csv_inputs(path, REQUIRED)
         staged = Staged()
+        staged.fields["tracks"] = {"duration_ms": "Duration"}
         for file in files:
             self._load_file(file, ctx, staged)
         return staged
@@ -203,6 +214,12 @@ class MsdLoader(Loader):
                     required("SongID"),
                     required("Duration"),
                     is_number("Duration"),
+                    Check(
+                        f"NOT ({num_expr('Duration')} >= 0 AND {num_expr('Duration')} * 1000 "
+                        f"< {bounds.MAX_DURATION_MS})",
+                        "Duration",
+                        "out of bounds: a duration in seconds must be at least 0 and under 24 hours",
+                    ),
                     is_int("Year", 0, 3000),
                     *[is_number(c) for c in [*TRACK_FEATURES, *ARTIST_FEATURES]],
                 ],
@@ -219,7 +236,7 @@ class MsdLoader(Loader):
                     con,
                     f"""
                 SELECT {ref}, CAST(round({num_expr("Duration")} * 1000) AS BIGINT) AS duration_ms,
-                       {year} AS release_year FROM {raw.name} ORDER BY _rec""",
+                       {year} AS release_year, {raw.provenance()} FROM {raw.name} ORDER BY _rec""",
                 ),
             )
             staged.add(

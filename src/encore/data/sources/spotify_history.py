@@ -467,37 +467,93 @@ def _json_chunk(path: Path, keys: Sequence[str]) -> _Chunk:
     return _Chunk(path, [s for s, _ in pairs], records, {k: _column(records, k) for k in keys}, doc)
 
 
-def csv_rows(path: Path) -> Generator[tuple[int, list[str]], None, None]:
-    """(start line, fields) of every CSV row, header included."""
+class BrokenRecord(list[str]):
+    """A CSV record the reader could not split (a quote not closed, text after a quote).
+
+    Yielded by :func:`csv_rows` with ``tolerant=True`` in place of the record's fields; it
+    holds the record's raw text as its one element (for the ``rejects`` table) and
+    ``reason`` in words. Readers report it as one bad row at its first line.
+    """
+
+    reason: str
+
+    def __init__(self, text: str, reason: str) -> None:
+        super().__init__([text])
+        self.reason = reason
+
+
+class _Tee:
+    """The lines a CSV reader takes from a file, kept until the record they make is done."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _Tee:
+        return self
+
+    def __next__(self) -> str:
+        line = str(next(self.fh))
+        self.taken.append(line)
+        return line
+
+    def text(self) -> str:
+        out = "".join(self.taken)
+        self.taken = []
+        return out
+
+
+def csv_rows(path: Path, *, tolerant: bool = False) -> Generator[tuple[int, list[str]], None, None]:
+    """(start line, fields) of every CSV row, header included.
+
+    A record the reader cannot split raises :class:`DataError` at its first line; with
+    ``tolerant`` it is yielded as a :class:`BrokenRecord` instead and reading goes on with
+    the next line, so the rows before it (and after it, where the reader can resume) load
+    under ``--on-error skip``. A quote left open at the end of the file makes the rest of
+    the file one broken record; when the file also ends without a line end it is reported
+    as truncated.
+    """
     with path.open(newline="", encoding="utf-8-sig") as fh:
         # strict: a quote left open at the end of the file (a cut download) is an error,
         # not a last field that silently runs to the end of the file
         # an over-long field is judged per row (check_text), not by the CSV module's limit,
         # which would stop the whole file at the wrong line
         csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
-        reader = csv.reader(fh, strict=True)
+        lines = _Tee(fh)
+        reader = csv.reader(lines, strict=True)
         prev = 0
-        try:
-            for row in reader:
-                yield prev + 1, row
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                if "unexpected end of data" in str(exc):
+                    reason = (
+                        f"{TRUNCATED_LAST_LINE} (a quoted value is not closed)"
+                        if ends_without_newline(path)
+                        else f"a quoted value opened on line {prev + 1} is not closed before the "
+                        "end of the file"
+                    )
+                    hint = "download or export the file again"
+                else:
+                    reason, hint = f"bad CSV: {exc}", "fix the quoting of the record"
+                if not tolerant:
+                    raise DataError(reason, file=str(path), line=prev + 1, hint=hint) from exc
+                yield prev + 1, BrokenRecord(lines.text()[:2000], reason)
                 prev = reader.line_num
-        except csv.Error as exc:
-            if "unexpected end of data" in str(exc) and ends_without_newline(path):
+                continue
+            except UnicodeDecodeError as exc:
+                line, byte = first_bad_utf8(path)
                 raise DataError(
-                    f"{TRUNCATED_LAST_LINE} (a quoted value is not closed)",
+                    f"not UTF-8 text (byte 0x{byte:02x})",
                     file=str(path),
-                    line=prev + 1,
-                    hint="download or export the file again",
+                    line=line or prev + 1,
+                    hint="the file was saved in another encoding or damaged; export it again as UTF-8",
                 ) from exc
-            raise DataError(f"bad CSV: {exc}", file=str(path), line=prev + 1) from exc
-        except UnicodeDecodeError as exc:
-            line, byte = first_bad_utf8(path)
-            raise DataError(
-                f"not UTF-8 text (byte 0x{byte:02x})",
-                file=str(path),
-                line=line or prev + 1,
-                hint="the file was saved in another encoding or damaged; export it again as UTF-8",
-            ) from exc
+            lines.taken = []
+            yield prev + 1, row
+            prev = reader.line_num
 
 
 def first_bad_utf8(path: Path) -> tuple[int | None, int]:
@@ -547,10 +603,12 @@ def mark_truncation(path: Path, problems: list[Bad], n_rows: int) -> None:
 
 def _csv_chunk(path: Path, keys: Sequence[str], required: Sequence[str], out: list[Bad]) -> _Chunk:
     """Read a CSV with a header into columns (empty cells -> None, absent columns -> missing)."""
-    rows = csv_rows(path)
+    rows = csv_rows(path, tolerant=True)
     first = next(rows, None)
     if first is None:
         raise DataError("empty file: expected a CSV header", file=str(path), line=1)
+    if isinstance(first[1], BrokenRecord):
+        raise DataError(first[1].reason, file=str(path), line=first[0])
     header = [h.strip() for h in first[1]]
     missing = [c for c in required if c not in header]
     if missing:
@@ -565,9 +623,11 @@ def _csv_chunk(path: Path, keys: Sequence[str], required: Sequence[str], out: li
     starts: list[int] = []
     records: list[list[str]] = []
     for line, row in rows:
-        if not row:
+        if isinstance(row, BrokenRecord):
+            out.append(Bad(len(records), None, row.reason))
+        elif not row:
             continue
-        if len(row) != len(header):
+        elif len(row) != len(header):
             out.append(Bad(len(records), None, f"expected {len(header)} fields, got {len(row)}"))
         starts.append(line)
         records.append(row)

@@ -66,6 +66,7 @@ class SpotifyMoodsLoader(CsvFileLoader):
         """Read every matching CSV; bad dates, lengths and features are rejected with their line."""
         con = ctx.con
         feats = [f for f in FEATURES if f in raw.columns]
+        staged.fields["tracks"] = {"duration_ms": "length"}
         validate(
             ctx,
             raw,
@@ -93,7 +94,8 @@ class SpotifyMoodsLoader(CsvFileLoader):
             arrow(
                 con,
                 f"""
-            SELECT {ref}, {int_expr("length")} AS duration_ms, {year} AS release_year
+            SELECT {ref}, {int_expr("length")} AS duration_ms, {year} AS release_year,
+                   {raw.provenance()}
             FROM {raw.name} ORDER BY _rec""",
             ),
         )
