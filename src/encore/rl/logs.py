@@ -190,7 +190,7 @@ def load_rounds(
                    WHERE track_id IS NOT NULL ORDER BY track_id, genre NULLS LAST) p
                ON p.track_id = e.track_id
         WHERE e.track_id IS NOT NULL AND e.ts IS NOT NULL {cond}
-        ORDER BY e.user_id, e.ts, e.track_id
+        ORDER BY e.user_id, e.ts, e.track_id, e.ms_played NULLS FIRST, reward, genre
         """,
         params,
     ).df()
