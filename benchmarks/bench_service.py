@@ -7,16 +7,24 @@ Usage (from the repository root)::
 The store (with its saved models, ``encore train``) is copied to a temporary folder, so
 the events the run posts never reach it. ``encore serve`` is started on 127.0.0.1 (a free
 port; loopback only) as a separate process; a small asyncio client (httpx) then keeps C
-requests in flight for ``/users/{user}/recommendations?n=10`` (the listeners of the store
-in turn), C = 1, 16 and 64, each phase bounded by ``--seconds`` and ``--max-requests``:
+requests in flight for ``/users/{user}/recommendations?n=10`` (the store's listeners with
+named plays, in turn), C = 1, 16 and 64, each phase bounded by ``--seconds`` and
+``--max-requests``:
 
 - reads alone;
-- the same with 10 writes a second mixed in (``POST /events``, one play each, with a key).
+- the same with 10 writes a second mixed in (``POST /events``, one play each, with a key),
+  posted for the listeners being read, in turn: each write invalidates that listener's
+  cached answers, so the next read of them is computed afresh.
 
-Each phase starts after a warm-up request; latency is wall time per request as the client
-sees it. The floor of the service (HTTP, routing, one DuckDB count) is measured the same way
-on ``/health`` at C = 16 for comparison. Aim (issue #17): p99 under 50 ms at 16 clients from
-saved models. Prints a Markdown table; ``--write`` appends it to docs/benchmarks.md.
+Before each phase, every listener's answer is asked once (the saved model loads at start-up;
+the answer cache then holds what a running service holds). Each phase's cache
+hits and misses come from ``/health`` (a "hit" includes a request that joined the
+computation of the same answer in flight). ``/health`` itself (HTTP, routing, two DuckDB
+counts on a worker thread) is measured the same way at C = 16, and the cold path (cache off,
+``encore serve --answer-cache 0``: every request computes its answer) at C = 1 and 16.
+Latency is wall time per request as the client sees it. Aim (issue #17): p99 under 50 ms at
+16 clients from saved models. Prints a Markdown table; ``--write`` replaces the section in
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -33,8 +41,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -68,6 +79,7 @@ async def phase(
     writes_per_s: float = 0.0,
     key: str | None = None,
     track: int | None = None,
+    write_users: list[str] | None = None,
 ) -> dict[str, float]:
     latencies: list[float] = []
     failures = 0
@@ -90,7 +102,13 @@ async def phase(
 
         async def one_write(n: int) -> None:
             nonlocal wrote, write_failures
-            event = {"type": "play", "user_id": f"bench:{n % 50}", "track_id": track}
+            users = write_users or ["bench:1"]
+            event = {
+                "type": "play",
+                "user_id": users[n % len(users)],
+                "track_id": track,
+                "ms_played": 200_000,
+            }
             r = await http.post("/events", json=event, headers={"X-API-Key": key or ""})
             wrote += r.status_code == 201
             write_failures += r.status_code != 201
@@ -146,25 +164,116 @@ def main() -> int:
         users = [
             str(u)
             for (u,) in store.execute(
-                "SELECT DISTINCT user_id FROM events WHERE user_id LIKE 'lh:%' ORDER BY 1"
+                """SELECT DISTINCT e.user_id FROM events e JOIN tracks t USING (track_id)
+                   WHERE t.title IS NOT NULL AND t.artist_id IS NOT NULL ORDER BY 1"""
             ).fetchall()
         ]
-        track = int(store.scalar("SELECT min(track_id) FROM tracks"))
+        track = int(  # a named track the listeners play most: a write moves their history
+            store.scalar(
+                """SELECT e.track_id FROM events e JOIN tracks t USING (track_id)
+                   WHERE t.title IS NOT NULL AND t.artist_id IS NOT NULL
+                   GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"""
+            )
+        )
         events = int(store.scalar("SELECT count(*) FROM events"))
     key = create_key(db, "bench")[1]
+    rows: list[tuple[str, dict[str, float]]] = []
+    load_before = os.getloadavg()[0]
+    paths = [f"/users/{u}/recommendations?n=10" for u in users]
+    try:
+        with serve(db) as url:
+            health = phase(url, ["/health"], 16, *bound(args))
+            rows.append(measured(url, "`/health` (two DuckDB counts)", health))
+            for c in [int(x) for x in args.clients.split(",")]:
+                warm(url, paths)
+                rows.append(measured(url, "reads", phase(url, paths, c, *bound(args))))
+                warm(url, paths)
+                writes = phase(url, paths, c, *bound(args), 10.0, key, track, users)
+                rows.append(measured(url, "reads + 10 writes/s", writes))
+                print(rows[-2], rows[-1], flush=True)
+        with serve(db, "--answer-cache", "0") as url:
+            httpx.get(url + paths[0], timeout=120).raise_for_status()
+            for c in (1, 16):
+                cold = phase(url, paths, c, *bound(args))
+                rows.append(measured(url, "reads, cache off (every answer computed)", cold))
+                print(rows[-1], flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    load_after = os.getloadavg()[0]
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        SECTION,
+        "",
+        f"`benchmarks/bench_service.py --db {args.db.name}`, run {when} on {machine()}; "
+        f"load average {load_before:.2f} before, {load_after:.2f} after. Store: {events:,} events, "
+        f"for_you saved beside it; `GET /users/{{user}}/recommendations?n=10` for the store's "
+        f"{len(users)} listeners with named plays in turn (each answer asked once before each "
+        f"phase); writes are plays of those listeners, in turn; each phase at most "
+        f"{args.seconds:.0f} s and {args.max_requests:,} requests; client and server on the "
+        "same cores (loopback).",
+        "",
+        "| endpoint / mix | clients | requests | failed | req/s | p50 ms | p99 ms | cache hits | "
+        "writes/s done |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows:
+        asked = r["hits"] + r["misses"]
+        hits = f"{r['hits'] / asked:.1%}" if asked else ""
+        failed = f" ({int(r['write_failures'])} failed)" if r["write_failures"] else ""
+        lines.append(
+            f"| {name} | {r['clients']:.0f} | {r['requests']:.0f} | {r['failures']:.0f} | "
+            f"{r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {hits} | "
+            f"{r['writes_per_s']:.1f}{failed} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        write_section(text)
+    return 0
+
+
+SECTION = "## The HTTP service under load"
+
+
+def bound(args: argparse.Namespace) -> tuple[float, int]:
+    """A phase's limits: seconds and requests."""
+    return args.seconds, args.max_requests
+
+
+def warm(url: str, paths: list[str]) -> None:
+    """Ask every listener's answer once, as a running service has them (before each phase,
+    so that one phase's writes do not leave the next one with misses)."""
+    for path in paths:
+        httpx.get(url + path, timeout=120).raise_for_status()
+
+
+def cache_counts(url: str) -> tuple[int, int]:
+    """The service's answer cache hits and misses so far (``/health``)."""
+    stats = httpx.get(f"{url}/health", timeout=120).json()["answer_cache"]
+    return int(stats["hits"]) + int(stats["joined"]), int(stats["misses"])
+
+
+def measured(url: str, name: str, work: Any) -> tuple[str, dict[str, float]]:
+    """Run the phase coroutine ``work``, with the cache counters it moved."""
+    hits, misses = cache_counts(url)
+    row = asyncio.run(work)
+    after = cache_counts(url)
+    return name, {**row, "hits": after[0] - hits, "misses": after[1] - misses}
+
+
+@contextmanager
+def serve(db: Path, *options: str) -> Iterator[str]:
+    """``encore serve`` over ``db`` on a free loopback port, until the block ends."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
+    command = [str(ENCORE), "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen(
-        [str(ENCORE), "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        [*command, *options], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    rows: list[tuple[str, dict[str, float]]] = []
-    load_before = os.getloadavg()[0]
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while True:
             try:
                 if httpx.get(f"{url}/health", timeout=5).status_code == 200:
@@ -177,54 +286,28 @@ def main() -> int:
                     + (server.stderr.read().decode() if server.stderr else "")
                 )
             time.sleep(0.2)
-        paths = [f"/users/{u}/recommendations?n=10" for u in users]
-        httpx.get(url + paths[0], timeout=120)  # warm-up: loads the saved model once
-        run = asyncio.run
-        rows.append(
-            ("`/health` (floor)", run(phase(url, ["/health"], 16, args.seconds, args.max_requests)))
-        )
-        for c in [int(x) for x in args.clients.split(",")]:
-            rows.append(("reads", run(phase(url, paths, c, args.seconds, args.max_requests))))
-            rows.append(
-                (
-                    "reads + 10 writes/s",
-                    run(phase(url, paths, c, args.seconds, args.max_requests, 10.0, key, track)),
-                )
-            )
-            print(rows[-2], rows[-1], flush=True)
+        yield url
     finally:
         server.send_signal(signal.SIGINT)
         try:
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
-    load_after = os.getloadavg()[0]
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        "## The HTTP service under load",
-        "",
-        f"`benchmarks/bench_service.py --db {args.db.name}`, run {when} on {machine()}; "
-        f"load average {load_before:.2f} before, {load_after:.2f} after. Store: {events:,} events, "
-        f"for_you saved beside it; `GET /users/{{user}}/recommendations?n=10` for the store's "
-        f"{len(users)} listeners in turn; each phase at most {args.seconds:.0f} s and "
-        f"{args.max_requests:,} requests; client and server on the same 2 cores (loopback).",
-        "",
-        "| endpoint / mix | clients | requests | failed | req/s | p50 ms | p99 ms | writes/s done |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, r in rows:
-        lines.append(
-            f"| {name} | {r['clients']:.0f} | {r['requests']:.0f} | {r['failures']:.0f} | "
-            f"{r['rps']:.1f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | "
-            f"{r['writes_per_s']:.1f}{' (' + str(int(r['write_failures'])) + ' failed)' if r['write_failures'] else ''} |"
+
+
+def write_section(text: str) -> None:
+    """Replace (or append) this benchmark's section of docs/benchmarks.md."""
+    old = DOC.read_text(encoding="utf-8")
+    lines = old.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
+    if start is None:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        end = next(
+            (j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines)
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        with DOC.open("a", encoding="utf-8") as fh:
-            fh.write("\n" + text)
-    return 0
+        new = "\n".join([*lines[:start], *text.rstrip("\n").splitlines(), "", *lines[end:]])
+    DOC.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

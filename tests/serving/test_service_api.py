@@ -33,6 +33,7 @@ def _problem(r: httpx.Response, status: int) -> dict:  # type: ignore[type-arg]
 def test_health_and_version(client: httpx.Client) -> None:
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["events"] > 300_000 and health["users"] > 1_900
+    assert health["answer_cache"]["size"] == 4096 and health["answer_cache"]["hits"] >= 0
     version = client.get("/version").json()
     assert version["encore"] and version["schema_version"] == health["schema_version"]
 

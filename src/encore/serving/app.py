@@ -42,6 +42,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import anyio
         import anyio.to_thread
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
@@ -49,6 +50,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         app.state.encore = state
         app.state.writer = EventWriter(state.store, on_written=state.answers.invalidate)
         app.state.keys = KeyRing(settings.db)
+        state.compute = anyio.CapacityLimiter(settings.compute_threads)
         await anyio.to_thread.run_sync(recommend.warm_up, state)
         try:
             yield

@@ -52,6 +52,15 @@ def serve_cmd(
             "(default 4096, also ENCORE_API_ANSWER_CACHE; 0 turns the cache off).",
         ),
     ] = None,
+    compute_threads: Annotated[
+        int | None,
+        typer.Option(
+            "--compute-threads",
+            min=1,
+            max=256,
+            help="Recommendations computed at once on a cache miss (default: the CPU cores).",
+        ),
+    ] = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -77,6 +86,7 @@ def serve_cmd(
         read_key_required=True if close_reads else None,
         threads=workers_threads,
         answer_cache=answer_cache,
+        compute_threads=compute_threads,
     )
     app = create_app(settings)
     err_console.print(

@@ -52,6 +52,10 @@ class ServeSettings:
     answer_cache:
         Recommendation answers kept per user until their next events
         (``ENCORE_API_ANSWER_CACHE``; 0 turns the cache off).
+    compute_threads:
+        Recommendations computed at once (cache misses). CPU-bound Python shares one
+        interpreter lock with the event loop: more threads than cores do not answer faster
+        and slow down every cached answer, so the default is the machine's cores.
     """
 
     db: Path
@@ -60,6 +64,7 @@ class ServeSettings:
     max_batch: int = 10_000
     threads: int = 40
     answer_cache: int = 4096
+    compute_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
 
     @classmethod
     def from_env(cls, db: Path, **overrides: Any) -> ServeSettings:
@@ -91,6 +96,7 @@ class ServiceState:
     _local: threading.local = field(default_factory=threading.local)
     _models: dict[tuple[Any, ...], tuple[float, Any]] = field(default_factory=dict)
     _model_lock: threading.Lock = field(default_factory=threading.Lock)
+    compute: Any = None  # the anyio.CapacityLimiter of cache misses (set at start-up)
 
     @classmethod
     def open(cls, settings: ServeSettings) -> ServiceState:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 from pydantic import BaseModel
 
@@ -9,6 +11,17 @@ from encore import __version__
 from encore.serving.deps import StateDep
 
 router = APIRouter(tags=["meta"])
+
+
+class AnswerCacheStats(BaseModel):
+    """The recommendation answer cache since start-up (``size`` 0: off)."""
+
+    size: int
+    entries: int
+    hits: int
+    misses: int
+    joined: int
+    invalidations: int
 
 
 class Health(BaseModel):
@@ -19,6 +32,7 @@ class Health(BaseModel):
     schema_version: int
     events: int
     users: int
+    answer_cache: AnswerCacheStats
 
 
 class Version(BaseModel):
@@ -30,7 +44,9 @@ class Version(BaseModel):
 
 @router.get("/health", response_model=Health)
 def health(state: StateDep) -> Health:
-    """The store is open and readable: its schema version and how many events and users."""
+    """The store is open and readable: its schema version, how many events and users, and
+    the answer cache's counters (hits, misses, answers joined while computed, users whose
+    events invalidated their answers)."""
     store = state.reader()
     return Health(
         status="ok",
@@ -38,6 +54,7 @@ def health(state: StateDep) -> Health:
         schema_version=store.schema_version(),
         events=int(store.scalar("SELECT count(*) FROM events")),
         users=int(store.scalar("SELECT count(*) FROM users")),
+        answer_cache=AnswerCacheStats(**asdict(state.answers.stats())),
     )
 
 

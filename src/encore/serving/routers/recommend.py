@@ -112,7 +112,8 @@ async def recommendations(
     """``n`` named items new to the user, with reasons; the user's latest events count.
 
     Answers are cached per user until that user's next events (:mod:`encore.serving.answers`);
-    a miss is computed on a worker thread, never on the event loop.
+    a miss is computed on a worker thread (at most ``compute_threads`` at once), never on
+    the event loop.
     """
     name = model or default_model(level)
     _check_model(name)
@@ -121,7 +122,10 @@ async def recommendations(
 
     async def compute() -> bytes:
         answer = await anyio.to_thread.run_sync(
-            lambda: answer_for(state, user_id, n, name, level, new_artists_only, discovery, explain)
+            lambda: answer_for(
+                state, user_id, n, name, level, new_artists_only, discovery, explain
+            ),
+            limiter=state.compute,
         )
         return answer.model_dump_json().encode()
 
