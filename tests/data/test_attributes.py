@@ -312,6 +312,8 @@ def test_cli_show_info_and_grouped_analytics(
     assert res.exit_code == 0, res.output
     trend = pd.read_csv(pd.io.common.StringIO(res.stdout))
     assert (trend.groupby("period")["share"].sum().round(6) == 1.0).all()
+    # every group in every period (zeros where it had no plays): lines bridge no gaps
+    assert trend.groupby("period")["group"].nunique().nunique() == 1
     res = runner.invoke(app, ["analytics", "genres", "--group", "mood", *db])
     assert res.exit_code == 64 and "language, artist-country, decade" in res.output
     res = runner.invoke(

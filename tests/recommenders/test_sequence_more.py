@@ -200,3 +200,39 @@ def test_tuning_sees_events_in_order(jodie: Path) -> None:
     result = tune_model("session_knn", split, ks=(10,), max_trials=2)
     assert len(result.trials) == 2 and (result.trials["error"] == "").all()
     assert result.trials["ndcg@10"].notna().all()
+
+
+# --------------------------------------------------------------------------- serving reads
+def test_load_events_latest_only(store: Store) -> None:
+    from test_sasrec import _tiny_store
+
+    from encore.recommenders.sequence import load_events
+
+    _tiny_store(store)
+    every = load_events(store)
+    latest = load_events(store, last=2)
+    # the user's latest two events (the like at 11:00 is older than both), in time order
+    pd.testing.assert_frame_equal(latest, every.iloc[-2:].reset_index(drop=True))
+    assert load_events(store, last=100).equals(every)
+
+
+def test_evaluate_cli_task_play(jodie: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from encore.cli.main import app
+
+    runner = CliRunner()
+    base = ["evaluate", "--db", str(jodie), "--data", "jodie", "--split", "global-time"]
+    out = tmp_path / "rep"
+    args = [*base, "--models", "session_knn", "--task", "play", "--out", str(out), "-f", "json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    rows = {r["model"]: r for r in json.loads(res.stdout)}
+    assert {"popular", "session_knn"} <= set(rows)
+    report = json.loads((out / "comparison.json").read_text())
+    assert report["task"] == "play"
+    assert "repeats allowed" in (out / "comparison.md").read_text()
+    bad = runner.invoke(app, [*base, "--task", "repeat"])
+    assert bad.exit_code == 64 and "unknown task" in bad.output

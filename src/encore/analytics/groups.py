@@ -282,6 +282,11 @@ def group_trend(
         # distinct listeners cannot be summed across merged groups: the largest is a floor
         agg["listeners"] = "max"
         frame = frame.groupby(["period", "group"], as_index=False).agg(agg)
+        # every group in every period (0 where it had no plays), so lines do not bridge gaps
+        full = pd.MultiIndex.from_product(
+            [sorted(frame["period"].unique()), frame["group"].unique()], names=["period", "group"]
+        )
+        frame = frame.set_index(["period", "group"]).reindex(full, fill_value=0).reset_index()
         p_total = frame.groupby("period")[col].transform("sum")
         frame["share"] = frame[col] / p_total.where(p_total > 0, 1)
         order = {g: i for i, g in enumerate([*keep, "(other)", UNKNOWN_GROUP])}

@@ -108,27 +108,36 @@ class LastItemsKNN(SequenceRecommender):
             (np.ones(int(keep.sum()), dtype=np.float32), (user_of, enc.items[keep] - 1)),
             shape=(len(enc.users), n),
         )
-        ui.data[:] = 1.0
         ui.sum_duplicates()
         ui.data[:] = 1.0
-        co = sp.csr_matrix(ui.T @ ui, dtype=np.float32)
-        norm = np.sqrt(np.maximum(co.diagonal(), 1.0))
-        sim = sp.csr_matrix(sp.diags(1.0 / norm) @ co @ sp.diags(1.0 / norm), dtype=np.float32)
-        sim.setdiag(0.0)
-        sim.eliminate_zeros()
+        uic = sp.csc_matrix(ui)
+        norm = np.sqrt(np.maximum(np.asarray(ui.sum(axis=0)).ravel(), 1.0))
         k = self.config.neighbours
         rows, cols, vals = [], [], []
-        for i in range(n):
-            lo, hi = sim.indptr[i], sim.indptr[i + 1]
-            if hi - lo > k:
-                top = np.argsort(-sim.data[lo:hi], kind="stable")[:k] + lo
-            else:
-                top = np.arange(lo, hi)
-            rows.append(np.full(len(top), i))
-            cols.append(sim.indices[top])
-            vals.append(sim.data[top])
+        # item-item cosine a block of items at a time, keeping each item's top k: the full
+        # co-occurrence of a few long histories over a large catalogue does not fit memory
+        block = 1024
+        for b0 in range(0, n, block):
+            b1 = min(n, b0 + block)
+            co = sp.csr_matrix(uic[:, b0:b1].T @ ui, dtype=np.float32)
+            co = sp.csr_matrix(sp.diags(1.0 / norm[b0:b1]) @ co @ sp.diags(1.0 / norm))
+            for r in range(b1 - b0):
+                lo, hi = co.indptr[r], co.indptr[r + 1]
+                idx, data = co.indices[lo:hi], co.data[lo:hi]
+                other = (idx != b0 + r) & (data != 0)
+                idx, data = idx[other], data[other]
+                if len(idx) > k:  # the k largest, ties to the lower item index
+                    near = data >= np.partition(data, len(data) - k)[len(data) - k]
+                    idx, data = idx[near], data[near]
+                    top = np.lexsort((idx, -data))[:k]
+                    idx, data = idx[top], data[top]
+                rows.append(np.full(len(idx), b0 + r))
+                cols.append(idx)
+                vals.append(data)
         self.similarity_ = sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n, n),
+            dtype=np.float32,
         )
 
     def _score_sequences(

@@ -620,8 +620,14 @@ def _sequence_for_user(
 
     if explain:
         model.require("explain")
-    events = load_events(store, level=level, users=[user])
+    # the latest events only (a margin for items the model does not know); all of them when
+    # too few of those are known
+    margin = 4 * model.history_length
+    events = load_events(store, level=level, users=[user], last=margin)
     known = events["item_id"].isin(model.item_map_.external_ids) if model.item_map_ else None
+    if len(events) == margin and known is not None and known.sum() < model.history_length:
+        events = load_events(store, level=level, users=[user])
+        known = events["item_id"].isin(model.item_map_.external_ids) if model.item_map_ else None
     if events.empty or known is None or not known.any():
         raise UnknownIdError(
             "user",

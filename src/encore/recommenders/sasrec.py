@@ -415,13 +415,21 @@ class SASRec(SequenceRecommender):
 
         net = self._net
         out = np.empty((len(items), self.n_items), dtype=np.float32)
-        with torch.no_grad():
-            for lo in range(0, len(items), 256):
-                it = torch.from_numpy(np.asarray(items[lo : lo + 256], dtype=np.int64))
-                kd = torch.from_numpy(np.asarray(kinds[lo : lo + 256], dtype=np.int64))
-                gp = torch.from_numpy(np.asarray(gaps[lo : lo + 256], dtype=np.int64))
-                h = net(it, kd, gp)[:, -1]
-                out[lo : lo + 256] = net.logits(h).numpy()
+        # scoring runs on the training's thread count too: on a busy machine torch's default
+        # (every core) oversubscribes it (benchmarks/bench_sequence_serving.py)
+        before = torch.get_num_threads()
+        if self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
+        try:
+            with torch.no_grad():
+                for lo in range(0, len(items), 256):
+                    it = torch.from_numpy(np.asarray(items[lo : lo + 256], dtype=np.int64))
+                    kd = torch.from_numpy(np.asarray(kinds[lo : lo + 256], dtype=np.int64))
+                    gp = torch.from_numpy(np.asarray(gaps[lo : lo + 256], dtype=np.int64))
+                    h = net(it, kd, gp)[:, -1]
+                    out[lo : lo + 256] = net.logits(h).numpy()
+        finally:
+            torch.set_num_threads(before)
         empty = ~(np.asarray(items) > 0).any(axis=1)
         out[empty] = 0.0  # no events: no preference (ties broken by item order)
         return out

@@ -64,6 +64,7 @@ def load_events(
     date_from: Any = None,
     date_to: Any = None,
     likes: bool = True,
+    last: int | None = None,
 ) -> pd.DataFrame:
     """Every dated event of the store as ``user_id, item_id, ts, kind``, in time order.
 
@@ -77,6 +78,8 @@ def load_events(
         Only events with ``date_from <= ts < date_to``.
     likes:
         Add dated likes as ``like`` events.
+    last:
+        Only each user's latest ``last`` events (what serving reads; None: all).
 
     Raises
     ------
@@ -127,10 +130,17 @@ def load_events(
                 FROM ({liked_items_sql()}) l
             ) WHERE item_id IS NOT NULL AND ts IS NOT NULL {where}"""
         )
+    latest = ""
+    if last is not None:
+        params["last"] = int(last)
+        latest = (
+            " QUALIFY row_number() OVER "
+            "(PARTITION BY user_id ORDER BY ts DESC, ord DESC, item_id DESC) <= $last"
+        )
     sql = (
         "SELECT user_id, CAST(item_id AS BIGINT) AS item_id, ts, kind FROM ("
         + " UNION ALL ".join(parts)
-        + ") ORDER BY user_id, ts, ord, item_id"
+        + f"){latest} ORDER BY user_id, ts, ord, item_id"
     )
     frame = store.con.execute(sql, params).df()
     return frame.assign(

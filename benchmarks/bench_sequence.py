@@ -1,0 +1,246 @@
+"""Sequence models on a store's data, both tasks, with SASRec's loss and input ablations.
+
+Usage (from the repository root)::
+
+    nice -n 10 .venv/bin/python benchmarks/bench_sequence.py --data listening-histories
+    .venv/bin/python benchmarks/bench_sequence.py --data jodie --split global-time --epochs 15
+
+What it does:
+
+1. Ingests the data from ``../shared/data`` (``listening-histories``: the 20 personal
+   exports, with Spotify's skips; ``jodie``: the JODIE Last.fm sample) into a temporary
+   store and splits it (``user-time`` by default: each listener's own last 20 % by time;
+   the histories cover different years, so one global cut-off would leave few test users).
+   Train keeps one row per event (``play``, ``partial``, ``skip``, dated ``like``).
+2. Fits the baselines, a CF model, the sequence baselines (Markov chain, item kNN over the
+   last items, session kNN) and SASRec variants once each on train, and scores two tasks
+   with Encore's metric code, full ranking: **next new track** (items the user had in train
+   are neither ranked nor relevant) and **next play** (repeats allowed; the same train, a
+   test side that keeps repeats).
+3. SASRec variants (``--variants``): the loss (sampled softmax, gBCE, full softmax where
+   the catalogue allows it) and the input ablations: without the event-kind embedding,
+   without time gaps, without the skip term of the loss (skips still in the input), and
+   without skip events at all.
+4. Writes ``benchmarks/results/sequence-<data>.json`` and ``.md`` (and the curve of the
+   first SASRec variant as ``docs/img/sasrec-curve-<data>.png`` and ``.html``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+IMG = ROOT / "docs" / "img"
+SHARED = Path(os.environ.get("ENCORE_DATA", ROOT.parent / "shared" / "data"))
+K = 10
+BASELINES = ("popular", "recent_popular", "item_knn", "als", "ease")
+SEQUENCE_BASELINES = ("markov", "last_items_knn", "session_knn")
+#: name -> (SASRec settings, drop skip events from the input)
+VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
+    "sampled_softmax": ({"loss": "sampled_softmax"}, False),
+    "gbce": ({"loss": "gbce"}, False),
+    "softmax": ({"loss": "softmax"}, False),
+    "no_kinds": ({"loss": "sampled_softmax", "use_kinds": False}, False),
+    "no_gaps": ({"loss": "sampled_softmax", "use_gaps": False}, False),
+    "no_skip_loss": ({"loss": "sampled_softmax", "skip_weight": 0.0}, False),
+    "no_skips": ({"loss": "sampled_softmax"}, True),
+}
+
+
+def _ingest(store: Any, data: str) -> str:
+    from encore.data.cli import plan_all
+    from encore.data.ingest import ingest
+    from encore.data.sources import get_loader
+
+    if data == "listening-histories":
+        for loader, folder in plan_all(SHARED / "listening-histories"):
+            ingest(store, loader, folder)
+        return "listening-histories"
+    if data == "jodie":
+        ingest(store, get_loader("jodie"), SHARED / "lastfm-1k-jodie-sample")
+        return "jodie"
+    raise SystemExit(f"unknown --data {data!r}: listening-histories or jodie")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="listening-histories")
+    ap.add_argument("--split", default="user-time")
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--max-seconds", type=float, default=None)
+    ap.add_argument("--negatives", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--variants", default="sampled_softmax,gbce,no_kinds,no_gaps,no_skips")
+    ap.add_argument("--models", default=",".join(BASELINES + SEQUENCE_BASELINES))
+    args = ap.parse_args(argv)
+
+    from encore.data.dataset import InteractionDataset
+    from encore.data.store import Store
+    from encore.evaluation.metrics import evaluate_recommendations
+    from encore.evaluation.runner import _dataset_events, select_data, split_store
+    from encore.recommenders.registry import get_model, model_class
+    from encore.recommenders.sequence import attach_events
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sequence-"))
+    with Store(tmp / "data.duckdb") as store:
+        name = _ingest(store, args.data)
+        sel = select_data(store, name)
+        kw: dict[str, Any] = {"method": args.split, "source": sel.sources, "users": sel.users}
+        split_new = split_store(store, **kw)
+        split_play = split_store(store, **kw, keep_seen=True) if args.split == "user-time" else None
+    split_play = split_play or split_new
+    ds = _dataset_events(split_new, InteractionDataset.from_interactions(split_new.train))
+    assert ds.events is not None
+    kinds = ds.events["kind"].value_counts().to_dict()
+    no_skips = attach_events(ds, ds.events[ds.events["kind"] != "skip"])
+    users = pd.unique(pd.concat([split_new.test["user_id"], split_play.test["user_id"]]))
+    rows: list[dict[str, Any]] = []
+    curve = None
+
+    def record(label: str, model: Any, fit_s: float) -> None:
+        new = evaluate_recommendations(
+            model.recommend(users, k=K),
+            split_new.test,
+            train=split_new.train,
+            ks=(K,),
+            catalogue_size=ds.n_items,
+        )
+        play = evaluate_recommendations(
+            model.recommend(users, k=K, exclude_seen=False),
+            split_play.test,
+            train=split_play.train,
+            ks=(K,),
+            catalogue_size=ds.n_items,
+            exclude_seen=False,
+        )
+        rows.append(
+            {
+                "model": label,
+                "new_ndcg@10": new.summary[f"ndcg@{K}"],
+                "new_recall@10": new.summary[f"recall@{K}"],
+                "play_ndcg@10": play.summary[f"ndcg@{K}"],
+                "play_recall@10": play.summary[f"recall@{K}"],
+                "fit_s": fit_s,
+                "users_new": new.n_users,
+                "users_play": play.n_users,
+            }
+        )
+        print(rows[-1], flush=True)
+
+    for m in [m.strip() for m in args.models.split(",") if m.strip()]:
+        limit = model_class(m).item_limit
+        if limit is not None and ds.n_items > limit:
+            print(f"{m}: left out ({ds.n_items:,} items is above its limit of {limit:,})")
+            continue
+        model = get_model(m)
+        t0 = time.perf_counter()
+        model.fit(ds)
+        record(m, model, time.perf_counter() - t0)
+    for v in [v.strip() for v in args.variants.split(",") if v.strip()]:
+        params, drop_skips = VARIANTS[v]
+        if params.get("loss") == "softmax" and ds.n_items > 20_000:
+            print(f"sasrec {v}: left out ({ds.n_items:,} items for a full softmax)")
+            continue
+        model = get_model(
+            "sasrec",
+            **params,
+            epochs=args.epochs,
+            max_seconds=args.max_seconds,
+            negatives=args.negatives,
+            threads=args.threads,
+            seed=args.seed,
+        )
+        t0 = time.perf_counter()
+        model.fit(no_skips if drop_skips else ds, show_progress=True)
+        fit_s = time.perf_counter() - t0
+        if curve is None:
+            curve = model.training_curve()  # type: ignore[attr-defined]
+        record(f"sasrec ({v})", model, fit_s)
+
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
+    )
+    header = (
+        f"{name}, {split_new.method} split ({split_new.stats['train_rows']:,} train pairs, "
+        f"{len(ds.events):,} train events: {', '.join(f'{k} {v:,}' for k, v in kinds.items())}; "
+        f"{ds.n_items:,} items; test users {split_new.stats['test_users']} (new) / "
+        f"{split_play.stats['test_users']} (play)); SASRec {args.epochs} epochs at most"
+        f"{'' if args.max_seconds is None else f' or {args.max_seconds:.0f} s'}, "
+        f"{args.negatives} negatives, seed {args.seed}, {args.threads} thread(s); machine: {machine}."
+    )
+    md = [
+        header,
+        "",
+        "| model | next new track NDCG@10 | recall@10 | next play NDCG@10 | recall@10 | fit s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        md.append(
+            f"| {r['model']} | {r['new_ndcg@10']:.4f} | {r['new_recall@10']:.4f} | "
+            f"{r['play_ndcg@10']:.4f} | {r['play_recall@10']:.4f} | {r['fit_s']:.1f} |"
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    tag = f"{name}-{split_new.method}"
+    (RESULTS / f"sequence-{tag}.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    (RESULTS / f"sequence-{tag}.json").write_text(
+        json.dumps(
+            {
+                "header": header,
+                "rows": rows,
+                "machine": machine,
+                "curve": None if curve is None else curve.to_dict(orient="list"),
+            },
+            indent=2,
+            default=float,
+        ),
+        encoding="utf-8",
+    )
+    if curve is not None:
+        _charts(curve, tag)
+    print("\n".join(md))
+    return 0
+
+
+def _charts(curve: pd.DataFrame, tag: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    IMG.mkdir(parents=True, exist_ok=True)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    a.plot(curve["epoch"], curve["train_loss"], marker=".", label="train")
+    a.plot(curve["epoch"], curve["val_loss"], marker=".", label="validation")
+    a.set_xlabel("epoch")
+    a.set_ylabel("loss")
+    a.legend()
+    b.plot(curve["epoch"], curve["val_ndcg10"], marker=".", color="C2")
+    b.set_xlabel("epoch")
+    b.set_ylabel("validation NDCG@10 (next play)")
+    fig.suptitle(f"SASRec on {tag}: validation carved by time from train")
+    fig.tight_layout()
+    fig.savefig(IMG / f"sasrec-curve-{tag}.png", dpi=110)
+    plt.close(fig)
+    pfig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "validation NDCG@10"))
+    pfig.add_trace(go.Scatter(x=curve["epoch"], y=curve["train_loss"], name="train loss"), 1, 1)
+    pfig.add_trace(go.Scatter(x=curve["epoch"], y=curve["val_loss"], name="validation loss"), 1, 1)
+    pfig.add_trace(go.Scatter(x=curve["epoch"], y=curve["val_ndcg10"], name="val NDCG@10"), 1, 2)
+    pfig.update_layout(title=f"SASRec on {tag}")
+    pfig.write_html(IMG / f"sasrec-curve-{tag}.html", include_plotlyjs="cdn")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
