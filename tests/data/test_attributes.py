@@ -106,6 +106,20 @@ def test_rules_on_a_hand_made_store(store: Store) -> None:
     assert after[("release_year", "tracks")]["derived"] == 1
     assert after[("duration", "tracks")]["unknown"] == 0
     assert after[("country", "artists")]["count"] == 5
+    # the analytics inside each decade / country: exact counts over the two plays
+    from encore.analytics.api import run
+
+    window = {"start": "2010-01-01", "end": "2010-12-31"}
+    dec = run(store, "genres", group="decade", **window)
+    assert dict(zip(dec["group"], dec["plays"], strict=True)) == {"1960s": 1, "(unknown)": 1}
+    assert dec.attrs["notes"][-1].startswith("decade of the window's plays: 50.0 % observed")
+    top = run(store, "top-tracks", group="artist-country", n=5, **window)
+    assert top[["group", "track_id", "plays"]].values.tolist() == [
+        ["GB", 11, 1],
+        ["(unknown)", 13, 1],
+    ]
+    trend = run(store, "trend", group="language", **window)
+    assert set(trend["group"]) == {"(unknown)"} and trend["plays"].sum() == 2
     # a second run replaces, not appends
     resolve_attributes(store)
     assert store.scalar("SELECT count(*) FROM track_attributes") == 7
