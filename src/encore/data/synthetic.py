@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -95,6 +96,8 @@ def generate(
     unknown_share: float = 0.04,
     zipf_s: float = 1.05,
     session_mean: float = 12.0,
+    hour_weights: Sequence[float] | None = None,
+    skip_rates: tuple[float, float] = (0.10, 0.35),
 ) -> SyntheticSummary:
     """Write a synthetic catalogue, users and ``n_events`` listening events into ``store``.
 
@@ -118,6 +121,11 @@ def generate(
         Exponent of the Zipf law of track popularity inside a genre.
     session_mean:
         Mean plays per session.
+    hour_weights:
+        24 relative weights of the hour (UTC) a session starts in; default an evening-heavy
+        shape. :func:`encore.data.synthetic_fit.fit_listening` fits them to real histories.
+    skip_rates:
+        Skip probability of a play inside the user's two genres and outside them.
 
     Returns
     -------
@@ -132,6 +140,12 @@ def generate(
         raise ConfigError(
             "n_events and days must be positive, unknown_share in [0, 1), session_mean >= 1"
         )
+    if hour_weights is not None and (
+        len(hour_weights) != 24 or min(hour_weights) < 0 or sum(hour_weights) <= 0
+    ):
+        raise ConfigError("hour_weights must be 24 non-negative weights, not all zero")
+    if not all(0 <= r <= 1 for r in skip_rates):
+        raise ConfigError("skip_rates must be probabilities in [0, 1]")
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     nu = n_users or max(50, n_events // 200)
@@ -177,7 +191,10 @@ def generate(
     lengths[-1] -= int(ends[ns - 1] - n_events)
     s_user = rng.choice(nu, size=ns, p=activity)
     hour_w = np.array(
-        [2, 1, 1, 1, 1, 2, 4, 6, 7, 6, 5, 5, 6, 6, 5, 5, 6, 7, 8, 9, 9, 8, 6, 4], dtype=float
+        [2, 1, 1, 1, 1, 2, 4, 6, 7, 6, 5, 5, 6, 6, 5, 5, 6, 7, 8, 9, 9, 8, 6, 4]
+        if hour_weights is None
+        else list(hour_weights),
+        dtype=float,
     )
     s_day = rng.integers(0, days, size=ns)
     s_sec = rng.choice(24, size=ns, p=hour_w / hour_w.sum()) * 3600 + rng.integers(0, 3600, size=ns)
@@ -217,7 +234,7 @@ def generate(
         pos = np.searchsorted(cumw[g], rng.random(len(idx)) * cumw[g][-1])
         e_track[idx] = groups[g][np.minimum(pos, len(groups[g]) - 1)]
     liked = (track_genre[e_track] == primary[e_user]) | (track_genre[e_track] == second[e_user])
-    skipped = rng.random(n_events) < np.where(liked, 0.10, 0.35)
+    skipped = rng.random(n_events) < np.where(liked, skip_rates[0], skip_rates[1])
     dur = duration[e_track]
     full = np.where(
         rng.random(n_events) < 0.7, dur, (dur * rng.uniform(0.5, 1.0, n_events)).astype(np.int64)
