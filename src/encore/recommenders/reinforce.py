@@ -66,9 +66,9 @@ class ReinforceConfig(RecommenderConfig):
     gamma: float = Field(default=0.9, ge=0, le=1)
     weight_cap: float = Field(default=10.0, gt=0)
     baseline: bool = False
-    epochs: int = Field(default=5, ge=1)
-    batch_size: int = Field(default=64, ge=1)
-    lr: float = Field(default=3e-3, gt=0)
+    epochs: int = Field(default=20, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float = Field(default=1e-2, gt=0)
     val_share: float = Field(default=0.1, ge=0, lt=1)
     max_windows: int | None = Field(default=None, ge=1)
     seed: int = 0

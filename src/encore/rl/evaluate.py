@@ -74,7 +74,7 @@ class Settings:
     n_boot: int = 200
     sessions: int = 20
     behaviour_sample: int = 3000
-    reinforce_epochs: int = 5
+    reinforce_epochs: int = 20
     seed: int = 0
 
     @classmethod
