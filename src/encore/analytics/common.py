@@ -254,6 +254,7 @@ def listeners_sql(
     restrict: str | None = None,
     prefilter: str | None = None,
     user: str = "user_id",
+    merge_basis: bool = False,
 ) -> str:
     """A relation ``genre, <dims>, listeners`` (distinct users with a counted play).
 
@@ -263,6 +264,11 @@ def listeners_sql(
     ``prefilter`` a condition on the raw rows (alias ``e`` or ``t``) applied before the
     catalogue joins, so that those run on the few rows that matter. ``user`` is the
     events column identifying users for plays (see :func:`user_column`).
+
+    Users are counted per genre code, i.e. per genre *and basis*: after a genre resolution
+    a (genre, dims) can come back twice, observed and predicted. ``merge_basis`` counts
+    them per genre name instead (distinct users over the union of both bases, one row per
+    genre and dims).
     """
     _check_user(user)
     period_sel = _dim_sql(dims, every, "e" if window.measure == "plays" else "t")
@@ -287,6 +293,19 @@ def listeners_sql(
     where = f"WHERE {restrict}" if restrict else ""
     keys = "".join(f", x.{d}" for d in dims)
     dim_cols = "".join(f", y.{d}" for d in dims)
+    if merge_basis:
+        # the genre without its basis is the code modulo PREDICTED_CODE (an integer to
+        # group 10 M rows by, not the name)
+        cond = f"x.code >= {PREDICTED_CODE}" if window.genres == "predicted" else "TRUE"
+        cond += f" AND ({restrict})" if restrict else ""
+        return f"""
+            WITH {codes_cte(window)}, x AS ({inner}),
+            y AS (SELECT x.code % {PREDICTED_CODE} AS gcode{keys}, x.user_id FROM x
+                  WHERE {cond} GROUP BY gcode{keys}, x.user_id)
+            SELECT gc.genre{dim_cols}, count(y.user_id) AS {name}
+            FROM y JOIN gc ON gc.code = y.gcode
+            GROUP BY y.gcode, gc.genre{dim_cols}
+        """
     # distinct users as a GROUP BY and a count: faster in DuckDB than count(DISTINCT)
     return f"""
         WITH {codes_cte(window)}, x AS ({inner}),

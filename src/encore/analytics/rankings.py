@@ -56,10 +56,35 @@ def _known(people: pd.DataFrame) -> pd.DataFrame:
     return people
 
 
+#: ``basis`` of a ranking-by-listeners row whose plays in the genre are partly observed and
+#: partly predicted (an artist with some tracks of a catalogue genre and its other plays
+#: labelled by the model's prediction of the same genre).
+MIXED_BASIS = "mixed"
+
+
+def _one_row_per_artist(m: pd.DataFrame) -> pd.DataFrame:
+    """One row per (genre, artist): the observed and predicted rows of a pair summed.
+
+    The measures are sums, so the merged row's plays and minutes are exact; its ``basis``
+    is :data:`MIXED_BASIS`. Its listeners are counted over the union of both
+    (``listeners_sql(..., merge_basis=True)``), never added.
+    """
+    keys = ["genre", "artist_id"]
+    dup = m.duplicated(keys, keep=False)
+    if not dup.any():
+        return m
+    sums = [c for c in m.columns if c not in ("genre", "basis", "artist_id", "_direct")]
+    merged = m[dup].groupby(keys, as_index=False, sort=False)[sums].sum()
+    merged["basis"] = MIXED_BASIS
+    merged["_direct"] = False
+    return pd.concat([m[~dup], merged[m.columns]], ignore_index=True)
+
+
 def _artists_by_listeners(
     store: Store, window: Window, genre: str | None, user: str
-) -> pd.DataFrame:
-    """``genre, artist_id, plays, minutes, skips, listeners`` of every artist with plays.
+) -> tuple[pd.DataFrame, dict[str, float] | None]:
+    """``genre, [basis,] artist_id, plays, minutes, skips, listeners`` of every artist with
+    plays, one row per (genre, artist), and the window's coverage.
 
     Distinct listeners per (genre, artist) are the costly part of a ranking by
     listeners: several million (artist, user) pairs to group. Most artists' plays all
@@ -68,15 +93,21 @@ def _artists_by_listeners(
     grouping ``events`` on its own ``artist_id``, without joining every event to the
     catalogue to find its genre. The other artists (plays known only through the track,
     or tracks in several genres) are counted the general way, on their events only.
-    Both are exact; the split only decides which events go through which path.
+    After ``encore genre resolve`` an artist can have observed and predicted plays in
+    the same genre: its two rows are merged (basis :data:`MIXED_BASIS`) and its listeners
+    counted once over both. Every count is exact; the split only decides which events go
+    through which path.
     """
     m = query(store, measures_sql(window, ["artist_id"], direct=True), window)
+    cov = coverage_of(m, window)  # every counted play of the window, as the other rankings
     total = max(int(m["plays"].sum()), 1)  # every counted play of the window
     live = m["artist_id"].notna() & (m["plays"] > 0)
     if genre is not None:
         live &= m["genre"] == genre
     m = m[live].copy()
     m["artist_id"] = m["artist_id"].astype("int64")
+    if "basis" in m:
+        m = _one_row_per_artist(m)
     m["listeners"] = 0
     direct = m["_direct"].astype(bool)
     names: list[str] = []
@@ -102,23 +133,24 @@ def _artists_by_listeners(
             people = query(
                 store,
                 listeners_sql(
-                    window, ["artist_id"], restrict=restrict, prefilter=prefilter, user=user
+                    window,
+                    ["artist_id"],
+                    restrict=restrict,
+                    prefilter=prefilter,
+                    user=user,
+                    merge_basis=True,  # one count per (genre, artist), over both bases
                 ),
                 window,
             )
-            # after `encore genre resolve` a (genre, artist) can come back once per genre
-            # basis; keep one row each so the counts stay aligned with `m` (the larger count,
-            # a lower bound on the distinct listeners; see issue #12's notes)
-            known = _known(people).groupby(["genre", "artist_id"], as_index=False)["listeners"]
             other = m.loc[~direct, ["genre", "artist_id"]].merge(
-                known.max(), on=["genre", "artist_id"], how="left"
+                _known(people), on=["genre", "artist_id"], how="left"
             )
             m.loc[~direct, "listeners"] = other["listeners"].fillna(0).astype("int64").to_numpy()
     finally:
         for name in names:
             store.con.unregister(name)
     m["listeners"] = m["listeners"].astype("int64")
-    return m.drop(columns="_direct")
+    return m.drop(columns="_direct"), cov
 
 
 def _ranked(
@@ -146,11 +178,11 @@ def _ranked(
     user = user_column(store)
     measures = f"SELECT * FROM ({measures_sql(window, [key])})"
     by_listeners = window.measure == "plays" and entity == "artist" and col == "listeners"
+    listeners_cov: dict[str, float] | None = None
     if by_listeners:
         people_first = True
-        store.con.register(
-            _MEASURED, _artists_by_listeners(store, window, extra.get("genre"), user)
-        )
+        measured, listeners_cov = _artists_by_listeners(store, window, extra.get("genre"), user)
+        store.con.register(_MEASURED, measured)
         measures = f"SELECT * FROM {_MEASURED}"
     elif people_first:
         measures = (
@@ -170,7 +202,7 @@ def _ranked(
     # The window's coverage (plays by genre basis, plays without a duration) from the same
     # measured rows, as one list column: no second pass over the events
     cov_col = ""
-    if window.measure == "plays":
+    if window.measure == "plays" and not by_listeners:
         cov_key = "basis" if with_basis(window) else "genre"
         cov_col = f""", (SELECT list(struct_pack(k := k, p := p, nd := nd)) FROM (
                 SELECT {cov_key} AS k, sum(plays) AS p, sum(_no_duration) AS nd
@@ -225,7 +257,7 @@ def _ranked(
             store.con.unregister("_encore_rank_ids")
         frame = frame.merge(people, on=["genre", key], how="left")
         frame[who] = frame[who].fillna(0)
-    cov: dict[str, float] | None = None
+    cov: dict[str, float] | None = listeners_cov
     if "_cov" in frame and not frame.empty:
         parts = pd.DataFrame(list(frame["_cov"].iloc[0]))
         by_col = "basis" if with_basis(window) else "genre"
