@@ -140,3 +140,130 @@ def test_cli_outputs_basis_in_json_csv_and_chart(
     info = json.loads(res.stdout)
     assert info["resolution"]["steps"][0]["step"] == "catalogue"
     assert {r["source"] for r in info["play_coverage"]} >= {"(all)", *HISTORY_SOURCES}
+
+
+def test_top_artists_by_listeners_are_exact_after_resolution(
+    resolved: tuple[Store, dict[str, Any], pd.DataFrame],
+) -> None:
+    """Distinct listeners per (genre, artist) against a brute-force pandas count over the
+    events, each play labelled as the analytics label it (track genre, else the artist's,
+    else its resolved genre: observed, or predicted at p >= 0.4). An artist with observed
+    and predicted plays in one genre is one row (basis ``mixed``), its listeners counted
+    once over both."""
+    store, _, _ = resolved
+    got = run(store, "top-artists", start="2000-01-01", end="2030-12-31", by="listeners", n=10)
+    events = store.df(
+        """
+        SELECT e.user_id, COALESCE(e.artist_id, t.artist_id) AS artist_id, t.genre AS tg,
+               a.genre AS ag, r.genre AS rg, r.basis AS rb, r.probability AS rp
+        FROM events e LEFT JOIN tracks t USING (track_id)
+        LEFT JOIN artists a ON a.artist_id = COALESCE(e.artist_id, t.artist_id)
+        LEFT JOIN artist_resolution r ON r.artist_id = COALESCE(e.artist_id, t.artist_id)
+        WHERE NOT COALESCE(e.skipped, FALSE)
+        """
+    )
+    ok = events["rb"].eq("observed") | (
+        events["rb"].eq("predicted") & (events["rp"] >= DEFAULT_MIN_PROBABILITY)
+    )
+    events["genre"] = (
+        events["tg"].fillna(events["ag"]).fillna(events["rg"].where(ok)).fillna("(unknown)")
+    )
+    events = events.dropna(subset=["artist_id"])
+    truth = events.groupby(["genre", "artist_id"]).agg(
+        want=("user_id", "nunique"), want_plays=("user_id", "size")
+    )
+    assert not got.duplicated(["genre", "artist_id"]).any()  # one row per genre and artist
+    assert set(got["basis"]) <= {"observed", "predicted", "unknown", "mixed"}
+    rows = got.join(truth, on=["genre", "artist_id"])
+    assert (rows["listeners"] == rows["want"]).all()
+    assert (rows["plays"] == rows["want_plays"]).all()
+    assert len(rows) > 100
+    # and they are the top of each genre: the same listener counts as the brute force's top
+    for genre, part in got.groupby("genre"):
+        best = truth.loc[genre, "want"].sort_values(ascending=False).head(len(part))
+        assert part["listeners"].tolist() == best.tolist(), genre
+    assert any(n.startswith("coverage of the window's plays") for n in got.attrs["notes"])
+
+
+def test_one_row_per_artist_merges_bases() -> None:
+    """The merge of an artist's observed and predicted rows in one genre: sums, ``mixed``."""
+    from encore.analytics.rankings import MIXED_BASIS, _one_row_per_artist
+
+    m = pd.DataFrame(
+        {
+            "genre": ["rock", "rock", "rock", "pop"],
+            "basis": ["observed", "predicted", "observed", "predicted"],
+            "artist_id": [1, 1, 2, 1],
+            "plays": [3, 2, 5, 7],
+            "minutes": [1.5, 1.0, 2.0, 3.0],
+            "_direct": [False, False, True, False],
+        }
+    )
+    out = _one_row_per_artist(m).set_index(["genre", "artist_id"]).sort_index()
+    assert out.loc[("rock", 1), "basis"] == MIXED_BASIS
+    assert out.loc[("rock", 1), "plays"] == 5 and out.loc[("rock", 1), "minutes"] == 2.5
+    assert not out.loc[("rock", 1), "_direct"]
+    assert out.loc[("rock", 2), "basis"] == "observed" and out.loc[("pop", 1), "plays"] == 7
+    assert len(out) == 3
+
+
+def test_ingest_keeps_the_resolution_current(
+    resolved: tuple[Store, dict[str, Any], pd.DataFrame],
+    shared_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An ingest into a resolved store brings the resolution up to date in its transaction:
+    Last.fm 1K's 5,000 scrobbles (no durations, 72 artists new to the store) get estimated
+    minutes and predicted genres from the saved model; ``--no-resolve`` leaves them out and
+    the analytics say the resolution is stale; a failed refresh undoes the ingest."""
+    from encore.data import resolve as resolution
+    from encore.data.sources import get_loader
+    from encore.errors import DataError
+
+    store, _, _ = resolved
+    saved = resolution.model_file(store)
+    assert saved is not None and saved.exists()  # resolve() kept its model
+    folder = shared_data / "lastfm-1k"
+    dbs = {}
+    for name in ("on", "off"):
+        dbs[name] = tmp_path / f"{name}.duckdb"
+        shutil.copyfile(store.path, dbs[name])
+        shutil.copytree(saved.parent, Path(f"{dbs[name]}.models"))
+
+    with Store(dbs["off"]) as s:
+        plays = s.scalar("SELECT count(*) FROM events")
+
+        def boom(*args: object, **kwargs: object) -> None:
+            raise DataError("refresh failed")
+
+        with monkeypatch.context() as m:
+            m.setattr(resolution, "refresh", boom)
+            with pytest.raises(DataError, match="refresh failed"):
+                ingest(s, get_loader("lastfm1k"), folder, resolve=True)
+        assert s.scalar("SELECT count(*) FROM events") == plays  # the ingest was undone
+        result = ingest(s, get_loader("lastfm1k"), folder)  # the library's default: no refresh
+        assert result.resolution is None
+        off = {r["source"]: r for r in coverage(s)["by_source"]}["lastfm1k"]
+        notes = run(s, "genres", source="lastfm1k", start="2000-01-01").attrs["notes"]
+        assert any("ingested after the last genre resolution" in n for n in notes)
+
+    res = CliRunner().invoke(app, ["ingest", "lastfm1k", str(folder), "--db", str(dbs["on"])])
+    assert res.exit_code == 0, res.output
+    assert "genre resolution brought up to date" in res.stderr
+    with Store(dbs["on"], read_only=True) as s:
+        on = {r["source"]: r for r in coverage(s)["by_source"]}["lastfm1k"]
+        last = resolution.last_run(s)
+        notes = run(s, "genres", source="lastfm1k", start="2000-01-01").attrs["notes"]
+        unresolved = s.scalar(
+            "SELECT count(*) FROM artists a ANTI JOIN artist_resolution r USING (artist_id)"
+        )
+    assert last is not None and last["model"] == "logreg"
+    report = last["report"]
+    assert report["refreshed"]["new_artists_predicted"] > 0
+    assert report["model"]["holdout_accuracy"] > 0  # the full run's report is kept
+    assert unresolved == 0  # every artist has its row (est_ms for artist-only plays)
+    assert not any("ingested after" in n for n in notes)
+    assert off["minutes_missing"] > 0.1 and on["minutes_missing"] == 0
+    assert on["genre_predicted"] > off["genre_predicted"]
+    assert on["genre_unknown"] < off["genre_unknown"]

@@ -86,8 +86,10 @@ GenresBasisOpt = Annotated[
         "--genres",
         help="Which genres label plays: all (observed, else predicted at or above "
         "--min-probability; a basis column keeps them apart), observed (predicted ones "
-        "count as unknown), predicted (only the plays whose genre is predicted) or "
-        "catalogue (the track's or artist's own genre, as before `encore genre resolve`).",
+        "count as unknown; NOT the numbers before resolution: matching artists across "
+        "sources adds observed genres), predicted (only the plays whose genre is predicted) "
+        "or catalogue (the track's or artist's own genre: with --minutes observed, exactly "
+        "the numbers before `encore genre resolve`).",
     ),
 ]
 MinutesBasisOpt = Annotated[

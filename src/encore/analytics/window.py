@@ -476,6 +476,12 @@ def resolve_window(
                 "data was ingested after the last genre resolution: new artists count as "
                 "unknown and new tracks get no estimate (run `encore genre resolve` again)"
             )
+        unpredicted = (run["report"].get("refreshed") or {}).get("new_artists_unpredicted")
+        if unpredicted:
+            extra_notes.append(
+                f"{unpredicted:,} artists ingested after the genre model was fitted have no "
+                "predicted genre (no saved model; run `encore genre resolve` again)"
+            )
     parsed_start = parse_when(start, option="--from") if start is not None else None
     parsed_end = parse_when(end, option="--to") if end is not None else None
     if parsed_start and parsed_end and parsed_start[0] > parsed_end[0]:

@@ -65,6 +65,15 @@ def ingest_cmd(
         str | None,
         typer.Option("--user", help="User id for a personal export (default: folder name)."),
     ] = None,
+    resolve: Annotated[
+        bool,
+        typer.Option(
+            "--resolve/--no-resolve",
+            help="On a store with a genre resolution (`encore genre resolve`), bring it up to "
+            "date in the same transaction: genres and estimated minutes of the new plays "
+            "(with --all, in the last dataset's transaction).",
+        ),
+    ] = True,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -99,7 +108,7 @@ def ingest_cmd(
     results: list[IngestResult] = []
     try:
         with Store(st.db) as store, err_console.status("ingesting") as status:
-            for loader, p in jobs:
+            for i, (loader, p) in enumerate(jobs):
                 status.update(f"{loader.name}: {p}")
                 results.append(
                     ingest(
@@ -109,6 +118,9 @@ def ingest_cmd(
                         on_error=on_error,  # type: ignore[arg-type]
                         user=user,
                         progress=lambda m: status.update(m),
+                        # --all: the resolution is brought up to date once, by the last
+                        # dataset's transaction (a refresh costs seconds, whatever was added)
+                        resolve=resolve and i == len(jobs) - 1,
                     )
                 )
     except (EncoreError, KeyboardInterrupt) as exc:
@@ -147,6 +159,21 @@ def ingest_cmd(
         st.fmt,
         title=f"Ingested into {st.db}",
     )
+    refreshed = [r.resolution for r in results if r.resolution]
+    if refreshed:
+        predicted = sum(r["new_artists_predicted"] for r in refreshed)
+        left = refreshed[-1]["new_artists_unpredicted"]
+        seconds = sum(r["seconds"] for r in refreshed)  # one refresh (see --all above)
+        err_console.print(
+            f"genre resolution brought up to date ({seconds:.1f} s): {predicted:,} new artists "
+            f"predicted"
+            + (
+                f", {left:,} left unknown (no saved genre model: run `encore genre resolve`)"
+                if left
+                else ""
+            ),
+            highlight=False,
+        )
 
 
 def plan_all(root: Path) -> list[tuple[Any, Path]]:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import duckdb
 import pandas as pd
@@ -182,6 +182,10 @@ class IngestResult:
     replaced_previous: bool
     #: Rows not written because the store (or the file itself) already held them, per table.
     duplicates: dict[str, int] = field(default_factory=dict)
+    #: The genre resolution's ``refreshed`` report when the ingest brought it up to date
+    #: (:func:`encore.data.resolve.refresh`); None when the store was never resolved or
+    #: ``resolve=False``.
+    resolution: dict[str, Any] | None = None
 
 
 def fingerprint(path: Path) -> str:
@@ -243,8 +247,16 @@ def ingest(
     user: str | None = None,
     label: str | None = None,
     progress: Callable[[str], None] | None = None,
+    resolve: bool = False,
 ) -> IngestResult:
     """Load ``path`` with ``loader`` into ``store`` in one transaction.
+
+    With ``resolve`` (what ``encore ingest`` does unless ``--no-resolve``), on a store that
+    holds a genre resolution (``encore genre resolve``), the same transaction brings it up
+    to date (:func:`encore.data.resolve.refresh`: observed genres, predictions for new
+    artists from the saved model, estimated minutes), so a failed refresh leaves the store
+    as it was. Off by default for library callers that write often in small batches (the
+    service's live events): the analytics then say the resolution is older than the data.
 
     Raises
     ------
@@ -309,9 +321,23 @@ def ingest(
         con.execute(
             "UPDATE ingests SET finished_at = ?, loaded = ?, rejected = ? WHERE ingest_id = ?",
             [_now(), json.dumps(loaded), json.dumps(rejected), ingest_id],
-        )
+        ).fetchall()
+        refreshed = None
+        if resolve:
+            from encore.data.resolve import refresh
+
+            # after finished_at: the resolution is then newer than every ingest it covers
+            report = refresh(store, progress=ctx.step)
+            refreshed = report["refreshed"] if report else None
     return IngestResult(
-        loader.name, resolved, ingest_id, loaded, rejected, bool(previous), duplicates
+        loader.name,
+        resolved,
+        ingest_id,
+        loaded,
+        rejected,
+        bool(previous),
+        duplicates,
+        refreshed,
     )
 
 

@@ -38,6 +38,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,24 +82,26 @@ def key_sql(name: str) -> str:
 
 def has_resolution(store: Store) -> bool:
     """Whether the store has the resolution tables and a resolution run."""
-    row = store.execute(
+    # fetchall: a result left half-read would block the next register() on the connection
+    rows = store.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'resolution_runs'"
-    ).fetchone()
-    if not row or not row[0]:
+    ).fetchall()
+    if not rows or not rows[0][0]:
         return False
-    n = store.execute("SELECT count(*) FROM resolution_runs").fetchone()
-    return bool(n and n[0])
+    n = store.execute("SELECT count(*) FROM resolution_runs").fetchall()
+    return bool(n and n[0][0])
 
 
 def last_run(store: Store) -> dict[str, Any] | None:
     """The last resolution run: ``resolved_at``, ``global_ms``, ``model``, ``report`` (None if never)."""
     if not has_resolution(store):
         return None
-    row = store.execute(
+    rows = store.execute(
         "SELECT resolved_at, global_ms, model, report FROM resolution_runs "
         "ORDER BY resolved_at DESC LIMIT 1"
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
+    assert rows
+    row = rows[0]
     return {
         "resolved_at": row[0],
         "global_ms": float(row[1]),
@@ -259,22 +262,52 @@ def _predict(
         ]
     ids = data.items["item_id"].to_numpy()
     unknown = np.flatnonzero(data.items["genre"].isna().to_numpy() & np.isin(ids, list(has_plays)))
+    save_model(store, model)
     if len(unknown) == 0:
         return pd.DataFrame(columns=["artist_id", "genre", "probability"]), report
-    p = model.predict_proba(data, unknown)
+    return _best(model, data, unknown), report
+
+
+def _best(model: Any, data: Any, idx: np.ndarray) -> pd.DataFrame:
+    """``artist_id, genre, probability``: the model's most probable genre of items ``idx``."""
+    p = model.predict_proba(data, idx)
     best = p.argmax(axis=1)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "artist_id": ids[unknown].astype(np.int64),
+            "artist_id": data.items["item_id"].to_numpy()[idx].astype(np.int64),
             "genre": np.asarray(model.classes_, dtype=object)[best],
-            "probability": p[np.arange(len(unknown)), best],
+            "probability": p[np.arange(len(idx)), best],
         }
     )
-    return frame, report
+
+
+def model_file(store: Store) -> Path | None:
+    """Where :func:`resolve` keeps its fitted genre model: beside the store, in
+    ``<store>.models/genre-resolve.npz`` (None for an in-memory store)."""
+    if store.path == ":memory:":
+        return None
+    p = Path(store.path)
+    return p.with_name(p.name + ".models") / "genre-resolve.npz"
+
+
+def save_model(store: Store, model: Any) -> Path | None:
+    """Keep the model :func:`resolve` fitted, for :func:`refresh` to predict new artists.
+
+    A store whose folder cannot be written keeps no model (a warning is logged); the
+    refresh then leaves new artists unknown and says so.
+    """
+    path = model_file(store)
+    if path is None:
+        return None
+    try:
+        return Path(model.save(path))
+    except OSError as exc:
+        log.warning("genre resolution: the model could not be saved to %s: %s", path, exc)
+        return None
 
 
 # ------------------------------------------------------------------------ minutes
-def _durations(store: Store) -> tuple[float, dict[str, Any]]:
+def _durations(store: Store, *, measure: bool = True) -> tuple[float, dict[str, Any]]:
     """Fill ``track_minutes`` and ``artist_resolution.est_ms``; return the global median (ms).
 
     Rules (:data:`encore.data.rules.DURATION_ESTIMATE`): the catalogue's duration, else the
@@ -353,7 +386,7 @@ def _durations(store: Store) -> tuple[float, dict[str, Any]]:
         WHERE artist_resolution.artist_id = r.artist_id
         """
     )
-    error = _estimate_error(store, g)
+    error = _estimate_error(store, g) if measure else {}
     con.execute("DROP TABLE IF EXISTS _r_known")
     con.execute("DROP TABLE IF EXISTS _r_med")
     return g, error
@@ -587,4 +620,116 @@ def resolve(
     finally:
         con.unregister("_genre_order")
     log.info("genre resolution: %s", report["steps"])
+    return report
+
+
+def refresh(
+    store: Store, *, progress: Callable[[str], None] | None = None
+) -> dict[str, Any] | None:
+    """Bring a stored resolution up to date after an ingest, without refitting the model.
+
+    ``encore ingest`` calls it inside its transaction (``--no-resolve`` leaves it out), so
+    the analytics never count a new play as unknown or minute-less only because the
+    resolution predates it. On a store that was never resolved it does nothing and
+    returns None (the first resolution fits the genre model: ``encore genre resolve``).
+
+    - the observed steps run again over every artist (new rows of one source can resolve
+      artists of another);
+    - an artist that was predicted and is still unknown keeps its prediction;
+    - an artist with plays that is unknown and new since the last run is predicted by the
+      model that :func:`resolve` saved (:func:`model_file`); without that model (a run with
+      ``--no-predict``, or the file gone) it stays unknown and the report says how many;
+    - every track's and artist's estimated duration is recomputed (the rules of
+      :func:`_durations`; the estimates' error is not measured again).
+
+    The run's row keeps the model's hold-out report and gets ``refreshed`` (when, what was
+    added, seconds). Returns the stored report.
+    """
+    import time
+
+    started = time.perf_counter()
+    say = progress or (lambda _m: None)
+    run = last_run(store)
+    if run is None:
+        return None
+    con = store.con
+    order = {g: i for i, g in enumerate(genre_vocab.GENRES)}
+    con.register("_genre_order", pd.DataFrame({"genre": list(order), "prio": list(order.values())}))
+    try:
+        say("genre resolution: matching artists across sources")
+        observed = _observed_steps(store)
+        kept = store.df(
+            """
+            SELECT r.artist_id, r.genre, r.probability FROM artist_resolution r
+            JOIN artists a USING (artist_id)
+            WHERE r.basis = 'predicted' AND a.genre IS NULL
+            """
+        )
+        kept = kept[~kept["artist_id"].isin(observed["artist_id"])]
+        wanted = store.df(
+            """
+            SELECT DISTINCT a.artist_id FROM events e LEFT JOIN tracks t USING (track_id)
+            JOIN artists a ON a.artist_id = COALESCE(e.artist_id, t.artist_id)
+            WHERE a.genre IS NULL
+            """
+        )["artist_id"]
+        new = wanted[~wanted.isin(observed["artist_id"]) & ~wanted.isin(kept["artist_id"])]
+        predicted = kept
+        n_new_predicted = 0
+        path = model_file(store) if run["model"] else None
+        if len(new) and path is not None and path.exists():
+            from encore.genre.base import GenreModel
+            from encore.genre.features import load_genre_data
+
+            say(f"genre resolution: predicting {len(new):,} new artists")
+            model = GenreModel.load(path)
+            data = load_genre_data(
+                store, None, level="artist", item_ids=new.tolist(), users=model.users_
+            )
+            fresh = _best(model, data, np.arange(len(data.items)))
+            n_new_predicted = len(fresh)
+            predicted = pd.concat([kept, fresh], ignore_index=True)
+        rows = pd.concat(
+            [
+                observed.assign(basis="observed", probability=np.nan),
+                predicted.assign(basis="predicted", step=PREDICTED_STEP),
+            ],
+            ignore_index=True,
+        )[["artist_id", "genre", "basis", "step", "probability"]]
+        say("genre resolution: estimating minutes")
+        con.execute("DELETE FROM artist_resolution")
+        con.register("_r_rows", rows)
+        try:
+            con.execute(
+                """
+                INSERT INTO artist_resolution
+                SELECT a.artist_id, r.genre, r.basis, r.step, r.probability, NULL, NULL
+                FROM artists a LEFT JOIN _r_rows r USING (artist_id)
+                """
+            )
+        finally:
+            con.unregister("_r_rows")
+        global_ms, _ = _durations(store, measure=False)
+        report = dict(run["report"])
+        report["steps"] = _step_report(store)
+        report["global_ms"] = global_ms
+        report["refreshed"] = {
+            "at": datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
+            "new_artists_predicted": n_new_predicted,
+            "new_artists_unpredicted": int(len(new) - n_new_predicted),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        con.execute("DELETE FROM resolution_runs")
+        con.execute(
+            "INSERT INTO resolution_runs VALUES (?, ?, ?, ?)",
+            [
+                datetime.now(UTC).replace(tzinfo=None),
+                global_ms,
+                run["model"],
+                json.dumps(report),
+            ],
+        )
+    finally:
+        con.unregister("_genre_order")
+    log.info("genre resolution refreshed: %s", report["refreshed"])
     return report
