@@ -26,6 +26,7 @@ STEPS: tuple[tuple[str, str], ...] = (
         "encore.evaluation.demo",
     ),
     ("A listener's recommendations: named new tracks with reasons", "encore.recommenders.demo"),
+    ("Mood of a track and a lyrics summary", "encore.text.demo"),
     ("Genre of a new track", "encore.genre.demo"),
     ("Listener segments", "encore.segments.demo"),
     ("Reinforcement learning: estimators checked, a list with propensities", "encore.rl.demo"),

@@ -1,7 +1,7 @@
 """``encore recommend USER --mood M`` end to end through the default model (for_you).
 
 The store: the 20 listening histories and HetRec (the session's listeners store) plus
-spotify_moods, whose 686 tracks carry audio features; ingest matches 222 of them to tracks
+the Billboard lyrics and spotify_moods, whose 686 tracks carry audio features; ingest matches 222 of them to tracks
 the listeners played, so ``encore moods compute`` gives those real (audio) moods. for_you is
 trained beside the store with small settings (one training cut, 60 trees; said as such),
 saved with its manifest as ``encore train`` saves it, and the command loads it.
@@ -37,7 +37,10 @@ def mood_db(
     shutil.copy(listeners_db, db)
     with Store(db) as store:
         ingest(store, get_loader("spotify_moods"), shared_data / "spotify-moods")
-        moodlib.compute_moods(store, db)
+        ingest(
+            store, get_loader("billboard_lyrics"), shared_data / "lyrics-billboard-hot100-sample"
+        )
+        moodlib.compute_moods(store, db)  # from sound: too few tracks with both to fit words
     with Store(db, read_only=True) as store:
         from encore.recommenders.listeners import load_catalogue, load_community, load_history
 
@@ -99,3 +102,24 @@ def test_mood_refusals(mood_db: Path, listeners_db: Path) -> None:
         app, ["recommend", "lh:user_05", "--mood", "calm", "--db", str(listeners_db)]
     )
     assert res.exit_code == 65 and "encore moods compute" in res.output
+
+
+def test_demo_step(
+    mood_db: Path, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``make demo``'s text step on the same store: sound moods written, the mood-filtered
+    list from the saved for_you, the mood chart, and a Billboard summary with its chorus."""
+    from encore.text import demo
+
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(mood_db, db)
+    shutil.copytree(rec.models_dir(mood_db), rec.models_dir(db))
+    written = demo.run(db, tmp_path / "out", shared_data)
+    assert [p.suffix for p in written] == [".png", ".html"]
+    assert all(p.stat().st_size > 5_000 for p in written)
+    printed = capsys.readouterr().out
+    assert "moods from sound for 686 tracks" in printed
+    assert f"for_you --mood happy for {demo.DEMO_LISTENER}" in printed
+    assert "lyrics summary of 'Downtown'" in printed and "chorus" in printed
+    with Store(db, read_only=True) as store:
+        assert store.scalar("SELECT count(*) FROM track_moods WHERE basis = 'audio'") == 686
