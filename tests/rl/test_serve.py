@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -48,3 +50,37 @@ def test_rl_recommend_logs_propensities(rl_db: Path, tmp_path: Path) -> None:
     assert res.exit_code == 64
     res = runner.invoke(app, [*args, "--log", str(tmp_path / "x.json")])
     assert res.exit_code == 64 and ".csv" in res.output
+
+
+def test_rl_train_saves_a_servable_policy(rl_db: Path, tmp_path: Path) -> None:
+    res = runner.invoke(
+        app,
+        ["rl", "train", "--db", str(rl_db), "--policy", "bandit", "--small", "--format", "json"],
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    path = Path(doc["file"])
+    assert path.name == "rl-bandit.npz" and path.is_file() and doc["items"] > 50
+    res = runner.invoke(
+        app,
+        [
+            "rl",
+            "recommend",
+            "lh:user_01",
+            "--db",
+            str(rl_db),
+            "--model-file",
+            str(path),
+            "-n",
+            "5",
+            "--epsilon",
+            "0",
+            "--format",
+            "csv",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    served = pd.read_csv(io.StringIO(res.stdout))
+    assert list(served["rank"]) == [1, 2, 3, 4, 5] and (served["propensity"] == 1).all()
+    res = runner.invoke(app, ["rl", "train", "--db", str(rl_db), "--policy", "nope"])
+    assert res.exit_code == 66

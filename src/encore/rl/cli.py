@@ -284,6 +284,88 @@ def evaluate_cmd(
             console.print(f"wrote {p}")
 
 
+@rl_app.command("train")
+def train_cmd(
+    ctx: typer.Context,
+    policy: Annotated[
+        str,
+        typer.Option(
+            "--policy",
+            help="Registry model to fit on the rewarded rounds (bandit, reinforce, ...).",
+        ),
+    ] = "bandit",
+    small: SmallOpt = False,
+    min_item_plays: MinPlaysOpt = None,
+    max_rounds_per_user: Annotated[
+        int | None,
+        typer.Option("--max-rounds-per-user", help="Keep each listener's latest N rounds."),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="REINFORCE training epochs.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the learning curve (PNG + HTML).")
+    ] = None,
+    seed: SeedOpt = 0,
+    db: DbOpt = None,
+    fmt: FormatOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Fit a policy on the store's rewarded rounds (train side; the bandit with genres) and
+    save it as <db>.models/rl-<policy>.npz, which `encore rl recommend --model-file` serves."""
+    from encore.recommenders.recommend import models_dir
+    from encore.recommenders.registry import available_models
+    from encore.rl.evaluate import fit_policies, write_curve
+
+    st = state(ctx, db, fmt, verbose)
+    if policy not in set(available_models()):
+        from encore.errors import UnknownIdError
+
+        raise UnknownIdError("model", [policy], hint="see encore evaluate --help")
+    for option, value in (("--max-rounds-per-user", max_rounds_per_user), ("--epochs", epochs)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{option} must be at least 1")
+    settings = _settings(
+        small,
+        min_item_plays,
+        seed,
+        max_rounds_per_user=max_rounds_per_user,
+        reinforce_epochs=epochs,
+    )
+    with console.status("loading the rewarded rounds") as status:
+        data = _load(st.db, settings)
+        model = fit_policies(data, [policy], settings, say=lambda m: status.update(m))[policy]
+    path = model.save(models_dir(st.db) / f"rl-{policy}.npz")
+    paths: list[Path] = []
+    curve = model.training_curve() if hasattr(model, "training_curve") else None
+    if out is not None and curve is not None:
+        paths = write_curve(policy, curve, out)
+    summary = {
+        "policy": policy,
+        "items": data.n_items,
+        "train_rounds": data.stats["train_rounds"],
+        "listeners": data.stats["users"],
+        "fit_s": round(float(model.fit_time_s or 0.0), 2),
+        "file": str(path),
+    }
+    if st.fmt is OutputFormat.json:
+        typer.echo(
+            to_json(
+                {
+                    **summary,
+                    "curve": [] if curve is None else curve.to_dict(orient="records"),
+                    "charts": [str(p) for p in paths],
+                }
+            )
+        )
+        return
+    emit(pd.DataFrame([summary]), st.fmt, title=f"{policy} fitted on the rewarded rounds")
+    if curve is not None and st.fmt is OutputFormat.table:
+        emit(curve.round(4), st.fmt, title="Learning curve")
+    for p in paths:
+        console.print(f"wrote {p}")
+
+
 @rl_app.command("recommend")
 def recommend_cmd(
     ctx: typer.Context,
@@ -309,6 +391,10 @@ def recommend_cmd(
         Path | None,
         typer.Option("--log", help="Append the served list with its propensities to this CSV."),
     ] = None,
+    model_file: Annotated[
+        Path | None,
+        typer.Option("--model-file", help="Serve this saved model (e.g. from encore rl train)."),
+    ] = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -333,7 +419,7 @@ def recommend_cmd(
     with Store(st.db, read_only=True) as store:
         uid = rec.resolve_user(store, user)
         with err_console.status(f"getting {model} ready"):
-            loaded = rec.get_model_for(store, st.db, model, level="track")
+            loaded = rec.get_model_for(store, st.db, model, level="track", model_path=model_file)
         for note in loaded.notes:
             err_console.print(f"[dim]{note}[/]")
         answer = rec.recommend_for_user(
@@ -341,11 +427,14 @@ def recommend_cmd(
         )
     slate = explore_slate(answer.table, n, epsilon=epsilon, seed=draw_seed)
     if log_to is not None:
-        append_log(log_to, slate, user_id=uid, policy=model, epsilon=epsilon, seed=draw_seed)
+        append_log(
+            log_to, slate, user_id=uid, policy=loaded.model.name, epsilon=epsilon, seed=draw_seed
+        )
         err_console.print(f"logged {len(slate)} tracks with propensities to {log_to}")
     keep = [
         c
         for c in ("rank", "item_id", "name", "artist", "greedy_rank", "explored", "propensity")
         if c in slate
     ]
-    emit(slate[keep], st.fmt, title=f"{uid}: {model}, epsilon {epsilon} (seed {draw_seed})")
+    served = loaded.model.name
+    emit(slate[keep], st.fmt, title=f"{uid}: {served}, epsilon {epsilon} (seed {draw_seed})")

@@ -439,6 +439,35 @@ def run_rl_evaluation(
     )
 
 
+def write_curve(name: str, curve: pd.DataFrame, out: Path) -> list[Path]:
+    """One model's per-epoch learning curve as PNG and HTML."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+
+    out.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    hfig = go.Figure()
+    for col in curve.columns:
+        if col in ("epoch", "seconds"):
+            continue
+        ax.plot(curve["epoch"], curve[col], marker="o", label=col)
+        hfig.add_scatter(x=curve["epoch"], y=curve[col], mode="lines+markers", name=col)
+    ax.set_xlabel("epoch")
+    ax.set_title(f"{name}: learning curve")
+    ax.legend()
+    fig.tight_layout()
+    png = out / f"rl_curve_{name}.png"
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    hfig.update_layout(title=f"{name}: learning curve", xaxis_title="epoch")
+    html = out / f"rl_curve_{name}.html"
+    hfig.write_html(html, include_plotlyjs=True)
+    return [png, html]
+
+
 def write_charts(result: RLResult, out: Path) -> list[Path]:
     """Reward over simulated sessions and learning curves, each as PNG and HTML."""
     import matplotlib
@@ -472,22 +501,5 @@ def write_charts(result: RLResult, out: Path) -> list[Path]:
     hfig.write_html(html, include_plotlyjs=True)
     paths += [png, html]
     for name, curve in result.curves.items():
-        fig, ax = plt.subplots(figsize=(7, 4))
-        hfig = go.Figure()
-        for col in curve.columns:
-            if col in ("epoch", "seconds"):
-                continue
-            ax.plot(curve["epoch"], curve[col], marker="o", label=col)
-            hfig.add_scatter(x=curve["epoch"], y=curve[col], mode="lines+markers", name=col)
-        ax.set_xlabel("epoch")
-        ax.set_title(f"{name}: learning curve")
-        ax.legend()
-        fig.tight_layout()
-        png = out / f"rl_curve_{name}.png"
-        fig.savefig(png, dpi=110)
-        plt.close(fig)
-        hfig.update_layout(title=f"{name}: learning curve", xaxis_title="epoch")
-        html = out / f"rl_curve_{name}.html"
-        hfig.write_html(html, include_plotlyjs=True)
-        paths += [png, html]
+        paths += write_curve(name, curve, out)
     return paths
