@@ -236,7 +236,11 @@ class _SparkRelations:
         self.spark = spark
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
-        self.spark.createDataFrame(frame).createOrReplaceTempView(name)
+        import pyarrow as pa
+
+        # the schema from the frame's dtypes: Spark cannot infer one from no rows
+        schema = _schema(pa.Schema.from_pandas(frame, preserve_index=False))
+        self.spark.createDataFrame(frame, schema=schema).createOrReplaceTempView(name)
 
     def unregister(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)
@@ -254,9 +258,13 @@ class SparkLakeStore:
         The lake folder.
     spark:
         A session (default :func:`spark_session`).
+    cache:
+        Keep the events in Spark's memory after the first query (worth it when one
+        session asks several questions of a lake that fits the cluster's memory).
     """
 
-    def __init__(self, lake: str | Path, spark: Any = None) -> None:
+    def __init__(self, lake: str | Path, spark: Any = None, *, cache: bool = False) -> None:
+        self.cache = cache
         self.duck = LakeStore(lake)
         try:
             self.spark = spark if spark is not None else spark_session()
@@ -289,10 +297,12 @@ class SparkLakeStore:
                     .parquet(root)
                     .drop(manifest["events"]["partition_by"])
                 )
+                if self.cache:
+                    frame = frame.cache()
             else:
                 # absent from the lake (or no events): the schema's empty table
                 arrow = self.duck.con.sql(f'SELECT * FROM "{name}" LIMIT 0').to_arrow_table()
-                frame = self.spark.createDataFrame(arrow.to_pandas(), schema=_schema(arrow))
+                frame = self.spark.createDataFrame(arrow.to_pandas(), schema=_schema(arrow.schema))
             frame.createOrReplaceTempView(name)
             names.append(name)
         return names
@@ -328,11 +338,11 @@ class SparkLakeStore:
         self.close()
 
 
-def _schema(arrow: Any) -> Any:
-    """A Spark schema for an Arrow schema (empty tables only need names and types)."""
+def _schema(schema: Any) -> Any:
+    """The Spark schema of an Arrow schema."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    return from_arrow_schema(arrow.schema)
+    return from_arrow_schema(schema)
 
 
 def _as_duckdb_frame(table: Any) -> pd.DataFrame:

@@ -1,0 +1,279 @@
+"""Scaling curves: the single-machine path (DuckDB, implicit) and Spark local[2] by events.
+
+For each size (synthetic events, seeded: structure only, never a quality claim):
+
+- ``generate``: the synthetic store written into DuckDB (the ingest path's writer speed);
+- ``export``: ``encore export events`` to a Parquet lake;
+- ``ingest_parquet``: the lake read back with ``encore ingest parquet`` (all checks);
+- analytics on DuckDB (the store) and on Spark (the lake): genre histogram, top tracks,
+  top artists by listeners, monthly trend;
+- ``matrix``: ``build_interactions`` (user x track, the CF models' input);
+- ALS fit: ``implicit`` on that matrix vs ``pyspark.ml`` ALS from the lake (64 factors,
+  5 iterations here to bound the run).
+
+Every step runs in its own child process, which reports its wall time, CPU time and peak
+resident memory (``ru_maxrss`` of itself and of its children, i.e. Spark's JVM). Steps
+are bounded by ``--timeout`` seconds each; one that runs out says so.
+
+    nice -n 10 .venv/bin/python benchmarks/bench_scaling.py --sizes 1000000,10000000 \
+        [--spark-sizes 1000000] [--work DIR]
+
+Writes benchmarks/results/scaling.json, docs/img/scaling_*.png and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+QUESTIONS = (
+    ("genres", {}),
+    ("top-tracks", {}),
+    ("top-artists", {"by": "listeners"}),
+    ("trend", {}),
+)
+WIDE = {"start": "2000-01-01", "end": "2030-12-31"}
+FACTORS, ITERATIONS = 64, 5
+
+
+# ------------------------------------------------------------------ child steps
+def _jvm_peak_mb(spark: Any) -> float:
+    """Peak resident memory of the Spark driver JVM (VmHWM), read before it stops."""
+    proc = getattr(spark.sparkContext._gateway, "proc", None)
+    if proc is None:
+        return 0.0
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _step(name: str, n: int, work: Path) -> dict[str, Any]:
+    db, lake = work / f"syn_{n}.duckdb", work / f"syn_{n}.lake"
+    out: dict[str, Any] = {}
+    if name == "generate":
+        from encore.data.store import Store
+        from encore.data.synthetic import generate
+
+        db.unlink(missing_ok=True)
+        with Store(db) as store:
+            generate(store, n, seed=0)
+    elif name == "export":
+        from encore.data.store import Store
+        from encore.lake.export import export_lake
+
+        with Store(db, read_only=True) as store:
+            s = export_lake(store, lake)
+        out["lake_mb"] = s.bytes / 1e6
+        out["partitions"] = s.partitions
+    elif name == "ingest_parquet":
+        from encore.data.ingest import ingest
+        from encore.data.sources import get_loader
+        from encore.data.store import Store
+
+        back = work / f"back_{n}.duckdb"
+        back.unlink(missing_ok=True)
+        with Store(back) as store:
+            ingest(store, get_loader("parquet"), lake)
+        back.unlink()
+    elif name.startswith("duckdb:") or name.startswith("spark:"):
+        from encore.analytics import api
+
+        engine, what = name.split(":")
+        opts = dict(QUESTIONS)[what]
+        if engine == "duckdb":
+            from encore.data.store import Store
+
+            with Store(db, read_only=True) as store:
+                api.run(store, what, **WIDE, **opts)  # warm (file cache)
+                t0 = time.perf_counter()
+                api.run(store, what, **WIDE, **opts)
+                out["query_s"] = time.perf_counter() - t0
+        else:
+            from encore.lake.spark import SparkLakeStore, spark_session
+
+            spark = spark_session("local[2]", shuffle_partitions=8)
+            with SparkLakeStore(lake, spark) as store:
+                t0 = time.perf_counter()
+                api.run(store, what, **WIDE, **opts)
+                out["query_s"] = time.perf_counter() - t0
+            out["jvm_mb"] = _jvm_peak_mb(spark)
+            spark.stop()
+    elif name == "matrix":
+        from encore.data.dataset import InteractionDataset, build_interactions
+        from encore.data.store import Store
+
+        with Store(db, read_only=True) as store:
+            frame = build_interactions(store, level="track")
+        ds = InteractionDataset.from_interactions(frame, item_level="track")
+        out["pairs"] = int(ds.matrix.nnz)
+        out["shape"] = [ds.n_users, ds.n_items]
+    elif name == "als_implicit":
+        from encore.data.dataset import InteractionDataset, build_interactions
+        from encore.data.store import Store
+        from encore.recommenders.registry import get_model
+
+        with Store(db, read_only=True) as store:
+            frame = build_interactions(store, level="track")
+        ds = InteractionDataset.from_interactions(frame, item_level="track")
+        model = get_model("als", factors=FACTORS, iterations=ITERATIONS, num_threads=2)
+        t0 = time.perf_counter()
+        model.fit(ds)
+        out["fit_s"] = time.perf_counter() - t0
+    elif name == "als_spark":
+        from encore.lake.spark import fit_spark_als, lake_interactions, spark_session
+
+        spark = spark_session("local[2]", shuffle_partitions=8)
+        ratings, nu, ni = lake_interactions(spark, lake)
+        t0 = time.perf_counter()
+        fit_spark_als(spark, ratings, nu, ni, factors=FACTORS, iterations=ITERATIONS)
+        out["fit_s"] = time.perf_counter() - t0
+        out["jvm_mb"] = _jvm_peak_mb(spark)
+        spark.stop()
+    else:
+        raise SystemExit(f"unknown step {name}")
+    return out
+
+
+def _child(name: str, n: int, work: Path) -> None:
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = _step(name, n, work)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    out.update(
+        wall_s=time.perf_counter() - t0,
+        cpu_s=time.process_time() - c0,
+        peak_mb=own,
+        jvm_peak_mb=max(kids, out.pop("jvm_mb", 0.0)),
+    )
+    print("RESULT " + json.dumps(out))
+
+
+def run_step(name: str, n: int, work: Path, timeout: int) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        "-W",
+        "ignore",
+        __file__,
+        "--child",
+        name,
+        "--n",
+        str(n),
+        "--work",
+        str(work),
+    ]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"over {timeout} s", "wall_s": time.perf_counter() - t0}
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            res: dict[str, Any] = json.loads(line[7:])
+            return res
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    return {"error": " | ".join(tail)[-300:], "wall_s": time.perf_counter() - t0}
+
+
+# ------------------------------------------------------------------ charts
+def charts(rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for metric, label, fname in (
+        ("seconds", "wall time (s)", "scaling_time.png"),
+        ("peak_mb", "peak memory (MB, process + JVM)", "scaling_memory.png"),
+    ):
+        fig, ax = plt.subplots(figsize=(8, 5))
+        steps = sorted({r["step"] for r in rows if metric in r})
+        for step in steps:
+            pts = sorted(
+                (r["events"], r[metric]) for r in rows if r["step"] == step and metric in r
+            )
+            if pts:
+                xs, ys = zip(*pts, strict=True)
+                style = "--" if step.startswith("spark") or step == "als_spark" else "-"
+                ax.plot(xs, ys, style, marker="o", label=step)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("synthetic events")
+        ax.set_ylabel(label)
+        ax.set_title(f"Encore scaling: {label} (dashed: Spark local[2])")
+        ax.legend(fontsize=7, ncol=2)
+        ax.grid(True, which="both", alpha=0.3)
+        path = out / fname
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", default="1000000,10000000")
+    ap.add_argument("--spark-sizes", default="1000000")
+    ap.add_argument("--timeout", type=int, default=1800)
+    ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--child", default=None)
+    ap.add_argument("--n", type=int, default=0)
+    args = ap.parse_args()
+    if args.child:
+        _child(args.child, args.n, args.work)
+        return
+    work = args.work or Path(tempfile.mkdtemp(prefix="encore_scaling_"))
+    work.mkdir(parents=True, exist_ok=True)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    spark_sizes = {int(s) for s in args.spark_sizes.split(",") if s}
+    rows: list[dict[str, Any]] = []
+    results = ROOT / "benchmarks" / "results" / "scaling.json"
+    results.parent.mkdir(exist_ok=True)
+    for n in sizes:
+        steps = ["generate", "export", "ingest_parquet", "matrix", "als_implicit"]
+        steps += [f"duckdb:{q}" for q, _ in QUESTIONS]
+        if n in spark_sizes:
+            steps += [f"spark:{q}" for q, _ in QUESTIONS] + ["als_spark"]
+        for step in steps:
+            res = run_step(step, n, work, args.timeout)
+            seconds = res.get("query_s", res.get("fit_s", res.get("wall_s")))
+            row = {"events": n, "step": step, **res}
+            if "error" not in res:
+                row["seconds"] = seconds
+                row["peak_mb"] = max(res["peak_mb"], res.get("jvm_peak_mb", 0))
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            results.write_text(json.dumps(rows, indent=2))
+        for f in (work / f"syn_{n}.duckdb",):
+            f.unlink(missing_ok=True)
+        shutil.rmtree(work / f"syn_{n}.lake", ignore_errors=True)
+    paths = charts(rows, ROOT / "docs" / "img")
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.1f}; charts: {', '.join(str(p) for p in paths)}"
+    )
+    print("| events | step | seconds | peak MB | note |\n|---|---|---|---|---|")
+    for r in rows:
+        note = r.get("error", "")
+        secs = f"{r['seconds']:.2f}" if "seconds" in r else ""
+        peak = f"{r['peak_mb']:.0f}" if "peak_mb" in r else ""
+        print(f"| {r['events']:,} | {r['step']} | {secs} | {peak} | {note} |")
+
+
+if __name__ == "__main__":
+    main()
