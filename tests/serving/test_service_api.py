@@ -320,6 +320,8 @@ def test_answers_are_cached_until_the_users_next_events(
     client: httpx.Client, api_key: str, live: object
 ) -> None:
     answers = live.app.state.encore.answers  # type: ignore[attr-defined]
+    models = live.app.state.encore._models  # type: ignore[attr-defined]
+    loaded = models[("recommender", "for_you", "track")][1]  # loaded at start-up
     user, params = "lh:user_07", {"n": 6}
     first = client.get(f"/users/{user}/recommendations", params=params)
     hits = answers.stats().hits
@@ -332,3 +334,4 @@ def test_answers_are_cached_until_the_users_next_events(
     fresh = client.get(f"/users/{user}/recommendations", params=params).json()
     assert answers.stats().hits == hits + 1  # recomputed, not served from the cache
     assert top not in {i["item_id"] for i in fresh["items"]}
+    assert models[("recommender", "for_you", "track")][1] is loaded  # never loaded again
