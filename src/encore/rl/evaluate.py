@@ -448,16 +448,20 @@ def write_curve(name: str, curve: pd.DataFrame, out: Path) -> list[Path]:
     import plotly.graph_objects as go
 
     out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     hfig = go.Figure()
     for col in curve.columns:
         if col in ("epoch", "seconds"):
             continue
+        ax = left if col == "train_loss" else right
         ax.plot(curve["epoch"], curve[col], marker="o", label=col)
         hfig.add_scatter(x=curve["epoch"], y=curve[col], mode="lines+markers", name=col)
-    ax.set_xlabel("epoch")
-    ax.set_title(f"{name}: learning curve")
-    ax.legend()
+    for ax in (left, right):
+        ax.set_xlabel("epoch")
+        ax.legend()
+    left.set_title("training loss")
+    right.set_title("held-out NLL per step, mean importance weight")
+    fig.suptitle(f"{name}: learning curve")
     fig.tight_layout()
     png = out / f"rl_curve_{name}.png"
     fig.savefig(png, dpi=110)
@@ -486,6 +490,9 @@ def write_charts(result: RLResult, out: Path) -> list[Path]:
         hfig.add_scatter(
             x=part["session"] + 1, y=part["minutes"], mode="lines+markers", name=str(name)
         )
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("simulated session (per listener)")
     ax.set_ylabel("listening minutes per session")
     ax.set_title("Reward over simulated sessions (mean over listeners)")
