@@ -185,6 +185,31 @@ def test_top_artists_by_listeners_are_exact_after_resolution(
     assert any(n.startswith("coverage of the window's plays") for n in got.attrs["notes"])
 
 
+def test_ranking_charts_mark_predicted_and_mixed_rows(
+    resolved: tuple[Store, dict[str, Any], pd.DataFrame], tmp_path: Path
+) -> None:
+    """The interactive ranking chart draws a predicted row hatched and a mixed one dotted
+    (one pattern per bar, in the rows' order); the PNG says what the marks mean."""
+    import re
+
+    from encore.analytics.charts import save_chart
+
+    store, _, _ = resolved
+    got = run(store, "top-artists", start="2000-01-01", end="2030-12-31", by="listeners", n=10)
+    # the real rows, and the same with the first rows' bases set (the marks must follow)
+    forced = got.copy()
+    forced.loc[forced.index[:3], "basis"] = ["predicted", "mixed", "predicted"]
+    for frame in (got, forced):
+        html = save_chart(frame, tmp_path / "top.html").read_text()
+        shapes = re.findall(r'"pattern":\{"shape":\[([^\]]*)\]', html)
+        marks = [m for shape in shapes for m in re.findall(r'"([^"]*)"', shape)]
+        assert len(marks) == len(frame)
+        assert marks.count("\\u002f") == int((frame["basis"] == "predicted").sum())
+        assert marks.count(".") == int((frame["basis"] == "mixed").sum())
+    assert "dotted = genre partly predicted" in html
+    assert save_chart(forced, tmp_path / "top.png").stat().st_size > 10_000
+
+
 def test_one_row_per_artist_merges_bases() -> None:
     """The merge of an artist's observed and predicted rows in one genre: sums, ``mixed``."""
     from encore.analytics.rankings import MIXED_BASIS, _one_row_per_artist

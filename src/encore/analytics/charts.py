@@ -203,6 +203,9 @@ def _subtitle(fig: Any, frame: pd.DataFrame, extra: str = "") -> None:
 #: How a predicted segment looks: hatched and lighter than the genre's observed one.
 PREDICTED_HATCH = "///"
 PREDICTED_ALPHA = 0.45
+#: A ranking row whose plays are partly observed, partly predicted (basis ``mixed``).
+MIXED_HATCH = "..."
+MIXED_ALPHA = 0.75
 
 
 def _by_genre(frame: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -271,6 +274,17 @@ def _png_genres(plt: Any, frame: pd.DataFrame) -> Any:
     return fig
 
 
+def _basis_key(frame: pd.DataFrame) -> str:
+    """What the hatched bars of a ranking mean ("" when every row is observed)."""
+    bases = set(frame["basis"]) if "basis" in frame else set()
+    key = []
+    if "predicted" in bases:
+        key.append("hatched, lighter = genre predicted by the model")
+    if "mixed" in bases:
+        key.append("dotted = genre partly predicted (observed and predicted plays)")
+    return "".join(f"; {k}" for k in key)
+
+
 def _png_top(plt: Any, frame: pd.DataFrame) -> Any:
     _, by, _ = _meta(frame)
     genres = list(dict.fromkeys(frame["genre"]))
@@ -285,14 +299,15 @@ def _png_top(plt: Any, frame: pd.DataFrame) -> Any:
         ax = axes[i // cols][i % cols]
         part = frame[frame["genre"] == genre].sort_values("rank", ascending=False)
         labels = [f"{r}. {lbl}" for r, lbl in zip(part["rank"], _label_col(part), strict=True)]
-        predicted = (
-            (part["basis"] == "predicted").to_numpy() if "basis" in part else [False] * len(part)
-        )
+        basis = part["basis"].tolist() if "basis" in part else ["observed"] * len(part)
         bars = ax.barh(range(len(part)), part[by], color=genre_colour(genre))
-        for bar, is_pred in zip(bars, predicted, strict=True):
-            if is_pred:
+        for bar, b in zip(bars, basis, strict=True):
+            if b == "predicted":
                 bar.set_alpha(PREDICTED_ALPHA)
                 bar.set_hatch(PREDICTED_HATCH)
+            elif b == "mixed":
+                bar.set_alpha(MIXED_ALPHA)
+                bar.set_hatch(MIXED_HATCH)
         ax.set_yticks(range(len(part)), labels, fontsize=8)
         ax.set_title(genre, fontsize=11, fontweight="bold", loc="left")
         ax.set_xlabel(_UNITS.get(by, by), fontsize=8)
@@ -306,6 +321,7 @@ def _png_top(plt: Any, frame: pd.DataFrame) -> Any:
         if len(genres) > len(shown)
         else f"top {per} per genre"
     )
+    extra += _basis_key(frame)
     _subtitle(fig, frame, extra)
     fig.tight_layout()
     return fig
@@ -481,12 +497,21 @@ def _html(frame: pd.DataFrame, out: Path, what: str) -> None:
         for i, genre in enumerate(genres, start=1):
             part = frame[frame["genre"] == genre].sort_values("rank", ascending=False)
             labels = [f"{r}. {lbl}" for r, lbl in zip(part["rank"], _label_col(part), strict=True)]
+            basis = part["basis"].tolist() if "basis" in part else ["observed"] * len(part)
+            shape = {"predicted": "/", "mixed": "."}
+            alpha = {"predicted": PREDICTED_ALPHA, "mixed": MIXED_ALPHA}
             fig.add_trace(
                 go.Bar(
                     x=part[by],
                     y=labels,
                     orientation="h",
-                    marker_color=genre_colour(genre),
+                    marker={
+                        "color": genre_colour(genre),
+                        "opacity": [alpha.get(b, 1.0) for b in basis],
+                        "pattern": {"shape": [shape.get(b, "") for b in basis]},
+                    },
+                    customdata=basis,
+                    hovertemplate="%{y}: %{x:,.4g} (genre %{customdata})<extra></extra>",
                     name=genre,
                     showlegend=False,
                 ),
@@ -495,5 +520,7 @@ def _html(frame: pd.DataFrame, out: Path, what: str) -> None:
             )
             fig.update_xaxes(title_text=_UNITS.get(by, by), row=i, col=1)
         fig.update_layout(height=max(400, len(genres) * (90 + 22 * per)))
+        if _basis_key(frame):
+            title += f"<br><sup>{_basis_key(frame)[2:]}</sup>"
     fig.update_layout(title={"text": title}, template="plotly_white", margin={"l": 20, "r": 20})
     fig.write_html(out, include_plotlyjs=True, full_html=True)
