@@ -15,7 +15,7 @@ def _run(coro):  # type: ignore[no-untyped-def]
 
 
 def test_a_users_events_invalidate_only_their_answers() -> None:
-    cache = AnswerCache(10)
+    cache = AnswerCache(10, refresh=False)
     calls: list[str] = []
 
     async def scenario() -> None:
@@ -90,13 +90,50 @@ def test_concurrent_askers_share_one_computation_and_errors_are_not_kept() -> No
 
 def test_the_cache_is_bounded_and_can_be_off() -> None:
     cache = AnswerCache(3)
+
+    async def never() -> bytes:
+        raise AssertionError("not computed")
+
     for i in range(5):
-        cache.put(f"u{i}", "r", 0, b"%d" % i)
+        cache.put(f"u{i}", "r", 0, b"%d" % i, never)
     assert [cache.get(f"u{i}", "r") for i in range(5)] == [None, None, b"2", b"3", b"4"]
     cache.invalidate(["u0", "u3"])  # an evicted user and a kept one
     assert cache.stats().entries == 2
     off = AnswerCache(0)
-    off.put("u", "r", 0, b"x")
+    off.put("u", "r", 0, b"x", never)
     assert off.get("u", "r") is None
     with pytest.raises(ValueError):
         AnswerCache(-1)
+
+
+def test_invalidated_answers_are_computed_again_in_the_background() -> None:
+    cache = AnswerCache(10)
+    events = {"a": 0}
+    calls: list[int] = []
+
+    async def compute() -> bytes:  # reads the user's events "now", as the service does
+        calls.append(events["a"])
+        await asyncio.sleep(0.02)
+        return b"events=%d" % events["a"]
+
+    async def scenario() -> None:
+        assert await cache.answer("a", "r", compute) == b"events=0"
+        events["a"] = 1
+        cache.invalidate(["a"])  # as the writer does after committing
+        await asyncio.sleep(0.1)
+        assert cache.get("a", "r") == b"events=1"  # ready before anyone asks
+        assert await cache.answer("a", "r", compute) == b"events=1"
+        # two writes while a refresh runs: one more refresh after it, at the newest events
+        events["a"] = 2
+        cache.invalidate(["a"])
+        await asyncio.sleep(0.005)
+        events["a"] = 3
+        cache.invalidate(["a"])
+        await asyncio.sleep(0.15)
+        assert await cache.answer("a", "r", compute) == b"events=3"
+        cache.stop()
+
+    _run(scenario())
+    assert calls == [0, 1, 2, 3]
+    stats = cache.stats()
+    assert (stats.misses, stats.refreshed, stats.hits) == (1, 3, 2)

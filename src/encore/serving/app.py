@@ -55,6 +55,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         try:
             yield
         finally:
+            state.answers.stop()
             app.state.writer.close()
             state.close()
 

@@ -52,6 +52,14 @@ def serve_cmd(
             "(default 4096, also ENCORE_API_ANSWER_CACHE; 0 turns the cache off).",
         ),
     ] = None,
+    refresh_answers: Annotated[
+        bool,
+        typer.Option(
+            "--refresh-answers/--no-refresh-answers",
+            help="After a user's events are written, compute their cached answers again at "
+            "once, in the background.",
+        ),
+    ] = True,
     compute_threads: Annotated[
         int | None,
         typer.Option(
@@ -87,6 +95,7 @@ def serve_cmd(
         threads=workers_threads,
         answer_cache=answer_cache,
         compute_threads=compute_threads,
+        refresh_answers=refresh_answers,
     )
     app = create_app(settings)
     err_console.print(

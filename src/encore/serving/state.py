@@ -52,6 +52,9 @@ class ServeSettings:
     answer_cache:
         Recommendation answers kept per user until their next events
         (``ENCORE_API_ANSWER_CACHE``; 0 turns the cache off).
+    refresh_answers:
+        Compute a user's invalidated answers again at once, in the background, after their
+        events are written (``--no-refresh-answers`` turns it off).
     compute_threads:
         Recommendations computed at once (cache misses). CPU-bound Python shares one
         interpreter lock with the event loop: more threads than cores do not answer faster
@@ -64,6 +67,7 @@ class ServeSettings:
     max_batch: int = 10_000
     threads: int = 40
     answer_cache: int = 4096
+    refresh_answers: bool = True
     compute_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
 
     @classmethod
@@ -101,7 +105,11 @@ class ServiceState:
     @classmethod
     def open(cls, settings: ServeSettings) -> ServiceState:
         """Open (and migrate) the store of ``settings``."""
-        return cls(settings, Store(settings.db), AnswerCache(settings.answer_cache))
+        return cls(
+            settings,
+            Store(settings.db),
+            AnswerCache(settings.answer_cache, refresh=settings.refresh_answers),
+        )
 
     def close(self) -> None:
         """Close the store (readers' cursors close with it)."""

@@ -22,6 +22,7 @@ class AnswerCacheStats(BaseModel):
     misses: int
     joined: int
     invalidations: int
+    refreshed: int
 
 
 class Health(BaseModel):
@@ -46,7 +47,7 @@ class Version(BaseModel):
 def health(state: StateDep) -> Health:
     """The store is open and readable: its schema version, how many events and users, and
     the answer cache's counters (hits, misses, answers joined while computed, users whose
-    events invalidated their answers)."""
+    events invalidated their answers, answers computed again in the background)."""
     store = state.reader()
     return Health(
         status="ok",
