@@ -415,3 +415,26 @@ def test_out_of_bounds_values_name_their_line(
         assert store.execute("SELECT file, line, field FROM rejects").fetchall() == [
             (str(path), line, field)
         ]
+
+
+def test_library_names_that_are_not_text(tmp_path: Path) -> None:
+    """A lone surrogate in a playlist or track name (found by the fuzz suite): a bad element."""
+    folder = tmp_path / "me"
+    folder.mkdir()
+    (folder / "Playlist1.json").write_text(
+        '{"playlists": [\n'
+        '{"name": "\\ud800 song", "lastModifiedDate": "2020-01-24",\n'
+        ' "items": [{"track": {"trackName": "A", "artistName": "B"}}]},\n'
+        '{"name": "ok", "lastModifiedDate": "2020-01-24", "items": [\n'
+        '  {"track": {"trackName": "A\\udc00", "artistName": "B"}},\n'
+        '  {"track": {"trackName": "D", "artistName": "E"}}]}]}\n'
+    )
+    code, _, err = _cli("ingest", "spotify_library", str(folder), "--db", str(tmp_path / "a"))
+    assert code == DataError.exit_code and "line 2" in err and "'name'" in err
+    with Store(tmp_path / "s.duckdb") as store:
+        res = ingest(store, get_loader("spotify_library"), folder, on_error="skip")
+        assert res.loaded["playlists"] == 1 and res.rejected == {"playlists": 2}
+        assert store.execute("SELECT line, field FROM rejects ORDER BY line").fetchall() == [
+            (2, "name"),
+            (5, "trackName"),
+        ]

@@ -179,8 +179,9 @@ def write_staged(
     ``frames``: staged frames by table name (see :data:`STAGED_COLUMNS`); every row written
     gets ``source`` and ``ingest_id``. Returns the number of rows written per store table.
 
-    Plays are keyed on their natural key (user, time, resolved track, resolved artist) and
-    likes on (user, kind, liked item): a row another ingest already wrote to the store is
+    Plays are keyed on their natural key (user, time, resolved track, resolved artist),
+    play counts on (user, artist, track), friendships on (user, friend) and likes on
+    (user, kind, liked item): a row another ingest already wrote to the store is
     not written again (rows repeated inside one export are its own business and kept);
     ``duplicates`` (when given) receives how many plays were left out that way.
     """
@@ -467,16 +468,38 @@ def write_staged(
     }
     for table, (cols, exprs, where) in simple.items():
         if table in names:
+            keyed = _ALREADY_STORED.get(table)
+            if keyed:
+                # like plays: a count (or a friendship) another ingest already wrote is
+                # not written again, so a copied or edited export counts no play twice
+                n_staged = con.execute(
+                    f"SELECT count(*) FROM {names[table]} WHERE {where}"
+                ).fetchall()[0][0]
+                key = keyed.format(s=names[table])
+                where += f" AND NOT EXISTS (SELECT 1 FROM {table} x WHERE {key})"
             con.execute(
                 f"INSERT INTO {table} ({cols}, source, ingest_id) SELECT {exprs}, $src, $ing "
                 f"FROM {names[table]} WHERE {where}",
                 p,
             )
             loaded[table] = count(table)
+            if keyed and duplicates is not None and int(n_staged) > loaded[table]:
+                duplicates[table] = int(n_staged) - loaded[table]
     for n in names.values():
         con.execute(f"DROP TABLE IF EXISTS {n}")
     return {k: v for k, v in loaded.items() if v}
 
+
+#: Natural keys of the facts that are not written again when another ingest holds them
+#: (plays in ``events`` and likes are keyed in their own statements above).
+_ALREADY_STORED = {
+    "playcounts": (
+        "x.user_id = NULLIF(trim({s}.user_id), '') "
+        "AND x.artist_id IS NOT DISTINCT FROM {s}._artist_id "
+        "AND x.track_id IS NOT DISTINCT FROM {s}._track_id"
+    ),
+    "friends": "x.user_id = NULLIF(trim({s}.user_id), '') AND x.friend_id = NULLIF(trim({s}.friend_id), '')",
+}
 
 _TRACK_REF_PAIRS = (
     ("title", "track"),

@@ -27,6 +27,8 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
+import duckdb
+
 from encore.data import bounds
 from encore.data.ingest import IngestContext, Loader, Staged
 from encore.data.sources._toolkit import sql_str
@@ -59,7 +61,32 @@ class ParquetLakeLoader(Loader):
             return True  # ours, but damaged: load() says how
 
     def load(self, path: Path, ctx: IngestContext) -> Staged:
-        """Check the manifest and every event row, then stage events and catalogue."""
+        """Check the manifest and every event row, then stage events and catalogue.
+
+        Raises
+        ------
+        DataError
+            A damaged manifest, a missing table or column, a bad event row (strict mode),
+            or a Parquet file DuckDB cannot read (truncated, damaged, not Parquet): every
+            staged table is read here, so a damaged file is reported before anything is
+            written.
+        """
+        try:
+            staged = self._load(path, ctx)
+            for table, frame in list(staged.frames.items()):
+                if isinstance(frame, duckdb.DuckDBPyRelation):
+                    staged.frames[table] = frame.to_arrow_table()
+        except duckdb.Error as exc:
+            text = str(exc).strip().splitlines()
+            raise DataError(
+                f"cannot read the lake: {text[0] if text else type(exc).__name__}",
+                file=str(path),
+                hint="the lake's files are damaged or were edited; export it again with "
+                "`encore export events`",
+            ) from exc
+        return staged
+
+    def _load(self, path: Path, ctx: IngestContext) -> Staged:
         from encore.lake.export import EVENTS_DIR, read_manifest
 
         manifest = read_manifest(path)

@@ -33,6 +33,7 @@ import pandas as pd
 
 from encore.data.ingest import IngestContext, Loader, Staged
 from encore.data.sources.spotify_history import (
+    MAX_TEXT,
     JsonText,
     compact,
     export_user,
@@ -70,6 +71,26 @@ class _Reader:
 
     def reject(self, table: str, at: int, field: str | None, reason: str, raw: Any) -> None:
         self.ctx.reject(table, self.path, self.doc.line(at), field, reason, compact(raw))
+
+    def text_ok(self, table: str, at: int, item: dict[str, Any], *keys: str) -> bool:
+        """False (after rejecting the element) when a name in it cannot be stored as text.
+
+        A lone surrogate (``"\\ud800"`` in the JSON) is not Unicode text, and a name over
+        :data:`~encore.data.sources.spotify_history.MAX_TEXT` characters is damage, not a name.
+        """
+        for key in keys:
+            v = item.get(key)
+            if not isinstance(v, str):
+                continue
+            if len(v) > MAX_TEXT:
+                reason = f"{key} is {len(v):,} characters long (at most {MAX_TEXT:,})"
+            elif any(0xD800 <= ord(c) <= 0xDFFF for c in v):
+                reason = f"{key} is not valid Unicode text (a lone surrogate such as \\ud800)"
+            else:
+                continue
+            self.reject(table, at, key, reason, item)
+            return False
+        return True
 
     def objects(self, key: str, table: str) -> list[tuple[int, dict[str, Any]]]:
         """The elements of the top-level array ``key`` that are objects (others rejected)."""
@@ -181,6 +202,8 @@ class SpotifyLibrary(Loader):
                 line=r.doc.line(r.doc.root),
             )
         for at, item in r.objects("tracks", "likes"):
+            if not r.text_ok("likes", at, item, "track", "artist", "album", "uri"):
+                continue
             track, artist = _text(item, "track"), _text(item, "artist")
             if track is None or artist is None:
                 r.reject(
@@ -203,6 +226,8 @@ class SpotifyLibrary(Loader):
                 }
             )
         for at, item in r.objects("albums", "likes"):
+            if not r.text_ok("likes", at, item, "album", "artist"):
+                continue
             album, artist = _text(item, "album"), _text(item, "artist")
             if album is None or artist is None:
                 r.reject(
@@ -225,6 +250,8 @@ class SpotifyLibrary(Loader):
                 }
             )
         for at, item in r.objects("artists", "likes"):
+            if not r.text_ok("likes", at, item, "name"):
+                continue
             artist = _text(item, "name")
             if artist is None:
                 r.reject("likes", at, "name", "a liked artist needs a name", item)
@@ -250,6 +277,8 @@ class SpotifyLibrary(Loader):
             return  # newer exports list no artists here
         start, _ = r.top["followingArtists"]
         for at, name in r.doc.array(start):
+            if not r.text_ok("likes", at, {"followingArtists": name}, "followingArtists"):
+                continue
             if not isinstance(name, str) or not name.strip():
                 r.reject(
                     "likes",
@@ -281,6 +310,8 @@ class SpotifyLibrary(Loader):
                 return
         if "country" in r.top:
             at, v = r.top["country"]
+            if not r.text_ok("users", at, {"country": v}, "country"):
+                return
             if v is not None and not isinstance(v, str):
                 r.reject("users", at, "country", f"country must be text, not {v!r}", v)
                 return
@@ -296,6 +327,8 @@ class SpotifyLibrary(Loader):
                 field="playlists",
             )
         for at, pl in r.objects("playlists", "playlists"):
+            if not r.text_ok("playlists", at, {"name": pl.get("name")}, "name"):
+                continue
             name = _text(pl, "name")
             if name is None:
                 r.reject(
@@ -330,6 +363,10 @@ class SpotifyLibrary(Loader):
                         skipped[f"playlist {kind} items"] += 1
                     else:
                         r.reject("playlists", iat, "track", "a playlist item with no track", item)
+                    continue
+                if not r.text_ok(
+                    "playlists", iat, track, "trackName", "artistName", "albumName", "trackUri"
+                ):
                     continue
                 title, artist = _text(track, "trackName"), _text(track, "artistName")
                 if title is None or artist is None:
