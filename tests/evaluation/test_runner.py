@@ -75,6 +75,8 @@ def test_models_that_need_timestamps_are_left_out_without_them(
         "last_items_knn",
         "session_knn",
         "sasrec",
+        "bandit",
+        "reinforce",
     }
     asked = "ease,timed_knn_for_a_test"
     assert resolve_models(asked, has_time=True) == [

@@ -78,6 +78,8 @@ class Bandit(SequenceRecommender):
         "n_genres_",
         "genre_names_",
     )
+    #: the exploration width reads every track's features per user: --models all skips it above
+    item_limit: ClassVar[int | None] = 20_000
     search_space: ClassVar[dict[str, list[Any]]] = {
         "algorithm": ["linucb", "thompson"],
         "alpha": [0.1, 1.0],
