@@ -146,6 +146,37 @@ def test_save_load_same_answers(
             tmp_path / "other", family="encore-genre-model", format_version=1, header={}, arrays={}
         )
         ForYou.load(other)
+    # a model saved before the album features (format 1) reads other columns: refused
+    from encore.persistence import load_archive, save_archive
+
+    header, arrays = load_archive(path, family="encore-listener-model", format_version=2)
+    old = save_archive(
+        tmp_path / "old",
+        family="encore-listener-model",
+        format_version=1,
+        header={k: v for k, v in header.items() if k not in ("format", "format_version")},
+        arrays=arrays,
+    )
+    with pytest.raises(DataError, match="encore train"):
+        ForYou.load(old)
+
+
+def test_album_affinity_reaches_the_tracks_of_albums_the_listener_plays(
+    model: ForYou, data: tuple[History, Catalogue, pd.DataFrame]
+) -> None:
+    history, catalogue, _ = data
+    ev = by_user(history.events)["lh:user_05"]
+    prof = model.profile("lh:user_05", ev, history.likes.iloc[:0])
+    assert len(prof.album_ids) > 10 and prof.album_plays.sum() > 0
+    c = model.candidates(prof)
+    on_album = c.features["album_plays_log"].to_numpy() > 0
+    assert on_album.any()
+    assert catalogue.album is not None
+    albums = catalogue.album[c.rows]
+    assert np.isin(albums[on_album], prof.album_ids).all()
+    assert not np.isin(albums[~on_album & (albums >= 0)], prof.album_ids).any()
+    expected = np.log1p(prof.album_plays[np.searchsorted(prof.album_ids, albums[on_album])])
+    np.testing.assert_allclose(c.features["album_plays_log"].to_numpy()[on_album], expected)
 
 
 def _tiny() -> tuple[History, Catalogue]:

@@ -13,8 +13,8 @@ Stage 1, candidates (each a :data:`SOURCES` entry) for a listener's history:
 - ``popular``: tracks popular across the store.
 
 Stage 2, a LightGBM lambdarank model over each source's score and rank, the listener's
-affinity to the track's artist (plays, share, days since last played, skip rate, liked)
-and genre, the track's and artist's popularity and the listener's activity. It is trained
+affinity to the track's artist (plays, share, days since last played, skip rate, liked),
+album (plays, recent share: album-mates of what they play lately) and genre, the track's and artist's popularity and the listener's activity. It is trained
 on the store's listeners with per-listener time cuts: features from each listener's events
 before a cut, labels from the songs they first played after it; the period a listener is
 scored on is never in the data the ranker learns from. With fewer than
@@ -68,6 +68,8 @@ FEATURES: tuple[str, ...] = (
     "artist_skip_rate",
     "artist_liked",
     "artist_new",
+    "album_plays_log",
+    "album_recent_share",
     "genre_share",
     "genre_known",
     "track_pop_log",
@@ -282,6 +284,9 @@ class Profile:
     genre_share: np.ndarray  # per catalogue genre
     track_vector: sp.csr_matrix  # 1 x catalogue rows, log1p plays
     artist_vector: np.ndarray  # per population artist, log1p weight (L2-normalised)
+    album_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # sorted
+    album_plays: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per album_ids
+    album_recent: np.ndarray = field(default_factory=lambda: np.zeros(0))  # recency-weighted
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -337,6 +342,16 @@ def build_profile(
     tv.data = np.log1p(tv.data)
     av = np.log1p(weight)
     nrm = np.linalg.norm(av)
+    album_ids: np.ndarray = np.zeros(0, np.int64)
+    album_plays: np.ndarray = np.zeros(0)
+    album_recent: np.ndarray = np.zeros(0)
+    if catalogue.album is not None:
+        okr = (rows >= 0) & ~skipped
+        alb = catalogue.album[rows[okr]]
+        known_alb = alb >= 0
+        album_ids, inv = np.unique(alb[known_alb], return_inverse=True)
+        album_plays = np.bincount(inv, minlength=len(album_ids)).astype(np.float64)
+        album_recent = np.bincount(inv, weights=decay[okr][known_alb], minlength=len(album_ids))
     return Profile(
         user_id=user_id,
         now=now,
@@ -353,6 +368,9 @@ def build_profile(
         genre_share=share,
         track_vector=tv,
         artist_vector=av / nrm if nrm > 0 else av,
+        album_ids=album_ids,
+        album_plays=album_plays,
+        album_recent=album_recent,
     )
 
 
@@ -504,6 +522,16 @@ def candidates(
     feats["artist_skip_rate"] = skips / np.maximum(skips + w, 1.0)
     feats["artist_liked"] = np.where(a_ok, prof.artist_liked[aa], False).astype(np.float64)
     feats["artist_new"] = (~np.where(a_ok, prof.artist_seen[aa], False)).astype(np.float64)
+    alb_plays = np.zeros(len(rows))
+    alb_recent = np.zeros(len(rows))
+    if catalogue.album is not None and len(prof.album_ids):
+        alb = catalogue.album[rows]
+        pos = np.clip(np.searchsorted(prof.album_ids, alb), 0, len(prof.album_ids) - 1)
+        hit = (alb >= 0) & (prof.album_ids[pos] == alb)
+        alb_plays = np.where(hit, prof.album_plays[pos], 0.0)
+        alb_recent = np.where(hit, prof.album_recent[pos], 0.0)
+    feats["album_plays_log"] = np.log1p(alb_plays)
+    feats["album_recent_share"] = alb_recent / max(float(prof.album_recent.sum()), 1e-12)
     g = catalogue.genre[rows]
     share = np.r_[prof.genre_share, 0.0]  # index -1 (unknown genre) reads the trailing 0
     feats["genre_share"] = share[g]
@@ -716,7 +744,7 @@ def discovery_score(c: Candidates) -> np.ndarray:
 
 
 #: Version of the saved listener-model format.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: album features (a version-1 ranker reads other columns)
 FAMILY = "encore-listener-model"
 
 _POP_ARRAYS = (
@@ -972,6 +1000,8 @@ class ForYou:
             "catalogue.song": catalogue.song,
             "catalogue.genre": catalogue.genre,
         }
+        if catalogue.album is not None:
+            arrays["catalogue.album"] = catalogue.album
         for name in _POP_ARRAYS:
             arrays[f"pop.{name}"] = id_array(getattr(pop, name))
         for name in _POP_SPARSE:
@@ -999,6 +1029,12 @@ class ForYou:
         from encore.persistence import get_sparse, load_archive
 
         header, data = load_archive(path, family=FAMILY, format_version=FORMAT_VERSION)
+        if int(header.get("format_version", 0)) < FORMAT_VERSION:
+            raise DataError(
+                "the listener model was saved by an older Encore whose ranker reads other features",
+                file=str(path),
+                hint="train it again: encore train",
+            )
         model = cls(ForYouConfig(**header["config"]))
         model.catalogue_ = Catalogue(
             track_id=data["catalogue.track_id"],
@@ -1006,6 +1042,7 @@ class ForYou:
             song=data["catalogue.song"],
             genre=data["catalogue.genre"],
             genres=tuple(header["genres"]),
+            album=data.get("catalogue.album"),
         )
         fields: dict[str, Any] = {n: data[f"pop.{n}"] for n in _POP_ARRAYS}
         fields.update({n: get_sparse(data, f"pop.{n}") for n in _POP_SPARSE})

@@ -42,6 +42,8 @@ class Catalogue:
         int32 index into ``genres`` (-1: unknown).
     genres:
         Coarse genre names.
+    album:
+        int64 album id (-1: unknown).
     """
 
     track_id: np.ndarray
@@ -49,6 +51,7 @@ class Catalogue:
     song: np.ndarray
     genre: np.ndarray
     genres: tuple[str, ...]
+    album: np.ndarray | None = None  # int64 album id (-1: unknown); None in older models
 
     def __len__(self) -> int:
         return len(self.track_id)
@@ -68,7 +71,7 @@ def load_catalogue(store: Store) -> Catalogue:
     frame = store.con.execute(
         """
         SELECT t.track_id, t.artist_id, a.name_norm || '|' || t.title_norm AS song_key,
-               COALESCE(t.genre, a.genre) AS genre
+               COALESCE(t.genre, a.genre) AS genre, COALESCE(t.album_id, -1) AS album_id
         FROM tracks t JOIN artists a USING (artist_id)
         WHERE t.title IS NOT NULL AND t.title <> ''
         ORDER BY t.track_id
@@ -82,6 +85,7 @@ def load_catalogue(store: Store) -> Catalogue:
         song=song,
         genre=genre_codes.astype(np.int32),
         genres=tuple(str(g) for g in genre_names),
+        album=frame["album_id"].to_numpy(np.int64),
     )
 
 
