@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--variants", default="sampled_softmax,gbce,no_kinds,no_gaps,no_skips")
     ap.add_argument("--models", default=",".join(BASELINES + SEQUENCE_BASELINES))
+    ap.add_argument("--tag", default="", help="Suffix of the result and chart file names.")
     args = ap.parse_args(argv)
 
     from encore.data.dataset import InteractionDataset
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['play_ndcg@10']:.4f} | {r['play_recall@10']:.4f} | {r['fit_s']:.1f} |"
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    tag = f"{name}-{split_new.method}"
+    tag = f"{name}-{split_new.method}{'-' + args.tag if args.tag else ''}"
     (RESULTS / f"sequence-{tag}.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     (RESULTS / f"sequence-{tag}.json").write_text(
         json.dumps(
