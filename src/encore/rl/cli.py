@@ -89,6 +89,7 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
             "policy": table["policy"],
             "ndcg@10": table["ndcg@10"].round(4),
             "recall@10": table["recall@10"].round(4),
+            "users": table["rank_users"],
             "OPE SNIPS": [
                 _ci(*r) for r in table[["ope_snips", "ope_snips_low", "ope_snips_high"]].to_numpy()
             ],
