@@ -38,13 +38,11 @@ def test_the_hybrid_beats_each_source_on_new_tracks_and_popularity_on_new_artist
 ) -> None:
     means = report.per_user.groupby("model")[["track_ndcg", "track_recall", "artist_recall"]].mean()
     for single in ("popular", "more", "artist_cf", "track_cf", "genre"):
-        assert means.loc["hybrid", "track_ndcg"] > 1.3 * means.loc[single, "track_ndcg"], single
-        if single != "more":
-            assert means.loc["hybrid", "track_recall"] > means.loc[single, "track_recall"], single
-    # recall against more-from-your-artists is level, not a robust win: 0.0213 vs 0.0179 and
-    # 0.0173 vs 0.0179 on two builds of this store (docs/listener-recommendations.md); the
-    # test pins "level" so that a real loss shows
-    assert means.loc["hybrid", "track_recall"] > 0.9 * means.loc["more", "track_recall"]
+        assert means.loc["hybrid", "track_ndcg"] > 1.3 * means.loc[single, "track_ndcg"], means
+        assert means.loc["hybrid", "track_recall"] > means.loc[single, "track_recall"], means
+    # the thinnest margin: more-from-your-artists, 0.0211 against 0.0181 on a fresh build of
+    # this store (docs/listener-recommendations.md)
+    assert means.loc["hybrid", "track_recall"] > 1.05 * means.loc["more", "track_recall"], means
     assert means.loc["hybrid", "artist_recall"] > 2 * means.loc["popular", "artist_recall"]
     assert means.loc["hybrid_new_artists", "artist_recall"] > means.loc["hybrid", "artist_recall"]
 
