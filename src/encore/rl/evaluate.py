@@ -211,10 +211,13 @@ def off_policy(
     target = (slates == items[:, None]).any(axis=1) / k
     q_logged = sim.listen_probability(rounds)
     # reward model's value of the slate: mean P(listen) over its tracks in the context
+    from encore.rl.logging_policy import history_counts
+
+    counts, _ = history_counts(data, rows)
     expanded = rounds.loc[rounds.index.repeat(k)].copy()
     expanded["item"] = slates.ravel()
-    fam = np.zeros(len(expanded))
-    expanded["familiarity"] = fam  # a slate track's earlier plays are not known here
+    # each slate track's earlier plays by the listener, as the listen model was fitted
+    expanded["familiarity"] = np.take_along_axis(counts, slates, axis=1).ravel()
     q_policy = sim.listen_probability(expanded).reshape(-1, k).mean(axis=1)
     lr = ope.LoggedRounds(
         reward=rounds["reward"].to_numpy(),
