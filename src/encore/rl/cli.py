@@ -152,6 +152,10 @@ def simulate_cmd(
     sessions: Annotated[
         int, typer.Option("--sessions", help="Simulated sessions per listener.")
     ] = 20,
+    max_rounds_per_user: Annotated[
+        int | None,
+        typer.Option("--max-rounds-per-user", help="Keep each listener's latest N rounds."),
+    ] = None,
     seed: SeedOpt = 0,
     db: DbOpt = None,
     fmt: FormatOpt = None,
@@ -166,7 +170,9 @@ def simulate_cmd(
     st = state(ctx, db, fmt, verbose)
     if sessions < 1:
         raise ConfigError("--sessions must be at least 1")
-    settings = _settings(small, min_item_plays, seed)
+    if max_rounds_per_user is not None and max_rounds_per_user < 1:
+        raise ConfigError("--max-rounds-per-user must be at least 1")
+    settings = _settings(small, min_item_plays, seed, max_rounds_per_user=max_rounds_per_user)
     with progress_status("fitting the simulator"):
         data = _load(st.db, settings)
         emb = Embeddings.fit(data, seed=seed)
