@@ -16,6 +16,8 @@ named plays, in turn), C = 1, 16 and 64, each phase bounded by ``--seconds`` and
   posted for the listeners being read, in turn: each write invalidates that listener's
   cached answers, so the next read of them is computed afresh.
 
+For comparison, the mixed phase at C = 16 is run once more with the answers refreshed ahead
+(``--refresh-answers``: an invalidated answer is computed again at once, in the background).
 Before each phase, every listener's answer is asked once (the saved model loads at start-up;
 the answer cache then holds what a running service holds). Each phase's cache
 hits and misses come from ``/health`` (a "hit" includes a request that joined the
@@ -201,6 +203,11 @@ def main() -> int:
                 writes = phase(url, paths, c, *bound(args), 10.0, key, track, users)
                 rows.append(measured(url, pid, "reads + 10 writes/s", writes))
                 print(rows[-2], rows[-1], flush=True)
+        with serve(db, "--refresh-answers") as (url, pid):
+            warm(url, paths)
+            writes = phase(url, paths, 16, *bound(args), 10.0, key, track, users)
+            rows.append(measured(url, pid, "reads + 10 writes/s, refresh ahead", writes))
+            print(rows[-1], flush=True)
         with serve(db, "--answer-cache", "0") as (url, pid):
             httpx.get(url + paths[0], timeout=120).raise_for_status()
             for c in (1, 16):

@@ -15,7 +15,7 @@ def _run(coro):  # type: ignore[no-untyped-def]
 
 
 def test_a_users_events_invalidate_only_their_answers() -> None:
-    cache = AnswerCache(10, refresh=False)
+    cache = AnswerCache(10)
     calls: list[str] = []
 
     async def scenario() -> None:
@@ -107,7 +107,7 @@ def test_the_cache_is_bounded_and_can_be_off() -> None:
 
 
 def test_invalidated_answers_are_computed_again_in_the_background() -> None:
-    cache = AnswerCache(10)
+    cache = AnswerCache(10, refresh=True)
     events = {"a": 0}
     calls: list[int] = []
 

@@ -335,7 +335,6 @@ def test_answers_are_cached_until_the_users_next_events(
     fresh = client.get(f"/users/{user}/recommendations", params=params).json()
     assert top not in {i["item_id"] for i in fresh["items"]}  # the like is reflected
     after = answers.stats()
-    # computed again in the background once the like was written; the request found it ready
-    # or joined that computation, and did not start its own
-    assert after.refreshed == before.refreshed + 1 and after.misses == before.misses
+    # computed afresh by this request (refresh ahead is off by default), not served cached
+    assert after.misses == before.misses + 1 and after.hits == before.hits
     assert models[("recommender", "for_you", "track")][1] is loaded  # never loaded again

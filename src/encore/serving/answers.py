@@ -14,11 +14,13 @@ being committed is stored under the old version and never served. Concurrent req
 the same missing answer compute it once (the others await the first). At most ``size``
 answers are kept (least recently used first out); ``size = 0`` turns the cache off.
 
-**Refresh ahead.** When a user's events invalidate answers that were cached, each is
-computed again at once, in the background, at the new version (at most one computation per
-answer at a time; a write during one schedules one more after it). The next request for
-that user then finds the answer ready, or joins its computation, instead of starting it:
-the same CPU as computing it on the next request, spent earlier.
+**Refresh ahead** (``refresh=True``; off by default). When a user's events invalidate
+answers that were cached, each is computed again at once, in the background, at the new
+version (at most one computation per answer at a time; a write during one schedules one more
+after it). The next request for that user then finds the answer ready, or joins its
+computation, instead of starting it. It computes an answer per write rather than per read
+after writes: under 10 writes a second on a CPU-starved 2-core machine it computed 2.5x as
+many answers and made the p99 worse (docs/benchmarks.md), hence off unless asked for.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class CacheStats:
 class AnswerCache:
     """Serialised answers per ``(user, request)``, valid while the user's events are unchanged."""
 
-    def __init__(self, size: int = 4096, *, refresh: bool = True) -> None:
+    def __init__(self, size: int = 4096, *, refresh: bool = False) -> None:
         if size < 0:
             raise ValueError("the answer cache size cannot be negative")
         self.size = size

@@ -57,9 +57,9 @@ def serve_cmd(
         typer.Option(
             "--refresh-answers/--no-refresh-answers",
             help="After a user's events are written, compute their cached answers again at "
-            "once, in the background.",
+            "once, in the background (off by default: one computation per write).",
         ),
-    ] = True,
+    ] = False,
     compute_threads: Annotated[
         int | None,
         typer.Option(

@@ -54,7 +54,8 @@ class ServeSettings:
         (``ENCORE_API_ANSWER_CACHE``; 0 turns the cache off).
     refresh_answers:
         Compute a user's invalidated answers again at once, in the background, after their
-        events are written (``--no-refresh-answers`` turns it off).
+        events are written (``--refresh-answers``; off by default: it computes an answer per
+        write, not per read after writes, which costs more CPU where writes are frequent).
     compute_threads:
         Recommendations computed at once (cache misses). CPU-bound Python shares one
         interpreter lock with the event loop: more threads than cores do not answer faster
@@ -67,7 +68,7 @@ class ServeSettings:
     max_batch: int = 10_000
     threads: int = 40
     answer_cache: int = 4096
-    refresh_answers: bool = True
+    refresh_answers: bool = False
     compute_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
 
     @classmethod
