@@ -180,10 +180,10 @@ def write_staged(
     gets ``source`` and ``ingest_id``. Returns the number of rows written per store table.
 
     Plays are keyed on their natural key (user, time, resolved track, resolved artist),
-    play counts on (user, artist, track), friendships on (user, friend) and likes on
-    (user, kind, liked item): a row another ingest already wrote to the store is
-    not written again (rows repeated inside one export are its own business and kept);
-    ``duplicates`` (when given) receives how many plays were left out that way.
+    likes on (user, kind, liked item), and the other facts as :data:`_ALREADY_STORED`
+    says: a row another ingest already wrote to the store is not written again (rows
+    repeated inside one export are its own business and kept); ``duplicates`` (when
+    given) receives how many rows were left out that way, per table.
     """
     con = store.con
     names = {t: _stage_table(con, t, f) for t, f in frames.items()}
@@ -470,8 +470,8 @@ def write_staged(
         if table in names:
             keyed = _ALREADY_STORED.get(table)
             if keyed:
-                # like plays: a count (or a friendship) another ingest already wrote is
-                # not written again, so a copied or edited export counts no play twice
+                # like plays: a count, friendship, tag, ... another ingest already wrote
+                # is not written again, so a copied or edited export doubles nothing
                 n_staged = con.execute(
                     f"SELECT count(*) FROM {names[table]} WHERE {where}"
                 ).fetchall()[0][0]
@@ -491,7 +491,10 @@ def write_staged(
 
 
 #: Natural keys of the facts that are not written again when another ingest holds them
-#: (plays in ``events`` and likes are keyed in their own statements above).
+#: (plays in ``events`` and likes are keyed in their own statements above). Plays, play
+#: counts, friendships and playlist entries are keyed whatever their source; tags,
+#: features and lyrics per source (two catalogues may both say an artist is rock, and
+#: both count), so an edited copy of a dataset adds only what is new in it.
 _ALREADY_STORED = {
     "playcounts": (
         "x.user_id = NULLIF(trim({s}.user_id), '') "
@@ -499,6 +502,26 @@ _ALREADY_STORED = {
         "AND x.track_id IS NOT DISTINCT FROM {s}._track_id"
     ),
     "friends": "x.user_id = NULLIF(trim({s}.user_id), '') AND x.friend_id = NULLIF(trim({s}.friend_id), '')",
+    "playlists": (
+        "x.user_id = NULLIF(trim({s}.user_id), '') AND x.name = {s}.name "
+        "AND x.position = {s}.position AND x.track_id = {s}._track_id"
+    ),
+    "artist_tags": (
+        "x.source = $src AND x.artist_id = {s}._artist_id AND x.tag = trim({s}.tag) "
+        "AND x.user_id IS NOT DISTINCT FROM NULLIF(trim({s}.user_id), '') "
+        "AND x.tagged_at IS NOT DISTINCT FROM {s}.tagged_at"
+    ),
+    "track_tags": (
+        "x.source = $src AND x.track_id = {s}._track_id AND x.tag = trim({s}.tag) "
+        "AND x.kind = COALESCE({s}.kind, 'tag')"
+    ),
+    "track_features": (
+        "x.source = $src AND x.track_id = {s}._track_id AND x.feature = {s}.feature"
+    ),
+    "artist_features": (
+        "x.source = $src AND x.artist_id = {s}._artist_id AND x.feature = {s}.feature"
+    ),
+    "lyrics": "x.source = $src AND x.track_id = {s}._track_id",
 }
 
 _TRACK_REF_PAIRS = (
