@@ -236,3 +236,18 @@ def test_evaluate_cli_task_play(jodie: Path, tmp_path: Path) -> None:
     assert "repeats allowed" in (out / "comparison.md").read_text()
     bad = runner.invoke(app, [*base, "--task", "repeat"])
     assert bad.exit_code == 64 and "unknown task" in bad.output
+
+
+def test_windows_per_user() -> None:
+    from encore.recommenders.sasrec import _windows
+    from encore.recommenders.sequence import check_events, encode
+
+    events = check_events(
+        pd.DataFrame({"user_id": ["a"] * 10 + ["b"] * 3, "item_id": [*range(10), 1, 2, 3]})
+    )
+    enc = encode(events, pd.Index(range(10)))
+    every = _windows(enc, 3)
+    # a: 10 events cut from the end into windows of 4 overlapping by one; b: one window
+    assert every.tolist() == [[6, 10], [3, 7], [0, 4], [10, 13]]
+    assert _windows(enc, 3, per_user=1).tolist() == [[6, 10], [10, 13]]
+    assert _windows(enc, 3, per_user=2).tolist() == [[6, 10], [3, 7], [10, 13]]

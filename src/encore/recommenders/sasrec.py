@@ -85,6 +85,9 @@ class SASRecConfig(RecommenderConfig):
     use_kinds: bool = True
     use_gaps: bool = True
     val_share: float = Field(default=0.1, ge=0, lt=1)
+    #: Train on each user's latest this many windows only (None: every window of the
+    #: history; 1 is RecTools' regime: each user's latest ``max_len`` events).
+    windows_per_user: int | None = Field(default=None, ge=1)
     seed: int = 0
     threads: int | None = Field(default=1, ge=1)
     max_seconds: float | None = Field(default=None, gt=0)
@@ -144,14 +147,17 @@ def build_module(cfg: SASRecConfig, n_items: int) -> Any:
     return Net()
 
 
-def _windows(enc: Encoded, length: int) -> np.ndarray:
+def _windows(enc: Encoded, length: int, per_user: int | None = None) -> np.ndarray:
     """(start, end) of training windows: each user's events cut from the end into chunks
-    of ``length + 1`` overlapping by one (the last event of a chunk is only a target)."""
+    of ``length + 1`` overlapping by one (the last event of a chunk is only a target); the
+    latest ``per_user`` of them per user when given."""
     out = []
     for u in range(len(enc.users)):
         lo, hi = int(enc.starts[u]), int(enc.starts[u + 1])
         end = hi
-        while end - lo >= 2:
+        count = 0
+        while end - lo >= 2 and (per_user is None or count < per_user):
+            count += 1
             start = max(lo, end - length - 1)
             out.append((start, end))
             end = start + 1
@@ -210,7 +216,7 @@ class SASRec(SequenceRecommender):
         if cfg.val_share > 0 and np.isfinite(enc.secs).any():
             cut = float(np.nanquantile(enc.secs, 1.0 - cfg.val_share))
             val = np.isfinite(enc.secs) & (enc.secs >= cut)
-        windows = _windows(enc, length)
+        windows = _windows(enc, length, cfg.windows_per_user)
         if len(windows) == 0:
             raise DataError(f"{self.name}: every user has fewer than two events")
 
