@@ -84,8 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", default="sampled_softmax,gbce,no_kinds,no_gaps,no_skips")
     ap.add_argument("--models", default=",".join(BASELINES + SEQUENCE_BASELINES))
     ap.add_argument("--tag", default="", help="Suffix of the result and chart file names.")
+    ap.add_argument(
+        "--sasrec",
+        default="",
+        help="Settings for every SASRec variant, e.g. monitor=ndcg,dim=32,dropout=0.3.",
+    )
     args = ap.parse_args(argv)
 
+    from encore.cli.common import parse_value
     from encore.data.dataset import InteractionDataset
     from encore.data.store import Store
     from encore.evaluation.metrics import evaluate_recommendations
@@ -153,9 +159,13 @@ def main(argv: list[str] | None = None) -> int:
         if params.get("loss") == "softmax" and ds.n_items > 20_000:
             print(f"sasrec {v}: left out ({ds.n_items:,} items for a full softmax)")
             continue
+        extra = {}
+        for item in [i for i in args.sasrec.split(",") if i.strip()]:
+            key, _, raw = item.partition("=")
+            extra[key.strip()] = parse_value(raw.strip())
         model = get_model(
             "sasrec",
-            **params,
+            **{**params, **extra},
             epochs=args.epochs,
             max_seconds=args.max_seconds,
             negatives=args.negatives,
