@@ -195,6 +195,23 @@ def charts(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    base = {
+        "genres": "tab:blue",
+        "top-tracks": "tab:orange",
+        "top-artists": "tab:green",
+        "trend": "tab:red",
+        "als": "tab:purple",
+        "generate": "tab:gray",
+        "export": "tab:brown",
+        "ingest_parquet": "tab:pink",
+        "matrix": "tab:olive",
+    }
+
+    def look(step: str) -> tuple[str, str]:
+        key = step.split(":")[-1].replace("als_implicit", "als").replace("als_spark", "als")
+        spark = step.startswith("spark:") or step == "als_spark"
+        return base.get(key, "black"), "--" if spark else "-"
+
     paths = []
     for metric, label, fname in (
         ("seconds", "wall time (s)", "scaling_time.png"),
@@ -208,13 +225,13 @@ def charts(rows: list[dict[str, Any]], out: Path) -> list[Path]:
             )
             if pts:
                 xs, ys = zip(*pts, strict=True)
-                style = "--" if step.startswith("spark") or step == "als_spark" else "-"
-                ax.plot(xs, ys, style, marker="o", label=step)
+                color, style = look(step)
+                ax.plot(xs, ys, style, color=color, marker="o", label=step)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("synthetic events")
         ax.set_ylabel(label)
-        ax.set_title(f"Encore scaling: {label} (dashed: Spark local[2])")
+        ax.set_title(f"Encore scaling: {label}\n(solid: DuckDB / implicit; dashed: Spark local[2])")
         ax.legend(fontsize=7, ncol=2)
         ax.grid(True, which="both", alpha=0.3)
         path = out / fname
@@ -233,9 +250,16 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--child", default=None)
     ap.add_argument("--n", type=int, default=0)
+    ap.add_argument(
+        "--charts-from", type=Path, nargs="*", help="only redraw the charts from results JSON"
+    )
     args = ap.parse_args()
     if args.child:
         _child(args.child, args.n, args.work)
+        return
+    if args.charts_from:
+        rows = [r for f in args.charts_from for r in json.loads(f.read_text())]
+        print("\n".join(str(p) for p in charts(rows, ROOT / "docs" / "img")))
         return
     work = args.work or Path(tempfile.mkdtemp(prefix="encore_scaling_"))
     work.mkdir(parents=True, exist_ok=True)
