@@ -262,6 +262,7 @@ def doctor_cmd(
         "librosa": "audio (encore audio: mel filters, classic features)",
         "soundfile": "audio (encore audio: decoding)",
         "py3langid": "text (encore catalogue resolve: language of titles and lyrics)",
+        "pyspark": "spark (analytics --engine spark, ALS on Spark; needs Java 17)",
     }
     parts = []
     for mod, what in optional.items():
