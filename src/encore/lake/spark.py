@@ -72,6 +72,8 @@ def spark_session(
         else ``local[*]``. Ignored when ``spark-submit`` already chose one.
     shuffle_partitions:
         ``spark.sql.shuffle.partitions`` (default ``ENCORE_SPARK_PARTITIONS``, else Spark's).
+        ``ENCORE_SPARK_DRIVER_MEMORY`` (e.g. ``8g``) sets ``spark.driver.memory``: in
+        ``local[*]`` mode the driver JVM also runs the executors, and Spark's default is 1g.
     conf:
         More Spark settings (``spark.ui.enabled="false"``, ...).
 
@@ -95,6 +97,10 @@ def spark_session(
     settings = {**SPARK_CONF, **conf}
     if parts:
         settings["spark.sql.shuffle.partitions"] = str(parts)
+    memory = os.environ.get("ENCORE_SPARK_DRIVER_MEMORY")
+    if memory and "spark.driver.memory" not in conf:
+        # read when the JVM starts: a session already running keeps its memory
+        settings["spark.driver.memory"] = memory
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
