@@ -39,6 +39,11 @@ MinPlaysOpt = Annotated[
     typer.Option("--min-item-plays", help="Tracks played fewer times leave the action space."),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every sample and fit.")]
+MaxRoundsOpt = Annotated[
+    int | None,
+    typer.Option("--max-rounds-per-user", help="Keep each listener's latest N rounds."),
+]
+EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="REINFORCE training epochs.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -152,10 +157,7 @@ def simulate_cmd(
     sessions: Annotated[
         int, typer.Option("--sessions", help="Simulated sessions per listener.")
     ] = 20,
-    max_rounds_per_user: Annotated[
-        int | None,
-        typer.Option("--max-rounds-per-user", help="Keep each listener's latest N rounds."),
-    ] = None,
+    max_rounds_per_user: MaxRoundsOpt = None,
     seed: SeedOpt = 0,
     db: DbOpt = None,
     fmt: FormatOpt = None,
@@ -206,13 +208,8 @@ def evaluate_cmd(
     max_users: Annotated[
         int | None, typer.Option("--max-users", help="Keep the first N listeners (by id).")
     ] = None,
-    max_rounds_per_user: Annotated[
-        int | None,
-        typer.Option("--max-rounds-per-user", help="Keep each listener's latest N rounds."),
-    ] = None,
-    epochs: Annotated[
-        int | None, typer.Option("--epochs", help="REINFORCE training epochs.")
-    ] = None,
+    max_rounds_per_user: MaxRoundsOpt = None,
+    epochs: EpochsOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for the tables and charts (PNG + HTML).")
     ] = None,
@@ -303,13 +300,8 @@ def train_cmd(
     ] = "bandit",
     small: SmallOpt = False,
     min_item_plays: MinPlaysOpt = None,
-    max_rounds_per_user: Annotated[
-        int | None,
-        typer.Option("--max-rounds-per-user", help="Keep each listener's latest N rounds."),
-    ] = None,
-    epochs: Annotated[
-        int | None, typer.Option("--epochs", help="REINFORCE training epochs.")
-    ] = None,
+    max_rounds_per_user: MaxRoundsOpt = None,
+    epochs: EpochsOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for the learning curve (PNG + HTML).")
     ] = None,
