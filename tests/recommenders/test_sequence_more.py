@@ -157,7 +157,7 @@ def test_auto_loss_by_catalogue_size() -> None:
 
     model = get_model("sasrec")
     assert model.resolved_loss(FULL_SOFTMAX_ITEMS) == "softmax"  # type: ignore[attr-defined]
-    assert model.resolved_loss(FULL_SOFTMAX_ITEMS + 1) == "gbce"  # type: ignore[attr-defined]
+    assert model.resolved_loss(FULL_SOFTMAX_ITEMS + 1) == "sampled_softmax"  # type: ignore[attr-defined]
     with pytest.raises(ConfigError):
         get_model("sasrec", loss="bpr")
 

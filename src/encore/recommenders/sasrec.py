@@ -13,7 +13,9 @@ target left out): ``gbce`` is the generalised binary cross-entropy
 ``beta = alpha * (t * (1 - 1/alpha) + 1/alpha)``, ``alpha = negatives / (n_items - 1)`` and
 calibration ``t = gbce_t`` (which undoes the overconfidence that sampling negatives
 teaches), ``sampled_softmax`` a softmax over the target and the negatives. ``auto`` (the
-default) is the full softmax up to :data:`FULL_SOFTMAX_ITEMS` items and gBCE above.
+default) is the full softmax up to :data:`FULL_SOFTMAX_ITEMS` items and the sampled softmax
+above (measured on JODIE, 15 epochs: sampled softmax 0.082 next-new NDCG@10 against the full
+softmax's 0.089, gBCE 0.035; docs/sequence-models.md).
 
 Training targets are the next event's item when the listener wanted it (play, like;
 partial plays weigh ``partial_weight``). A **skip** is negative feedback: the next item
@@ -56,7 +58,7 @@ from encore.recommenders.sequence import (
 log = logging.getLogger(__name__)
 
 CURVE_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "val_ndcg10", "seconds")
-#: ``loss="auto"`` uses the full softmax up to this many items, gBCE above.
+#: ``loss="auto"`` uses the full softmax up to this many items, the sampled softmax above.
 FULL_SOFTMAX_ITEMS = 20_000
 #: Validation NDCG scores the full catalogue for this many targets at a time.
 _SCORE_CHUNK = 512
@@ -182,7 +184,7 @@ class SASRec(SequenceRecommender):
         """The loss used for ``n_items`` items (``auto`` resolved)."""
         if self.config.loss != "auto":
             return self.config.loss
-        return "softmax" if n_items <= FULL_SOFTMAX_ITEMS else "gbce"
+        return "softmax" if n_items <= FULL_SOFTMAX_ITEMS else "sampled_softmax"
 
     # ------------------------------------------------------------------ training
     def _fit_events(self, enc: Encoded, dataset: InteractionDataset) -> None:
