@@ -32,7 +32,8 @@ from encore.data.sources._toolkit import Check, duplicate, is_int, required, txt
 
 TAXONOMY = ("genre_id", "parent", "title", "top_level")
 LABELS = ("subset", "split", "track_id", "genre_top", "genres")
-_LIST = r"'^\[\s*(\d+\s*(,\s*\d+\s*)*)?\]$'"
+#: A list of genre ids; each id has at most 18 digits, so that it fits a 64-bit integer.
+_LIST = r"'^\[\s*(\d{1,18}\s*(,\s*\d{1,18}\s*)*)?\]$'"
 
 
 class FmaLoader(Loader):
@@ -93,10 +94,10 @@ class FmaLoader(Loader):
                 Check(
                     f"{txt('genres')} IS NOT NULL AND NOT regexp_matches({txt('genres')}, {_LIST})",
                     "genres",
-                    "not a list of genre ids (e.g. [45, 58])",
+                    "not a list of genre ids (e.g. [45, 58]; each of at most 18 digits)",
                 ),
             ]
-            ids = f"list_transform(regexp_extract_all({txt('genres')}, '\\d+'), lambda x: CAST(x AS BIGINT))"
+            ids = f"list_transform(regexp_extract_all({txt('genres')}, '\\d+'), lambda x: TRY_CAST(x AS BIGINT))"
             if taxonomy is not None:
                 checks.append(
                     Check(
