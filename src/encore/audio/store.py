@@ -145,7 +145,8 @@ def load_embeddings(store: Store) -> tuple[np.ndarray, np.ndarray]:
     return wide.index.to_numpy(dtype=np.int64), wide.to_numpy(dtype=np.float32)
 
 
-def _cosine_to(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+def cosine_to(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every row of ``matrix`` to every row of ``query``."""
     m = matrix / (np.linalg.norm(matrix, axis=1, keepdims=True) + 1e-9)
     q = query / (np.linalg.norm(query, axis=-1, keepdims=True) + 1e-9)
     return m @ q.T
@@ -174,7 +175,7 @@ def similar_tracks(
             hint="re-run encore audio ingest with this model",
         )
     centre = mat.mean(axis=0)  # as evaluated: cosine of embeddings centred on the catalogue's mean
-    sims = _cosine_to(mat - centre, query.reshape(1, -1) - centre)[:, 0]
+    sims = cosine_to(mat - centre, query.reshape(1, -1) - centre)[:, 0]
     order = np.argsort(-sims, kind="stable")
     rows = []
     for i in order:
@@ -216,7 +217,7 @@ def audio_candidates(store: Store, liked_track_ids: list[int], n: int = 100) -> 
     if not seeds:
         return _named(store, [])
     centred = mat - mat.mean(axis=0)
-    sims = _cosine_to(centred, centred[seeds]).mean(axis=1)
+    sims = cosine_to(centred, centred[seeds]).mean(axis=1)
     exclude = set(liked_track_ids)
     order = [i for i in np.argsort(-sims, kind="stable") if int(ids[i]) not in exclude][:n]
     return _named(store, [(int(ids[i]), float(sims[i])) for i in order])

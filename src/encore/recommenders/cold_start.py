@@ -57,7 +57,7 @@ def audio_picks(store: Store, user_id: str, n: int) -> list[AudioPick]:
     store has no embeddings or none of the user's tracks has one."""
     if n <= 0 or not has_audio(store):
         return []
-    from encore.audio.store import load_embeddings
+    from encore.audio.store import cosine_to, load_embeddings
 
     ids, mat = load_embeddings(store)
     if ids.size == 0:
@@ -90,10 +90,9 @@ def audio_picks(store: Store, user_id: str, n: int) -> list[AudioPick]:
     if seeds.empty or cands.empty:
         return []
     centred = mat - mat.mean(axis=0)
-    unit = centred / (np.linalg.norm(centred, axis=1, keepdims=True) + 1e-9)
     s_rows = pos.loc[seeds["track_id"].to_numpy()].to_numpy()
     c_rows = pos.loc[cands["track_id"].to_numpy()].to_numpy()
-    sims = unit[c_rows] @ unit[s_rows].T  # candidates x seeds
+    sims = cosine_to(centred[c_rows], centred[s_rows])  # candidates x seeds
     mean = sims.mean(axis=1)
     nearest = seeds["track_id"].to_numpy()[np.argmax(sims, axis=1)]
     order = np.argsort(-mean, kind="stable")[:n]

@@ -315,25 +315,25 @@ def with_audio_picks(
     picks: list[Pick],
     k: int,
     *,
-    new_artists_only: bool = False,
+    exclude_artists: set[int] | frozenset[int] = frozenset(),
     max_per_artist: int | None = 2,
 ) -> list[Pick]:
     """``picks`` with the last slots given to the audio source (tracks nobody in the store
     has played, closest in sound to the listener's; ``recommenders/cold_start.py``), within
-    the same per-artist limit and new-artists rule; unchanged when the store has no audio
-    embeddings or none of the listener's tracks has one."""
+    the same per-artist limit, none by ``exclude_artists`` (the listener's known artists
+    under ``--new-artists-only``); unchanged when the store has no audio embeddings or none
+    of the listener's tracks has one."""
     from encore.recommenders.cold_start import audio_picks
 
     n_audio = max(1, round(k * AUDIO_SHARE))
     found = audio_picks(store, user, n_audio * 5)
     if not found:
         return picks
-    known = known_artists(store, user) if new_artists_only else set()
     chosen: list[Pick] = []
     for a in found:
         if len(chosen) == n_audio:
             break
-        if a.artist_id in known:
+        if a.artist_id in exclude_artists:
             continue
         same = sum(p.artist_id == a.artist_id for p in chosen)
         if max_per_artist is not None and same >= max_per_artist:
@@ -365,25 +365,6 @@ def with_audio_picks(
             while mine and len(mine) + n_audio_artist > max_per_artist:
                 keep.pop(mine.pop())
     return [*keep, *chosen][:k]
-
-
-def known_artists(store: Store, user: str) -> set[int]:
-    """Artists ``user`` played (even skipped) or liked (directly, or through a track or album)."""
-    rows = store.con.execute(
-        """
-        SELECT t.artist_id FROM events e JOIN tracks t USING (track_id)
-        WHERE e.user_id = $u AND t.artist_id IS NOT NULL
-        UNION
-        SELECT CASE l.entity_type WHEN 'artist' THEN l.entity_id
-                    WHEN 'track' THEN t.artist_id ELSE al.artist_id END
-        FROM likes l
-        LEFT JOIN tracks t ON l.entity_type = 'track' AND t.track_id = l.entity_id
-        LEFT JOIN albums al ON l.entity_type = 'album' AND al.album_id = l.entity_id
-        WHERE l.user_id = $u
-        """,
-        {"u": user},
-    ).fetchall()
-    return {int(r[0]) for r in rows if r[0] is not None}
 
 
 def _listener_table(store: Store, picks: list[Pick]) -> pd.DataFrame:
@@ -491,8 +472,14 @@ def recommend_for_user(
             max_per_artist=max_per_artist,
             discovery_share=discovery_share,
         )
+        # under --new-artists-only, no audio pick by an artist the listener played or liked
+        known = (
+            set(history.events["artist_id"]) | set(history.likes["artist_id"])
+            if new_artists_only
+            else set()
+        )
         picks = with_audio_picks(
-            store, user, picks, k, new_artists_only=new_artists_only, max_per_artist=max_per_artist
+            store, user, picks, k, exclude_artists=known, max_per_artist=max_per_artist
         )
         table = _listener_table(store, picks)
         if not explain:
