@@ -22,7 +22,12 @@ partial plays weigh ``partial_weight``). A **skip** is negative feedback: the ne
 was offered and refused, so its probability is pushed down by an unlikelihood term
 ``-skip_weight * log(1 - p(item))``. With ``targets="new"`` only items the listener had
 not had before in the sequence are targets (the "next new track" task Encore evaluates
-by default); ``"all"`` also learns repeats (the "next play" task).
+by default); ``"all"`` also learns repeats (the "next play" task). ``"future:K"`` is
+PinnerFormer's dense all-action objective (Pancha et al., KDD 2022): every position learns
+every wanted item of the user's next ``K`` events, not only the next one (a softmax term
+per item, the sum divided by the total weight; an item repeated in the window counts each
+time); ``"future-new:K"`` keeps only those the listener had not had before, the horizon a
+"what will they discover over the next weeks" test asks about (docs/sequence-models.md).
 
 Validation is carved by time from train: the targets in the last ``val_share`` of the
 events (one global time cut) are held out from the loss, and early stopping watches
@@ -77,7 +82,8 @@ class SASRecConfig(RecommenderConfig):
     batch_size: int = Field(default=32, ge=1)
     lr: float = Field(default=2e-3, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
-    targets: Literal["new", "all"] = "all"
+    #: ``all``, ``new``, ``future:K`` or ``future-new:K`` (the module docstring).
+    targets: str = Field(default="all", pattern=r"^(all|new|future(-new)?:[1-9][0-9]{0,3})$")
     loss: Literal["auto", "softmax", "gbce", "sampled_softmax"] = "auto"
     negatives: int = Field(default=256, ge=1)
     gbce_t: float = Field(default=0.75, ge=0, le=1)
@@ -149,6 +155,13 @@ def build_module(cfg: SASRecConfig, n_items: int) -> Any:
     return Net()
 
 
+def parse_targets(targets: str) -> tuple[int, bool]:
+    """``(horizon, new_only)`` of a ``targets`` setting: ``all`` is (1, False), ``new``
+    (1, True), ``future:K`` (K, False), ``future-new:K`` (K, True)."""
+    kind, _, k = targets.partition(":")
+    return (int(k) if k else 1), kind in ("new", "future-new")
+
+
 def _windows(enc: Encoded, length: int, per_user: int | None = None) -> np.ndarray:
     """(start, end) of training windows: each user's events cut from the end into chunks
     of ``length + 1`` overlapping by one (the last event of a chunk is only a target); the
@@ -203,7 +216,11 @@ class SASRec(SequenceRecommender):
         weight[kinds == KIND_CODE["like"]] = 1.0
         weight[kinds == KIND_CODE["partial"]] = cfg.partial_weight
         weight[kinds == KIND_CODE["skip"]] = -cfg.skip_weight
-        if cfg.targets == "new":
+        horizon, new_only = parse_targets(cfg.targets)
+        future = cfg.targets.startswith("future")
+        # the end of each event's user (future targets never cross into the next user)
+        user_end = np.repeat(enc.starts[1:], np.diff(enc.starts))
+        if new_only:
             seen_before = np.zeros(len(kinds), dtype=bool)
             for u in range(len(enc.users)):
                 lo, hi = int(enc.starts[u]), int(enc.starts[u + 1])
@@ -238,17 +255,43 @@ class SASRec(SequenceRecommender):
                 w = weight[s + 1 : e].copy()
                 w[val[s + 1 : e] != use_val] = 0.0
                 tw[r, -m:] = w
+            if future:  # every target of the next `horizon` events: [n, length, horizon]
+                tg = np.zeros((n, length, horizon), dtype=np.int64)
+                tw = np.zeros((n, length, horizon), dtype=np.float32)
+                for r, (s, e) in enumerate(windows[rows]):
+                    m = e - s - 1
+                    idx = np.arange(s, e - 1)[:, None] + np.arange(1, horizon + 1)[None, :]
+                    ok = idx < user_end[s]
+                    idx = np.where(ok, idx, s)
+                    w = np.where(ok, weight[idx], 0.0)
+                    w[val[idx] != use_val] = 0.0
+                    tg[r, -m:] = np.where(ok, enc.items[idx], 0)
+                    tw[r, -m:] = w
             return tuple(torch.from_numpy(a).to(device) for a in (it, kd, gp, tg, tw))
+
+        def target_end(s: int, e: int) -> int:
+            """One past the last target index of window (s, e)."""
+            return int(min(e - 1 + horizon, user_end[s])) if future else int(e)
 
         device = torch.device(
             "cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu"
         )
         net = build_module(cfg, n_items).to(device)
         val_rows = np.flatnonzero(
-            [bool(((weight[s + 1 : e] != 0) & val[s + 1 : e]).any()) for s, e in windows]
+            [
+                bool(
+                    ((weight[s + 1 : target_end(s, e)] != 0) & val[s + 1 : target_end(s, e)]).any()
+                )
+                for s, e in windows
+            ]
         )
         train_rows = np.flatnonzero(
-            [bool(((weight[s + 1 : e] != 0) & ~val[s + 1 : e]).any()) for s, e in windows]
+            [
+                bool(
+                    ((weight[s + 1 : target_end(s, e)] != 0) & ~val[s + 1 : target_end(s, e)]).any()
+                )
+                for s, e in windows
+            ]
         )
         if len(train_rows) == 0:
             raise DataError(f"{self.name}: no training targets before the validation cut")
@@ -266,7 +309,68 @@ class SASRec(SequenceRecommender):
             keep = negs[None, :] != target[:, None]
             return s_pos, s_neg, keep
 
+        def ndcg10(model: Any, hq: Any, tq: Any) -> float:
+            """Mean NDCG@10 of targets ``tq`` given states ``hq`` (full catalogue, chunked)."""
+            gains = []
+            for lo in range(0, len(tq), _SCORE_CHUNK):
+                logits = model.logits(hq[lo : lo + _SCORE_CHUNK])
+                tl = logits.gather(1, tq[lo : lo + _SCORE_CHUNK, None])
+                rank = (logits > tl).sum(dim=1)
+                gains.append(torch.where(rank < 10, 1.0 / torch.log2(rank.float() + 2.0), 0.0))
+            return float(torch.cat(gains).mean())
+
+        def future_loss_fn(model: Any, batch: tuple[Any, ...]) -> tuple[Any, dict[str, float]]:
+            """The dense all-action loss: tg and tw are [n, length, horizon]."""
+            it, kd, gp, tg, tw, negs = batch
+            h = model(it, kd, gp)
+            has = (tw != 0).any(-1)
+            hp = h[has]  # [T, d]
+            target = (tg[has] - 1).clamp(min=0)  # [T, horizon]
+            w = tw[has]
+            pos = w > 0
+            neg = w < 0
+            if loss_kind == "softmax":
+                tlogp = torch.log_softmax(model.logits(hp), dim=-1).gather(1, target)
+                loss = -(w[pos] * tlogp[pos]).sum()
+                if neg.any():
+                    p = tlogp[neg].exp().clamp(max=1 - 1e-6)
+                    loss = loss - ((-w[neg]) * torch.log1p(-p)).sum()
+            else:
+                emb = model.items.weight[1:]
+                s_pos = torch.einsum("td,thd->th", hp, emb[target])
+                s_neg = hp @ emb[negs].T  # [T, N]
+                keep = negs[None, None, :] != target[:, :, None]  # [T, horizon, N]
+                logsig = torch.nn.functional.logsigmoid
+                if loss_kind == "gbce":
+                    neg_terms = (-logsig(-s_neg)[:, None, :] * keep).sum(-1)
+                    per = torch.where(pos, -beta * logsig(s_pos) + neg_terms, -logsig(-s_pos))
+                else:
+                    cat = torch.cat(
+                        [
+                            s_pos[..., None],
+                            s_neg[:, None, :]
+                            .expand(-1, target.shape[1], -1)
+                            .masked_fill(~keep, float("-inf")),
+                        ],
+                        dim=-1,
+                    )
+                    tlogp = torch.log_softmax(cat, dim=-1)[..., 0]
+                    p = tlogp.exp().clamp(max=1 - 1e-6)
+                    per = torch.where(pos, -tlogp, -torch.log1p(-p))
+                loss = (w.abs() * per).sum()
+            loss = loss / w.abs().sum().clamp(min=1e-6)
+            metrics: dict[str, float] = {}
+            if not model.training and pos.any():
+                # NDCG@10 of every wanted item of the horizon, each from its position
+                rows_, cols_ = pos.nonzero(as_tuple=True)
+                ndcg = ndcg10(model, hp[rows_], target[rows_, cols_])
+                metrics["ndcg10"] = ndcg
+                metrics["neg_ndcg10"] = -ndcg
+            return loss, metrics
+
         def loss_fn(model: Any, batch: tuple[Any, ...]) -> tuple[Any, dict[str, float]]:
+            if future:
+                return future_loss_fn(model, batch)
             it, kd, gp, tg, tw, negs = batch
             h = model(it, kd, gp)
             has = tw != 0
