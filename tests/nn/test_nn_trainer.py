@@ -98,3 +98,15 @@ def test_monitor_a_validation_metric() -> None:
             lambda: index_batches(len(X), 64),
             TrainConfig(seed=0, epochs=2, monitor="nope"),
         )
+
+
+def test_keep_last_trains_every_epoch_and_keeps_the_last_weights() -> None:
+    # the same diverging run that early-stops above: with keep_last every epoch runs and the
+    # weights are the last epoch's, while the history still names the best epoch
+    model, hist = _fit(0, epochs=8, lr=5.0, patience=2, grad_clip=None, keep_last=True)
+    assert not hist.stopped_early and len(hist.rows) == 8
+    with torch.no_grad():
+        final = float(_loss(model, np.arange(len(X))))
+    assert hist.best_epoch < 8
+    assert final > hist.best_loss  # not the best epoch's weights
+    assert final == pytest.approx(hist.rows[-1]["val_loss"], rel=0.05)

@@ -89,3 +89,19 @@ def test_reinforce_curve_and_returns() -> None:
     assert len(curve) == 2 and np.isfinite(curve["val_behaviour_nll"]).all()
     # the logged choice here is uniform over 20 tracks: the behaviour head comes near log(20)
     assert abs(curve["val_behaviour_nll"].iloc[-1] - np.log(20)) < 0.5
+
+
+def test_reinforce_with_every_target_held_out_says_so() -> None:
+    import pytest
+
+    from encore.errors import DataError
+
+    data, ev = _skip_events()
+    # one timestamp for every event: the held-out last share by time is all of them
+    from encore.recommenders.sequence import attach_events
+
+    ev = ev.assign(ts=pd.Timestamp("2024-01-01"))
+    same_time = attach_events(data, ev[["user_id", "item_id", "ts", "kind"]])
+    with pytest.raises(DataError, match="held-out"):
+        get_model("reinforce", dim=8, epochs=1, max_len=8).fit(same_time)
+    get_model("reinforce", dim=8, epochs=1, max_len=8, val_share=0.0).fit(same_time)

@@ -57,6 +57,11 @@ class TrainConfig:
     one_cycle_steps:
         Total optimizer steps of a OneCycle learning-rate schedule peaking at ``lr``
         (``epochs`` x batches per epoch); None keeps ``lr`` constant.
+    keep_last:
+        Train every epoch and keep the last epoch's weights: no early stopping and no
+        restoring of the best ones (``patience`` and ``monitor`` then only choose the
+        ``best_epoch`` the history reports). For objectives whose loss is no measure of
+        quality, such as a policy gradient (``recommenders/reinforce.py``).
     """
 
     epochs: int = 50
@@ -70,6 +75,7 @@ class TrainConfig:
     grad_clip: float | None = 5.0
     monitor: str | None = None
     one_cycle_steps: int | None = None
+    keep_last: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.lr <= 0 or self.patience < 1:
@@ -202,7 +208,7 @@ def _train(
     )
     steps = 0
     hist = History()
-    best_state = copy.deepcopy(model.state_dict())
+    best_state = None if cfg.keep_last else copy.deepcopy(model.state_dict())
     bad = 0
     t0 = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
@@ -250,17 +256,19 @@ def _train(
         log.debug("epoch %d: %s", epoch, row)
         if monitored < hist.best_loss - cfg.min_delta:
             hist.best_loss, hist.best_epoch, bad = monitored, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+            if not cfg.keep_last:
+                best_state = copy.deepcopy(model.state_dict())
         else:
             bad += 1
-            if bad >= cfg.patience:
+            if bad >= cfg.patience and not cfg.keep_last:
                 hist.stopped_early = True
                 break
         if cfg.max_seconds is not None and row["seconds"] > cfg.max_seconds:
             hist.stopped_early = True
             log.info("stopping after %.0f s (max_seconds)", row["seconds"])
             break
-    model.load_state_dict(best_state)
+    if not cfg.keep_last:
+        model.load_state_dict(best_state)
     model.eval()
     hist.seconds = time.perf_counter() - t0
     return hist

@@ -137,11 +137,11 @@ class Reinforce(SequenceRecommender):
 
         import torch
 
-        from encore.nn.trainer import seed_everything
+        from encore.nn.trainer import TrainConfig, seed_everything, train
+        from encore.nn.weights import flat_weights
 
         cfg = self.config
         seed_everything(cfg.seed)
-        torch.set_num_threads(cfg.threads)
         n_items = dataset.n_items
         length = cfg.max_len
         ret = session_returns(enc, cfg.gamma)
@@ -183,8 +183,36 @@ class Reinforce(SequenceRecommender):
                 va[r, -m:] = val[s + 1 : e]
             return tuple(torch.from_numpy(a) for a in (it, kd, tg, adv, tr, va))
 
+        trainable = np.r_[0, np.cumsum(~val)]  # targets of window (s, e): events s+1..e-1
+        if not (trainable[win[:, 1]] - trainable[win[:, 0] + 1]).any():
+            raise DataError(
+                f"{self.name}: every event falls in the held-out last {cfg.val_share:.0%} "
+                "by time, nothing is left to train on",
+                hint="lower val_share (0 trains on every event)",
+            )
+
+        def train_batches(_: np.random.Generator) -> Any:
+            # the shuffle continues the generator that drew max_windows (fits as before)
+            order = rng.permutation(len(win))
+            for lo in range(0, len(order), cfg.batch_size):
+                batch = tensors(order[lo : lo + cfg.batch_size])
+                if batch[4].any():  # windows whose every target is held out train nothing
+                    yield batch
+
+        def loss_fn(net: Any, batch: tuple[Any, ...]) -> tuple[Any, dict[str, float]]:
+            it, kd, tg, adv, tr, _ = batch
+            h = net(it, kd)[tr]
+            target = tg[tr] - 1
+            logp = torch.log_softmax(net.policy(h), dim=-1).gather(1, target[:, None])[:, 0]
+            logb = torch.log_softmax(net.behaviour(h), dim=-1).gather(1, target[:, None])[:, 0]
+            with torch.no_grad():
+                p = logp.exp()
+                w = torch.clamp(torch.exp(logp - logb), max=cfg.weight_cap)
+                lam = cfg.top_k * (1.0 - p) ** (cfg.top_k - 1)
+            loss = -(w * lam * adv[tr] * logp).mean() - logb.mean()
+            return loss, {"weight": float(w.mean())}
+
         net = build_module(cfg, n_items)
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
         curve = []
         progress = task = None
         if self.show_progress:
@@ -194,56 +222,49 @@ class Reinforce(SequenceRecommender):
             progress.start()
             task = progress.add_task(f"{self.name}: epoch 0/{cfg.epochs}", total=cfg.epochs)
         t0 = time.perf_counter()
+
+        def on_epoch(trained: dict[str, float]) -> None:
+            vb, vp = self._validate(net, win, tensors)
+            row = {
+                "epoch": int(trained["epoch"]),
+                "train_loss": trained["train_loss"],
+                "mean_weight": trained["train_weight"],
+                "val_behaviour_nll": vb,
+                "val_policy_nll": vp,
+                "seconds": time.perf_counter() - t0,
+            }
+            curve.append([row[c] for c in CURVE_COLUMNS])
+            log.info("%s %s", self.name, row)
+            if progress is not None and task is not None:
+                progress.update(
+                    task,
+                    advance=1,
+                    description=f"{self.name}: epoch {row['epoch']} loss {row['train_loss']:.3f}",
+                )
+
         try:
-            for epoch in range(1, cfg.epochs + 1):
-                net.train()
-                order = rng.permutation(len(win))
-                losses, weights = [], []
-                for lo in range(0, len(order), cfg.batch_size):
-                    it, kd, tg, adv, tr, _ = tensors(order[lo : lo + cfg.batch_size])
-                    if not tr.any():
-                        continue
-                    h = net(it, kd)[tr]
-                    target = tg[tr] - 1
-                    logp = torch.log_softmax(net.policy(h), dim=-1).gather(1, target[:, None])[:, 0]
-                    logb = torch.log_softmax(net.behaviour(h), dim=-1).gather(1, target[:, None])[
-                        :, 0
-                    ]
-                    with torch.no_grad():
-                        p = logp.exp()
-                        w = torch.clamp(torch.exp(logp - logb), max=cfg.weight_cap)
-                        lam = cfg.top_k * (1.0 - p) ** (cfg.top_k - 1)
-                    loss = -(w * lam * adv[tr] * logp).mean() - logb.mean()
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    losses.append(loss.item())
-                    weights.append(float(w.mean()))
-                vb, vp = self._validate(net, win, tensors)
-                row = {
-                    "epoch": epoch,
-                    "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                    "mean_weight": float(np.mean(weights)) if weights else float("nan"),
-                    "val_behaviour_nll": vb,
-                    "val_policy_nll": vp,
-                    "seconds": time.perf_counter() - t0,
-                }
-                curve.append([row[c] for c in CURVE_COLUMNS])
-                log.info("%s %s", self.name, row)
-                if progress is not None and task is not None:
-                    progress.update(
-                        task,
-                        advance=1,
-                        description=f"{self.name}: epoch {epoch} loss {row['train_loss']:.3f}",
-                    )
+            # every epoch runs and the last weights are kept: a policy-gradient loss says
+            # nothing about the policy's quality, so there is no best epoch to go back to
+            train(
+                net,
+                loss_fn,
+                train_batches,
+                config=TrainConfig(
+                    epochs=cfg.epochs,
+                    lr=cfg.lr,
+                    seed=cfg.seed,
+                    threads=cfg.threads,
+                    grad_clip=None,
+                    keep_last=True,
+                ),
+                on_epoch=on_epoch,
+            )
         finally:
             if progress is not None:
                 progress.stop()
         self.curve_ = np.asarray(curve, dtype=np.float64)
         self._net = net.eval()
-        self.weights_ = np.concatenate(
-            [p.detach().numpy().ravel() for p in net.state_dict().values()]
-        ).astype(np.float32)
+        self.weights_ = flat_weights(net)
 
     @staticmethod
     def _validate(net: Any, win: np.ndarray, tensors: Any) -> tuple[float, float]:
@@ -269,24 +290,11 @@ class Reinforce(SequenceRecommender):
         return (tot_b / n, tot_p / n) if n else (float("nan"), float("nan"))
 
     def _after_load(self) -> None:
-        import torch
+        from encore.nn.weights import load_flat_weights
 
-        net = build_module(self.config, self.n_items)
-        state = net.state_dict()
-        flat = np.asarray(self.weights_, dtype=np.float32)
-        total = sum(int(v.numel()) for v in state.values())
-        if total != len(flat):
-            raise DataError(
-                f"the saved {self.name} weights hold {len(flat)} numbers, the config needs {total}"
-            )
-        off = 0
-        new = {}
-        for key, value in state.items():
-            n = int(value.numel())
-            new[key] = torch.from_numpy(flat[off : off + n].copy()).reshape(value.shape)
-            off += n
-        net.load_state_dict(new)
-        self._net = net.eval()
+        self._net = load_flat_weights(
+            build_module(self.config, self.n_items), self.weights_, self.name
+        )
 
     def _score_sequences(
         self, items: np.ndarray, kinds: np.ndarray, gaps: np.ndarray
