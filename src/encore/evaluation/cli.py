@@ -125,7 +125,8 @@ def evaluate_cmd(
         typer.Option(
             "--task",
             help="new: the next new items (those a user had in train are neither ranked nor "
-            "relevant); play: the next plays, repeats allowed.",
+            "relevant); play: the next plays, repeats allowed; first-new: each user's first new "
+            "item after the cut-off only (time splits).",
         ),
     ] = "new",
     out: Annotated[

@@ -191,6 +191,13 @@ def comparison_markdown(comparison: Comparison, *, title: str | None = None) -> 
                 f"{comparison.extra.get('n_items', 0):,} train items, items a user had in train "
                 f"included; every item of a user's test rows is relevant; {r0.n_users:,} users evaluated."
             )
+        elif comparison.extra.get("task") == "first-new":
+            lines.append(
+                f"- Task: first new item. Full ranking over all {comparison.extra.get('n_items', 0):,} "
+                "train items, items a user had in train excluded; the only relevant item is the first "
+                f"one each user played after the cut-off that they had not had in train; {r0.n_users:,} "
+                "users evaluated."
+            )
         else:
             lines.append(
                 f"- Full ranking over all {comparison.extra.get('n_items', 0):,} train items; items a user had in train are "

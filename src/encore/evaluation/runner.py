@@ -36,8 +36,10 @@ Progress = Callable[[str], None]
 
 #: Evaluation tasks: ``new`` (the next new items: those a user had in train are neither
 #: ranked nor relevant; the default) and ``play`` (the next plays, repeats allowed: nothing
-#: excluded, every test item relevant).
-TASKS: tuple[str, ...] = ("new", "play")
+#: excluded, every test item relevant) and ``first-new`` (each test user's first new item
+#: after the cut-off is the only relevant one: the next-item question;
+#: :mod:`encore.evaluation.next_new`).
+TASKS: tuple[str, ...] = ("new", "play", "first-new")
 
 
 def check_task(task: str) -> str:
@@ -182,7 +184,10 @@ def split_store(
             ),
             cutoff=cutoff,
         )
-        return _with_events(split, store, level=level, source=srcs, users=users, date_to=cutoff)
+        split = _with_events(split, store, level=level, source=srcs, users=users, date_to=cutoff)
+        return _with_test_events(
+            split, store, level=level, source=srcs, users=users, date_from=cutoff
+        )
     frame = build_interactions(
         store,
         min_user_interactions=min_user_interactions,
@@ -354,8 +359,11 @@ def user_time_split_store(
     before = (
         ev["cutoff"].isna() | (ev["ts"] < ev["cutoff"]) | ~ev["user_id"].isin(test_users["user_id"])
     )
+    after = ~before & ev["user_id"].isin(set(split.test["user_id"]))
     return dataclasses.replace(
-        split, events=ev.loc[before, split.events.columns].reset_index(drop=True)
+        split,
+        events=ev.loc[before, split.events.columns].reset_index(drop=True),
+        test_events=ev.loc[after, split.events.columns].reset_index(drop=True),
     )
 
 
@@ -369,6 +377,18 @@ def _with_events(split: Split, store: Store, **filters: Any) -> Split:
         set(split.train["item_id"])
     )
     return dataclasses.replace(split, events=events[keep].reset_index(drop=True))
+
+
+def _with_test_events(split: Split, store: Store, **filters: Any) -> Split:
+    """The split with its test side's events in time order (for
+    :mod:`encore.evaluation.next_new`), limited to the test users and train items."""
+    from encore.recommenders.sequence import load_events
+
+    events = load_events(store, **filters)
+    keep = events["user_id"].isin(set(split.test["user_id"])) & events["item_id"].isin(
+        set(split.train["item_id"])
+    )
+    return dataclasses.replace(split, test_events=events[keep].reset_index(drop=True))
 
 
 #: Short names accepted by ``--data`` besides the store's source (loader) names.
@@ -718,8 +738,10 @@ def evaluate_models(
     progress:
         Called with a short message before each step.
     task:
-        ``new`` (next new items, the default) or ``play`` (next plays, repeats allowed;
-        with the ``user-time`` split, make it with ``keep_seen=True``).
+        ``new`` (next new items, the default), ``play`` (next plays, repeats allowed;
+        with the ``user-time`` split, make it with ``keep_seen=True``) or ``first-new``
+        (each user's first new item after the cut-off only; the split needs the order of
+        its test side, :func:`~encore.evaluation.next_new.first_new_split`).
 
     Returns
     -------
@@ -729,6 +751,12 @@ def evaluate_models(
 
     say = progress or (lambda _msg: None)
     check_task(task)
+    report_task = task
+    if task == "first-new":  # the "new" task on each user's first new item only
+        from encore.evaluation.next_new import first_new_split
+
+        split = first_new_split(split)
+        task = "new"
     dataset = InteractionDataset.from_interactions(split.train, item_level=level)
     dataset = _dataset_events(split, dataset)
     # models that need times (needs_timestamps) are left out without any; pairs without
@@ -787,7 +815,7 @@ def evaluate_models(
             "n_items": dataset.n_items,
             "n_users": dataset.n_users,
             "seed": seed,
-            "task": task,
+            "task": report_task,
         },
     )
 

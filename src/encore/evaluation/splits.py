@@ -62,6 +62,10 @@ class Split:
         The train side's events before aggregation (``user_id, item_id, ts, kind``) for
         sequence models (:mod:`encore.recommenders.sequence`); None where the split has
         none (random splits, pairs without times).
+    test_events:
+        The test side's events in time order (same columns; users and items of train
+        only), for protocols that need the order of what came after the cut-off
+        (:mod:`encore.evaluation.next_new`); None where the split has none.
     """
 
     train: pd.DataFrame
@@ -71,6 +75,7 @@ class Split:
     cutoff: Any = None
     stats: dict[str, int] = field(default_factory=dict)
     events: pd.DataFrame | None = None
+    test_events: pd.DataFrame | None = None
 
 
 def has_time(df: pd.DataFrame) -> bool:
