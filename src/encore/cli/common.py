@@ -78,7 +78,13 @@ class State:
 def state(
     ctx: typer.Context, db: Path | None = None, fmt: OutputFormat | None = None, verbose: int = 0
 ) -> State:
-    """Merge a command's own options with the top-level ones (the command's win)."""
+    """Merge a command's own options with the top-level ones (the command's win).
+
+    A command's ``--db`` read from ``ENCORE_DB`` does not beat a top-level ``--db`` typed
+    on the command line (``ENCORE_DB=a encore --db b info`` reads b).
+    """
+    if db is not None and _from_env(ctx, "db") and not _from_env(ctx.find_root(), "db"):
+        db = None  # the top level's value (typed, or the same variable) applies
     root = ctx.find_root().obj if ctx.find_root().obj is not None else None
     base: State = (
         root if isinstance(root, State) else State(default_db_path(), OutputFormat.table, 0)
@@ -86,6 +92,12 @@ def state(
     st = State(db or base.db, fmt or base.fmt, max(verbose, base.verbose))
     setup_logging(st.verbose)
     return st
+
+
+def _from_env(ctx: Any, name: str) -> bool:
+    """Whether ``ctx``'s parameter ``name`` took its value from an environment variable."""
+    source = ctx.get_parameter_source(name)  # Typer's own Click: compare the enum's name
+    return getattr(source, "name", None) == "ENVIRONMENT"
 
 
 def setup_logging(verbose: int) -> None:

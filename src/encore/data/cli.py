@@ -45,7 +45,10 @@ def ingest_cmd(
     ctx: typer.Context,
     source: Annotated[
         str | None,
-        typer.Argument(help="Loader name (see `encore doctor`), or the PATH with --all."),
+        typer.Argument(
+            help="Loader name (see `encore doctor`); or, alone, an export's file or folder "
+            "(its formats detected)."
+        ),
     ] = None,
     path: Annotated[Path | None, typer.Argument(help="File or folder to load.")] = None,
     all_: Annotated[
@@ -100,11 +103,14 @@ def ingest_cmd(
                 f"{all_}: no known dataset format found", hint="see `encore doctor` for the formats"
             )
     else:
-        if source is None or path is None:
+        if source is not None and path is None and source not in sources.registry():
+            jobs = plan_path(Path(source))  # `encore ingest ~/Downloads/my_spotify_data`
+        elif source is None or path is None:
             raise ConfigError(
                 "give SOURCE and PATH (e.g. `encore ingest hetrec2011 data/hetrec`), or --all DIR"
             )
-        jobs = [(sources.get_loader(source), path)]
+        else:
+            jobs = [(sources.get_loader(source), path)]
     results: list[IngestResult] = []
     try:
         with Store(st.db) as store, err_console.status("ingesting") as status:
@@ -174,6 +180,33 @@ def ingest_cmd(
             ),
             highlight=False,
         )
+
+
+def plan_path(path: Path) -> list[tuple[Any, Path]]:
+    """Every (loader, path) for a file or folder given without a loader name: a folder as
+    ``--all`` reads it, a file by the loaders that recognise it.
+
+    Raises
+    ------
+    ConfigError
+        ``path`` is neither a loader name nor an existing file or folder, or no loader
+        recognises it.
+    """
+    from encore.data import sources
+
+    known = "known sources: " + ", ".join(sources.registry())
+    if not path.exists():
+        raise ConfigError(
+            f"{path}: neither a source name nor an existing file or folder",
+            hint=f"{known}; e.g. `encore ingest spotify_basic ~/Downloads/my_spotify_data`",
+        )
+    jobs = plan_all(path) if path.is_dir() else [(h, path) for h in sources.detect(path)]
+    if not jobs:
+        raise ConfigError(
+            f"{path}: no known dataset format found",
+            hint=f"name the format: `encore ingest SOURCE {path}` ({known})",
+        )
+    return jobs
 
 
 def plan_all(root: Path) -> list[tuple[Any, Path]]:
