@@ -691,13 +691,29 @@ def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         {"src": p["src"]},
     )
     _execute_all(con, _MATCH_TRACKS)
+    # Titles that normalise to nothing ("???", "(Radio Edit)") match an existing track of
+    # the same artist with exactly that title, as such artist names do (a second export or
+    # a lake of the store then adds no play twice).
+    con.execute(
+        """
+        UPDATE _tref SET track_id = m.track_id FROM (
+            SELECT title, artist_id, min(track_id) AS track_id FROM tracks WHERE title_norm = ''
+            GROUP BY ALL
+        ) m WHERE _tref.track_id IS NULL AND _tref.norm = '' AND m.title = _tref.title
+          AND m.artist_id IS NOT DISTINCT FROM _tref.artist_id
+        """
+    )
+    # New tracks: one per MBID or URI, else per normalised title, else per external id,
+    # else per exact title (two empty-normalised titles of one artist are two tracks).
     con.execute(
         """
         INSERT INTO tracks (title, title_norm, artist_id, album_id, mbid, uri, source, ingest_id)
         SELECT COALESCE(arg_min(title, (length(title), title)), min(ext)), COALESCE(min(norm), ''), artist_id,
                min(album_id), min(mbid), min(uri), $src, $ing
         FROM _tref WHERE track_id IS NULL
-        GROUP BY artist_id, COALESCE(mbid, uri, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext)
+        GROUP BY artist_id, COALESCE(
+            mbid, uri, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext, 't:' || title
+        )
         """,
         p,
     )
