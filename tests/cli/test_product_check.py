@@ -86,3 +86,32 @@ def test_ingest_single_path_errors(tmp_path: Path) -> None:
     assert "missing: neither a source name nor an existing file or folder" in " ".join(
         result.output.split()
     )
+
+
+def test_ingest_says_when_it_replaced_the_same_content_under_another_user(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """The same export ingested again under another --user replaces the first ingest (the
+    content is the ingest's identity): the plays change hands, and the command says so."""
+    src = shared_data / LH / "user_08" / "scrobbles.csv"
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        folder.mkdir()
+        shutil.copy(src, folder / "scrobbles.csv")
+    db = tmp_path / "s.duckdb"
+    ok = runner.invoke(app, ["ingest", "lastfm_csv", str(first), "--user", "u8", "--db", str(db)])
+    assert ok.exit_code == 0, ok.output
+    again = runner.invoke(
+        app, ["ingest", "lastfm_csv", str(first), "--user", "u8", "--db", str(db)]
+    )
+    assert "replaced" not in again.output  # the same path and user: a plain re-run
+    result = runner.invoke(
+        app, ["ingest", "lastfm_csv", str(second), "--user", "w", "--db", str(db)]
+    )
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())  # the note goes to stderr, mixed in here
+    assert "already in the store as ingest 2" in said and str(first) in said
+    assert "now belong to w" in said and "u8" in said
+    with duckdb.connect(str(db), read_only=True) as con:
+        users = con.execute("SELECT DISTINCT user_id FROM events").fetchall()
+    assert users == [("w",)]

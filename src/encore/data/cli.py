@@ -68,6 +68,19 @@ def ingest_cmd(
         str | None,
         typer.Option("--user", help="User id for a personal export (default: folder name)."),
     ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="parquet (a lake) only: load the events of this UTC day (YYYY-MM-DD) and after.",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="parquet (a lake) only: load the events up to this UTC day (inclusive)."
+        ),
+    ] = None,
     resolve: Annotated[
         bool,
         typer.Option(
@@ -111,6 +124,8 @@ def ingest_cmd(
             )
         else:
             jobs = [(sources.get_loader(source), path)]
+    if start is not None or end is not None:
+        jobs = [(_lake_range(jobs, start, end), jobs[0][1])]
     results: list[IngestResult] = []
     try:
         with Store(st.db) as store, err_console.status("ingesting") as status:
@@ -165,6 +180,8 @@ def ingest_cmd(
         st.fmt,
         title=f"Ingested into {st.db}",
     )
+    for note in replaced_notes(results):
+        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     refreshed = [r.resolution for r in results if r.resolution]
     if refreshed:
         predicted = sum(r["new_artists_predicted"] for r in refreshed)
@@ -180,6 +197,47 @@ def ingest_cmd(
             ),
             highlight=False,
         )
+
+
+def _lake_range(jobs: list[tuple[Any, Path]], start: str | None, end: str | None) -> Any:
+    """The Parquet lake loader of ``jobs`` reading only the days ``start``..``end``."""
+    from datetime import date
+
+    from encore.data.sources.parquet_lake import ParquetLakeLoader
+
+    if len(jobs) != 1 or not isinstance(jobs[0][0], ParquetLakeLoader):
+        raise ConfigError(
+            "--from/--to select a date range of a Parquet lake: use them with `encore ingest parquet DIR`"
+        )
+    days: list[date | None] = []
+    for option, text in (("--from", start), ("--to", end)):
+        try:
+            days.append(None if text is None else date.fromisoformat(text.strip()))
+        except ValueError as exc:
+            raise ConfigError(
+                f"{option} {text!r} is not a date", hint="use YYYY-MM-DD (a UTC day)"
+            ) from exc
+    return ParquetLakeLoader(days[0], days[1])
+
+
+def replaced_notes(results: list[Any]) -> list[str]:
+    """A line per earlier ingest of the same content that an ingest replaced from another
+    path or for other users (a plain re-run of the same path and user says nothing): its
+    plays and likes were removed and loaded again, so they now belong to this ingest's users.
+    """
+    notes = []
+    for r in results:
+        for old in r.replaced:
+            if old["path"] == r.path and old["users"] == r.users:
+                continue
+            held = f", user {', '.join(old['users'])}" if old["users"] else ""
+            now = ", ".join(r.users) or "no user"
+            notes.append(
+                f"{r.path}: this content was already in the store as ingest {old['ingest_id']} "
+                f"({old['path']}{held}); that ingest was replaced, so its plays and likes now "
+                f"belong to {now}"
+            )
+    return notes
 
 
 def plan_path(path: Path) -> list[tuple[Any, Path]]:

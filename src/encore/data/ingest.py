@@ -26,7 +26,7 @@ import hashlib
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +68,12 @@ class Staged:
     #: The input field a staged column came from, by table (e.g. JODIE's ``t`` for
     #: ``events.ts``): named in errors about the value (default: the staged column).
     fields: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: More frames, written one batch at a time after ``frames`` in the same transaction
+    #: (a source too large to stage at once: the Parquet lake's events, a date range at a
+    #: time). Each batch is checked and written like ``frames``; rows repeated across two
+    #: batches are keyed like plays already in the store. Rejects a batch reports go to
+    #: the ingest's rejects too.
+    batches: Iterable[dict[str, Frame]] = ()
 
     def add(self, table: str, frame: Frame) -> None:
         """Add (or append to) the staged frame of ``table``."""
@@ -169,6 +175,15 @@ class Loader(ABC):
     def load(self, path: Path, ctx: IngestContext) -> Staged:
         """Parse ``path`` into staged frames; report bad rows through ``ctx.reject``."""
 
+    def variant(self) -> str:
+        """What part of ``path`` this loader reads, when not all of it (``""``: all).
+
+        Part of the ingest's identity: an ingest replaces an earlier one of the same
+        source, path or content *and* variant (e.g. one date range of a lake), so loading
+        another part adds to the store instead of replacing the first.
+        """
+        return ""
+
 
 @dataclass
 class IngestResult:
@@ -186,6 +201,11 @@ class IngestResult:
     #: (:func:`encore.data.resolve.refresh`); None when the store was never resolved or
     #: ``resolve=False``.
     resolution: dict[str, Any] | None = None
+    #: The earlier ingests this one replaced (same source, and same path or content):
+    #: ``ingest_id``, ``path`` and the ``users`` whose plays or likes they held.
+    replaced: list[dict[str, Any]] = field(default_factory=list)
+    #: The users whose plays or likes this ingest holds.
+    users: list[str] = field(default_factory=list)
 
 
 def fingerprint(path: Path) -> str:
@@ -274,6 +294,8 @@ def ingest(
         user = check_user_id(user)
     resolved = str(p.resolve())
     digest = fingerprint(p)
+    if part := loader.variant():
+        resolved, digest = f"{resolved}#{part}", f"{digest}#{part}"
     ctx = IngestContext(con=store.con, on_error=on_error, user=user, progress=progress)
     with store.transaction() as con:
         ctx.step(f"{loader.name}: reading {p}")
@@ -291,6 +313,10 @@ def ingest(
         row = con.execute("SELECT nextval('ingest_id_seq')").fetchone()
         assert row is not None
         ingest_id = int(row[0])
+        replaced = [
+            {"ingest_id": old, "path": _ingest_path(con, old), "users": _ingest_users(con, old)}
+            for old in previous
+        ]
         for old in previous:
             _delete_ingest(con, old, ingest_id)
         con.execute(
@@ -303,6 +329,24 @@ def ingest(
         loaded = write_staged(
             store, staged.frames, source=loader.name, ingest_id=ingest_id, duplicates=duplicates
         )
+        seen = len(ctx.rejects)
+        batches = iter(staged.batches)
+        try:
+            for frames in batches:
+                batch = Staged(frames=dict(frames), fields=staged.fields)
+                enforce_bounds(con, batch, ctx, p)
+                more: dict[str, int] = {}
+                # counts per ingest id: each batch's are the running totals
+                loaded |= write_staged(
+                    store, batch.frames, source=loader.name, ingest_id=ingest_id, duplicates=more
+                )
+                for table, n in more.items():
+                    duplicates[table] = duplicates.get(table, 0) + n
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+        staged.rejects.extend(ctx.rejects[seen:])
         if duplicates:
             log.info("%s: not written again (already in the store): %s", loader.name, duplicates)
         rejected: dict[str, int] = {}
@@ -329,6 +373,7 @@ def ingest(
             # after finished_at: the resolution is then newer than every ingest it covers
             report = refresh(store, progress=ctx.step)
             refreshed = report["refreshed"] if report else None
+        users = _ingest_users(con, ingest_id) if replaced else []
     return IngestResult(
         loader.name,
         resolved,
@@ -338,7 +383,24 @@ def ingest(
         bool(previous),
         duplicates,
         refreshed,
+        replaced,
+        users,
     )
+
+
+def _ingest_path(con: duckdb.DuckDBPyConnection, ingest_id: int) -> str:
+    row = con.execute("SELECT path FROM ingests WHERE ingest_id = ?", [ingest_id]).fetchone()
+    return "" if row is None else str(row[0])
+
+
+def _ingest_users(con: duckdb.DuckDBPyConnection, ingest_id: int) -> list[str]:
+    """The users whose plays or likes ingest ``ingest_id`` wrote (a dataset's first 20)."""
+    rows = con.execute(
+        "SELECT DISTINCT user_id FROM (SELECT user_id FROM events WHERE ingest_id = $i "
+        "UNION ALL SELECT user_id FROM likes WHERE ingest_id = $i) ORDER BY 1 LIMIT 20",
+        {"i": ingest_id},
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 #: Fact tables whose ``user_id`` keeps a user row alive when its own ingest is replaced.

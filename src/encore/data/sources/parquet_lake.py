@@ -19,23 +19,65 @@ store's catalogue like any loader's, and a second ingest of the same lake adds n
 Rows keep their time, duration and skip flag; their ``source`` becomes ``parquet``.
 Likes, play counts and derived tables (segments, genre resolution) are not part of a
 lake's events: recompute the derived ones after the ingest.
+
+**Bounded memory.** The checks run as one streaming scan that keeps only the bad rows.
+The events are then written in batches of whole date partitions (about
+:data:`BATCH_ROWS` events each, in date order; see :attr:`encore.data.ingest.Staged.batches`),
+each read by DuckDB from the Parquet files into a temporary table, never into Python,
+all inside the ingest's one transaction: a failure in any batch leaves the store as it
+was. A play's day is its partition, so a play repeated in the lake is always within one
+batch, and the store's natural-key dedupe is the same as for a single write.
+
+**Date range.** ``ParquetLakeLoader(start=..., end=...)`` (``encore ingest parquet DIR
+--from DATE --to DATE``) reads only the partitions of those UTC days (inclusive). The
+range is part of the ingest's identity: ingesting another range adds to the store,
+ingesting the same range again replaces it, and plays already stored (from an
+overlapping range or the whole lake) are not written twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import duckdb
 
 from encore.data import bounds
 from encore.data.ingest import IngestContext, Loader, Staged
 from encore.data.sources._toolkit import sql_str
-from encore.errors import DataError
+from encore.data.writer import Frame
+from encore.errors import ConfigError, DataError
 
 #: Events columns a lake must have (the store's own).
 _EVENT_COLUMNS = ("user_id", "track_id", "artist_id", "ts", "ms_played", "skipped")
+#: Events per write batch (whole date partitions are added until a batch holds at least
+#: this many): the ingest's memory grows with the batch, not with the lake.
+BATCH_ROWS = 2_000_000
+
+
+def _partition_day(rel: str) -> date | None:
+    """The UTC day of an events file from its Hive folder (``events/date=YYYY-MM-DD/...``)."""
+    for part in rel.split("/"):
+        if part.startswith("date="):
+            try:
+                return date.fromisoformat(part[5:])
+            except ValueError:
+                return None
+    return None
+
+
+def _wrap(path: Path, exc: duckdb.Error) -> DataError:
+    text = str(exc).strip().splitlines()
+    return DataError(
+        f"cannot read the lake: {text[0] if text else type(exc).__name__}",
+        file=str(path),
+        hint="the lake's files are damaged or were edited; export it again with "
+        "`encore export events`",
+    )
 
 
 class ParquetLakeLoader(Loader):
@@ -46,6 +88,32 @@ class ParquetLakeLoader(Loader):
         "an Encore Parquet lake (events by date + catalogue + manifest.json) from `encore export events`"
     )
     priority: ClassVar[int] = 45
+
+    def __init__(
+        self,
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        batch_rows: int = BATCH_ROWS,
+    ) -> None:
+        """Read every event of the lake, or only those of the UTC days ``start``..``end``.
+
+        Raises
+        ------
+        ConfigError
+            ``start`` after ``end``, or ``batch_rows`` not positive.
+        """
+        if start is not None and end is not None and start > end:
+            raise ConfigError(f"--from {start} is after --to {end}")
+        if batch_rows < 1:
+            raise ConfigError("batch_rows must be positive")
+        self.start, self.end, self.batch_rows = start, end, batch_rows
+
+    def variant(self) -> str:
+        """``events=FROM..TO`` for a date range (an open end left blank), else ``""``."""
+        if self.start is None and self.end is None:
+            return ""
+        return f"events={self.start or ''}..{self.end or ''}"
 
     @classmethod
     def detect(cls, path: Path) -> bool:
@@ -77,13 +145,7 @@ class ParquetLakeLoader(Loader):
                 if isinstance(frame, duckdb.DuckDBPyRelation):
                     staged.frames[table] = frame.to_arrow_table()
         except duckdb.Error as exc:
-            text = str(exc).strip().splitlines()
-            raise DataError(
-                f"cannot read the lake: {text[0] if text else type(exc).__name__}",
-                file=str(path),
-                hint="the lake's files are damaged or were edited; export it again with "
-                "`encore export events`",
-            ) from exc
+            raise _wrap(path, exc) from exc
         return staged
 
     def _load(self, path: Path, ctx: IngestContext) -> Staged:
@@ -169,11 +231,30 @@ class ParquetLakeLoader(Loader):
                         FROM {ttags} g JOIN {tracks} t ON t.track_id = g.track_id {track_join}"""
                 ),
             )
-        if not manifest["events"].get("files"):
+        files = [f for f in manifest["events"].get("files") or [] if isinstance(f, dict)]
+        if self.start is not None or self.end is not None:
+            days = [(_partition_day(str(f.get("path", ""))), f) for f in files]
+            files = [
+                f
+                for day, f in days
+                if day is not None
+                and (self.start is None or day >= self.start)
+                and (self.end is None or day <= self.end)
+            ]
+            if not files:
+                known = sorted(d for d, _f in days if d is not None)
+                span = f"{known[0]} to {known[-1]}" if known else "no dated partitions"
+                raise ConfigError(
+                    f"the lake has no events from {self.start or 'its start'} to "
+                    f"{self.end or 'its end'} (its partitions span {span})",
+                    hint="choose --from/--to within the lake's days",
+                )
+        if not files:
             return staged
-        pattern = str(path / EVENTS_DIR / "**" / "*.parquet")
+        files.sort(key=lambda f: str(f.get("path", "")))
+        listing = "[" + ", ".join(sql_str(str(path / str(f["path"]))) for f in files) + "]"
         events = (
-            f"read_parquet({sql_str(pattern)}, hive_partitioning = true, "
+            f"read_parquet({listing}, hive_partitioning = true, "
             "filename = true, file_row_number = true)"
         )
         cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {events}").fetchall()}
@@ -184,7 +265,8 @@ class ParquetLakeLoader(Loader):
                 file=str(path / EVENTS_DIR),
                 field=missing[0],
             )
-        ctx.step(f"parquet: checking {manifest['events'].get('rows', 0):,} events")
+        rows = sum(int(f.get("rows") or 0) for f in files)
+        ctx.step(f"parquet: checking {rows:,} events in {len(files):,} files")
         checks = [
             ("user_id", "e.user_id IS NULL OR trim(e.user_id) = ''", "user_id is missing"),
             ("ts", "e.ts IS NULL", "ts is missing"),
@@ -215,6 +297,7 @@ class ParquetLakeLoader(Loader):
             ),
         ]
         case = " ".join(f"WHEN {cond} THEN {i}" for i, (_f, cond, _r) in enumerate(checks))
+        # one streaming scan over every selected file; only the bad rows are kept
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _lake_bad AS
                 SELECT filename AS file, file_row_number + 1 AS row, CASE {case} END AS k,
@@ -228,30 +311,72 @@ class ParquetLakeLoader(Loader):
             for file, row, k, user, ts in bad:
                 field, _cond, reason = checks[int(k)]
                 ctx.reject("events", file, int(row), field, reason, raw=f"{user},{ts}")
-            keep = (
-                "NOT EXISTS (SELECT 1 FROM _lake_bad b WHERE b.file = e.filename "
-                "AND b.row = e.file_row_number + 1)"
-                if bad
-                else "TRUE"
-            )
-            # the event's own artist first (an event may name only an artist), else the track's
-            event_ref = (
-                track_ref.replace("a.name", "COALESCE(ea.name, a.name)")
-                .replace("a.mbid", "COALESCE(ea.mbid, a.mbid)")
-                .replace("CAST(a.artist_id", "CAST(COALESCE(ea.artist_id, a.artist_id)")
-            )
-            rel = con.sql(
-                f"""SELECT e.user_id, e.ts, e.ms_played, e.skipped,
-                           {event_ref},
-                           e.filename AS _file, e.file_row_number + 1 AS _line
-                    FROM {events} e
-                    LEFT JOIN {tracks} t ON t.track_id = e.track_id
-                    {track_join}
-                    LEFT JOIN {artists} ea ON ea.artist_id = e.artist_id
-                    WHERE {keep}"""
-            )
-            # materialised before the temp table of bad rows goes away
-            staged.add("events", rel.to_arrow_table())
-        finally:
-            con.execute("DROP TABLE IF EXISTS _lake_bad")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("DROP TABLE IF EXISTS _lake_bad")
+            raise
+        staged.batches = self._batches(path, ctx, files, bool(bad), track_ref, track_join, src)
         return staged
+
+    def _batches(
+        self,
+        path: Path,
+        ctx: IngestContext,
+        files: list[dict[str, Any]],
+        any_bad: bool,
+        track_ref: str,
+        track_join: str,
+        src: Any,
+    ) -> Iterator[dict[str, Frame]]:
+        """The checked events, whole date partitions at a time, each in a temp table."""
+        con = ctx.con
+        tracks, artists = src("tracks"), src("artists")
+        groups: list[list[dict[str, Any]]] = [[]]
+        size = 0
+        for f in files:  # sorted by path: date order, a day's files together
+            day = _partition_day(str(f["path"]))
+            prev = _partition_day(str(groups[-1][-1]["path"])) if groups[-1] else None
+            if size >= self.batch_rows and day != prev:
+                groups.append([])
+                size = 0
+            groups[-1].append(f)
+            size += int(f.get("rows") or 0)
+        keep = (
+            "NOT EXISTS (SELECT 1 FROM _lake_bad b WHERE b.file = e.filename "
+            "AND b.row = e.file_row_number + 1)"
+            if any_bad
+            else "TRUE"
+        )
+        # the event's own artist first (an event may name only an artist), else the track's
+        event_ref = (
+            track_ref.replace("a.name", "COALESCE(ea.name, a.name)")
+            .replace("a.mbid", "COALESCE(ea.mbid, a.mbid)")
+            .replace("CAST(a.artist_id", "CAST(COALESCE(ea.artist_id, a.artist_id)")
+        )
+        try:
+            for i, group in enumerate(groups, 1):
+                first, last = _partition_day(group[0]["path"]), _partition_day(group[-1]["path"])
+                n = sum(int(f.get("rows") or 0) for f in group)
+                ctx.step(f"parquet: writing events {i}/{len(groups)} ({first} to {last}, {n:,})")
+                listing = "[" + ", ".join(sql_str(str(path / f["path"])) for f in group) + "]"
+                try:
+                    con.execute(
+                        f"""CREATE OR REPLACE TEMP TABLE _lake_batch AS
+                            SELECT e.user_id, e.ts, e.ms_played, e.skipped,
+                                   {event_ref},
+                                   e.filename AS _file, e.file_row_number + 1 AS _line
+                            FROM read_parquet({listing}, filename = true,
+                                              file_row_number = true) e
+                            LEFT JOIN {tracks} t ON t.track_id = e.track_id
+                            {track_join}
+                            LEFT JOIN {artists} ea ON ea.artist_id = e.artist_id
+                            WHERE {keep}"""
+                    )
+                except duckdb.Error as exc:
+                    raise _wrap(path, exc) from exc
+                yield {"events": con.table("_lake_batch")}
+        finally:
+            # after a failure the transaction is aborted and its rollback drops them
+            with contextlib.suppress(duckdb.Error):
+                con.execute("DROP TABLE IF EXISTS _lake_batch")
+                con.execute("DROP TABLE IF EXISTS _lake_bad")
