@@ -95,9 +95,37 @@ def status_of(exc: EncoreError) -> tuple[int, str]:
     return 400, "bad-request"
 
 
+#: Complaints about a body's shape (a field missing or not allowed), not about a value.
+_SHAPE = frozenset({"missing", "extra_forbidden"})
+
+
+def _union_member(loc: tuple[Any, ...]) -> str | None:
+    """The union member an error is about (``body.EventBatch.events.0``: ``EventBatch``):
+    pydantic puts the member's class name after ``body``; Encore's fields are lower case."""
+    if len(loc) > 1 and loc[0] == "body" and isinstance(loc[1], str) and loc[1][:1].isupper():
+        return loc[1]
+    return None
+
+
+def _closest_shape(errors: list[Any]) -> list[Any]:
+    """For a body of several possible shapes (``Event | EventBatch``), only the errors of
+    the shape the client meant: the member with the fewest shape complaints, then the
+    fewest errors; its class name is dropped from each location (``body.events.0.track_id``)."""
+    groups: dict[str, list[Any]] = {}
+    for e in errors:
+        member = _union_member(tuple(e.get("loc", ())))
+        if member is None:
+            return errors
+        groups.setdefault(member, []).append(e)
+    if len(groups) < 2:
+        return errors
+    best = min(groups.values(), key=lambda g: (sum(e.get("type") in _SHAPE for e in g), len(g)))
+    return [{**e, "loc": (e["loc"][0], *e["loc"][2:])} for e in best]
+
+
 def _clean(errors: list[Any]) -> list[dict[str, Any]]:
     out = []
-    for e in errors:
+    for e in _closest_shape(errors):
         loc = [str(p) for p in e.get("loc", ())]
         out.append(
             {"field": ".".join(loc), "message": str(e.get("msg", "")), "type": e.get("type")}
