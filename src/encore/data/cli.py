@@ -182,6 +182,15 @@ def ingest_cmd(
     )
     for note in replaced_notes(results):
         err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    for r in results:
+        if r.dropped:
+            why = ", ".join(f"{reason} {n:,}" for reason, n in sorted(r.dropped.items()))
+            err_console.print(
+                f"{r.source} {r.path}: {sum(r.dropped.values()):,} rows left out by rule (not "
+                f"errors): {why} (docs/data-model.md)",
+                highlight=False,
+                markup=False,
+            )
     refreshed = [r.resolution for r in results if r.resolution]
     if refreshed:
         predicted = sum(r["new_artists_predicted"] for r in refreshed)

@@ -109,6 +109,10 @@ class IngestContext:
         ``"skip"``: bad rows go to the ``rejects`` table with the reason.
     user:
         For single-person exports: the user id to use (default: the folder's name).
+    dropped:
+        Rows a documented rule of the format leaves out (not bad rows: Last.fm's Unix time
+        0, a Spotify placeholder play, a podcast episode), counted per reason by
+        :meth:`drop`; the ingest's answer reports them, so every row is accounted for.
     """
 
     con: duckdb.DuckDBPyConnection
@@ -116,6 +120,12 @@ class IngestContext:
     user: str | None = None
     progress: Callable[[str], None] | None = None
     rejects: list[Reject] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str, n: int) -> None:
+        """Count ``n`` rows left out by a documented rule (``reason``: what they are)."""
+        if n:
+            self.dropped[reason] = self.dropped.get(reason, 0) + int(n)
 
     def reject(
         self,
@@ -206,6 +216,8 @@ class IngestResult:
     replaced: list[dict[str, Any]] = field(default_factory=list)
     #: The users whose plays or likes this ingest holds.
     users: list[str] = field(default_factory=list)
+    #: Rows the loader left out by a documented rule, per reason (:meth:`IngestContext.drop`).
+    dropped: dict[str, int] = field(default_factory=dict)
 
 
 def fingerprint(path: Path) -> str:
@@ -385,6 +397,7 @@ def ingest(
         refreshed,
         replaced,
         users,
+        dict(ctx.dropped),
     )
 
 

@@ -369,6 +369,8 @@ class LastfmCsv(Loader):
         st.add("events", all_events)
         n = len(all_events)
         detail = ", ".join(f"{k} {v:,}" for k, v in sorted(dropped.items()) if v) or "none"
+        for reason, count in dropped.items():
+            ctx.drop(reason, count)
         ctx.step(
             f"{self.name}: {n:,} scrobbles for {user}; dropped {sum(dropped.values()):,} ({detail})"
         )

@@ -735,6 +735,7 @@ class SpotifyBasic(Loader):
                 )
             )
         events = pd.concat(frames, ignore_index=True)
+        ctx.drop("'Unknown Artist - Unknown Track' placeholder plays", n_unknown)
         ctx.step(
             f"{self.name}: {len(events):,} plays for {user} from {len(files)} file(s); "
             f"skipped {n_unknown:,} 'Unknown Artist - Unknown Track' placeholder plays "
@@ -916,6 +917,8 @@ class SpotifyExtended(Loader):
             raise DataError("no extended history files left to read", file=str(path))
         events = pd.concat(frames, ignore_index=True)
         detail = ", ".join(f"{k} {v:,}" for k, v in sorted(non_music.items())) or "none"
+        for kind, count in non_music.items():
+            ctx.drop(f"{kind} (not music)", count)
         ctx.step(
             f"{self.name}: {len(events):,} plays for {user} from {len(files)} file(s); "
             f"skipped {sum(non_music.values()):,} non-music rows ({detail})"
