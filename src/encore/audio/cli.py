@@ -8,20 +8,20 @@ from typing import Annotated, Any
 import typer
 
 from encore.cli.common import (
-    DbOpt,
-    EncoreGroup,
-    FormatOpt,
     OutputFormat,
-    VerboseOpt,
+    SeedOpt,
+    State,
     emit,
+    emit_json,
     err_console,
-    state,
+    say_written,
+    sub_app,
+    with_state,
+    write_csvs,
 )
 
-audio_app = typer.Typer(
-    cls=EncoreGroup,
-    no_args_is_help=True,
-    help="Genre and mood from the audio itself (log-mel CNN), and embeddings for tracks nobody has played.",
+audio_app = sub_app(
+    "Genre and mood from the audio itself (log-mel CNN), and embeddings for tracks nobody has played."
 )
 
 DataOpt = Annotated[
@@ -42,7 +42,6 @@ ModelOpt = Annotated[
     ),
 ]
 EpochsOpt = Annotated[int, typer.Option("--epochs", help="CNN training epochs.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 ThreadsOpt = Annotated[
     int | None,
     typer.Option("--threads", help="torch threads (default: torch's).", show_default=False),
@@ -98,17 +97,15 @@ def _progress() -> Any:
 
 
 @audio_app.command("train")
+@with_state
 def train_cmd(
-    ctx: typer.Context,
+    st: State,
     data: DataOpt = None,
     model: ModelOpt = None,
     epochs: EpochsOpt = 15,
     seed: SeedOpt = 0,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "auto",
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Train the CNN (and mood head) on every clip of a labelled folder; save it.
 
@@ -120,7 +117,6 @@ def train_cmd(
     from encore.audio.evaluate import MOOD_TARGETS, load_inputs
     from encore.audio.signal import AudioCache
 
-    st = state(ctx, db, fmt, verbose)
     cfg = CNNConfig(epochs=epochs, seed=seed, threads=threads, device=device)
     on = str(resolve_device(device))  # a GPU asked for and not there is refused before decoding
     clips = load_clips(_data_dir(data))
@@ -158,8 +154,9 @@ def train_cmd(
 
 
 @audio_app.command("evaluate")
+@with_state
 def evaluate_cmd(
-    ctx: typer.Context,
+    st: State,
     data: DataOpt = None,
     folds: Annotated[int, typer.Option("--folds", help="Folds (grouped by artist and song).")] = 5,
     seeds: Annotated[
@@ -196,9 +193,6 @@ def evaluate_cmd(
     ] = None,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "auto",
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Grouped k-fold CV of the CNN, baselines and ensemble; mood and cold start.
 
@@ -211,11 +205,9 @@ def evaluate_cmd(
     from encore.audio.clips import load_clips
     from encore.audio.cnn import CNNConfig, resolve_device
     from encore.audio.evaluate import EvalSetting, confusion_charts, cross_validate, gtzan_reference
-    from encore.cli.common import console, to_json
     from encore.config import Settings
     from encore.errors import ConfigError, DataError
 
-    st = state(ctx, db, fmt, verbose)
     try:
         seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
     except ValueError as exc:
@@ -248,17 +240,14 @@ def evaluate_cmd(
     genre = pd.concat([result.genre, ref], ignore_index=True) if ref is not None else result.genre
     written: list[str] = []
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, table in (
-            ("genre", genre),
-            ("per_fold", result.per_fold),
-            ("mood", result.mood),
-            ("coldstart", result.coldstart),
-            ("coldstart_per_fold", result.coldstart_per_fold),
-        ):
-            if table is not None:
-                table.to_csv(out / f"audio-{name}.csv", index=False)
-                written.append(str(out / f"audio-{name}.csv"))
+        tables = {
+            "audio-genre": genre,
+            "audio-per_fold": result.per_fold,
+            "audio-mood": result.mood,
+            "audio-coldstart": result.coldstart,
+            "audio-coldstart_per_fold": result.coldstart_per_fold,
+        }
+        written += [str(p) for p in write_csvs(out, tables)]
         written += [str(p) for p in confusion_charts(result, out)]
         first = clips.frame.groupby("genre", sort=True).head(1)
         grid = spectrogram_grid(
@@ -266,18 +255,17 @@ def evaluate_cmd(
         )
         written.append(str(grid))
     if st.fmt is OutputFormat.json:
-        payload = {
-            "setting": result.setting,
-            "genre": genre.to_dict(orient="records"),
-            "confusion": {m: v.tolist() for m, v in result.confusion.items()},
-            "genres": result.genres,
-            "mood": None if result.mood is None else result.mood.to_dict(orient="records"),
-            "coldstart": None
-            if result.coldstart is None
-            else result.coldstart.to_dict(orient="records"),
-            "files": written,
-        }
-        typer.echo(to_json(payload))
+        emit_json(
+            {
+                "setting": result.setting,
+                "genre": genre,
+                "confusion": {m: v.tolist() for m, v in result.confusion.items()},
+                "genres": result.genres,
+                "mood": result.mood,
+                "coldstart": result.coldstart,
+                "files": written,
+            }
+        )
         return
     if st.fmt is OutputFormat.table:  # one column per metric: "mean [lo, hi]"
         genre = _compact(genre, ["accuracy", "macro_f1"])
@@ -299,13 +287,13 @@ def evaluate_cmd(
                 st.fmt,
                 title=f"Cold start: precision@{k} of held-out clips per listener",
             )
-        for w in written:
-            console.print(f"wrote {w}")
+        say_written(written)
 
 
 @audio_app.command("ingest")
+@with_state
 def ingest_cmd(
-    ctx: typer.Context,
+    st: State,
     path: Annotated[
         Path, typer.Argument(help="An audio file or a folder of them (labels.csv names tracks).")
     ],
@@ -313,16 +301,12 @@ def ingest_cmd(
     on_error: Annotated[
         str, typer.Option("--on-error", help="raise or skip undecodable files.")
     ] = "raise",
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Embed every audio file and write the embeddings, genre and mood to track_features."""
     from encore.audio.store import AudioEmbeddingLoader
     from encore.data.ingest import ingest
     from encore.data.store import Store
 
-    st = state(ctx, db, fmt, verbose)
     fitted = _load_model(model, st.db)
     with _progress() as prog:
         task = prog.add_task("embedding audio files", total=None)
@@ -352,18 +336,15 @@ def _embed_file(fitted: Any, file: Path) -> tuple[Any, Any]:
 
 
 @audio_app.command("predict")
+@with_state
 def predict_cmd(
-    ctx: typer.Context,
+    st: State,
     file: Annotated[Path, typer.Argument(help="An audio file (MP3, WAV, FLAC, OGG).")],
     model: ModelOpt = None,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Genre probabilities and predicted mood (share of listeners per emotion) of a file."""
     import pandas as pd
 
-    st = state(ctx, db, fmt, verbose)
     fitted = _load_model(model, st.db)
     emb, prob = _embed_file(fitted, file)
     rows = [
@@ -389,14 +370,12 @@ def predict_cmd(
 
 
 @audio_app.command("similar")
+@with_state
 def similar_cmd(
-    ctx: typer.Context,
+    st: State,
     file: Annotated[Path, typer.Argument(help="An audio file.")],
     n: Annotated[int, typer.Option("-n", help="How many tracks.")] = 10,
     model: ModelOpt = None,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """The store's tracks closest to a file by audio embedding (tracks with no plays too)."""
     from encore.audio.signal import file_digest
@@ -406,7 +385,6 @@ def similar_cmd(
 
     if n < 1:
         raise ConfigError("-n must be at least 1")
-    st = state(ctx, db, fmt, verbose)
     fitted = _load_model(model, st.db)
     emb, _ = _embed_file(fitted, file)
     with Store(st.db, read_only=True) as store:

@@ -6,16 +6,18 @@ works) and also inherits them from the top level (``encore --db X info``).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 import math
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import pandas as pd
 import typer
@@ -58,6 +60,8 @@ FormatOpt = Annotated[
 VerboseOpt = Annotated[
     int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")
 ]
+#: Seed of a command's sampling and fitting (where it needs no more words than this).
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 #: Item level of a recommendation or interaction matrix.
 LevelOpt = Annotated[str, typer.Option("--level", help="Item level: track, artist or album.")]
 #: How interactions become weights (data.dataset.WEIGHTINGS).
@@ -92,6 +96,59 @@ def state(
     st = State(db or base.db, fmt or base.fmt, max(verbose, base.verbose))
     setup_logging(st.verbose)
     return st
+
+
+R = TypeVar("R")
+
+#: The shared options :func:`with_state` gives a command, in the order ``--help`` lists them.
+_SHARED = (
+    inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DbOpt),
+    inspect.Parameter("fmt", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=FormatOpt),
+    inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=0, annotation=VerboseOpt),
+)
+
+
+def with_state(func: Callable[..., R]) -> Callable[..., R]:
+    """Give a command ``--db``, ``--format`` and ``-v`` and call it with their :class:`State`.
+
+    The command declares its own options and a parameter ``st: State``; Typer sees them
+    followed by the three shared options (where every command lists them in ``--help``) and
+    a context, and the command is called with ``st`` resolved by :func:`state` (its own
+    options merged with the top-level ones). Put it under ``@app.command(...)``.
+    """
+    sig = inspect.signature(func, eval_str=True)
+    if "st" not in sig.parameters:
+        raise TypeError(f"{func.__name__} needs a parameter `st: State` to use with_state")
+    own = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for name, p in sig.parameters.items()
+        if name != "st"
+    ]
+    ctx = inspect.Parameter(
+        "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
+    )
+    params = [ctx, *own, *_SHARED]
+
+    @functools.wraps(func)
+    def command(
+        ctx: typer.Context,
+        *,
+        db: Path | None = None,
+        fmt: OutputFormat | None = None,
+        verbose: int = 0,
+        **kwargs: Any,
+    ) -> R:
+        return func(st=state(ctx, db, fmt, verbose), **kwargs)
+
+    command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
+
+
+def sub_app(help: str) -> typer.Typer:
+    """An area's command group (``encore rl``, ``encore keys``, ...): errors to exit codes
+    (:class:`EncoreGroup`), its help when called without a command."""
+    return typer.Typer(cls=EncoreGroup, help=help, no_args_is_help=True)
 
 
 def _from_env(ctx: Any, name: str) -> bool:
@@ -149,6 +206,33 @@ def emit(
     for row in frame.itertuples(index=False):
         table.add_row(*[_cell(v) for v in row])
     console.print(table)
+
+
+def emit_json(payload: Mapping[str, Any]) -> None:
+    """Print one JSON object; a frame among its values becomes a list of records
+    (``DataFrame.to_dict(orient="records")``), the form the commands' JSON has always had."""
+    frames_as_records = {
+        k: v.to_dict(orient="records") if isinstance(v, pd.DataFrame) else v
+        for k, v in payload.items()
+    }
+    typer.echo(to_json(frames_as_records))
+
+
+def write_csvs(out: Path, tables: Mapping[str, pd.DataFrame | None]) -> list[Path]:
+    """Write each table to ``out/NAME.csv`` (the folder made if missing; None skipped)."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, table in tables.items():
+        if table is not None:
+            table.to_csv(out / f"{name}.csv", index=False)
+            paths.append(out / f"{name}.csv")
+    return paths
+
+
+def say_written(paths: Iterable[Path | str], *, stderr: bool = False) -> None:
+    """One line ``wrote PATH`` per file a command wrote (charts, tables)."""
+    for path in paths:
+        (err_console if stderr else console).print(f"wrote {path}")
 
 
 def _cell(v: Any) -> str:

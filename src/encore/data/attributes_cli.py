@@ -14,21 +14,17 @@ import pandas as pd
 import typer
 
 from encore.cli.common import (
-    DbOpt,
-    EncoreGroup,
-    FormatOpt,
     OutputFormat,
-    VerboseOpt,
+    State,
     emit,
     err_console,
-    state,
+    sub_app,
+    with_state,
 )
 
-catalogue_app = typer.Typer(
-    cls=EncoreGroup,
-    help="The catalogue's attributes: release year, language, artist country and duration, "
-    "each with its basis.",
-    no_args_is_help=True,
+catalogue_app = sub_app(
+    "The catalogue's attributes: release year, language, artist country and duration, "
+    "each with its basis."
 )
 
 
@@ -58,11 +54,9 @@ def _coverage_table(before: list[dict[str, Any]], after: list[dict[str, Any]]) -
 
 
 @catalogue_app.command("resolve")
+@with_state
 def resolve_cmd(
-    ctx: typer.Context,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
+    st: State,
 ) -> None:
     """Give tracks a release year, language and duration and artists a country, with bases.
 
@@ -74,7 +68,6 @@ def resolve_cmd(
     from encore.data.attributes import resolve_attributes
     from encore.data.store import Store
 
-    st = state(ctx, db, fmt, verbose)
     with (
         Store(st.db) as store,
         Progress(
@@ -122,19 +115,16 @@ def resolve_cmd(
 
 
 @catalogue_app.command("show")
+@with_state
 def show_cmd(
-    ctx: typer.Context,
+    st: State,
     track: Annotated[int, typer.Argument(help="Track id (as in recommendations and rankings).")],
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """One track's release year, language, duration and artist country, with their bases."""
     from encore.data.attributes import has_attributes
     from encore.data.store import Store
     from encore.errors import ConfigError, UnknownIdError
 
-    st = state(ctx, db, fmt, verbose)
     with Store(st.db, read_only=True) as store:
         if not has_attributes(store):
             raise ConfigError(

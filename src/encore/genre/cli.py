@@ -8,21 +8,17 @@ from typing import Annotated
 import typer
 
 from encore.cli.common import (
-    DbOpt,
-    EncoreGroup,
-    FormatOpt,
     OutputFormat,
-    VerboseOpt,
+    SeedOpt,
+    State,
     emit,
     err_console,
-    state,
+    sub_app,
+    with_state,
+    write_csvs,
 )
 
-genre_app = typer.Typer(
-    cls=EncoreGroup,
-    no_args_is_help=True,
-    help="Predict the genre of tracks or artists whose genre is unknown.",
-)
+genre_app = sub_app("Predict the genre of tracks or artists whose genre is unknown.")
 
 ModelDirOpt = Annotated[
     Path | None,
@@ -50,7 +46,6 @@ GroupsOpt = Annotated[
         show_default=False,
     ),
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -75,8 +70,9 @@ def _options(model: str, groups: str | None) -> dict[str, object]:
 
 
 @genre_app.command("train")
+@with_state
 def train_cmd(
-    ctx: typer.Context,
+    st: State,
     model: ModelOpt = "logreg",
     dataset: DatasetOpt = "hetrec",
     groups: GroupsOpt = None,
@@ -86,9 +82,6 @@ def train_cmd(
         Path | None,
         typer.Option("--curve-dir", help="Write the VAE training curve here.", show_default=False),
     ] = None,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Train a genre model on every labelled item of a dataset and save it."""
     import numpy as np
@@ -97,7 +90,6 @@ def train_cmd(
     from encore.genre.base import make_model, model_path
     from encore.genre.features import load_genre_data
 
-    st = state(ctx, db, fmt, verbose)
     with Store(st.db, read_only=True) as store:
         data = load_genre_data(store, dataset)
     m = make_model(model, seed=seed, **_options(model, groups))
@@ -131,8 +123,9 @@ def train_cmd(
 
 
 @genre_app.command("evaluate")
+@with_state
 def evaluate_cmd(
-    ctx: typer.Context,
+    st: State,
     dataset: DatasetOpt = "hetrec",
     split: Annotated[
         str, typer.Option("--split", help="artist (artist-disjoint) or time (by release year).")
@@ -151,9 +144,6 @@ def evaluate_cmd(
         typer.Option("--out", help="Write charts and CSVs to this folder.", show_default=False),
     ] = None,
     seed: SeedOpt = 0,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Compare baselines, classifiers and VAEs on an artist- or time-disjoint split."""
     from encore.data.store import Store
@@ -162,7 +152,6 @@ def evaluate_cmd(
     from encore.genre.evaluate import DEFAULT_SPECS, evaluate
     from encore.genre.features import load_genre_data
 
-    st = state(ctx, db, fmt, verbose)
     if split not in ("artist", "time"):
         raise ConfigError(f"unknown split {split!r}", hint="use 'artist' or 'time'")
     specs = list(DEFAULT_SPECS)
@@ -181,13 +170,11 @@ def evaluate_cmd(
     table = result.table
     emit(table, st.fmt, title=f"Genre prediction on {dataset}, {split} split")
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        files = [
-            out / f"genre-eval-{dataset}-{split}.csv",
-            out / f"genre-per-genre-{dataset}-{split}.csv",
-        ]
-        table.to_csv(files[0], index=False)
-        result.per_genre().to_csv(files[1], index=False)
+        tables = {
+            f"genre-eval-{dataset}-{split}": table,
+            f"genre-per-genre-{dataset}-{split}": result.per_genre(),
+        }
+        files = write_csvs(out, tables)
         best = str(table.sort_values(["macro_f1", "accuracy"]).iloc[-1]["model"])
         files += confusion_chart(result, best, out)
         files += per_genre_chart(result, list(dict.fromkeys([table["model"].iloc[0], best])), out)
@@ -202,8 +189,9 @@ def evaluate_cmd(
 
 
 @genre_app.command("predict")
+@with_state
 def predict_cmd(
-    ctx: typer.Context,
+    st: State,
     item_id: Annotated[
         int | None,
         typer.Argument(
@@ -238,9 +226,6 @@ def predict_cmd(
         ),
     ] = False,
     model_dir: ModelDirOpt = None,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Ranked genres with probabilities for a track in the store or one described by name."""
     from encore.data.store import Store
@@ -253,7 +238,6 @@ def predict_cmd(
         write_predictions,
     )
 
-    st = state(ctx, db, fmt, verbose)
     m = load_model(_model_dir(model_dir), model, dataset)
     given_names = any(v is not None for v in (artist, album, title))
     if sum([item_id is not None, given_names, unlabelled]) != 1:
@@ -293,8 +277,9 @@ def predict_cmd(
 
 
 @genre_app.command("resolve")
+@with_state
 def resolve_cmd(
-    ctx: typer.Context,
+    st: State,
     model: ModelOpt = "logreg",
     no_predict: Annotated[
         bool,
@@ -303,16 +288,12 @@ def resolve_cmd(
         ),
     ] = False,
     seed: SeedOpt = 0,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Give every play a genre and minutes: match artists across sources, predict the rest,
     estimate durations; the analytics then count them, marked (see docs/coverage.md)."""
     from encore.data.resolve import coverage, resolve
     from encore.data.store import Store
 
-    st = state(ctx, db, fmt, verbose)
     with Store(st.db) as store:
         with err_console.status("resolving genres") as status:
             report = resolve(

@@ -9,23 +9,21 @@ import pandas as pd
 import typer
 
 from encore.cli.common import (
-    DbOpt,
-    EncoreGroup,
-    FormatOpt,
     OutputFormat,
-    VerboseOpt,
+    State,
     console,
     emit,
+    emit_json,
     err_console,
-    state,
-    to_json,
+    say_written,
+    sub_app,
+    with_state,
+    write_csvs,
 )
 from encore.errors import ConfigError
 
-rl_app = typer.Typer(
-    cls=EncoreGroup,
-    help="Reinforcement learning: bandit and REINFORCE policies, off-policy evaluation, simulator.",
-    no_args_is_help=True,
+rl_app = sub_app(
+    "Reinforcement learning: bandit and REINFORCE policies, off-policy evaluation, simulator."
 )
 
 SmallOpt = Annotated[
@@ -51,6 +49,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(rl_app, name="rl")
 
 
+def _at_least_one(**options: int | None) -> None:
+    """Refuse a count option below 1 (``max_rounds_per_user`` is ``--max-rounds-per-user``)."""
+    for name, value in options.items():
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+
+
 def _settings(small: bool, min_item_plays: int | None, seed: int, **more: Any) -> Any:
     from dataclasses import replace
 
@@ -58,9 +63,8 @@ def _settings(small: bool, min_item_plays: int | None, seed: int, **more: Any) -
 
     s = Settings.small() if small else Settings()
     changes: dict[str, Any] = {"seed": seed}
+    _at_least_one(min_item_plays=min_item_plays)
     if min_item_plays is not None:
-        if min_item_plays < 1:
-            raise ConfigError("--min-item-plays must be at least 1")
         changes["min_item_plays"] = min_item_plays
     changes.update({k: v for k, v in more.items() if v is not None})
     return replace(s, **changes)
@@ -111,17 +115,15 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 @rl_app.command("ope-check")
+@with_state
 def ope_check_cmd(
-    ctx: typer.Context,
+    st: State,
     rounds: Annotated[
         str, typer.Option("--rounds", help="Log sizes, comma-separated.")
     ] = "500,2000",
     repeats: Annotated[int, typer.Option("--repeats", help="Synthetic logs per size.")] = 100,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples per log.")] = 100,
     seed: SeedOpt = 0,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Bias, spread, RMSE and interval coverage of every estimator on synthetic logs whose
     true policy value is known (run before trusting them on real logs)."""
@@ -129,7 +131,6 @@ def ope_check_cmd(
 
     from encore.rl.ope import SyntheticBandit, synthetic_check
 
-    st = state(ctx, db, fmt, verbose)
     try:
         sizes = [int(x) for x in rounds.split(",") if x.strip()]
     except ValueError as exc:
@@ -150,8 +151,9 @@ def ope_check_cmd(
 
 
 @rl_app.command("simulate")
+@with_state
 def simulate_cmd(
-    ctx: typer.Context,
+    st: State,
     small: SmallOpt = False,
     min_item_plays: MinPlaysOpt = None,
     sessions: Annotated[
@@ -159,9 +161,6 @@ def simulate_cmd(
     ] = 20,
     max_rounds_per_user: MaxRoundsOpt = None,
     seed: SeedOpt = 0,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Fit the listener simulator on the store's rewarded rounds and report its fit to the
     held-out sessions (skip rate, session length, genre mix)."""
@@ -169,11 +168,7 @@ def simulate_cmd(
     from encore.rl.logging_policy import Embeddings, fit_behaviour
     from encore.rl.simulator import Simulator, heldout_fit
 
-    st = state(ctx, db, fmt, verbose)
-    if sessions < 1:
-        raise ConfigError("--sessions must be at least 1")
-    if max_rounds_per_user is not None and max_rounds_per_user < 1:
-        raise ConfigError("--max-rounds-per-user must be at least 1")
+    _at_least_one(sessions=sessions, max_rounds_per_user=max_rounds_per_user)
     settings = _settings(small, min_item_plays, seed, max_rounds_per_user=max_rounds_per_user)
     with progress_status("fitting the simulator"):
         data = _load(st.db, settings)
@@ -182,14 +177,15 @@ def simulate_cmd(
         sim = Simulator.fit(data, emb)
         fit = heldout_fit(sim, behaviour, sessions_per_user=sessions, seed=seed)
     if st.fmt is OutputFormat.json:
-        typer.echo(to_json({"data": data.stats, "fit": fit.to_dict(orient="records"), **sim.stats}))
+        emit_json({"data": data.stats, "fit": fit, **sim.stats})
         return
     emit(fit, st.fmt, title="Simulator against held-out sessions")
 
 
 @rl_app.command("evaluate")
+@with_state
 def evaluate_cmd(
-    ctx: typer.Context,
+    st: State,
     policies: Annotated[
         str,
         typer.Option(
@@ -214,16 +210,12 @@ def evaluate_cmd(
         Path | None, typer.Option("--out", help="Folder for the tables and charts (PNG + HTML).")
     ] = None,
     seed: SeedOpt = 0,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Compare the policies on ranking metrics, off-policy estimates with intervals and ESS,
     and long-run reward in the calibrated simulator (one table)."""
     from encore.recommenders.registry import available_models
     from encore.rl.evaluate import run_rl_evaluation, write_charts
 
-    st = state(ctx, db, fmt, verbose)
     names = [p.strip() for p in policies.split(",") if p.strip()]
     known = set(available_models())
     unknown = [n for n in names if n not in known]
@@ -231,15 +223,13 @@ def evaluate_cmd(
         from encore.errors import UnknownIdError
 
         raise UnknownIdError("model", unknown or [policies], hint="see encore evaluate --help")
-    for option, value in (
-        ("--sessions", sessions),
-        ("--ope-rounds", ope_rounds),
-        ("--max-users", max_users),
-        ("--max-rounds-per-user", max_rounds_per_user),
-        ("--epochs", epochs),
-    ):
-        if value is not None and value < 1:
-            raise ConfigError(f"{option} must be at least 1")
+    _at_least_one(
+        sessions=sessions,
+        ope_rounds=ope_rounds,
+        max_users=max_users,
+        max_rounds_per_user=max_rounds_per_user,
+        epochs=epochs,
+    )
     settings = _settings(
         small,
         min_item_plays,
@@ -259,24 +249,24 @@ def evaluate_cmd(
         )
     paths: list[Path] = []
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        result.table.to_csv(out / "rl_comparison.csv", index=False)
-        result.ope.to_csv(out / "rl_ope.csv", index=False)
-        result.sessions.to_csv(out / "rl_sessions.csv", index=False)
-        result.simulator_fit.to_csv(out / "rl_simulator_fit.csv", index=False)
+        tables = {
+            "rl_comparison": result.table,
+            "rl_ope": result.ope,
+            "rl_sessions": result.sessions,
+            "rl_simulator_fit": result.simulator_fit,
+        }
+        write_csvs(out, tables)
         paths = write_charts(result, out)
     if st.fmt is OutputFormat.json:
-        typer.echo(
-            to_json(
-                {
-                    "data": result.data_stats,
-                    "comparison": result.table.to_dict(orient="records"),
-                    "ope": result.ope.to_dict(orient="records"),
-                    "simulator_fit": result.simulator_fit.to_dict(orient="records"),
-                    "logging_policy_fit": result.behaviour_fit,
-                    "charts": [str(p) for p in paths],
-                }
-            )
+        emit_json(
+            {
+                "data": result.data_stats,
+                "comparison": result.table,
+                "ope": result.ope,
+                "simulator_fit": result.simulator_fit,
+                "logging_policy_fit": result.behaviour_fit,
+                "charts": [str(p) for p in paths],
+            }
         )
         return
     shown = result.table if st.fmt is OutputFormat.csv else display_table(result.table)
@@ -284,13 +274,13 @@ def evaluate_cmd(
     if st.fmt is OutputFormat.table:
         emit(result.simulator_fit, st.fmt, title="Simulator against held-out sessions")
         emit(pd.DataFrame([result.behaviour_fit]), st.fmt, title="Logging policy, held-out fit")
-        for p in paths:
-            console.print(f"wrote {p}")
+        say_written(paths)
 
 
 @rl_app.command("train")
+@with_state
 def train_cmd(
-    ctx: typer.Context,
+    st: State,
     policy: Annotated[
         str,
         typer.Option(
@@ -306,9 +296,6 @@ def train_cmd(
         Path | None, typer.Option("--out", help="Folder for the learning curve (PNG + HTML).")
     ] = None,
     seed: SeedOpt = 0,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Fit a policy on the store's rewarded rounds (train side; the bandit with genres) and
     save it as <db>.models/rl-<policy>.npz, which `encore rl recommend --model-file` serves."""
@@ -316,14 +303,11 @@ def train_cmd(
     from encore.recommenders.registry import available_models
     from encore.rl.evaluate import fit_policies, write_curve
 
-    st = state(ctx, db, fmt, verbose)
     if policy not in set(available_models()):
         from encore.errors import UnknownIdError
 
         raise UnknownIdError("model", [policy], hint="see encore evaluate --help")
-    for option, value in (("--max-rounds-per-user", max_rounds_per_user), ("--epochs", epochs)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{option} must be at least 1")
+    _at_least_one(max_rounds_per_user=max_rounds_per_user, epochs=epochs)
     settings = _settings(
         small,
         min_item_plays,
@@ -348,26 +332,20 @@ def train_cmd(
         "file": str(path),
     }
     if st.fmt is OutputFormat.json:
-        typer.echo(
-            to_json(
-                {
-                    **summary,
-                    "curve": [] if curve is None else curve.to_dict(orient="records"),
-                    "charts": [str(p) for p in paths],
-                }
-            )
+        emit_json(
+            {**summary, "curve": [] if curve is None else curve, "charts": [str(p) for p in paths]}
         )
         return
     emit(pd.DataFrame([summary]), st.fmt, title=f"{policy} fitted on the rewarded rounds")
     if curve is not None and st.fmt is OutputFormat.table:
         emit(curve.round(4), st.fmt, title="Learning curve")
-    for p in paths:
-        console.print(f"wrote {p}")
+    say_written(paths)
 
 
 @rl_app.command("recommend")
+@with_state
 def recommend_cmd(
-    ctx: typer.Context,
+    st: State,
     user: Annotated[str, typer.Argument(help="User id in the store, e.g. lh:user_05.")],
     model: Annotated[
         str, typer.Option("--model", help="Registry model (bandit, reinforce, als, ...).")
@@ -394,9 +372,6 @@ def recommend_cmd(
         Path | None,
         typer.Option("--model-file", help="Serve this saved model (e.g. from encore rl train)."),
     ] = None,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """A list served by a known exploring policy, each track with its exact propensity
     (slot-wise epsilon-greedy over the model's candidates), optionally logged for exact
@@ -407,7 +382,6 @@ def recommend_cmd(
     from encore.recommenders import recommend as rec
     from encore.rl.serve import append_log, explore_slate
 
-    st = state(ctx, db, fmt, verbose)
     if n < 1 or pool < n:
         raise ConfigError(f"-n must be positive and --pool at least -n (got {n} and {pool})")
     if not 0.0 <= epsilon <= 1.0:

@@ -10,23 +10,20 @@ import pandas as pd
 import typer
 
 from encore.cli.common import (
-    DbOpt,
-    EncoreGroup,
-    FormatOpt,
     OutputFormat,
-    VerboseOpt,
+    SeedOpt,
+    State,
     console,
     emit,
+    emit_json,
     err_console,
-    state,
-    to_json,
+    sub_app,
+    with_state,
 )
 from encore.errors import ConfigError, UnknownIdError
 
-segments_app = typer.Typer(
-    cls=EncoreGroup,
-    help="Listener segments: cluster users by taste and behaviour, name them, map them.",
-    no_args_is_help=True,
+segments_app = sub_app(
+    "Listener segments: cluster users by taste and behaviour, name them, map them."
 )
 
 NameOpt = Annotated[
@@ -82,8 +79,9 @@ def _fmt(value: Any) -> str:
 
 
 @segments_app.command("fit")
+@with_state
 def fit_cmd(
-    ctx: typer.Context,
+    st: State,
     users: Annotated[
         str | None,
         typer.Option("--users", help="Only users of this namespace, e.g. hetrec, lfm1b, lh."),
@@ -111,7 +109,7 @@ def fit_cmd(
     map_method: Annotated[
         str, typer.Option("--map", help="tsne, umap (needs umap-learn) or none.")
     ] = "tsne",
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    seed: SeedOpt = 0,
     seeds: Annotated[
         int, typer.Option("--seeds", help="Fits compared for the adjusted Rand index.")
     ] = 5,
@@ -121,16 +119,12 @@ def fit_cmd(
     jobs: Annotated[int, typer.Option("--jobs", help="Threads for clustering and t-SNE.")] = 1,
     name: NameOpt = "default",
     model_dir: ModelDirOpt = None,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Fit segments, save the model next to the store and the assignments in user_segments."""
     from encore.data.store import Store
     from encore.segments.features import candidate_users
     from encore.segments.model import fit_segments, write_assignments
 
-    st = state(ctx, db, fmt, verbose)
     if map_method not in ("tsne", "umap", "none"):
         raise ConfigError(f"--map must be tsne, umap or none, not {map_method!r}")
     groups = [g.strip() for g in features.split(",") if g.strip()] if features else None
@@ -164,19 +158,13 @@ def fit_cmd(
     summary["assigned"] = written
     summary["saved"] = str(path)
     if st.fmt is OutputFormat.json:
-        payload = {
-            "summary": summary,
-            "curve": model.segmenter.curve,
-            "profiles": model.profiles,
-            "agreement": model.agreement,
-        }
-        typer.echo(
-            to_json(
-                {
-                    k: (v.to_dict(orient="records") if isinstance(v, pd.DataFrame) else v)
-                    for k, v in payload.items()
-                }
-            )
+        emit_json(
+            {
+                "summary": summary,
+                "curve": model.segmenter.curve,
+                "profiles": model.profiles,
+                "agreement": model.agreement,
+            }
         )
         return
     emit(_kv(summary), st.fmt, title="Segmentation")
@@ -188,28 +176,23 @@ def fit_cmd(
 
 
 @segments_app.command("show")
+@with_state
 def show_cmd(
-    ctx: typer.Context,
+    st: State,
     segment: Annotated[
         int | None, typer.Option("--segment", help="Show one segment in detail.")
     ] = None,
     name: NameOpt = "default",
     model_dir: ModelDirOpt = None,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Profiles of the fitted segments (size, genres, artists, countries, tenure, skips)."""
     from encore.segments.model import SegmentModel
 
-    st = state(ctx, db, fmt, verbose)
     model = SegmentModel.load(_dir(st.db, name, model_dir))
     prof = model.profiles
     if segment is None:
         if st.fmt is OutputFormat.json:
-            typer.echo(
-                to_json({"summary": model.summary(), "profiles": prof.to_dict(orient="records")})
-            )
+            emit_json({"summary": model.summary(), "profiles": prof})
             return
         emit(prof, st.fmt, title=f"Segments of model {model.name!r} ({model.segmenter.method})")
         return
@@ -217,9 +200,9 @@ def show_cmd(
         raise UnknownIdError(
             "segment", [segment], hint="known: " + ", ".join(map(str, prof["segment"].tolist()))
         )
-    row = prof[prof["segment"] == segment].iloc[0].to_dict()
+    row = {str(k): v for k, v in prof[prof["segment"] == segment].iloc[0].to_dict().items()}
     if st.fmt is OutputFormat.json:
-        typer.echo(to_json(row))
+        emit_json(row)
         return
     emit(
         pd.DataFrame({"field": list(row), "value": [_fmt(v) for v in row.values()]}),
@@ -229,23 +212,20 @@ def show_cmd(
 
 
 @segments_app.command("assign")
+@with_state
 def assign_cmd(
-    ctx: typer.Context,
+    st: State,
     user: Annotated[list[str], typer.Argument(help="User id(s) in the store, e.g. hetrec:2.")],
     save: Annotated[
         bool, typer.Option("--save", help="Also write the assignment to user_segments.")
     ] = False,
     name: NameOpt = "default",
     model_dir: ModelDirOpt = None,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Assign users to a segment from their data, without refitting (and place them on the map)."""
     from encore.data.store import Store
     from encore.segments.model import SegmentModel, store_assignments
 
-    st = state(ctx, db, fmt, verbose)
     model = SegmentModel.load(_dir(st.db, name, model_dir))
     with Store(st.db, read_only=not save) as store:
         out = model.assign(store, user)
@@ -255,8 +235,9 @@ def assign_cmd(
 
 
 @segments_app.command("map")
+@with_state
 def map_cmd(
-    ctx: typer.Context,
+    st: State,
     out: Annotated[Path, typer.Option("--out", help="Output file: .png or .html (interactive).")],
     method: Annotated[
         str | None, typer.Option("--method", help="tsne or umap (default: the map saved by fit).")
@@ -264,15 +245,11 @@ def map_cmd(
     title: Annotated[str | None, typer.Option("--title", help="Chart title.")] = None,
     name: NameOpt = "default",
     model_dir: ModelDirOpt = None,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Draw the 2-D map of listeners coloured by segment (PNG or interactive HTML)."""
     from encore.segments.mapping import embed, plot_html, plot_png
     from encore.segments.model import SegmentModel
 
-    st = state(ctx, db, fmt, verbose)
     suffix = out.suffix.lower()
     if suffix not in (".png", ".html"):
         raise ConfigError(f"--out must end in .png or .html, not {out.name!r}")
@@ -293,6 +270,6 @@ def map_cmd(
         hover = pd.DataFrame({"user_id": model.user_ids, "top_genres": model.top_genres})
         path = plot_html(xy, model.labels, model.names, hover, out, title=heading, method=wanted)
     if st.fmt is OutputFormat.json:
-        typer.echo(to_json({"out": str(path), "method": wanted, "users": len(model.user_ids)}))
+        emit_json({"out": str(path), "method": wanted, "users": len(model.user_ids)})
     else:
         console.print(f"map written to {path}")

@@ -8,19 +8,15 @@ import pandas as pd
 import typer
 
 from encore.cli.common import (
-    DbOpt,
-    EncoreGroup,
-    FormatOpt,
     OutputFormat,
-    VerboseOpt,
+    State,
     emit,
     err_console,
-    state,
+    sub_app,
+    with_state,
 )
 
-keys_app = typer.Typer(
-    cls=EncoreGroup, no_args_is_help=True, help="API keys of the service (writes need one)."
-)
+keys_app = sub_app("API keys of the service (writes need one).")
 
 
 def register(app: typer.Typer) -> None:
@@ -29,8 +25,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
 
 
+@with_state
 def serve_cmd(
-    ctx: typer.Context,
+    st: State,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
     close_reads: Annotated[
@@ -69,9 +66,6 @@ def serve_cmd(
             help="Recommendations computed at once on a cache miss (default: the CPU cores).",
         ),
     ] = None,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Serve the HTTP API and the dashboard (http://HOST:PORT/dashboard) over the store."""
     from encore.errors import MissingDependencyError
@@ -82,11 +76,9 @@ def serve_cmd(
     except ImportError as exc:
         raise MissingDependencyError(exc.name or "fastapi", "serve") from exc
 
+    from encore.data.store import Store
     from encore.serving.app import create_app
     from encore.serving.state import ServeSettings
-
-    st = state(ctx, db, fmt, verbose)
-    from encore.data.store import Store
 
     Store(st.db, read_only=True).close()  # a clear error before binding when there is no store
     settings = ServeSettings.from_env(
@@ -111,17 +103,14 @@ def serve_cmd(
 
 
 @keys_app.command("create")
+@with_state
 def create_cmd(
-    ctx: typer.Context,
+    st: State,
     name: Annotated[str, typer.Argument(help="Who or what uses the key.")],
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Create a key; it is printed once (only its hash is kept)."""
     from encore.serving.auth import create_key
 
-    st = state(ctx, db, fmt, verbose)
     entry, secret = create_key(st.db, name)
     if st.fmt is OutputFormat.table:
         err_console.print(f"key {entry.key_id} ({entry.name}); shown only now, keep it safe:")
@@ -131,13 +120,13 @@ def create_cmd(
 
 
 @keys_app.command("list")
+@with_state
 def list_cmd(
-    ctx: typer.Context, db: DbOpt = None, fmt: FormatOpt = None, verbose: VerboseOpt = 0
+    st: State,
 ) -> None:
     """The store's keys (ids, names, dates; never the keys)."""
     from encore.serving.auth import load_keys
 
-    st = state(ctx, db, fmt, verbose)
     keys = load_keys(st.db)
     frame = pd.DataFrame(
         [
@@ -156,16 +145,13 @@ def list_cmd(
 
 
 @keys_app.command("revoke")
+@with_state
 def revoke_cmd(
-    ctx: typer.Context,
+    st: State,
     key_id: Annotated[str, typer.Argument(help="The key's id (see `encore keys list`).")],
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Revoke a key; a running service refuses it from its next request."""
     from encore.serving.auth import revoke_key
 
-    st = state(ctx, db, fmt, verbose)
     entry = revoke_key(st.db, key_id)
     emit({"key_id": entry.key_id, "name": entry.name, "revoked_at": entry.revoked_at}, st.fmt)

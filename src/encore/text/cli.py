@@ -9,29 +9,23 @@ import pandas as pd
 import typer
 
 from encore.cli.common import (
-    DbOpt,
-    EncoreGroup,
-    FormatOpt,
     OutputFormat,
-    VerboseOpt,
+    State,
     console,
     emit,
     err_console,
-    state,
+    say_written,
+    sub_app,
     to_json,
+    with_state,
+    write_csvs,
 )
 from encore.errors import ConfigError, DataError
 
-moods_app = typer.Typer(
-    cls=EncoreGroup,
-    help="Track moods (happy / angry / sad / calm) from sound and words: compute, evaluate, chart.",
-    no_args_is_help=True,
+moods_app = sub_app(
+    "Track moods (happy / angry / sad / calm) from sound and words: compute, evaluate, chart."
 )
-lyrics_app = typer.Typer(
-    cls=EncoreGroup,
-    help="Lyrics: chorus-aware extractive summaries and their evaluation.",
-    no_args_is_help=True,
-)
+lyrics_app = sub_app("Lyrics: chorus-aware extractive summaries and their evaluation.")
 
 
 def register(app: typer.Typer) -> None:
@@ -47,19 +41,16 @@ def _num(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
+@with_state
 def mood_cmd(
-    ctx: typer.Context,
+    st: State,
     track: Annotated[str, typer.Argument(help="Track id, 'artist - title', or a title.")],
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """The mood quadrant of a track with the evidence from sound and from words."""
     from encore.data.catalogue import item_info
     from encore.data.store import Store
     from encore.text import mood as moodlib
 
-    st = state(ctx, db, fmt, verbose)
     with Store(st.db, read_only=True) as store:
         track_id = moodlib.resolve_track(store, track)
         with err_console.status("reading the evidence"):
@@ -103,8 +94,9 @@ def mood_cmd(
 
 
 @moods_app.command("compute")
+@with_state
 def compute_cmd(
-    ctx: typer.Context,
+    st: State,
     refit: Annotated[
         bool, typer.Option("--refit", help="Refit the lyrics model even if one is saved.")
     ] = False,
@@ -116,9 +108,6 @@ def compute_cmd(
             "(<store>.models/lyrics-mood.npz).",
         ),
     ] = None,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Compute every track's mood (audio features, lyrics, or both) into the store.
 
@@ -129,7 +118,6 @@ def compute_cmd(
     from encore.data.store import Store
     from encore.text import mood as moodlib
 
-    st = state(ctx, db, fmt, verbose)
     with Store(st.db) as store, err_console.status("computing moods") as status:
         rows = moodlib.compute_moods(
             store, st.db, refit=refit, model_file=lyrics_model, progress=status.update
@@ -149,8 +137,9 @@ def compute_cmd(
 
 
 @moods_app.command("evaluate")
+@with_state
 def evaluate_cmd(
-    ctx: typer.Context,
+    st: State,
     limit: Annotated[
         int | None,
         typer.Option("--limit", help="At most this many lyrics (seeded sample; default all)."),
@@ -159,15 +148,11 @@ def evaluate_cmd(
         Path | None, typer.Option("--out", help="Folder for the tables as CSV and JSON.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Folds and sampling seed.")] = 0,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Cross-validate mood from sound (spotify_moods labels) and from words (tcc valence)."""
     from encore.data.store import Store
     from encore.text import evaluate as ev
 
-    st = state(ctx, db, fmt, verbose)
     tables: dict[str, pd.DataFrame] = {}
     with Store(st.db, read_only=True) as store, err_console.status("mood from sound") as status:
         tables["sound"] = ev.evaluate_audio_mood(store, seed=seed)
@@ -190,9 +175,7 @@ def _emit_tables(tables: dict[str, pd.DataFrame], fmt: OutputFormat, out: Path |
             notes = ", ".join(f"{a}: {_plain(b)}" for a, b in table.attrs.items())
             emit(table, fmt, title=f"{key} ({notes})" if notes else key)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        for key, table in tables.items():
-            table.to_csv(out / f"{key}.csv", index=False)
+        write_csvs(out, tables)
         err_console.print(f"wrote {', '.join(f'{k}.csv' for k in tables)} to {out}")
 
 
@@ -210,8 +193,9 @@ def _plain(value: Any) -> Any:
 
 
 @moods_app.command("chart")
+@with_state
 def chart_cmd(
-    ctx: typer.Context,
+    st: State,
     user: Annotated[str | None, typer.Argument(help="User id (default: every listener).")] = None,
     start: Annotated[
         str | None, typer.Option("--from", help="Start of the window (YYYY-MM-DD).")
@@ -223,16 +207,12 @@ def chart_cmd(
         list[Path] | None,
         typer.Option("--chart", help="Write the chart to FILE.png or FILE.html (repeatable)."),
     ] = None,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """The mood of what a listener played, by month (needs `encore moods compute`)."""
     from encore.analytics.window import parse_when
     from encore.data.store import Store
     from encore.text.charts import mood_by_month, save_mood_chart
 
-    st = state(ctx, db, fmt, verbose)
     lo = parse_when(start, option="--from")[0] if start else None
     hi = parse_when(end, option="--to")[0] if end else None
     with Store(st.db, read_only=True) as store:
@@ -244,8 +224,7 @@ def chart_cmd(
             user = resolve_user(store, user)
         frame = mood_by_month(store, user, start=lo, end=hi)
     emit(frame, st.fmt, title=f"Mood by month: {frame.attrs['user']}")
-    for path in chart or []:
-        err_console.print(f"wrote {save_mood_chart(frame, path)}")
+    say_written((save_mood_chart(frame, path) for path in chart or []), stderr=True)
 
 
 def _read_text(store: Any, track: str | None, file: Path | None) -> tuple[str, str]:
@@ -274,8 +253,9 @@ def _read_text(store: Any, track: str | None, file: Path | None) -> tuple[str, s
 
 
 @lyrics_app.command("summarize")
+@with_state
 def summarize_cmd(
-    ctx: typer.Context,
+    st: State,
     track: Annotated[
         str | None, typer.Argument(help="Track id, 'artist - title', or a title.")
     ] = None,
@@ -289,14 +269,10 @@ def summarize_cmd(
     method: Annotated[
         str, typer.Option("--method", help="chorus (default), textrank or first (baselines).")
     ] = "chorus",
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """A chorus-aware extractive summary of a song's lyrics (chorus once + central lines)."""
     from encore.text.lyrics import summarize
 
-    st = state(ctx, db, fmt, verbose)
     if file is not None and track is None:
         text, where = _read_text(None, None, file)
     else:
@@ -322,23 +298,20 @@ def summarize_cmd(
 
 
 @lyrics_app.command("evaluate")
+@with_state
 def lyrics_evaluate_cmd(
-    ctx: typer.Context,
+    st: State,
     limit: Annotated[
         int, typer.Option("--limit", help="tcc lyrics sampled for the topic proxy (seeded).")
     ] = 400,
     ratio: Annotated[float, typer.Option("--ratio", help="Target length share.")] = 0.3,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the tables as CSV.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Folds and sampling seed.")] = 0,
-    db: DbOpt = None,
-    fmt: FormatOpt = None,
-    verbose: VerboseOpt = 0,
 ) -> None:
     """Summaries by proxy: topic agreement (tcc), compression, chorus retained, redundancy."""
     from encore.data.store import Store
     from encore.text import evaluate as ev
 
-    st = state(ctx, db, fmt, verbose)
     tables: dict[str, pd.DataFrame] = {}
     with Store(st.db, read_only=True) as store, err_console.status("summaries") as status:
         tables["topic"] = ev.evaluate_summaries_topic(
