@@ -136,3 +136,16 @@ def test_ingest_accounts_for_rows_left_out_by_rule(
     said = " ".join(result.output.split())
     assert f"{left_out:,} rows left out by rule (not errors)" in said
     assert reason in said
+
+
+def test_ingest_of_an_export_with_no_rows_says_so(tmp_path: Path) -> None:
+    """A history file holding an empty list loads nothing: the answer says that in words
+    (it was an empty table and nothing else)."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "StreamingHistory0.json").write_text("[]\n")
+    db = tmp_path / "s.duckdb"
+    result = runner.invoke(app, ["ingest", "spotify_basic", str(folder), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert f"spotify_basic {folder}: nothing loaded: no rows of this format" in said

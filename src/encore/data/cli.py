@@ -183,6 +183,12 @@ def ingest_cmd(
     for note in replaced_notes(results):
         err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     for r in results:
+        if not any(r.loaded.values()) and not r.rejected and not r.duplicates and not r.dropped:
+            err_console.print(
+                f"{r.source} {r.path}: nothing loaded: no rows of this format in it",
+                highlight=False,
+                markup=False,
+            )
         if r.dropped:
             why = ", ".join(f"{reason} {n:,}" for reason, n in sorted(r.dropped.items()))
             err_console.print(
