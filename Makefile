@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch==2.13.0 named in the same command takes the CPU build (see README)
-	$(BIN)/pip install -q torch==2.13.0 -e '.[ml,serve,audio,text,spark,dev]'
+	$(BIN)/pip install -q torch==2.13.0 -e '.[ml,serve,audio,text,spark,lake,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)

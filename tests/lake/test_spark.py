@@ -80,9 +80,13 @@ def test_cli_engine_spark(lake_db: Path, lake_dir: Path, spark: Any) -> None:
     args = ["analytics", "genres", "--from", "2024-03-01", "--to", "2024-04-14", "-f", "json"]
     runner = CliRunner()
     duck = runner.invoke(app, [*args, "--db", str(lake_db)])
-    res = runner.invoke(
-        app, [*args, "--db", str(lake_db), "--engine", "spark", "--lake", str(lake_dir)]
-    )
+    spark_args = ["--engine", "spark", "--lake", f"file://{lake_dir}"]
+    conf = ["--spark-conf", "spark.sql.shuffle.partitions=3"]  # handed to the session
+    try:
+        res = runner.invoke(app, [*args, "--db", str(lake_db), *spark_args, *conf])
+        assert spark.conf.get("spark.sql.shuffle.partitions") == "3"
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", "2")
     assert duck.exit_code == res.exit_code == 0, res.output
     assert json.loads(res.stdout) == json.loads(duck.stdout)
 
@@ -98,13 +102,14 @@ def test_als_on_spark_recovers_planted_blocks(spark: Any) -> None:
         chosen = rng.choice(list(half), size=8, replace=False)
         dense[u, chosen] = rng.integers(1, 5, size=8)
     matrix = sp.csr_matrix(dense)
-    uf, vf = fit_spark_als(spark, matrix, n_users, n_items, factors=4, iterations=8, seed=1)
+    kw: dict[str, Any] = {"factors": 4, "iterations": 8, "seed": 1, "blocks": 2}
+    uf, vf = fit_spark_als(spark, matrix, n_users, n_items, **kw)
     assert uf.shape == (n_users, 4) and vf.shape == (n_items, 4)
     scores = uf @ vf.T
     scores[dense > 0] = -np.inf
     best = scores.argmax(axis=1)
     assert (best[:20] < 15).all() and (best[20:] >= 15).all()
-    again = fit_spark_als(spark, matrix, n_users, n_items, factors=4, iterations=8, seed=1)
+    again = fit_spark_als(spark, matrix, n_users, n_items, **kw)
     np.testing.assert_allclose(again[0], uf, rtol=1e-5, atol=1e-6)  # seeded
 
 

@@ -128,11 +128,20 @@ EngineOpt = Annotated[
     ),
 ]
 LakeOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--lake",
-        help="Read a Parquet lake instead of the store (default with --engine spark: "
-        "<store>.lake/).",
+        help="Read a Parquet lake instead of the store: a folder or an object-store URI "
+        "(s3://bucket/prefix, gs://...; default with --engine spark: <store>.lake/).",
+        show_default=False,
+    ),
+]
+SparkConfOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--spark-conf",
+        help="A Spark setting KEY=VALUE for --engine spark (repeatable; e.g. "
+        "spark.hadoop.fs.s3a.endpoint=http://minio:9000); also ENCORE_SPARK_CONF.",
         show_default=False,
     ),
 ]
@@ -152,16 +161,20 @@ def register(app: typer.Typer) -> None:
     app.add_typer(analytics_app, name="analytics")
 
 
-def _open(st: State, engine: str, lake: Path | None) -> Any:
+def _open(st: State, engine: str, lake: str | None, spark_conf: list[str] | None = None) -> Any:
     """The store an analytics command reads: the DuckDB file, or a lake (DuckDB or Spark)."""
     from encore.lake import ENGINES, default_lake
 
     if engine not in ENGINES:
         raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     if engine == "spark":
-        from encore.lake.spark import SparkLakeStore
+        from encore.lake.spark import SparkLakeStore, parse_spark_conf, spark_session
 
-        return SparkLakeStore(lake if lake is not None else default_lake(st.db))
+        conf: dict[str, Any] = parse_spark_conf(spark_conf or [])
+        where = lake if lake is not None else default_lake(st.db)
+        return SparkLakeStore(where, spark_session(**conf) if conf else None)
+    if spark_conf:
+        raise ConfigError("--spark-conf is for --engine spark")
     if lake is not None:
         from encore.lake.store import open_lake
 
@@ -188,7 +201,8 @@ def _run(
     min_probability: float | None,
     chart: Path | None,
     engine: str = "duckdb",
-    lake: Path | None = None,
+    lake: str | None = None,
+    spark_conf: list[str] | None = None,
     **kwargs: Any,
 ) -> pd.DataFrame:
     from encore.analytics import api
@@ -196,7 +210,7 @@ def _run(
     if chart is not None and chart.suffix.lower() not in (".png", ".html"):
         # refused before any work, so no result is printed for a chart that cannot be drawn
         raise ConfigError(f"--chart {chart}: the file must end in .png or .html")
-    with _open(st, engine, lake) as store:
+    with _open(st, engine, lake, spark_conf) as store:
         frame = api.run(
             store,
             what,
@@ -259,6 +273,7 @@ def genres_cmd(
     group: GroupOpt = None,
     engine: EngineOpt = "duckdb",
     lake: LakeOpt = None,
+    spark_conf: SparkConfOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -282,6 +297,7 @@ def genres_cmd(
         chart=chart,
         engine=engine,
         lake=lake,
+        spark_conf=spark_conf,
         group=group,
         by=by,
     )
@@ -308,6 +324,7 @@ def top_tracks_cmd(
     group: GroupOpt = None,
     engine: EngineOpt = "duckdb",
     lake: LakeOpt = None,
+    spark_conf: SparkConfOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -331,6 +348,7 @@ def top_tracks_cmd(
         chart=chart,
         engine=engine,
         lake=lake,
+        spark_conf=spark_conf,
         group=group,
         n=n,
         by=by,
@@ -361,6 +379,7 @@ def top_artists_cmd(
     group: GroupOpt = None,
     engine: EngineOpt = "duckdb",
     lake: LakeOpt = None,
+    spark_conf: SparkConfOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -384,6 +403,7 @@ def top_artists_cmd(
         chart=chart,
         engine=engine,
         lake=lake,
+        spark_conf=spark_conf,
         group=group,
         n=n,
         by=by,
@@ -417,6 +437,7 @@ def trend_cmd(
     group: GroupOpt = None,
     engine: EngineOpt = "duckdb",
     lake: LakeOpt = None,
+    spark_conf: SparkConfOpt = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -440,6 +461,7 @@ def trend_cmd(
         chart=chart,
         engine=engine,
         lake=lake,
+        spark_conf=spark_conf,
         group=group,
         every=every,
         by=by,

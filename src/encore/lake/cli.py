@@ -1,12 +1,12 @@
 """``encore export events``: write the store's events and catalogue as a Parquet lake.
 
 Read it back with ``encore ingest parquet DIR``; query it in place with ``encore
-analytics ... --lake DIR`` (DuckDB) or ``--engine spark``.
+analytics ... --lake DIR`` (DuckDB) or ``--engine spark``. ``--to`` may be an object-store
+URI (``s3://``, ``gs://``: :mod:`encore.lake.objectstore`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -39,10 +39,11 @@ def register(app: typer.Typer) -> None:
 def events_cmd(
     ctx: typer.Context,
     to: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--to",
-            help="Lake folder (default <store>.lake/); an existing lake there is replaced.",
+            help="Lake folder or object-store URI (s3://bucket/prefix, gs://...; default "
+            "<store>.lake/); an existing lake there is replaced.",
             show_default=False,
         ),
     ] = None,
@@ -53,15 +54,15 @@ def events_cmd(
     """Write events (Parquet, one partition per day) and the catalogue, with a manifest."""
     from encore.data.store import Store
     from encore.lake import default_lake
-    from encore.lake.export import export_lake
+    from encore.lake.objectstore import export_lake_to, parse_location
 
     st = state(ctx, db, fmt, verbose)
-    target = to if to is not None else default_lake(st.db)
+    target = parse_location(to if to is not None else default_lake(st.db))
     with Store(st.db, read_only=True) as store, progress_status("exporting") as status:
-        summary = export_lake(store, target, progress=lambda m: status.update(m))
+        summary = export_lake_to(store, target, progress=lambda m: status.update(m))
     emit(
         {
-            "lake": str(summary.path),
+            "lake": summary.uri,
             "events": summary.events,
             "partitions": summary.partitions,
             "catalogue_tables": summary.tables,
@@ -71,8 +72,9 @@ def events_cmd(
         st.fmt,
         title="lake written",
     )
+    where = escape(summary.uri)
+    read_back = "" if target.remote else f"read it back with `encore ingest parquet {where}`; "
     err_console.print(
-        f"read it back with `encore ingest parquet {escape(str(summary.path))}`; query it with "
-        f"`encore analytics genres --lake {escape(str(summary.path))} [--engine spark]`",
+        f"{read_back}query it with `encore analytics genres --lake {where} [--engine spark]`",
         highlight=False,
     )

@@ -39,8 +39,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from encore.errors import MissingDependencyError
+from encore.errors import ConfigError, MissingDependencyError
 from encore.lake.export import EVENTS_DIR
+from encore.lake.objectstore import (
+    LakeLocation,
+    parse_location,
+    spark_read_error,
+    spark_s3a_conf,
+)
 from encore.lake.store import LakeStore
 
 log = logging.getLogger(__name__)
@@ -75,12 +81,19 @@ def spark_session(
         ``ENCORE_SPARK_DRIVER_MEMORY`` (e.g. ``8g``) sets ``spark.driver.memory``: in
         ``local[*]`` mode the driver JVM also runs the executors, and Spark's default is 1g.
     conf:
-        More Spark settings (``spark.ui.enabled="false"``, ...).
+        More Spark settings (``spark.ui.enabled="false"``, ...). They win over
+        ``ENCORE_SPARK_CONF`` (``KEY=VALUE`` pairs separated by spaces, shell-quoted where a
+        value has one: ``spark.jars.packages=... spark.hadoop.fs.s3a.endpoint=...``), which
+        wins over the S3 endpoint taken from ``AWS_ENDPOINT_URL``
+        (:func:`~encore.lake.objectstore.spark_s3a_conf`) and Encore's defaults
+        (:data:`SPARK_CONF`).
 
     Raises
     ------
     MissingDependencyError
         pyspark is not installed (the ``spark`` extra).
+    ConfigError
+        ``ENCORE_SPARK_CONF`` is not a list of ``KEY=VALUE``.
     """
     try:
         from pyspark.sql import SparkSession
@@ -94,7 +107,12 @@ def spark_session(
     if not preset:
         builder = builder.master(master or os.environ.get("ENCORE_SPARK_MASTER", "local[*]"))
     parts = shuffle_partitions or os.environ.get("ENCORE_SPARK_PARTITIONS")
-    settings = {**SPARK_CONF, **conf}
+    settings = {
+        **SPARK_CONF,
+        **spark_s3a_conf(),
+        **parse_spark_conf(os.environ.get("ENCORE_SPARK_CONF", ""), "ENCORE_SPARK_CONF"),
+        **conf,
+    }
     if parts:
         settings["spark.sql.shuffle.partitions"] = str(parts)
     memory = os.environ.get("ENCORE_SPARK_DRIVER_MEMORY")
@@ -106,6 +124,33 @@ def spark_session(
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def parse_spark_conf(text: str | Sequence[str], where: str = "--spark-conf") -> dict[str, str]:
+    """Spark settings from ``KEY=VALUE`` pairs (a shell-quoted string, or a list of pairs).
+
+    Raises
+    ------
+    ConfigError
+        A pair without ``=``, or a key that is not a Spark setting (``spark.*``).
+    """
+    import shlex
+
+    try:
+        pairs = shlex.split(text) if isinstance(text, str) else list(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.startswith("spark."):
+            raise ConfigError(
+                f"{where}: {pair!r} is not KEY=VALUE with a Spark setting as KEY",
+                hint="e.g. spark.executor.memory=8g spark.hadoop.fs.s3a.endpoint=http://minio:9000",
+            )
+        out[key] = value
+    return out
 
 
 # ------------------------------------------------------------------ SQL dialect
@@ -252,6 +297,33 @@ class _SparkRelations:
         self.spark.catalog.dropTempView(name)
 
 
+def _spark_read(loc: LakeLocation, read: Any) -> Any:
+    """Run a Spark read of the lake, turning an object-store failure into an Encore error."""
+    try:
+        return read()
+    except Exception as exc:
+        mapped = spark_read_error(exc, loc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+def read_events(spark: Any, lake: str | Path | LakeLocation, manifest: Mapping[str, Any]) -> Any:
+    """The lake's events as a Spark DataFrame (without the partition column).
+
+    A local lake is read by its events folder; one on an object store by exactly the files
+    the manifest lists (unlisted objects there are never read).
+    """
+    loc = parse_location(lake)
+    base = loc.spark(EVENTS_DIR)
+    if loc.remote:
+        paths = [loc.spark(f["path"]) for f in manifest["events"].get("files", [])]
+    else:
+        paths = [base]
+    frame = _spark_read(loc, lambda: spark.read.option("basePath", base).parquet(*paths))
+    return frame.drop(manifest["events"]["partition_by"])
+
+
 class SparkLakeStore:
     """The store surface the analytics use, with queries run by Spark on a lake.
 
@@ -261,61 +333,84 @@ class SparkLakeStore:
     Parameters
     ----------
     lake:
-        The lake folder.
+        The lake: a folder, ``file://``, ``s3://`` or ``gs://`` URI
+        (:mod:`encore.lake.objectstore`; Spark reads ``s3://`` as ``s3a://``).
     spark:
         A session (default :func:`spark_session`).
     cache:
-        Keep the events in Spark's memory after the first query (worth it when one
-        session asks several questions of a lake that fits the cluster's memory).
+        Keep the lake's tables in Spark's memory after the first query that reads them
+        (worth it when one session asks several questions of a lake that fits the
+        cluster's memory).
+
+    Raises
+    ------
+    ConfigError
+        Spark cannot read the object store (no connector on its classpath, no access).
     """
 
-    def __init__(self, lake: str | Path, spark: Any = None, *, cache: bool = False) -> None:
+    def __init__(
+        self, lake: str | Path | LakeLocation, spark: Any = None, *, cache: bool = False
+    ) -> None:
         self.cache = cache
-        self.duck = LakeStore(lake)
+        self.location = parse_location(lake)
+        self.duck = LakeStore(self.location)
         try:
             self.spark = spark if spark is not None else spark_session()
             self.con = _SparkRelations(self.spark)
-            self.lake = Path(lake)
-            self.path = str(lake)
+            self.lake = self.duck.lake
+            self.path = self.location.uri
             self.read_only = True
-            self._views = self._register_views()
+            self._views: list[str] = []
+            self._pending = self._tables()
+            if self.location.remote:
+                self._view("events")  # fail here, not mid-query, when Spark cannot read it
         except BaseException:
             self.duck.close()
             raise
 
-    def _register_views(self) -> list[str]:
-        """A temporary view per table: the lake's Parquet, else DuckDB's empty table."""
-        manifest = self.duck.manifest
-        names = []
-        tables = self.duck.execute(
+    def _tables(self) -> list[str]:
+        """Every table a query may name: the lake's, and the schema's others (empty)."""
+        rows = self.duck.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
             "AND (table_type = 'BASE TABLE' OR table_name = 'events' OR table_name IN "
             "(SELECT unnest($names)))",
-            {"names": list(manifest["tables"])},
+            {"names": list(self.duck.manifest["tables"])},
         ).fetchall()
-        for (name,) in tables:
-            if name in manifest["tables"]:
-                frame = self.spark.read.parquet(str(self.lake / manifest["tables"][name]["path"]))
-            elif name == "events" and manifest["events"].get("files"):
-                root = str(self.lake / EVENTS_DIR)
-                frame = (
-                    self.spark.read.option("basePath", root)
-                    .parquet(root)
-                    .drop(manifest["events"]["partition_by"])
-                )
-                if self.cache:
-                    frame = frame.cache()
-            else:
-                # absent from the lake (or no events): the schema's empty table
-                arrow = self.duck.con.sql(f'SELECT * FROM "{name}" LIMIT 0').to_arrow_table()
-                frame = self.spark.createDataFrame(arrow.to_pandas(), schema=_schema(arrow.schema))
-            frame.createOrReplaceTempView(name)
-            names.append(name)
-        return names
+        return [name for (name,) in rows]
+
+    def _ensure_views(self, sql: str) -> None:
+        """Register the temporary view of every table ``sql`` names and Spark lacks yet.
+
+        Views are made on first use: making one asks Spark for the file's schema (a job
+        per table on Spark 4), and a query names a few of the lake's ~30 tables. A word of
+        the query that only looks like a table name registers a view no one reads: harmless.
+        """
+        for name in self._pending:
+            if name not in self._views and re.search(rf"\b{re.escape(name)}\b", sql):
+                self._view(name)
+
+    def _view(self, name: str) -> None:
+        """A temporary view of one table: the lake's Parquet, else DuckDB's empty table."""
+        manifest = self.duck.manifest
+        loc = self.location
+        if name in manifest["tables"]:
+            path = loc.spark(manifest["tables"][name]["path"])
+            frame = _spark_read(loc, lambda: self.spark.read.parquet(path))
+        elif name == "events" and manifest["events"].get("files"):
+            frame = read_events(self.spark, loc, manifest)
+        else:
+            # absent from the lake (or no events): the schema's empty table
+            arrow = self.duck.con.sql(f'SELECT * FROM "{name}" LIMIT 0').to_arrow_table()
+            frame = self.spark.createDataFrame(arrow.to_pandas(), schema=_schema(arrow.schema))
+        if self.cache:
+            frame = frame.cache()
+        frame.createOrReplaceTempView(name)
+        self._views.append(name)
 
     def df(self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None) -> pd.DataFrame:
         """Run an analytics query on Spark; the frame has DuckDB's column types."""
         args = {k: _spark_value(v) for k, v in dict(params or {}).items()}
+        self._ensure_views(sql)
         result = self.spark.sql(to_spark_sql(sql), args=args or None)
         return _as_duckdb_frame(result.toArrow())
 
@@ -371,7 +466,7 @@ def _as_duckdb_frame(table: Any) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ ALS
-def lake_interactions(spark: Any, lake: str | Path) -> tuple[Any, int, int]:
+def lake_interactions(spark: Any, lake: str | Path | LakeLocation) -> tuple[Any, int, int]:
     """One row per (user, track) with its number of counted plays, read by Spark from a lake.
 
     Users and tracks get dense 0-based indices (``user_idx``, ``item_idx``, ordered by
@@ -386,8 +481,10 @@ def lake_interactions(spark: Any, lake: str | Path) -> tuple[Any, int, int]:
     from pyspark.sql import functions as F
     from pyspark.sql.window import Window
 
-    root = str(Path(lake) / EVENTS_DIR)
-    events = spark.read.option("basePath", root).parquet(root)
+    from encore.lake.objectstore import read_lake_manifest
+
+    loc = parse_location(lake)
+    events = read_events(spark, loc, read_lake_manifest(loc))
     plays = events.where(
         F.col("track_id").isNotNull() & ~F.coalesce(F.col("skipped"), F.lit(False))
     )
@@ -415,6 +512,7 @@ def fit_spark_als(
     alpha: float = 1.0,
     iterations: int = 15,
     seed: int = 42,
+    blocks: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit ``pyspark.ml.recommendation.ALS`` (implicit preferences) and return its factors.
 
@@ -432,6 +530,10 @@ def fit_spark_als(
         ALS's ``rank``, ``regParam``, ``alpha``, ``maxIter`` and ``seed``. Spark scales
         the regularization by each row's number of ratings (ALS-WR), ``implicit`` does not:
         the same number is not the same penalty (see ``docs/scaling.md``).
+    blocks:
+        ``numUserBlocks`` and ``numItemBlocks``: how many pieces each factor matrix is
+        split into, i.e. the tasks per step (default Spark's 10; about the number of
+        cores suits a small matrix, more spreads a large one over a cluster).
 
     Returns
     -------
@@ -450,7 +552,7 @@ def fit_spark_als(
             }
         )
         ratings = spark.createDataFrame(frame)
-    model = SparkALS(
+    als = SparkALS(
         rank=factors,
         regParam=regularization,
         alpha=alpha,
@@ -461,7 +563,10 @@ def fit_spark_als(
         ratingCol="rating",
         seed=seed,
         coldStartStrategy="drop",
-    ).fit(ratings)
+    )
+    if blocks:
+        als = als.setNumUserBlocks(blocks).setNumItemBlocks(blocks)
+    model = als.fit(ratings)
 
     def _collect(frame: Any, n: int) -> np.ndarray:
         rows = frame.toArrow().to_pydict()
