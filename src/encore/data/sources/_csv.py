@@ -17,7 +17,7 @@ import csv
 import logging
 import re
 from abc import abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from encore.data.ingest import IngestContext, Loader, Staged
-from encore.data.sources._toolkit import Check, ident, sql_str
+from encore.data.sources._toolkit import Check, ident, num_expr, sql_str, txt
 from encore.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -307,6 +307,54 @@ def validate(ctx: IngestContext, raw: RawTable, table: str, checks: Sequence[Che
 def arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     """Run ``sql`` and return the result as an Arrow table (materialised, so temp tables can go)."""
     return con.sql(sql).to_arrow_table()
+
+
+# ------------------------------------------------------------------ staged rows every catalogue
+# loader builds the same way: per record, a track's numeric features, a tag, its lyrics.
+def unpivot_numbers(features: Mapping[str, str]) -> str:
+    """SQL ``LATERAL (VALUES ...) u(feature, value)``: one row per numeric column of a record.
+
+    ``features`` maps a raw column to its feature name; ``u.value`` is the column as DOUBLE
+    (:func:`~encore.data.sources._toolkit.num_expr`: NULL when empty or not a number).
+    """
+    values = ", ".join(f"({sql_str(name)}, {num_expr(col)})" for col, name in features.items())
+    return f"LATERAL (VALUES {values}) u(feature, value)"
+
+
+def feature_rows(
+    con: duckdb.DuckDBPyConnection, raw: RawTable, ref: str, features: Mapping[str, str]
+) -> pa.Table:
+    """``track_features`` rows: the record's reference columns ``ref``, then ``feature`` and
+    ``value`` for each of ``features`` (raw column -> feature name) that holds a number."""
+    return arrow(
+        con,
+        f"SELECT {ref}, u.feature, u.value FROM {raw.name}, {unpivot_numbers(features)} "
+        "WHERE u.value IS NOT NULL",
+    )
+
+
+def tag_rows(
+    con: duckdb.DuckDBPyConnection, raw: RawTable, ref: str, column: str, kind: str
+) -> pa.Table:
+    """``track_tags`` rows: the text of ``column`` as a tag of weight 1 and ``kind``, for each
+    record that has one (in file order)."""
+    return arrow(
+        con,
+        f"SELECT {ref}, {txt(column)} AS tag, 1.0 AS weight, {sql_str(kind)} AS kind "
+        f"FROM {raw.name} WHERE {txt(column)} IS NOT NULL ORDER BY _rec",
+    )
+
+
+def lyrics_rows(
+    con: duckdb.DuckDBPyConnection, raw: RawTable, ref: str, column: str, *, processed: bool
+) -> pa.Table:
+    """``lyrics`` rows: the text of ``column`` for each record that has one (in file order);
+    ``processed`` says whether it is the verbatim text (False) or preprocessed words (True)."""
+    return arrow(
+        con,
+        f"SELECT {ref}, {txt(column)} AS text, {str(processed).upper()} AS processed "
+        f"FROM {raw.name} WHERE {txt(column)} IS NOT NULL ORDER BY _rec",
+    )
 
 
 class CsvFileLoader(Loader):

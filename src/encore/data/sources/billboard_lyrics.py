@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from encore.data.ingest import IngestContext, Staged
-from encore.data.sources._csv import CsvFileLoader, RawTable, arrow, validate
+from encore.data.sources._csv import CsvFileLoader, RawTable, arrow, lyrics_rows, validate
 from encore.data.sources._toolkit import int_expr, is_int, required, txt
 
 REQUIRED = ("Rank", "Song", "Artist", "Year", "Lyrics")
@@ -64,15 +64,7 @@ class BillboardLyricsLoader(CsvFileLoader):
             FROM {raw.name} ORDER BY _rec""",
             ),
         )
-        staged.add(
-            "lyrics",
-            arrow(
-                con,
-                f"""
-            SELECT {ref}, {txt("Lyrics")} AS text, FALSE AS processed
-            FROM {raw.name} WHERE {txt("Lyrics")} IS NOT NULL ORDER BY _rec""",
-            ),
-        )
+        staged.add("lyrics", lyrics_rows(con, raw, ref, "Lyrics", processed=False))
         staged.add(
             "track_tags",
             arrow(

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from encore.data.ingest import IngestContext, Staged
-from encore.data.sources._csv import CsvFileLoader, RawTable, arrow, validate
-from encore.data.sources._toolkit import is_int, is_number, num_expr, required, sql_str, txt
+from encore.data.sources._csv import CsvFileLoader, RawTable, arrow, feature_rows, validate
+from encore.data.sources._toolkit import is_int, is_number, required, txt
 
 REQUIRED = ("filename", "label", "tempo", "mfcc1_mean")
 SAMPLE_RATE = 22_050
@@ -63,13 +63,4 @@ class GtzanLoader(CsvFileLoader):
             FROM {raw.name} ORDER BY _rec""",
             ),
         )
-        values = ", ".join(f"({sql_str(c)}, {num_expr(c)})" for c in feats)
-        staged.add(
-            "track_features",
-            arrow(
-                con,
-                f"""
-            SELECT {ref}, u.feature, u.value FROM {raw.name},
-            LATERAL (VALUES {values}) u(feature, value) WHERE u.value IS NOT NULL""",
-            ),
-        )
+        staged.add("track_features", feature_rows(con, raw, ref, {c: c for c in feats}))

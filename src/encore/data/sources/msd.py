@@ -33,7 +33,15 @@ from typing import ClassVar
 from encore.data import bounds
 from encore.data.countries import country_table
 from encore.data.ingest import IngestContext, Loader, Staged
-from encore.data.sources._csv import arrow, csv_files_with, csv_inputs, read_raw, validate
+from encore.data.sources._csv import (
+    arrow,
+    csv_files_with,
+    csv_inputs,
+    feature_rows,
+    read_raw,
+    unpivot_numbers,
+    validate,
+)
 from encore.data.sources._toolkit import (
     Check,
     ident,
@@ -249,25 +257,15 @@ class MsdLoader(Loader):
                 FROM {raw.name} WHERE {txt("AlbumName")} IS NOT NULL GROUP BY ALL""",
                 ),
             )
-            unpivot = ", ".join(f"('{f}', {num_expr(c)})" for c, f in TRACK_FEATURES.items())
-            staged.add(
-                "track_features",
-                arrow(
-                    con,
-                    f"""
-                SELECT {ref}, u.feature, u.value FROM {raw.name},
-                LATERAL (VALUES {unpivot}) u(feature, value) WHERE u.value IS NOT NULL""",
-                ),
-            )
+            staged.add("track_features", feature_rows(con, raw, ref, TRACK_FEATURES))
             aref = f"{txt('ArtistName')} AS artist, {txt('ArtistMBID')} AS artist_mbid"
-            a_unpivot = ", ".join(f"('{f}', {num_expr(c)})" for c, f in ARTIST_FEATURES.items())
             staged.add(
                 "artist_features",
                 arrow(
                     con,
                     f"""
                 SELECT {aref}, u.feature, min(u.value) AS value FROM {raw.name},
-                LATERAL (VALUES {a_unpivot}) u(feature, value) WHERE u.value IS NOT NULL GROUP BY ALL""",
+                {unpivot_numbers(ARTIST_FEATURES)} WHERE u.value IS NOT NULL GROUP BY ALL""",
                 ),
             )
             con.register("_msd_countries", country_table())

@@ -21,15 +21,20 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from encore.data.ingest import IngestContext, Staged
-from encore.data.sources._csv import CsvFileLoader, RawTable, arrow, validate
+from encore.data.sources._csv import (
+    CsvFileLoader,
+    RawTable,
+    arrow,
+    feature_rows,
+    tag_rows,
+    validate,
+)
 from encore.data.sources._toolkit import (
     Check,
     int_expr,
     is_int,
     is_number,
-    num_expr,
     required,
-    sql_str,
     txt,
 )
 
@@ -108,23 +113,6 @@ class SpotifyMoodsLoader(CsvFileLoader):
             FROM {raw.name} WHERE {txt("album")} IS NOT NULL GROUP BY ALL""",
             ),
         )
-        staged.add(
-            "track_tags",
-            arrow(
-                con,
-                f"""
-            SELECT {ref}, {txt("mood")} AS tag, 1.0 AS weight, 'mood' AS kind
-            FROM {raw.name} WHERE {txt("mood")} IS NOT NULL ORDER BY _rec""",
-            ),
-        )
+        staged.add("track_tags", tag_rows(con, raw, ref, "mood", kind="mood"))
         if feats:
-            values = ", ".join(f"({sql_str(f)}, {num_expr(f)})" for f in feats)
-            staged.add(
-                "track_features",
-                arrow(
-                    con,
-                    f"""
-                SELECT {ref}, u.feature, u.value FROM {raw.name},
-                LATERAL (VALUES {values}) u(feature, value) WHERE u.value IS NOT NULL""",
-                ),
-            )
+            staged.add("track_features", feature_rows(con, raw, ref, {f: f for f in feats}))

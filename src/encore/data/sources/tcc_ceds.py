@@ -27,14 +27,20 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from encore.data.ingest import IngestContext, Staged
-from encore.data.sources._csv import CsvFileLoader, RawTable, arrow, validate
+from encore.data.sources._csv import (
+    CsvFileLoader,
+    RawTable,
+    arrow,
+    feature_rows,
+    lyrics_rows,
+    tag_rows,
+    validate,
+)
 from encore.data.sources._toolkit import (
     int_expr,
     is_int,
     is_number,
-    num_expr,
     required,
-    sql_str,
     txt,
 )
 
@@ -110,32 +116,7 @@ class TccCedsLoader(CsvFileLoader):
             FROM {raw.name} ORDER BY _rec""",
             ),
         )
-        staged.add(
-            "lyrics",
-            arrow(
-                con,
-                f"""
-            SELECT {ref}, {txt("lyrics")} AS text, TRUE AS processed
-            FROM {raw.name} WHERE {txt("lyrics")} IS NOT NULL ORDER BY _rec""",
-            ),
-        )
-        staged.add(
-            "track_tags",
-            arrow(
-                con,
-                f"""
-            SELECT {ref}, {txt("topic")} AS tag, 1.0 AS weight, 'topic' AS kind
-            FROM {raw.name} WHERE {txt("topic")} IS NOT NULL ORDER BY _rec""",
-            ),
-        )
+        staged.add("lyrics", lyrics_rows(con, raw, ref, "lyrics", processed=True))
+        staged.add("track_tags", tag_rows(con, raw, ref, "topic", kind="topic"))
         if feats:
-            values = ", ".join(f"({sql_str(f)}, {num_expr(c)})" for c, f in feats.items())
-            staged.add(
-                "track_features",
-                arrow(
-                    con,
-                    f"""
-                SELECT {ref}, u.feature, u.value FROM {raw.name},
-                LATERAL (VALUES {values}) u(feature, value) WHERE u.value IS NOT NULL""",
-                ),
-            )
+            staged.add("track_features", feature_rows(con, raw, ref, feats))
