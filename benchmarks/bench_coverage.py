@@ -7,7 +7,12 @@ same run two ways:
 - **old path**: ``--genres catalogue --minutes observed`` (the queries as before genre
   resolution: no resolution join, no estimates);
 - **new path**: the defaults, ``--genres all --minutes all`` (a predicted genre and an
-  estimated duration joined for every play, ``basis`` and ``estimated_minutes`` columns).
+  estimated duration joined for every play, ``basis`` and ``estimated_minutes`` columns),
+  twice: with the fast labelling joins the genre histogram and the trend use
+  (``per_user_sql(fast=True)``: INNER joins, checked), and with the LEFT joins they used
+  before (``encore.analytics.common.FAST_JOINS = False``), to show what the fast joins
+  change. The three are run interleaved (old, LEFT, fast, old, ...) so that a change in
+  the others' load hits all three alike.
 
 To give the new path real work, the store is made to look like real data: the genre of
 30 % of the artists (and of their tracks) is removed, and 30 % of the events lose their
@@ -20,11 +25,14 @@ Usage::
 
     python benchmarks/bench_coverage.py                      # 1 M and 10 M, writes docs/benchmarks.md
     python benchmarks/bench_coverage.py --sizes 100000 --no-write
+    # keep the prepared stores (200 MB at 10 M) in /tmp and reuse them on the next run:
+    python benchmarks/bench_coverage.py --sizes 10000000 --store-dir /tmp/encore-bench-coverage
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -39,6 +47,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from encore.analytics import common
 from encore.analytics.genres import genre_popularity
 from encore.analytics.rankings import top_artists, top_tracks
 from encore.analytics.trend import genre_trend
@@ -54,21 +63,44 @@ UNKNOWN_ARTISTS = 0.3
 NO_DURATION = 0.3
 
 
-def _time(fn: Callable[[], Any], repeat: int) -> tuple[float, float, float]:
-    """Fastest and median wall seconds, and the fastest CPU seconds (all threads).
+def _time_interleaved(
+    fns: dict[str, Callable[[], Any]], repeat: int
+) -> dict[str, tuple[float, float, float, float]]:
+    """Per name: fastest and median wall seconds, fastest and median CPU seconds (all threads).
 
-    On a shared machine the wall time depends on the others' load; the process's CPU time
-    (every DuckDB thread's) much less so: a quiet machine with ``threads`` free cores
-    answers in about CPU / threads seconds at best, and in no less.
+    Each function is warmed up once, then the functions run in turn ``repeat`` times
+    (a, b, c, a, b, c, ...), so that the others' load falls on all of them alike. On a
+    shared machine the wall time depends on that load; the process's CPU time (every
+    DuckDB thread's) much less so: a quiet machine with ``threads`` free cores answers in
+    about CPU / threads seconds at best, and in no less.
     """
-    fn()  # warm-up
-    walls, cpus = [], []
+    for fn in fns.values():
+        fn()  # warm-up
+    walls: dict[str, list[float]] = {k: [] for k in fns}
+    cpus: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-    return min(walls), statistics.median(walls), min(cpus)
+        for name, fn in fns.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            walls[name].append(time.perf_counter() - t0)
+            cpus[name].append(time.process_time() - c0)
+    return {
+        k: (min(walls[k]), statistics.median(walls[k]), min(cpus[k]), statistics.median(cpus[k]))
+        for k in fns
+    }
+
+
+def _left_joins(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` run with the LEFT joins (the fast joins switched off while it runs)."""
+
+    def run() -> Any:
+        common.FAST_JOINS = False
+        try:
+            return fn()
+        finally:
+            common.FAST_JOINS = True
+
+    return run
 
 
 def _prepare(path: Path, n: int, seed: int) -> dict[str, Any]:
@@ -113,9 +145,17 @@ def _prepare(path: Path, n: int, seed: int) -> dict[str, Any]:
     return {"generate_s": gen_s, "resolve_s": resolve_s, "unknown_artists": len(unknown)}
 
 
-def run_size(n: int, folder: Path, threads: int, repeat: int, seed: int) -> list[dict[str, Any]]:
+def run_size(
+    n: int, folder: Path, threads: int, repeat: int, seed: int, keep: bool = False
+) -> list[dict[str, Any]]:
     path = folder / f"cov_{n}.duckdb"
-    facts = _prepare(path, n, seed)
+    facts_file = folder / f"cov_{n}.json"
+    if keep and path.exists() and facts_file.exists():
+        facts = json.loads(facts_file.read_text())  # prepared by an earlier run
+    else:
+        path.unlink(missing_ok=True)
+        facts = _prepare(path, n, seed)
+        facts_file.write_text(json.dumps(facts))
     store = Store(path, read_only=True)
     store.execute(f"SET threads = {threads}")
     queries: dict[str, Callable[[Any], Any]] = {
@@ -129,16 +169,28 @@ def run_size(n: int, folder: Path, threads: int, repeat: int, seed: int) -> list
     new = resolve_window(store)
     rows = []
     for name, fn in queries.items():
-        o_min, o_med, o_cpu = _time(lambda fn=fn: fn(old), repeat)
-        n_min, n_med, n_cpu = _time(lambda fn=fn: fn(new), repeat)
-        rows.append(
-            {"events": n, "query": name, "old_min": o_min, "old_median": o_med,
-             "new_min": n_min, "new_median": n_med, "old_cpu": o_cpu, "new_cpu": n_cpu,
-             "load": os.getloadavg()[0], **facts}
-        )  # fmt: skip
+        t = _time_interleaved(
+            {
+                "old": lambda fn=fn: fn(old),
+                "left": _left_joins(lambda fn=fn: fn(new)),
+                "new": lambda fn=fn: fn(new),
+            },
+            repeat,
+        )
+        row: dict[str, Any] = {"events": n, "query": name, "load": os.getloadavg()[0], **facts}
+        for k, (w_min, w_med, c_min, c_med) in t.items():
+            row |= {
+                f"{k}_min": w_min,
+                f"{k}_median": w_med,
+                f"{k}_cpu": c_min,
+                f"{k}_cpu_median": c_med,
+            }
+        rows.append(row)
         print(
-            f"{n:>11,} {name:34s} old {o_min:.3f} s  new {n_min:.3f} s  x{n_min / o_min:.2f}"
-            f"  cpu old {o_cpu:.3f} new {n_cpu:.3f}  load {os.getloadavg()[0]:.1f}",
+            f"{n:>11,} {name:34s} old {row['old_min']:.3f} s  LEFT {row['left_min']:.3f} s  "
+            f"new {row['new_min']:.3f} s (median {row['new_median']:.3f})  cpu old "
+            f"{row['old_cpu']:.3f} LEFT {row['left_cpu']:.3f} new {row['new_cpu']:.3f}  "
+            f"load {row['load']:.1f}",
             flush=True,
         )
     store.close()
@@ -168,24 +220,30 @@ def markdown(
         "**Data: SYNTHETIC** (`encore.data.synthetic`, seed 0), made to need the new path: "
         f"{UNKNOWN_ARTISTS:.0%} of artists lose their genre, {NO_DURATION:.0%} of events their "
         "duration; `resolve(predict=False)` then random predicted genres for the artists still "
-        "unknown. *Old* = `--genres catalogue --minutes observed` (the queries as before); "
-        "*new* = the defaults (`--genres all --minutes all`: resolution join, estimates, `basis` "
-        f"and `estimated_minutes`). Wall seconds, fastest and median of {repeat} runs after "
-        "a warm-up, default window; target < 0.5 s at 10 M events. *CPU* is the fastest run's "
+        "unknown. *Old* = `--genres catalogue --minutes observed` (the queries as before "
+        "resolution); *new* = the defaults (`--genres all --minutes all`: resolution join, "
+        "estimates, `basis` and `estimated_minutes`); *LEFT* = the new path with the LEFT "
+        "labelling joins the histogram and the trend used before their fast joins "
+        "(`common.FAST_JOINS = False`; the rankings do not use them, so there LEFT = new). "
+        f"Old, LEFT and new run interleaved; wall seconds, fastest and median of {repeat} runs "
+        "after a warm-up, default window; target < 0.5 s at 10 M events. *CPU* is the fastest run's "
         f"CPU seconds over all threads, which the others' load changes far less than the wall "
         f"time: on a quiet machine with {threads} free cores a query takes at least "
         f"CPU / {threads} seconds (*quiet floor*), more where it does not use both threads.",
         "",
-        "| events | query | old min | old median | new min | new median | new / old "
-        "| CPU old | CPU new | CPU new / old | quiet floor new | load |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| events | query | old min | old median | LEFT min | LEFT median | new min | new median "
+        "| new / old | new / LEFT | CPU old | CPU LEFT | CPU new (median) | CPU new / LEFT "
+        "| quiet floor new | load |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['events']:,} | {r['query']} | {r['old_min']:.3f} | {r['old_median']:.3f} | "
+            f"{r['left_min']:.3f} | {r['left_median']:.3f} | "
             f"{r['new_min']:.3f} | {r['new_median']:.3f} | {r['new_min'] / r['old_min']:.2f}x | "
-            f"{r['old_cpu']:.3f} | {r['new_cpu']:.3f} | {r['new_cpu'] / r['old_cpu']:.2f}x | "
-            f"{r['new_cpu'] / threads:.3f} | {r['load']:.0f} |"
+            f"{r['new_min'] / r['left_min']:.2f}x | {r['old_cpu']:.3f} | {r['left_cpu']:.3f} | "
+            f"{r['new_cpu']:.3f} ({r['new_cpu_median']:.3f}) | "
+            f"{r['new_cpu'] / r['left_cpu']:.2f}x | {r['new_cpu'] / threads:.3f} | {r['load']:.0f} |"
         )
     sizes = sorted({r["events"] for r in rows})
     for n in sizes:
@@ -217,12 +275,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--store-dir",
+        type=Path,
+        help="keep the prepared stores here (e.g. /tmp/encore-bench-coverage) and reuse them "
+        "on the next run (default: a temporary folder, removed after the run)",
+    )
     args = parser.parse_args(argv)
     load0 = os.getloadavg()[0]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
+        folder = args.store_dir or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for n in args.sizes:
-            rows += run_size(n, Path(tmp), args.threads, args.repeat, args.seed)
+            rows += run_size(
+                n, folder, args.threads, args.repeat, args.seed, keep=args.store_dir is not None
+            )
     text = markdown(rows, args.threads, args.repeat, (load0, os.getloadavg()[0]))
     print(text)
     if not args.no_write:

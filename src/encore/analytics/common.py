@@ -8,7 +8,8 @@ Every query returns a plain :class:`pandas.DataFrame`; what a reader must know a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -18,6 +19,8 @@ from encore.data.genres import GENRES, closest_genres, normalise_tag
 from encore.data.rules import played_minutes
 from encore.data.store import Store
 from encore.errors import ConfigError, UnknownIdError
+
+log = logging.getLogger(__name__)
 
 #: Columns of the measures, per measure kind.
 PLAY_MEASURES: tuple[str, ...] = ("plays", "minutes", "skips", "listeners")
@@ -29,6 +32,10 @@ BASIS_ORDER: dict[str, int] = {"observed": 0, "predicted": 1, "unknown": 2}
 
 #: Code offset of a predicted genre: genre code ``c`` observed is ``c + PREDICTED_CODE`` predicted.
 PREDICTED_CODE = 1000
+
+#: The id of the "no track" / "no artist" row the fast joins add to their lookups (ids
+#: come from sequences starting at 1; see :func:`per_user_sql`).
+NO_ID = -1
 
 
 def uses_resolution(window: Window) -> bool:
@@ -109,7 +116,7 @@ def _dim_sql(dims: Sequence[str], every: str | None, alias: str) -> str:
     return (", ".join(sel) + ", ") if sel else ""
 
 
-def _genre_joins(rows: str, window: Window) -> str:
+def _genre_joins(rows: str, window: Window, *, inner: bool = False) -> str:
     """SQL joins labelling rows (alias ``rows``, with ``track_id`` and ``artist_id``) with genre codes.
 
     ``t.code`` is the track's genre and ``a.code`` the play's artist's genre (the row's own
@@ -118,6 +125,12 @@ def _genre_joins(rows: str, window: Window) -> str:
     ``COALESCE(t.code, a.code, 0)``. ``t.est_ms`` and ``a.est_ms`` are the estimated
     durations (see :func:`estimate_sql`). Needs the genre-code relation ``gc``
     (:func:`codes_cte`) in scope.
+
+    ``inner`` (see :func:`per_user_sql`): INNER joins on a key that is never NULL (the
+    track's id, else the :data:`NO_ID` row of the lookup; the artist's likewise) instead of
+    LEFT joins. DuckDB answers an INNER join on a small dense integer range with a perfect
+    hash join, several times faster per row than a LEFT join; the answer is the same as
+    long as every id the rows name is in the catalogue, which the caller checks.
     """
     resolved = uses_resolution(window)
     est = estimates_minutes(window) and window.resolved
@@ -136,13 +149,18 @@ def _genre_joins(rows: str, window: Window) -> str:
         a_code = "gc.code"
         a_join = "LEFT JOIN artist_resolution r ON r.artist_id = ar.artist_id" if est else ""
     a_est = ", r.est_ms" if est else ", CAST(NULL AS DOUBLE) AS est_ms"
-    return f"""LEFT JOIN (SELECT tr.track_id, tr.artist_id, gc.code{t_est} FROM tracks tr
+    join, t_none, a_none, none = "LEFT JOIN", "", "", ""
+    if inner:
+        join, none = "JOIN", f", {NO_ID}"
+        t_none = f"UNION ALL SELECT {NO_ID}, NULL, NULL, NULL"
+        a_none = f"UNION ALL SELECT {NO_ID}, NULL, NULL"
+    return f"""{join} (SELECT tr.track_id, tr.artist_id, gc.code{t_est} FROM tracks tr
                        LEFT JOIN gc ON gc.genre = tr.genre AND gc.basis = 'observed'
-                       {t_join}) t ON t.track_id = {rows}.track_id
-            LEFT JOIN (SELECT ar.artist_id, {a_code}{a_est} FROM artists ar
+                       {t_join} {t_none}) t ON t.track_id = COALESCE({rows}.track_id{none})
+            {join} (SELECT ar.artist_id, {a_code}{a_est} FROM artists ar
                        LEFT JOIN gc ON gc.genre = ar.genre AND gc.basis = 'observed'
-                       {a_join}) a
-                   ON a.artist_id = COALESCE({rows}.artist_id, t.artist_id)"""
+                       {a_join} {a_none}) a
+                   ON a.artist_id = COALESCE({rows}.artist_id, t.artist_id{none})"""
 
 
 def measures_sql(
@@ -371,7 +389,12 @@ def direct_listeners_sql(window: Window, only: str | None = None, *, user: str =
 
 
 def per_user_sql(
-    window: Window, dims: Sequence[str] = (), *, every: str | None = None, user: str = "user_id"
+    window: Window,
+    dims: Sequence[str] = (),
+    *,
+    every: str | None = None,
+    user: str = "user_id",
+    fast: bool = False,
 ) -> str:
     """All measures per genre (and ``period``) in one pass: ``genre, <dims>, <measures>``.
 
@@ -381,8 +404,18 @@ def per_user_sql(
     over the events instead of one for the measures and one for the listeners.
     Columns as :func:`measures_sql` plus ``listeners`` (``taggers`` for tags). ``user`` is
     the events column identifying users for plays (see :func:`user_column`).
+
+    ``fast`` (plays only; DuckDB): label the events through INNER joins (see
+    :func:`_genre_joins`), about a quarter less CPU at 10 M events; the relation then has
+    two more columns, ``_labelled`` (the rows the joins labelled, before ``--genres
+    predicted`` drops any) and ``_expected`` (the window's events). The joins give the
+    LEFT joins' answer exactly when the two are equal: an event naming a track or artist
+    that is not in the catalogue would be dropped (and a duplicate id doubled), and the
+    counts would differ. Run it with :func:`query_checked`, which checks that and falls
+    back to the LEFT joins.
     """
     _check_user(user)
+    fast = fast and window.measure == "plays"
     period_sel = _dim_sql(dims, every, "e" if window.measure == "plays" else "t")
     keep = "".join(f", {d}" for d in dims)
     if window.measure == "tags":
@@ -404,7 +437,7 @@ def per_user_sql(
                    count(*) FILTER (WHERE {counted} AND e.ms_played IS NULL) AS no_duration,
                    sum({estimate_sql(window)}) FILTER (WHERE {counted} AND e.ms_played IS NULL) AS est
             FROM events e
-            {_genre_joins("e", window)}
+            {_genre_joins("e", window, inner=fast)}
             WHERE {window.where("e")}
             GROUP BY ALL
         """
@@ -414,6 +447,19 @@ def per_user_sql(
             "sum(u.no_duration)::BIGINT AS _no_duration"
         )
     basis = ", gc.basis" if with_basis(window) else ""
+    if fast:
+        keep_basis = "v.basis = 'predicted'" if window.genres == "predicted" else "TRUE"
+        # every labelled row is a counted play or a skip (a skip is a play with --include-skips)
+        rows = "plays" if window.include_skips else "plays + u.skips"
+        return f"""
+        WITH {codes_cte(window)}, u AS ({inner}),
+        v AS (SELECT gc.genre{basis}{keep}, {agg},
+                     CAST(sum(sum(u.{rows})) OVER () AS BIGINT) AS _labelled
+              FROM u JOIN gc ON gc.code = u.code
+              GROUP BY u.code, gc.genre{basis}{keep})
+        SELECT v.*, (SELECT count(*) FROM events e WHERE {window.where("e")}) AS _expected
+        FROM v WHERE {keep_basis}
+    """
     return f"""
         WITH {codes_cte(window)}, u AS ({inner})
         SELECT gc.genre{basis}{keep}, {agg}
@@ -421,6 +467,43 @@ def per_user_sql(
         WHERE {_basis_filter(window)}
         GROUP BY u.code, gc.genre{basis}{keep}
     """
+
+
+#: Whether :func:`query_checked` tries the fast joins at all (``benchmarks/bench_coverage.py``
+#: sets it to False to time the LEFT joins in the same run).
+FAST_JOINS = True
+
+#: The columns :func:`per_user_sql` adds with ``fast=True`` (its completeness check).
+CHECK_COLUMNS: tuple[str, str] = ("_labelled", "_expected")
+
+
+def query_checked(
+    store: Store,
+    build: Callable[[bool], str],
+    window: Window,
+    extra: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Run ``build(fast)``, a query over :func:`per_user_sql`, the fast way where it is exact.
+
+    ``build(True)`` must return the :data:`CHECK_COLUMNS` of ``per_user_sql(...,
+    fast=True)`` (any row). It runs on DuckDB stores over plays; when its joins did not
+    label exactly the window's events (a play naming a track or artist missing from the
+    catalogue), or it returned no row, ``build(False)`` (LEFT joins) is run instead, so the
+    answer never depends on the path. Other stores (Spark) run ``build(False)``.
+    """
+    if FAST_JOINS and window.measure == "plays" and isinstance(store, Store):
+        frame = query(store, build(True), window, extra)
+        if not frame.empty:
+            labelled, expected = (int(frame[c].iloc[0]) for c in CHECK_COLUMNS)
+            if labelled == expected:
+                return frame.drop(columns=list(CHECK_COLUMNS))
+            log.debug(
+                "fast joins labelled %d of %d events (ids missing from the catalogue): "
+                "running the query with LEFT joins",
+                labelled,
+                expected,
+            )
+    return query(store, build(False), window, extra)
 
 
 def coverage_of(frame: pd.DataFrame, window: Window) -> dict[str, float] | None:

@@ -20,7 +20,7 @@ from encore.analytics.common import (
     estimates_minutes,
     finish,
     per_user_sql,
-    query,
+    query_checked,
     resolve_by,
     user_column,
     window_coverage,
@@ -60,7 +60,8 @@ def genre_popularity(store: Store, window: Window, *, by: str = "plays") -> pd.D
         ``by`` is not ``plays`` or ``minutes``.
     """
     col = resolve_by(window, by, ("plays", "minutes"))
-    frame = query(store, per_user_sql(window, user=user_column(store)), window)
+    user = user_column(store)
+    frame = query_checked(store, lambda fast: per_user_sql(window, user=user, fast=fast), window)
     notes: list[str] = []
     if window.genres == "predicted" and window.measure == "plays":
         cov = window_coverage(store, window)
