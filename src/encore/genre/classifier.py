@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +14,28 @@ import scipy.sparse as sp
 from encore.genre.base import GenreModel
 from encore.genre.features import GROUPS, FeatureBuilder, GenreData
 from encore.persistence import array_text, estimator_from_state, estimator_state, text_array
+
+log = logging.getLogger(__name__)
+
+
+def fit_quietly(clf: Any, x: Any, y: np.ndarray) -> Any:
+    """``clf.fit(x, y)``; a fit that stops at its iteration limit is one INFO log line (the
+    fitted model is the same) instead of scikit-learn's multi-line ConvergenceWarning."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(x, y)
+    limit = getattr(clf, "max_iter", None)
+    used = getattr(clf, "n_iter_", None)
+    if isinstance(limit, int) and used is not None and int(np.max(used)) >= limit:
+        log.info(
+            "%s stopped at its limit of %d iterations before converging (tol %g)",
+            type(clf).__name__,
+            limit,
+            getattr(clf, "tol", float("nan")),
+        )
+    return clf
 
 
 class _FeatureModel(GenreModel):
@@ -37,8 +61,7 @@ class _FeatureModel(GenreModel):
         x = self._prepare(fb.transform(data, train_idx, train_idx=train_idx))
         cpos = {c: i for i, c in enumerate(self.classes_)}
         y = np.array([cpos[v] for v in data.labels[train_idx]])
-        self.clf_ = self._make_clf()
-        self.clf_.fit(x, y)
+        self.clf_ = fit_quietly(self._make_clf(), x, y)
 
     @abstractmethod
     def _make_clf(self) -> Any:
