@@ -114,6 +114,51 @@ def test_old_numbers_reproducible_and_bases_add_up(
     assert scrobbles["minutes"].sum() == pytest.approx(scrobbles["estimated_minutes"].sum())
 
 
+def test_observed_flags_give_the_old_numbers_only_before_resolution(
+    resolved: tuple[Store, dict[str, Any], pd.DataFrame],
+    listeners_db: Path,
+    shared_data: Path,
+    tmp_path: Path,
+) -> None:
+    """``--genres observed --minutes observed`` on a store ingested with ``--no-resolve``
+    and never resolved is exactly the numbers from before resolution (no observed step ran,
+    so the catalogue is all there is). On a resolved store ``observed`` also counts the
+    genres the observed steps found (name, credit, tracks), so only ``--genres catalogue
+    --minutes observed`` gives the old numbers there."""
+    store, _, before = resolved
+    path = tmp_path / "never-resolved.duckdb"
+    shutil.copyfile(listeners_db, path)  # the same data as the resolved store, ingested
+    for folder in ("spotify-artist-genres", "msd-subset-songs"):  # the CLI's way
+        res = CliRunner().invoke(
+            app, ["ingest", "--all", str(shared_data / folder), "--db", str(path), "--no-resolve"]
+        )
+        assert res.exit_code == 0, res.output
+    flags = {"genres_basis": "observed", "minutes_basis": "observed"}
+    whole = {"start": "2000-01-01", "end": "2030-12-31"}
+    with Store(path, read_only=True) as never:
+        observed = run(never, "genres", **whole, **flags)
+        pd.testing.assert_frame_equal(observed, before)
+        assert observed.attrs["notes"] == before.attrs["notes"]
+        for question, kw in (("trend", {"every": "month"}), ("top-artists", {"n": 5})):
+            pd.testing.assert_frame_equal(
+                run(never, question, **whole, **kw, **flags), run(never, question, **whole, **kw)
+            )
+    cli = [
+        "analytics", "genres", "--db", str(path), "--from", "2000-01-01", "--to", "2030-12-31",
+        "--format", "json",
+    ]  # fmt: skip
+    default = CliRunner().invoke(app, cli)
+    flagged = CliRunner().invoke(app, [*cli, "--genres", "observed", "--minutes", "observed"])
+    assert default.exit_code == 0 and flagged.exit_code == 0, default.output + flagged.output
+    assert flagged.stdout == default.stdout
+    # after `encore genre resolve`, observed is not the old numbers: fewer plays unknown
+    after = run(store, "genres", **whole, **flags)
+    assert after["plays"].sum() == before["plays"].sum()
+    unknown_after = after.loc[after["genre"] == "(unknown)", "plays"].sum()
+    unknown_before = before.loc[before["genre"] == "(unknown)", "plays"].sum()
+    assert 0 < unknown_before - unknown_after < unknown_before
+
+
 def test_cli_outputs_basis_in_json_csv_and_chart(
     resolved: tuple[Store, dict[str, Any], pd.DataFrame], tmp_path: Path
 ) -> None:

@@ -86,10 +86,12 @@ GenresBasisOpt = Annotated[
         "--genres",
         help="Which genres label plays: all (observed, else predicted at or above "
         "--min-probability; a basis column keeps them apart), observed (predicted ones "
-        "count as unknown; NOT the numbers before resolution: matching artists across "
-        "sources adds observed genres), predicted (only the plays whose genre is predicted) "
-        "or catalogue (the track's or artist's own genre: with --minutes observed, exactly "
-        "the numbers before `encore genre resolve`).",
+        "count as unknown), predicted (only the plays whose genre is predicted) or "
+        "catalogue (the track's or artist's own genre). The numbers from before `encore "
+        "genre resolve`: --genres catalogue --minutes observed, on any store. On a store "
+        "never resolved (ingested with --no-resolve) --genres observed --minutes observed "
+        "gives them too; on a resolved store observed also counts the genres its observed "
+        "steps found (same name or MusicBrainz id, credited artist, track genres).",
     ),
 ]
 MinutesBasisOpt = Annotated[
