@@ -21,8 +21,14 @@ What it does:
    the catalogue allows it) and the input ablations: without the event-kind embedding,
    without time gaps, without the skip term of the loss (skips still in the input), and
    without skip events at all.
-4. Writes ``benchmarks/results/sequence-<data>.json`` and ``.md`` (and the curve of the
-   first SASRec variant as ``docs/img/sasrec-curve-<data>.png`` and ``.html``).
+4. With ``--seeds 0,1,2`` every SASRec variant is fitted once per seed: the table gives
+   the mean and standard deviation over seeds, and each variant is compared with the
+   first one on the same users by a paired bootstrap of the per-user NDCG@10 averaged
+   over seeds (both tasks).
+5. Writes ``benchmarks/results/sequence-<data>.json`` and ``.md`` (and the curve of the
+   first SASRec variant as ``docs/img/sasrec-curve-<data>.png`` and ``.html``), the CPU
+   seconds of each fit beside its wall time (on a shared machine the wall time measures
+   the load).
 """
 
 from __future__ import annotations
@@ -81,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--negatives", type=int, default=256)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--seeds", default=None, help="SASRec seeds, e.g. 0,1,2 (default: --seed alone)."
+    )
     ap.add_argument("--variants", default="sampled_softmax,gbce,no_kinds,no_gaps,no_skips")
     ap.add_argument("--models", default=",".join(BASELINES + SEQUENCE_BASELINES))
     ap.add_argument("--tag", default="", help="Suffix of the result and chart file names.")
@@ -96,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from encore.data.store import Store
     from encore.evaluation.metrics import evaluate_recommendations
     from encore.evaluation.runner import _dataset_events, select_data, split_store
+    from encore.evaluation.stats import paired_bootstrap
     from encore.recommenders.registry import get_model, model_class
     from encore.recommenders.sequence import attach_events
 
@@ -113,9 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     no_skips = attach_events(ds, ds.events[ds.events["kind"] != "skip"])
     users = pd.unique(pd.concat([split_new.test["user_id"], split_play.test["user_id"]]))
     rows: list[dict[str, Any]] = []
+    per_user: dict[tuple[str, str], list[pd.Series]] = {}
+    seeds = [int(x) for x in (args.seeds or str(args.seed)).split(",") if x.strip()]
     curve = None
 
-    def record(label: str, model: Any, fit_s: float) -> None:
+    def record(label: str, model: Any, fit_s: float, cpu_s: float, seed: int | None = None) -> None:
         new = evaluate_recommendations(
             model.recommend(users, k=K),
             split_new.test,
@@ -131,14 +143,19 @@ def main(argv: list[str] | None = None) -> int:
             catalogue_size=ds.n_items,
             exclude_seen=False,
         )
+        for task, res in (("new", new), ("play", play)):
+            per_user.setdefault((label, task), []).append(res.per_user[f"ndcg@{K}"])
         rows.append(
             {
                 "model": label,
+                "seed": seed,
+                "epochs_run": len(getattr(model, "curve_", [])) or None,
                 "new_ndcg@10": new.summary[f"ndcg@{K}"],
                 "new_recall@10": new.summary[f"recall@{K}"],
                 "play_ndcg@10": play.summary[f"ndcg@{K}"],
                 "play_recall@10": play.summary[f"recall@{K}"],
                 "fit_s": fit_s,
+                "cpu_s": cpu_s,
                 "users_new": new.n_users,
                 "users_play": play.n_users,
             }
@@ -151,10 +168,117 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{m}: left out ({ds.n_items:,} items is above its limit of {limit:,})")
             continue
         model = get_model(m)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model.fit(ds)
-        record(m, model, time.perf_counter() - t0)
-    for v in [v.strip() for v in args.variants.split(",") if v.strip()]:
+        record(m, model, time.perf_counter() - t0, time.process_time() - c0)
+
+    def write() -> None:
+        """The tables so far (after every SASRec fit: a stopped run keeps what it did)."""
+        machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
+        header = (
+            f"{name}, {split_new.method} split ({split_new.stats['train_rows']:,} train pairs, "
+            f"{len(ds.events):,} train events: {', '.join(f'{k} {v:,}' for k, v in kinds.items())}; "
+            f"{ds.n_items:,} items; test users {split_new.stats['test_users']} (new) / "
+            f"{split_play.stats['test_users']} (play)); SASRec {args.epochs} epochs at most"
+            f"{'' if args.max_seconds is None else f' or {args.max_seconds:.0f} s'}, "
+            f"{args.negatives} negatives, seed(s) {', '.join(map(str, seeds))}, {args.threads} thread(s)"
+            f"{'; SASRec settings ' + args.sasrec if args.sasrec else ''}; machine: {machine}."
+        )
+        table = pd.DataFrame(rows)
+        summary = (
+            table.groupby("model", sort=False)
+            .agg(
+                n=("new_ndcg@10", "size"),
+                new=("new_ndcg@10", "mean"),
+                new_sd=("new_ndcg@10", "std"),
+                new_recall=("new_recall@10", "mean"),
+                play=("play_ndcg@10", "mean"),
+                play_sd=("play_ndcg@10", "std"),
+                play_recall=("play_recall@10", "mean"),
+                epochs=("epochs_run", "mean"),
+                fit_s=("fit_s", "mean"),
+                cpu_s=("cpu_s", "mean"),
+            )
+            .reset_index()
+        )
+
+        def sd(x: Any) -> str:
+            return "" if pd.isna(x) else f" +- {x:.4f}"
+
+        md = [
+            header,
+            "",
+            "| model | seeds | next new track NDCG@10 | recall@10 | next play NDCG@10 | recall@10 "
+            "| epochs | fit s (wall) | CPU s |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in summary.itertuples():
+            ep = "" if pd.isna(r.epochs) else f"{r.epochs:.1f}"
+            md.append(
+                f"| {r.model} | {r.n} | {r.new:.4f}{sd(r.new_sd)} | {r.new_recall:.4f} | "
+                f"{r.play:.4f}{sd(r.play_sd)} | {r.play_recall:.4f} | {ep} | {r.fit_s:.1f} | "
+                f"{r.cpu_s:.1f} |"
+            )
+        # each variant against the first, on the same users: per-user NDCG@10 averaged over seeds
+        boots = []
+        labels = [f"sasrec ({v})" for v in variants]
+        for task in ("new", "play"):
+            if len(labels) < 2 or (labels[0], task) not in per_user:
+                break
+            base = pd.concat(per_user[(labels[0], task)], axis=1).mean(axis=1)
+            for other in labels[1:]:
+                if (other, task) not in per_user:
+                    continue
+                cur = pd.concat(per_user[(other, task)], axis=1).mean(axis=1)
+                b = paired_bootstrap(cur, base, n_boot=2000, seed=0)
+                boots.append(
+                    {
+                        "task": task,
+                        "variant": other,
+                        "versus": labels[0],
+                        "diff": b.mean_diff,
+                        "low": b.low,
+                        "high": b.high,
+                        "n_users": b.n_users,
+                    }
+                )
+        if boots:
+            md += [
+                "",
+                f"Paired bootstrap (2,000 resamples) of each variant minus {labels[0]}, per-user "
+                f"NDCG@10 averaged over {len(seeds)} seed(s):",
+                "",
+                "| task | variant | difference | 95 % interval | users |",
+                "|---|---|---|---|---|",
+            ]
+            md += [
+                f"| {b['task']} | {b['variant']} | {b['diff']:+.4f} | [{b['low']:+.4f}, "
+                f"{b['high']:+.4f}] | {b['n_users']} |"
+                for b in boots
+            ]
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        tag = f"{name}-{split_new.method}{'-' + args.tag if args.tag else ''}"
+        (RESULTS / f"sequence-{tag}.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+        (RESULTS / f"sequence-{tag}.json").write_text(
+            json.dumps(
+                {
+                    "header": header,
+                    "rows": rows,
+                    "bootstrap": boots,
+                    "machine": machine,
+                    "curve": None if curve is None else curve.to_dict(orient="list"),
+                },
+                indent=2,
+                default=float,
+            ),
+            encoding="utf-8",
+        )
+        if curve is not None:
+            _charts(curve, tag)
+        print("\n".join(md))
+
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for v, seed in [(v, seed) for seed in seeds for v in variants]:
         params, drop_skips = VARIANTS[v]
         if params.get("loss") == "softmax" and ds.n_items > 20_000:
             print(f"sasrec {v}: left out ({ds.n_items:,} items for a full softmax)")
@@ -170,56 +294,17 @@ def main(argv: list[str] | None = None) -> int:
             max_seconds=args.max_seconds,
             negatives=args.negatives,
             threads=args.threads,
-            seed=args.seed,
+            seed=seed,
         )
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model.fit(no_skips if drop_skips else ds, show_progress=True)
-        fit_s = time.perf_counter() - t0
+        fit_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
         if curve is None:
             curve = model.training_curve()  # type: ignore[attr-defined]
-        record(f"sasrec ({v})", model, fit_s)
+        record(f"sasrec ({v})", model, fit_s, cpu_s, seed)
+        write()
 
-    machine = (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
-    )
-    header = (
-        f"{name}, {split_new.method} split ({split_new.stats['train_rows']:,} train pairs, "
-        f"{len(ds.events):,} train events: {', '.join(f'{k} {v:,}' for k, v in kinds.items())}; "
-        f"{ds.n_items:,} items; test users {split_new.stats['test_users']} (new) / "
-        f"{split_play.stats['test_users']} (play)); SASRec {args.epochs} epochs at most"
-        f"{'' if args.max_seconds is None else f' or {args.max_seconds:.0f} s'}, "
-        f"{args.negatives} negatives, seed {args.seed}, {args.threads} thread(s); machine: {machine}."
-    )
-    md = [
-        header,
-        "",
-        "| model | next new track NDCG@10 | recall@10 | next play NDCG@10 | recall@10 | fit s |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        md.append(
-            f"| {r['model']} | {r['new_ndcg@10']:.4f} | {r['new_recall@10']:.4f} | "
-            f"{r['play_ndcg@10']:.4f} | {r['play_recall@10']:.4f} | {r['fit_s']:.1f} |"
-        )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    tag = f"{name}-{split_new.method}{'-' + args.tag if args.tag else ''}"
-    (RESULTS / f"sequence-{tag}.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-    (RESULTS / f"sequence-{tag}.json").write_text(
-        json.dumps(
-            {
-                "header": header,
-                "rows": rows,
-                "machine": machine,
-                "curve": None if curve is None else curve.to_dict(orient="list"),
-            },
-            indent=2,
-            default=float,
-        ),
-        encoding="utf-8",
-    )
-    if curve is not None:
-        _charts(curve, tag)
-    print("\n".join(md))
+    write()
     return 0
 
 
