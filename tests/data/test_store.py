@@ -47,3 +47,67 @@ def test_norm_macro_matches_variants(store: Store) -> None:
 def test_read_only_missing_store(tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match="no Encore store"):
         Store(tmp_path / "missing.duckdb", read_only=True)
+
+
+def _old_store(path: Path, upto: int) -> None:
+    """A store as an Encore of schema version `upto` wrote it (later migrations absent)."""
+    import duckdb
+
+    from encore.data import genres as genre_vocab
+    from encore.data.schema import MIGRATIONS
+
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE schema_migrations ("
+        "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    for m in MIGRATIONS:
+        if m.version > upto:
+            break
+        for statement in m.statements:
+            con.execute(statement)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [m.version, m.name])
+        if m.version == 1:
+            con.executemany("INSERT INTO genres VALUES (?, ?)", list(genre_vocab.GENRES.items()))
+    con.close()
+
+
+def test_read_only_open_upgrades_an_older_store(tmp_path: Path) -> None:
+    # a reader of a store from an older Encore (schema 3: no track_moods) used to fail
+    # deep in a query with "Table track_moods does not exist" (exit 70, internal error)
+    db = tmp_path / "old.duckdb"
+    _old_store(db, 3)
+    with Store(db, read_only=True) as s:
+        assert s.schema_version() == LATEST_VERSION
+        assert s.scalar("SELECT count(*) FROM track_moods") == 0
+        assert s.scalar("SELECT count(*) FROM genres") == 21
+
+
+def test_read_only_open_of_an_older_store_another_process_reads(tmp_path: Path) -> None:
+    # another process (a running `encore serve`, say) holds the old store open read-only:
+    # this reader cannot upgrade it and says so, naming both versions; nothing is changed
+    import subprocess
+    import sys
+
+    db = tmp_path / "old.duckdb"
+    _old_store(db, 3)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
+            "print('open', flush=True); time.sleep(60)",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        with pytest.raises(SchemaError, match=r"schema version 3, older than this Encore"):
+            Store(db, read_only=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    with Store(db, read_only=True) as s:  # once it is free, the reader upgrades it
+        assert s.schema_version() == LATEST_VERSION
