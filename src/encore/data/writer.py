@@ -300,7 +300,9 @@ def write_staged(
                 FROM (
                     SELECT r.track_id, max(x.duration_ms) AS duration_ms, max({_clean("x.genre_raw")}) AS genre_raw,
                            max({_clean("x.language")}) AS language, max(x.release_year) AS release_year,
-                           max(r.album_id) AS album_id, max(r.mbid) AS mbid, max(r.uri) AS uri
+                           arg_min(r.album_id, (r.album, r.album_id))
+                               FILTER (WHERE r.album_id IS NOT NULL) AS album_id,
+                           max(r.mbid) AS mbid, max(r.uri) AS uri
                     FROM {s} x JOIN _tref r ON {_ref_join("x", "r")}
                     GROUP BY r.track_id
                 ) m WHERE tracks.track_id = m.track_id
@@ -704,12 +706,15 @@ def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         """
     )
     # New tracks: one per MBID or URI, else per normalised title, else per external id,
-    # else per exact title (two empty-normalised titles of one artist are two tracks).
+    # else per exact title (two empty-normalised titles of one artist are two tracks). A
+    # track met on several albums takes the first album by title, not the lowest id:
+    # album ids are drawn in parallel, so "lowest" differed between two ingests.
     con.execute(
         """
         INSERT INTO tracks (title, title_norm, artist_id, album_id, mbid, uri, source, ingest_id)
         SELECT COALESCE(arg_min(title, (length(title), title)), min(ext)), COALESCE(min(norm), ''), artist_id,
-               min(album_id), min(mbid), min(uri), $src, $ing
+               arg_min(album_id, (album, album_id)) FILTER (WHERE album_id IS NOT NULL),
+               min(mbid), min(uri), $src, $ing
         FROM _tref WHERE track_id IS NULL
         GROUP BY artist_id, COALESCE(
             mbid, uri, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext, 't:' || title
