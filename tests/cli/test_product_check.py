@@ -123,6 +123,7 @@ def test_ingest_says_when_it_replaced_the_same_content_under_another_user(
         # 17,503 scrobbles in the file, 15,665 loaded: every one accounted for
         ("lastfm_csv", "user_04", 1_838, "Unix time 0 (unknown date) 643"),
         ("spotify_basic", "user_09", 26, "'Unknown Artist - Unknown Track' placeholder plays"),
+        ("spotify_basic", "user_20", 1, "'Unknown Artist - Unknown Track' placeholder plays 1"),
     ],
 )
 def test_ingest_accounts_for_rows_left_out_by_rule(
@@ -134,7 +135,8 @@ def test_ingest_accounts_for_rows_left_out_by_rule(
     result = runner.invoke(app, ["ingest", loader, str(shared_data / LH / user), "--db", str(db)])
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
-    assert f"{left_out:,} rows left out by rule (not errors)" in said
+    rows = "row" if left_out == 1 else "rows"
+    assert f"{left_out:,} {rows} left out by rule (not errors)" in said
     assert reason in said
 
 

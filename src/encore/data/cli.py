@@ -191,9 +191,10 @@ def ingest_cmd(
             )
         if r.dropped:
             why = ", ".join(f"{reason} {n:,}" for reason, n in sorted(r.dropped.items()))
+            total = sum(r.dropped.values())
             err_console.print(
-                f"{r.source} {r.path}: {sum(r.dropped.values()):,} rows left out by rule (not "
-                f"errors): {why} (docs/data-model.md)",
+                f"{r.source} {r.path}: {total:,} row{'s' if total != 1 else ''} left out by "
+                f"rule (not errors): {why} (docs/data-model.md)",
                 highlight=False,
                 markup=False,
             )
