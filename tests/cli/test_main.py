@@ -99,6 +99,7 @@ def test_doctor_lists_only_parts_of_this_version(tmp_path: Path) -> None:
         "soundfile",
         "py3langid",
         "pyspark",
+        "s3fs",
     }
     words = json.dumps(report["optional"]).lower()
     assert not any(w in words for w in ("fastapi", "http"))

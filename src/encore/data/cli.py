@@ -370,6 +370,7 @@ def doctor_cmd(
         "soundfile": "audio (encore audio: decoding)",
         "py3langid": "text (encore catalogue resolve: language of titles and lyrics)",
         "pyspark": "spark (analytics --engine spark, ALS on Spark; needs Java 17)",
+        "s3fs": "lake (lakes on s3://: --lake, export events --to)",
     }
     parts = []
     for mod, what in optional.items():
