@@ -301,7 +301,7 @@ def test_spark_s3a_settings_follow_the_endpoint() -> None:
     assert spark_s3a_conf(both)["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "true"
 
 
-def test_spark_conf_pairs() -> None:
+def test_spark_conf_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("pyspark")
     from encore.lake.spark import parse_spark_conf
 
@@ -315,6 +315,11 @@ def test_spark_conf_pairs() -> None:
         with pytest.raises(ConfigError, match="--spark-conf"):
             parse_spark_conf(bad)
     # refused before any Spark starts
+    from encore.lake.spark import spark_session
+
+    monkeypatch.setenv("ENCORE_SPARK_CONF", "spark.ui.enabled=false nope")
+    with pytest.raises(ConfigError, match="ENCORE_SPARK_CONF: 'nope'"):
+        spark_session()
     base = ["analytics", "genres", "--db", "x.duckdb", "--spark-conf"]
     res = runner.invoke(app, [*base, "executor.memory=8g", "--engine", "spark"])
     assert res.exit_code == 64 and "not KEY=VALUE" in " ".join(res.output.split())
