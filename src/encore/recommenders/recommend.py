@@ -498,6 +498,44 @@ def recommend_for_user(
     return _cf_for_user(store, model, user, k, explain=explain, level=level, weighting=weighting)
 
 
+_NAMED_TRACKS_SQL = """
+    SELECT t.track_id FROM tracks t JOIN artists a USING (artist_id)
+    WHERE t.title IS NOT NULL AND t.title <> ''
+"""
+
+
+def _named_only(store: Store, model: Recommender, user: str, level: str) -> list[Any] | None:
+    """At track level, the model's named tracks, when ``user`` played or liked one.
+
+    A store mixes named catalogues with anonymous ones (JODIE's ``jodie song N``): a CF
+    model trained on all of it may rank anonymous tracks for a listener whose history is
+    named, which gives them nothing they can look up. Such a listener is recommended named
+    tracks only; a user whose whole history is anonymous keeps the anonymous items.
+    ``None``: no restriction.
+    """
+    if level != "track" or model.item_map_ is None:
+        return None
+    has_named = store.scalar(
+        f"""
+        SELECT EXISTS (
+            SELECT 1 FROM events e WHERE e.user_id = $u AND e.track_id IN ({_NAMED_TRACKS_SQL})
+        ) OR EXISTS (
+            SELECT 1 FROM likes l WHERE l.user_id = $u AND l.entity_type = 'track'
+              AND l.entity_id IN ({_NAMED_TRACKS_SQL})
+        )
+        """,
+        {"u": user},
+    )
+    if not has_named:
+        return None
+    named = store.con.execute(_NAMED_TRACKS_SQL).fetchnumpy()["track_id"]
+    known = np.asarray(model.item_map_.external_ids)
+    keep = known[np.isin(known, named)]
+    if len(keep) == len(known):
+        return None
+    return list(keep)
+
+
 def _cf_for_user(
     store: Store,
     model: Recommender,
@@ -513,15 +551,23 @@ def _cf_for_user(
     lvl = model.item_level_ or level
     assert model.user_map_ is not None
     notes: list[str] = []
+    named = _named_only(store, model, user, lvl)
+    if named is not None and model.item_map_ is not None:
+        notes.append(
+            f"named tracks only ({len(named):,} of the model's {len(model.item_map_.external_ids):,}): "
+            f"{user} plays named tracks, the rest are anonymous"
+        )
     if isinstance(model, SequenceRecommender):
-        return _sequence_for_user(store, model, user, k, explain=explain, level=lvl)
+        return _sequence_for_user(
+            store, model, user, k, explain=explain, level=lvl, items=named, notes=notes
+        )
     fold_in: pd.DataFrame | None = None
     if user in model.user_map_:
         fold_in = _changed_since_fit(store, model, user, lvl, weighting)
         if fold_in is None:
-            recs = model.recommend([user], k=k)
+            recs = model.recommend([user], k=k, items=named)
         else:
-            recs = model.recommend_for_interactions(fold_in.assign(user_id=user), k=k)
+            recs = model.recommend_for_interactions(fold_in.assign(user_id=user), k=k, items=named)
             notes.append(
                 f"{user}'s interactions changed since training: folded in from the "
                 f"{len(fold_in):,} now in the store, no refit"
@@ -537,7 +583,7 @@ def _cf_for_user(
                 else f"{user} has no {lvl}-level interactions in the store"
             )
             raise UnknownIdError("user", [user], hint=hint) from None
-        recs = model.recommend_for_interactions(fold_in.assign(user_id=user), k=k)
+        recs = model.recommend_for_interactions(fold_in.assign(user_id=user), k=k, items=named)
         notes.append(f"{user} was unseen at fit time: folded in from {len(fold_in):,} interactions")
     ids = list(recs["item_id"])
     why: pd.DataFrame | None = None
@@ -599,7 +645,15 @@ def _changed_since_fit(
 
 
 def _sequence_for_user(
-    store: Store, model: SequenceRecommender, user: str, k: int, *, explain: bool, level: str
+    store: Store,
+    model: SequenceRecommender,
+    user: str,
+    k: int,
+    *,
+    explain: bool,
+    level: str,
+    items: list[Any] | None = None,
+    notes: list[str] | None = None,
 ) -> Recommendations:
     """A sequence model's list from the user's latest events, read from the store now (so
     events ingested after training count without a refit)."""
@@ -622,10 +676,11 @@ def _sequence_for_user(
             hint=f"{user} has no dated {level}-level events with items {model.name} knows; "
             "a CF model (e.g. --model item_knn) also uses undated likes and play counts",
         )
-    recs = model.recommend_for_events(events, k=k)
+    recs = model.recommend_for_events(events, k=k, items=items)
     notes = [
+        *(notes or []),
         f"from {user}'s latest {min(int(known.sum()), model.history_length):,} events "
-        f"(last {events['ts'].max():%Y-%m-%d %H:%M}), read at request time"
+        f"(last {events['ts'].max():%Y-%m-%d %H:%M}), read at request time",
     ]
     if user not in model.user_map_:  # type: ignore[operator]
         notes.append(f"{user} was unseen at fit time: answered from their events, no refit")
