@@ -164,7 +164,7 @@ def evaluate_cmd(
         if train_file is not None and test_file is not None:
             if data is not None:
                 raise ConfigError("--data and --train/--test exclude each other")
-            sp = given_split(train_file, test_file)
+            sp = given_split(train_file, test_file, weighting=weighting)
             name = train_file.stem
         else:
             from encore.data.store import Store

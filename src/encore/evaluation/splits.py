@@ -577,11 +577,20 @@ def read_interactions_file(path: Path) -> pd.DataFrame:
     return out
 
 
-def given_split(train_path: Path, test_path: Path, *, drop_cold_items: bool = False) -> Split:
+def given_split(
+    train_path: Path,
+    test_path: Path,
+    *,
+    drop_cold_items: bool = False,
+    weighting: str | None = None,
+) -> Split:
     """A split made elsewhere, read from two files (see :func:`read_interactions_file`).
 
     Cold test users are dropped (and counted); cold items are kept by default, because
     a published split's relevant sets should stay as published (they just cannot be hit).
+    ``weighting`` (one of :data:`encore.data.dataset.WEIGHTINGS`) turns the train file's
+    weight column (play counts, or 1 where it has none) into model weights, as the store's
+    splits weight play counts; ``None`` keeps the file's weights as they are.
 
     Raises
     ------
@@ -602,10 +611,20 @@ def given_split(train_path: Path, test_path: Path, *, drop_cold_items: bool = Fa
             field=TS,
             hint="write the times of both files the same way (dates, or Unix seconds)",
         )
+    description = (
+        f"split made elsewhere: train {Path(train_path).name}, test {Path(test_path).name}"
+    )
+    if weighting is not None:
+        from encore.data.dataset import apply_weighting
+
+        weights = apply_weighting(train.rename(columns={WEIGHT: "count"}), weighting)
+        train = train.assign(**{WEIGHT: weights.to_numpy()})
+        train = train[train[WEIGHT] > 0].reset_index(drop=True)
+        description += f"; train weights: {weighting} of the file's weight column"
     return _finish(
         train,
         test,
         method="given",
-        description=f"split made elsewhere: train {Path(train_path).name}, test {Path(test_path).name}",
+        description=description,
         drop_cold_items=drop_cold_items,
     )
