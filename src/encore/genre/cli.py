@@ -225,11 +225,23 @@ def predict_cmd(
             "items with a known genre).",
         ),
     ] = False,
+    new: Annotated[
+        bool,
+        typer.Option(
+            "--new",
+            help="Treat --artist/--title as an item not in the store, even when one of that "
+            "name is.",
+        ),
+    ] = False,
     model_dir: ModelDirOpt = None,
 ) -> None:
-    """Ranked genres with probabilities for a track in the store or one described by name."""
+    """Ranked genres with probabilities for a track in the store or one described by name.
+
+    Names of an artist (or track) the store has are predicted from its listeners, as its
+    id would be; --new uses the names alone.
+    """
     from encore.data.store import Store
-    from encore.errors import ConfigError
+    from encore.errors import ConfigError, UnknownIdError
     from encore.genre.base import load_model
     from encore.genre.predict import (
         predict_new,
@@ -244,6 +256,21 @@ def predict_cmd(
         raise ConfigError(
             "give exactly one of: an ITEM_ID, --artist/--album/--title, or --unlabelled"
         )
+    if item_id is None and not unlabelled and not new:
+        named = _store_item_named(st, m.level_, artist=artist, title=title, album=album)
+        if named is not None:
+            with Store(st.db, read_only=True) as store:
+                try:
+                    frame = predict_store_items(store, m, [named], k=k)
+                except UnknownIdError:  # in the store, but outside the model's data
+                    frame = None
+            if frame is not None:
+                err_console.print(
+                    f"[dim]{title or artist} is in the store (id {named}): predicted from its "
+                    "listeners; --new treats the names as an item the store does not have[/]"
+                )
+                emit(frame, st.fmt, title="Predicted genres")
+                return
     if item_id is None and not unlabelled:
         if write:
             raise ConfigError("--write needs items of the store (ITEM_ID or --unlabelled)")
@@ -274,6 +301,31 @@ def predict_cmd(
             f"predicted_genres: {written['written']} written, "
             f"{written['skipped_known']} skipped (genre already known)"
         )
+
+
+def _store_item_named(
+    st: State, level: str, *, artist: str | None, title: str | None, album: str | None
+) -> int | None:
+    """The store's one item of ``level`` with these names (normalised), if there is one."""
+    from encore.data.store import Store
+
+    if artist is None or album is not None or (level == "artist") != (title is None):
+        return None
+    if not Path(st.db).exists():
+        return None
+    with Store(st.db, read_only=True) as store:
+        if level == "artist":
+            rows = store.execute(
+                "SELECT artist_id FROM artists WHERE name_norm = enc_norm_artist($a)",
+                {"a": artist},
+            ).fetchall()
+        else:
+            rows = store.execute(
+                "SELECT t.track_id FROM tracks t JOIN artists a USING (artist_id) "
+                "WHERE a.name_norm = enc_norm_artist($a) AND t.title_norm = enc_norm($t)",
+                {"a": artist, "t": title},
+            ).fetchall()
+    return int(rows[0][0]) if len(rows) == 1 else None
 
 
 @genre_app.command("resolve")
