@@ -1,6 +1,6 @@
 """Why does EASE beat SASRec on JODIE's next new track? Protocol and objective experiments.
 
-Usage (from the repository root; about 8 minutes of CPU on one thread: 13 SASRec fits of
+Usage (from the repository root; about 8 minutes of CPU on one thread: 10 SASRec fits of
 25-50 s CPU; 38 minutes wall on the shared 2-core machine at load 15-20)::
 
     nice -n 10 .venv/bin/python benchmarks/bench_moonshot.py
