@@ -8,6 +8,8 @@ Usage (from the repository root; about 8 minutes of CPU on one thread: 10 SASRec
     # longer training on the validation split only (early stopping decides):
     nice -n 10 .venv/bin/python benchmarks/bench_moonshot.py --val-only long40 --epochs 40 \
         --targets all,future:20,future-new:20
+    # EASE from each user's latest N train events only (after the main run: it pairs with SASRec)
+    .venv/bin/python benchmarks/bench_moonshot.py --ease-windows 10,50,200,1000
 
 The question (issue 13's moonshot): on JODIE's global temporal split a sequence model
 should beat the best non-sequential model on next-new-track NDCG@10 with a paired
@@ -567,6 +569,85 @@ def chart(out: dict[str, Any]) -> None:
     gfig.write_html(IMG / "moonshot-jodie.html", include_plotlyjs="cdn")
 
 
+def ease_windows(args: argparse.Namespace) -> dict[str, Any]:
+    """EASE (l2 = 500) fed only each user's latest N train events (their row rebuilt as
+    log(1 + plays) of those) against its whole row, on the horizon and first-new tasks:
+    does EASE's lead come from reading the whole history where SASRec reads 50 events?
+    Every item the user had in train stays excluded, as in the task."""
+    import scipy.sparse as sp
+
+    from encore.data.dataset import InteractionDataset, rows_from_interactions
+    from encore.data.ingest import ingest
+    from encore.data.sources import get_loader
+    from encore.data.store import Store
+    from encore.evaluation.metrics import evaluate_recommendations
+    from encore.evaluation.next_new import first_new_split
+    from encore.evaluation.runner import _dataset_events, split_store
+    from encore.evaluation.stats import paired_bootstrap
+    from encore.recommenders.registry import get_model
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-moonshot-"))
+    with Store(tmp / "jodie.duckdb") as store:
+        ingest(store, get_loader("jodie"), SHARED / "lastfm-1k-jodie-sample")
+        split = split_store(store, method="global-time")
+    ds = _dataset_events(split, InteractionDataset.from_interactions(split.train))
+    first = first_new_split(split)
+    model = get_model("ease", l2=500.0).fit(ds)
+    assert model.user_map_ is not None and model.item_map_ is not None
+    assert model.user_items_ is not None and split.events is not None
+    users = np.asarray(pd.unique(split.test["user_id"]), dtype=str)
+    had = sp.csr_matrix(model.user_items_[model.user_map_.to_internal(list(users))])
+    events = split.events[split.events["user_id"].isin(set(users))]
+    per: dict[str, pd.Series] = {}
+    rows_out: list[dict[str, Any]] = []
+    for n in [int(x) for x in args.ease_windows.split(",")] + [0]:
+        latest = events.groupby("user_id").tail(n) if n else events
+        counts = latest.groupby(["user_id", "item_id"], as_index=False).size()
+        ids, rows = rows_from_interactions(
+            model.item_map_, counts.assign(weight=np.log1p(counts["size"].astype(float)))
+        )
+        rows = sp.csr_matrix(rows)[pd.Index(ids).get_indexer(users)]
+        scores = np.asarray(model._score_rows(rows), dtype=np.float64)
+        r, c = had.nonzero()
+        scores[r, c] = -np.inf
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :K]
+        recs = pd.DataFrame(
+            {
+                "user_id": np.repeat(users, K),
+                "item_id": model.item_map_.to_external(top.ravel()),
+                "rank": np.tile(np.arange(1, K + 1), len(users)),
+            }
+        )
+        hz = evaluate_recommendations(recs, split.test, train=split.train, ks=(K,))
+        fr = evaluate_recommendations(recs, first.test, train=first.train, ks=(K,))
+        key = f"last {n}" if n else "whole history"
+        per[key] = hz.per_user[f"ndcg@{K}"]
+        rows_out.append(
+            {
+                "rows": key,
+                "horizon": hz.summary[f"ndcg@{K}"],
+                "first": fr.summary[f"ndcg@{K}"],
+            }
+        )
+        print(rows_out[-1], flush=True)
+    # against the whole row, and against SASRec (the main run's per-user values, mean of seeds)
+    sas = None
+    saved = RESULTS / "moonshot-jodie-per-user.csv"
+    if saved.exists():
+        pu = pd.read_csv(saved).astype({"user_id": str})
+        pu = pu[(pu["protocol"] == "horizon") & (pu["model"] == "sasrec[all]")]
+        sas = pu.groupby("user_id")["ndcg"].mean() if len(pu) else None
+    for row in rows_out:
+        key = str(row["rows"])
+        if key != "whole history":
+            bs = paired_bootstrap(per[key], per["whole history"], n_boot=2000, seed=0)
+            row["horizon_minus_whole"] = [bs.mean_diff, bs.low, bs.high]
+        if sas is not None:
+            bs = paired_bootstrap(per[key], sas, n_boot=2000, seed=0)
+            row["horizon_minus_sasrec"] = [bs.mean_diff, bs.low, bs.high]
+    return {"ease_windows": rows_out}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0,1,2")
@@ -582,7 +663,18 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TAG",
         help="only fit the SASRec --targets on the validation split; write moonshot-jodie-val-TAG.json",
     )
+    ap.add_argument(
+        "--ease-windows",
+        default=None,
+        metavar="N,N",
+        help="only score EASE from each user's latest N train events; write moonshot-jodie-ease-windows.json",
+    )
     args = ap.parse_args(argv)
+    if args.ease_windows:
+        res = ease_windows(args)
+        (RESULTS / "moonshot-jodie-ease-windows.json").write_text(json.dumps(res, indent=1))
+        print(json.dumps(res, indent=1))
+        return 0
     if args.val_only:
         out = run(args)
         path = RESULTS / f"moonshot-jodie-val-{args.val_only}.json"
