@@ -17,7 +17,12 @@ from encore.data.dataset import InteractionDataset
 from encore.data.store import Store
 from encore.errors import DataError
 from encore.evaluation.metrics import evaluate_recommendations
-from encore.evaluation.next_new import first_new_split, next_new_targets, score_next_new
+from encore.evaluation.next_new import (
+    first_new_split,
+    next_new_metric_result,
+    next_new_targets,
+    score_next_new,
+)
 from encore.evaluation.runner import _dataset_events, evaluate_models, split_store
 from encore.evaluation.splits import Split
 from encore.recommenders.registry import get_model
@@ -122,6 +127,20 @@ def test_state_is_updated_with_the_events_in_between(small: Split) -> None:
     assert pranks.tolist() == [1, 1, 1]
 
 
+def test_metric_result_from_ranks(small: Split) -> None:
+    ds = _dataset_events(small, InteractionDataset.from_interactions(small.train))
+    res = score_next_new(get_model("markov").fit(ds), ds, small)
+    ranks = res.targets["rank"].to_numpy(dtype=float)
+    mr = next_new_metric_result(res, [1, 10])
+    assert mr.n_users == 1 and mr.ks == (1, 10)
+    gain = np.where(ranks <= 10, 1 / np.log2(ranks + 1), 0.0).mean()
+    assert mr.summary["ndcg@10"] == pytest.approx(gain)
+    assert mr.summary["ndcg@10"] == pytest.approx(res.summary["ndcg@10"])
+    assert mr.summary["hit_rate@1"] == pytest.approx((ranks <= 1).mean())
+    assert mr.summary["mrr@10"] == pytest.approx(np.where(ranks <= 10, 1 / ranks, 0).mean())
+    assert np.isnan(mr.summary["coverage@10"])
+
+
 def test_fold_in_row_grows_with_the_test_plays(small: Split) -> None:
     ds = _dataset_events(small, InteractionDataset.from_interactions(small.train))
     knn = get_model("item_knn").fit(ds)
@@ -192,5 +211,35 @@ def test_evaluate_first_new_task(jodie_split: Split, jodie_db: Path, tmp_path: P
     rows = {r["model"]: r for r in json.loads(res.stdout)}
     assert rows["markov"]["n_users"] == 193
     assert "first new item" in (tmp_path / "rep" / "comparison.md").read_text()
+    rolled = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--db",
+            str(jodie_db),
+            "--data",
+            "jodie",
+            "--models",
+            "markov",
+            "--task",
+            "next-new",
+            "--k",
+            "10,20",
+            "--out",
+            str(tmp_path / "rolled"),
+            "--format",
+            "json",
+        ],
+    )
+    assert rolled.exit_code == 0, rolled.output
+    rows = {r["model"]: r for r in json.loads(rolled.stdout)}
+    ds = _dataset_events(jodie_split, InteractionDataset.from_interactions(jodie_split.train))
+    direct = score_next_new(get_model("markov").fit(ds), ds, jodie_split)
+    assert rows["markov"]["ndcg@10"] == pytest.approx(direct.summary["ndcg@10"])
+    assert (
+        rows["markov"]["n_users"] == 193
+        and rows["markov"]["hit_rate@20"] >= rows["markov"]["hit_rate@10"]
+    )
+    assert "every next new item" in (tmp_path / "rolled" / "comparison.md").read_text()
     bad = CliRunner().invoke(app, ["evaluate", "--db", str(jodie_db), "--task", "next"])
     assert bad.exit_code != 0 and "unknown task" in bad.output

@@ -126,7 +126,8 @@ def evaluate_cmd(
             "--task",
             help="new: the next new items (those a user had in train are neither ranked nor "
             "relevant); play: the next plays, repeats allowed; first-new: each user's first new "
-            "item after the cut-off only (time splits).",
+            "item after the cut-off only; next-new: every next new item, from everything the user "
+            "did before it (time splits).",
         ),
     ] = "new",
     out: Annotated[

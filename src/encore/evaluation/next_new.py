@@ -10,7 +10,8 @@ that narrower question, on the same split (the test side's events in time order,
   test user the only relevant item is the *first* item they play after the cut-off that
   they had not had in train. Every model answers from its state at the cut-off, as in the
   default task; the items the user had in train are neither ranked nor relevant.
-* **every next new, state updated** (:func:`next_new_targets`, :func:`score_next_new`): each
+* **every next new, state updated** (:func:`next_new_targets`, :func:`score_next_new`;
+  ``encore evaluate --task next-new``): each
   test event that is the user's first wanted event of an item new to them (not in train,
   not earlier in test) is a target, and the model answers from everything the user did
   before it, the test events in between included (the true next-item task, as served:
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,6 +43,7 @@ from encore.evaluation.splits import Split
 
 if TYPE_CHECKING:
     from encore.data.dataset import InteractionDataset
+    from encore.evaluation.metrics import MetricResult
     from encore.recommenders.base import Recommender
     from encore.recommenders.sequence import Encoded
 
@@ -319,3 +321,48 @@ def score_next_new(
         "n_targets": float(len(out)),
     }
     return NextNewResult(targets=out, per_user=per_user, summary=summary)
+
+
+def next_new_metric_result(result: NextNewResult, ks: Sequence[int]) -> MetricResult:
+    """The scores of :func:`score_next_new` as a :class:`~encore.evaluation.metrics.MetricResult`
+    (what ``encore evaluate --task next-new`` tabulates), at each of ``ks``.
+
+    With one relevant item per target: ``ndcg@k`` is ``1 / log2(rank + 1)`` within the top k,
+    ``hit_rate@k`` and ``recall@k`` whether it is there, ``precision@k`` that over k,
+    ``mrr@k`` and ``map@k`` ``1 / rank`` within the top k; each a mean over the user's
+    targets, then over users. Coverage, novelty and diversity need whole lists and are
+    not computed (NaN).
+
+    The ranks are full ranks, so any k works, whatever k they were scored with.
+
+    Raises
+    ------
+    ConfigError
+        A k that is not a positive integer.
+    """
+    from encore.evaluation.metrics import MetricResult, _check_ks
+
+    ks_ = _check_ks(list(ks))
+    ranks = result.targets["rank"].to_numpy(dtype=np.float64)
+    users = result.targets["user_id"].to_numpy()
+    cols: dict[str, np.ndarray] = {}
+    for k in ks_:
+        inside = ranks <= k
+        cols[f"precision@{k}"] = inside / k
+        cols[f"recall@{k}"] = inside * 1.0
+        cols[f"ndcg@{k}"] = np.where(inside, 1.0 / np.log2(ranks + 1.0), 0.0)
+        cols[f"map@{k}"] = np.where(inside, 1.0 / ranks, 0.0)
+        cols[f"mrr@{k}"] = cols[f"map@{k}"]
+        cols[f"hit_rate@{k}"] = inside * 1.0
+    per_user = pd.DataFrame(cols).groupby(pd.Index(users, name="user_id")).mean()
+    summary = {c: float(per_user[c].mean()) for c in per_user.columns}
+    for k in ks_:
+        summary[f"coverage@{k}"] = float("nan")
+    return MetricResult(
+        per_user=per_user,
+        summary=summary,
+        n_users=len(per_user),
+        n_users_no_relevant=0,
+        n_users_no_recs=0,
+        ks=ks_,
+    )

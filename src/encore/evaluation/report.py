@@ -191,6 +191,14 @@ def comparison_markdown(comparison: Comparison, *, title: str | None = None) -> 
                 f"{comparison.extra.get('n_items', 0):,} train items, items a user had in train "
                 f"included; every item of a user's test rows is relevant; {r0.n_users:,} users evaluated."
             )
+        elif comparison.extra.get("task") == "next-new":
+            lines.append(
+                f"- Task: every next new item. Each test event that is a user's first play of an "
+                "item they had not had is a target, ranked (full ranking, items had by then "
+                "excluded) from everything the user did before it, the test events in between "
+                f"included; a user's value is the mean over their targets; {r0.n_users:,} users "
+                "evaluated. Coverage, novelty and diversity are not computed for this task."
+            )
         elif comparison.extra.get("task") == "first-new":
             lines.append(
                 f"- Task: first new item. Full ranking over all {comparison.extra.get('n_items', 0):,} "

@@ -38,8 +38,9 @@ Progress = Callable[[str], None]
 #: ranked nor relevant; the default) and ``play`` (the next plays, repeats allowed: nothing
 #: excluded, every test item relevant) and ``first-new`` (each test user's first new item
 #: after the cut-off is the only relevant one: the next-item question;
-#: :mod:`encore.evaluation.next_new`).
-TASKS: tuple[str, ...] = ("new", "play", "first-new")
+#: :mod:`encore.evaluation.next_new`) and ``next-new`` (every next new item, the state
+#: updated with the test events before it).
+TASKS: tuple[str, ...] = ("new", "play", "first-new", "next-new")
 
 
 def check_task(task: str) -> str:
@@ -667,7 +668,13 @@ def run_model(
         run.fit_seconds = time.perf_counter() - t0
         users = pd.unique(split.test["user_id"])
         t0 = time.perf_counter()
-        recs = model.recommend(users, k=max(ks), exclude_seen=check_task(task) == "new")
+        if check_task(task) == "next-new":
+            from encore.evaluation.next_new import next_new_metric_result, score_next_new
+
+            scored = next_new_metric_result(score_next_new(model, dataset, split, k=max(ks)), ks)
+            recs = None
+        else:
+            recs = model.recommend(users, k=max(ks), exclude_seen=task == "new")
         run.recommend_seconds = time.perf_counter() - t0
         if measure_memory:
             _, peak = tracemalloc.get_traced_memory()
@@ -679,6 +686,10 @@ def run_model(
     finally:
         if measure_memory and tracemalloc.is_tracing():
             tracemalloc.stop()
+    if recs is None:  # next-new: scored target by target above
+        run.result = scored
+        logger.info("%s: %s", name, {k: round(v, 4) for k, v in run.result.summary.items()})
+        return run, None
     run.result = evaluate_recommendations(
         recs,
         split.test,
@@ -741,7 +752,9 @@ def evaluate_models(
         ``new`` (next new items, the default), ``play`` (next plays, repeats allowed;
         with the ``user-time`` split, make it with ``keep_seen=True``) or ``first-new``
         (each user's first new item after the cut-off only; the split needs the order of
-        its test side, :func:`~encore.evaluation.next_new.first_new_split`).
+        its test side, :func:`~encore.evaluation.next_new.first_new_split`) or ``next-new``
+        (every next new item with the state updated by the test events before it,
+        :func:`~encore.evaluation.next_new.score_next_new`); tuning scores both on ``new``.
 
     Returns
     -------
@@ -757,6 +770,10 @@ def evaluate_models(
 
         split = first_new_split(split)
         task = "new"
+    elif task == "next-new":
+        from encore.evaluation.next_new import next_new_targets
+
+        next_new_targets(split)  # fails early when the split carries no order of its test side
     dataset = InteractionDataset.from_interactions(split.train, item_level=level)
     dataset = _dataset_events(split, dataset)
     # models that need times (needs_timestamps) are left out without any; pairs without
@@ -785,7 +802,7 @@ def evaluate_models(
                 max_trials=tune_trials,
                 seed=seed,
                 level=level,
-                task=task,
+                task=task if task in ("new", "play") else "new",
             )
             tuning_tables[name] = result.trials
             if result.best_config is not None:
