@@ -33,7 +33,9 @@ What it does:
 5. A paired bootstrap (2,000 resamples) of each setting against the first and against the
    peer, per-user NDCG@10 averaged over seeds, both tasks.
 6. Writes ``benchmarks/results/sasrec-budget-<stage>[-tag].json`` and ``.md`` after every
-   fit (a stopped run keeps what it did).
+   fit (a stopped run keeps what it did), and at the end a chart of each fit's CPU seconds
+   against its NDCG@10 on both tasks (``docs/img/sasrec-budget-<stage>[-tag].png`` and
+   ``.html``; ``--replot`` draws it again from the JSON without fitting).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PEER_VENV = ROOT / "benchmarks" / ".venv-rectools"
 PEER_SCRIPT = ROOT / "benchmarks" / "peer_rectools_sasrec.py"
 RESULTS = ROOT / "benchmarks" / "results"
+IMG = ROOT / "docs" / "img"
 SHARED = Path(os.environ.get("ENCORE_DATA", ROOT.parent / "shared" / "data"))
 K = 10
 PEER = "rectools_sasrec"
@@ -125,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-epochs", type=int, default=45)
     ap.add_argument("--val-share", type=float, default=0.2)
     ap.add_argument("--tag", default="")
+    ap.add_argument("--replot", action="store_true", help="Draw the chart from the JSON only.")
     args = ap.parse_args(argv)
+    stem = f"sasrec-budget-{args.stage}{'-' + args.tag if args.tag else ''}"
+    if args.replot:
+        chart(RESULTS / f"{stem}.json", stem)
+        return 0
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     configs = parse_configs(args.configs)
 
@@ -166,7 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     machine = (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
     )
-    stem = f"sasrec-budget-{args.stage}{'-' + args.tag if args.tag else ''}"
 
     def record(name: str, seed: int, recs_new: Any, recs_all: Any, **extra: Any) -> None:
         res = {}
@@ -358,8 +365,60 @@ def main(argv: list[str] | None = None) -> int:
                 process_cpu_s=process_cpu,
                 process_wall_s=process_wall,
             )
+    chart(RESULTS / f"{stem}.json", stem)
     print((RESULTS / f"{stem}.md").read_text())
     return 0
+
+
+def chart(path: Path, stem: str) -> None:
+    """Each fit's CPU seconds against its NDCG@10, one panel per task (PNG and HTML)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rows = pd.DataFrame(data["rows"])
+    names = list(dict.fromkeys(rows["config"]))
+    tasks = (("new_ndcg@10", "next new track NDCG@10"), ("play_ndcg@10", "next play NDCG@10"))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, (col, label) in zip(axes, tasks, strict=True):
+        for i, name in enumerate(names):
+            part = rows[rows["config"] == name]
+            marker = "s" if name == PEER else "o"
+            ax.scatter(part["cpu_s"], part[col], label=name, marker=marker, color=f"C{i % 10}")
+        ax.set_xlabel("CPU seconds of the fit (one thread)")
+        ax.set_ylabel(label)
+    axes[1].legend(fontsize=7, loc="best")
+    fig.suptitle(f"SASRec settings on JODIE ({data['stage']} split): one point per fit and seed")
+    fig.tight_layout()
+    IMG.mkdir(parents=True, exist_ok=True)
+    fig.savefig(IMG / f"{stem}.png", dpi=110)
+    plt.close(fig)
+    pfig = make_subplots(rows=1, cols=2, subplot_titles=[t[1] for t in tasks])
+    for i, name in enumerate(names):
+        part = rows[rows["config"] == name]
+        for c, (col, _) in enumerate(tasks, start=1):
+            pfig.add_trace(
+                go.Scatter(
+                    x=part["cpu_s"],
+                    y=part[col],
+                    mode="markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=c == 1,
+                    marker={"symbol": "square" if name == PEER else "circle", "size": 9},
+                    text=[f"seed {s}" for s in part["seed"]],
+                    marker_color=f"hsl({(i * 47) % 360}, 65%, 45%)",
+                ),
+                1,
+                c,
+            )
+    pfig.update_xaxes(title_text="CPU seconds of the fit")
+    pfig.update_layout(title=f"SASRec settings on JODIE ({data['stage']} split)")
+    pfig.write_html(IMG / f"{stem}.html", include_plotlyjs="cdn")
 
 
 if __name__ == "__main__":
