@@ -265,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
                     "header": header,
                     "rows": rows,
                     "bootstrap": boots,
+                    "per_user_ndcg10": {
+                        f"{label} | {task}": [x.to_dict() for x in series]
+                        for (label, task), series in per_user.items()
+                    },
                     "machine": machine,
                     "curve": None if curve is None else curve.to_dict(orient="list"),
                 },
