@@ -66,9 +66,12 @@ def test_mood_filter_through_the_saved_for_you(mood_db: Path) -> None:
         played = store.scalar(
             "SELECT count(DISTINCT e.track_id) FROM events e JOIN track_moods m USING (track_id)"
         )
-        # the list the filter draws from: the saved model's, as many as --mood asks for
+        # the list the filter draws from: the saved model's; a short mood list widens it
+        # (x8 at a time) until the model has no more to give, here its whole list
         model = rec.load_model(rec.model_file(mood_db, "for_you", "track"))
-        wide = rec.recommend_for_user(store, model, user, moodlib.candidates_for(5)).table
+        wide = rec.recommend_for_user(store, model, user, moodlib.MOOD_MAX_CANDIDATES).table
+        first = rec.recommend_for_user(store, model, user, moodlib.candidates_for(5)).table
+    assert len(first) < len(wide) < moodlib.MOOD_MAX_CANDIDATES
     assert set(stored["basis"]) == {"audio"} and played > 100
     moods = stored.set_index("track_id")["mood"]
     found = 0
@@ -76,6 +79,10 @@ def test_mood_filter_through_the_saved_for_you(mood_db: Path) -> None:
         got, err = _recommend(mood_db, user, "-n", "5", "--mood", mood)
         assert "loaded for_you" in err
         assert f"--mood {mood}: " in err and "candidates have that mood" in err
+        assert f"of {len(wide)} candidates" in err
+        if len(got) < 5:  # a short list says why
+            flat = " ".join(err.split())  # the console wraps long notes
+            assert "have a stored mood" in flat and "--model item_knn" in flat
         want = wide[wide["item_id"].map(moods) == mood].head(5)
         # the first 5 of the default list that have the mood, in its order, renumbered
         assert got.get("item_id", pd.Series(dtype="int64")).tolist() == want["item_id"].tolist()

@@ -16,6 +16,7 @@ from encore.cli.common import (
     DbOpt,
     FormatOpt,
     LevelOpt,
+    OutputFormat,
     VerboseOpt,
     WeightingOpt,
     console,
@@ -198,7 +199,10 @@ def recommend_cmd(
     table = answer.table
     if answer.level == "artist" and "artist" in table:
         table = table.drop(columns="artist")
-    emit(table, st.fmt, title=f"{answer.model} recommendations for {answer.user_id}")
+    if table.empty and st.fmt is OutputFormat.table:
+        err_console.print(f"no tracks to recommend to {answer.user_id}: see the notes above")
+    else:
+        emit(table, st.fmt, title=f"{answer.model} recommendations for {answer.user_id}")
     err_console.print(
         f"[dim]{loaded.how} {answer.model} and answered in {time.perf_counter() - started:.2f} s[/]"
     )

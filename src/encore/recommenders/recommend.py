@@ -438,20 +438,29 @@ def recommend_for_user(
         if (getattr(model, "item_level_", None) or level) != "track":
             raise ConfigError("--mood applies to track-level recommendations")
         wanted = moodlib.check_mood(store, mood)
-        wide = recommend_for_user(
-            store,
-            model,
-            user,
-            moodlib.candidates_for(k),
-            explain=explain,
-            level=level,
-            weighting=weighting,
-            new_artists_only=new_artists_only,
-            max_per_artist=max_per_artist,
-            discovery_share=discovery_share,
-        )
-        table, note = moodlib.keep_mood(store, wide.table, wanted, k)
-        return Recommendations(wide.user_id, wide.model, wide.level, table, [*wide.notes, note])
+        asked = moodlib.candidates_for(k)
+        while True:
+            wide = recommend_for_user(
+                store,
+                model,
+                user,
+                asked,
+                explain=explain,
+                level=level,
+                weighting=weighting,
+                new_artists_only=new_artists_only,
+                max_per_artist=max_per_artist,
+                discovery_share=discovery_share,
+            )
+            table, note = moodlib.keep_mood(store, wide.table, wanted, k)
+            # a short list: ask for more candidates while the model still has more to give
+            if len(table) >= k or len(wide.table) < asked or asked >= moodlib.MOOD_MAX_CANDIDATES:
+                break
+            asked = min(asked * 8, moodlib.MOOD_MAX_CANDIDATES)
+        notes = [*wide.notes, note]
+        if len(table) < k:
+            notes.append(moodlib.short_list_hint(store, wanted, model.name))
+        return Recommendations(wide.user_id, wide.model, wide.level, table, notes)
     if isinstance(model, ForYou):
         from encore.recommenders.listeners import load_history
 

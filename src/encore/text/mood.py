@@ -514,6 +514,8 @@ def _telling_lines(text: str) -> dict[str, str]:
 #: How many candidates a mood-filtered list draws per requested item (and at least).
 MOOD_OVERFETCH = 20
 MOOD_MIN_CANDIDATES = 200
+#: The most candidates a mood filter asks a model for (a short list widens up to this).
+MOOD_MAX_CANDIDATES = 20_000
 
 
 def check_mood(store: Store, mood: str) -> str:
@@ -562,3 +564,23 @@ def keep_mood(store: Store, table: pd.DataFrame, mood: str, k: int) -> tuple[pd.
         f"have that mood ({known} have any stored mood)"
     )
     return kept, note
+
+
+def short_list_hint(store: Store, mood: str, model: str) -> str:
+    """Why a mood-filtered list came out short, and what would give a longer one."""
+    with_mood, this_mood = store.con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE mood = $m) FROM track_moods", {"m": mood}
+    ).fetchone() or (0, 0)
+    tracks = store.scalar("SELECT count(*) FROM tracks") or 0
+    share = with_mood / tracks if tracks else 0.0
+    return (
+        f"fewer tracks than asked: only {with_mood:,} of the store's {tracks:,} tracks "
+        f"({share:.1%}) have a stored mood, {this_mood:,} of them {mood}, and {model} ranks few "
+        "of those for this listener; moods come from lyrics and audio features "
+        "(`encore moods compute` after loading them)"
+        + (
+            "; a CF model ranks the whole catalogue (e.g. --model item_knn)"
+            if model == "for_you"
+            else ""
+        )
+    )
