@@ -26,12 +26,18 @@ def db(moods_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_mood_of_a_track(db: Path) -> None:
     res = runner.invoke(app, ["mood", "Prince - 1999", "--db", str(db), "-f", "json"])
     assert res.exit_code == 0, res.output
-    row = json.loads(res.stdout)
+    # strict JSON: NaN (a track without lyrics) is null, not the invalid token NaN
+    row = json.loads(res.stdout, parse_constant=lambda c: pytest.fail(f"{c} in JSON output"))
     assert row["track"].startswith("1999")
     assert row["basis"] == "audio" and row["mood"] in ("happy", "angry", "sad", "calm")
     assert row["audio_valence"] == pytest.approx(0.625)
-    table = runner.invoke(app, ["mood", "1999", "--db", str(db)])  # a title, not an id
+    by_title = runner.invoke(app, ["mood", "1999", "--db", str(db)])  # a title, not an id
+    assert "Evidence" in by_title.stdout
+    table = runner.invoke(app, ["mood", "Prince - 1999", "--db", str(db)])
     assert "Evidence" in table.stdout and "sound (audio features)" in table.stdout
+    if row.get("vader") is None:  # no lyrics: said so, not "VADER compound -" (product check)
+        words = next(line for line in table.stdout.splitlines() if "words (lyrics)" in line)
+        assert "no lyrics" in words and "VADER" not in words and "nan" not in words
 
 
 def test_unknown_track_and_bad_mood(db: Path) -> None:

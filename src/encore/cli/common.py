@@ -19,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
@@ -185,7 +186,19 @@ def to_json(obj: Any) -> str:
             {k: _jsonable(v) for k, v in row.items()} for row in obj.to_dict(orient="records")
         ]
         return json.dumps(records, indent=2, default=str, ensure_ascii=False)
-    return json.dumps(obj, indent=2, default=_jsonable, ensure_ascii=False)
+    return json.dumps(_nan_to_null(obj), indent=2, default=_jsonable, ensure_ascii=False)
+
+
+def _nan_to_null(obj: Any) -> Any:
+    """``obj`` with every float NaN or infinity (also inside mappings and lists) as None:
+    they are not JSON, and strict parsers (JavaScript's, jq) refuse them."""
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {k: _nan_to_null(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_nan_to_null(v) for v in obj]
+    return obj
 
 
 def emit(

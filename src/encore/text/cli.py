@@ -66,22 +66,27 @@ def mood_cmd(
         f"(basis {row['basis']}, confidence {row['confidence']:.2f}; "
         f"valence {_num(row['valence'])}, arousal {_num(row['arousal'])})"
     )
+
+    def has(key: str) -> bool:  # a value, not None or NaN (the row comes from a frame)
+        value = row.get(key)
+        return value is not None and bool(pd.notna(value))
+
     evidence = pd.DataFrame(
         [
             {
                 "side": "sound (audio features)",
-                "quadrant": row.get("audio_mood") or "-",
+                "quadrant": row.get("audio_mood") if has("audio_mood") else "-",
                 "valence": _num(row.get("audio_valence")),
                 "arousal": _num(row.get("audio_arousal")),
-                "detail": "valence and energy" if row.get("audio_mood") else "no audio features",
+                "detail": "valence and energy" if has("audio_mood") else "no audio features",
             },
             {
                 "side": "words (lyrics)",
-                "quadrant": row.get("lyrics_mood") or "-",
+                "quadrant": row.get("lyrics_mood") if has("lyrics_mood") else "-",
                 "valence": _num(row.get("lyrics_valence")),
                 "arousal": _num(row.get("lyrics_arousal")),
                 "detail": f"VADER compound {_num(row.get('vader'))}"
-                if row.get("vader") is not None
+                if has("vader")
                 else "no lyrics",
             },
         ]
