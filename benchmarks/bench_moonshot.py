@@ -10,6 +10,9 @@ Usage (from the repository root; about 8 minutes of CPU on one thread: 10 SASRec
         --targets all,future:20,future-new:20
     # EASE from each user's latest N train events only (after the main run: it pairs with SASRec)
     .venv/bin/python benchmarks/bench_moonshot.py --ease-windows 10,50,200,1000
+    # SASRec trained on the fit's validation targets too (no hold-out), against EASE on test
+    nice -n 10 .venv/bin/python benchmarks/bench_moonshot.py --test-only noval --targets all \
+        --sasrec val_share=0,lr=0.005
 
 The question (issue 13's moonshot): on JODIE's global temporal split a sequence model
 should beat the best non-sequential model on next-new-track NDCG@10 with a paired
@@ -648,6 +651,57 @@ def ease_windows(args: argparse.Namespace) -> dict[str, Any]:
     return {"ease_windows": rows_out}
 
 
+def test_only(args: argparse.Namespace) -> dict[str, Any]:
+    """SASRec with ``--targets`` and extra ``--sasrec`` settings on the test split over
+    ``--seeds``, against EASE (l2 = 500), on the three protocols with paired bootstraps
+    (per-user NDCG averaged over the seeds)."""
+    from encore.cli.common import parse_value
+    from encore.data.dataset import InteractionDataset
+    from encore.data.ingest import ingest
+    from encore.data.sources import get_loader
+    from encore.data.store import Store
+    from encore.evaluation.next_new import first_new_split
+    from encore.evaluation.runner import _dataset_events, split_store
+    from encore.evaluation.stats import paired_bootstrap
+
+    extra = {
+        k.strip(): parse_value(v.strip())
+        for k, _, v in (item.partition("=") for item in args.sasrec.split(",") if item.strip())
+    }
+    tmp = Path(tempfile.mkdtemp(prefix="bench-moonshot-"))
+    with Store(tmp / "jodie.duckdb") as store:
+        ingest(store, get_loader("jodie"), SHARED / "lastfm-1k-jodie-sample")
+        split = split_store(store, method="global-time")
+    ds = _dataset_events(split, InteractionDataset.from_interactions(split.train))
+    first = first_new_split(split)
+    ease, _ = fit("ease", ds, {"l2": 500.0})
+    base, _ = score_all(ease, ds, split, first)
+    rows: list[dict[str, Any]] = []
+    per: dict[str, list[pd.Series]] = {p: [] for p in PROTOCOLS}
+    for t in args.targets.split(","):
+        for seed in [int(x) for x in args.seeds.split(",")]:
+            cfg = {"epochs": args.epochs, "threads": args.threads, "seed": seed, "targets": t}
+            model, cpu = fit("sasrec", ds, {**cfg, **extra})
+            pu, _ = score_all(model, ds, split, first)
+            rows.append(
+                {"targets": t, "seed": seed, **{p: float(pu[p].mean()) for p in PROTOCOLS}}
+                | {"cpu_s": cpu, "epochs_run": len(model.training_curve())}
+            )
+            print(rows[-1], flush=True)
+            for p in PROTOCOLS:
+                per[p].append(pu[p])
+    boots = {}
+    for p in PROTOCOLS:
+        mean = pd.concat(per[p], axis=1).mean(axis=1)
+        bs = paired_bootstrap(mean, base[p], n_boot=2000, seed=0)
+        boots[p] = {
+            "sasrec": float(mean.mean()),
+            "ease": float(base[p].mean()),
+            "diff": [bs.mean_diff, bs.low, bs.high],
+        }
+    return {"sasrec_settings": extra, "rows": rows, "versus_ease": boots}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0,1,2")
@@ -669,7 +723,22 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N,N",
         help="only score EASE from each user's latest N train events; write moonshot-jodie-ease-windows.json",
     )
+    ap.add_argument(
+        "--test-only",
+        default=None,
+        metavar="TAG",
+        help="only fit SASRec (--targets, --sasrec K=V,...) on the test split over --seeds "
+        "against EASE; write moonshot-jodie-test-TAG.json",
+    )
+    ap.add_argument("--sasrec", default="", help="extra SASRec settings for --test-only, K=V,...")
     args = ap.parse_args(argv)
+    if args.test_only:
+        res = test_only(args)
+        (RESULTS / f"moonshot-jodie-test-{args.test_only}.json").write_text(
+            json.dumps(res, indent=1)
+        )
+        print(json.dumps(res, indent=1))
+        return 0
     if args.ease_windows:
         res = ease_windows(args)
         (RESULTS / "moonshot-jodie-ease-windows.json").write_text(json.dumps(res, indent=1))
