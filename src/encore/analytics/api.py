@@ -38,6 +38,7 @@ def run(
     country: str | None = None,
     segment: int | None = None,
     segment_model: str | None = None,
+    user: str | None = None,
     include_skips: bool = False,
     measure: str = "auto",
     by: str = "plays",
@@ -59,7 +60,7 @@ def run(
         The open store.
     what:
         ``"genres"``, ``"top-tracks"``, ``"top-artists"`` or ``"trend"``.
-    start, end, source, country, segment, segment_model, include_skips, measure:
+    start, end, source, country, segment, segment_model, user, include_skips, measure:
         The window and filters (see :func:`~encore.analytics.window.resolve_window`).
     by:
         The measure to rank/sort by (``plays``, ``minutes``; ``listeners`` for artists).
@@ -98,6 +99,7 @@ def run(
         country=country,
         segment=segment,
         segment_model=segment_model,
+        user=user,
         include_skips=include_skips,
         measure=measure,
         genres=genres_basis,

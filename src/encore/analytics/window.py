@@ -125,6 +125,8 @@ class Window:
         Whether skipped plays count as plays (they are always counted in ``skips``).
     source, country, segment, segment_model:
         The optional filters (``country`` as ISO alpha-2).
+    user:
+        Only this listener's rows (a personal chart).
     data_span:
         First and last timestamp of the rows that match the filters, ignoring the window
         (``None`` when nothing matches).
@@ -155,6 +157,7 @@ class Window:
     country: str | None = None
     segment: int | None = None
     segment_model: str | None = None
+    user: str | None = None
     data_span: tuple[datetime, datetime] | None = None
     defaulted: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
@@ -178,6 +181,8 @@ class Window:
         """One line for chart subtitles and table titles: window, source and filters."""
         parts = [self.label()]
         parts.append(f"source: {self.source or 'all sources'}")
+        if self.user:
+            parts.append(f"listener: {self.user}")
         if self.country:
             parts.append(f"country: {self.country}")
         if self.segment is not None:
@@ -219,7 +224,7 @@ class Window:
         """SQL conditions selecting the window's rows of ``events`` (or ``artist_tags``).
 
         Uses named parameters (``$start``, ``$end``, ``$source``, ``$country``,
-        ``$segment``, ``$segment_model``); pass :meth:`params` with the query.
+        ``$segment``, ``$segment_model``, ``$user``); pass :meth:`params` with the query.
         """
         ts = "ts" if self.measure == "plays" else "tagged_at"
         sql = f"{alias}.{ts} >= $start AND {alias}.{ts} < $end"
@@ -227,6 +232,8 @@ class Window:
             sql += f" AND {alias}.tagged_at IS NOT NULL"
         if self.source:
             sql += f" AND {alias}.source = $source"
+        if self.user:
+            sql += f" AND {alias}.user_id = $user"
         if self.country:
             sql += f" AND {alias}.user_id IN (SELECT user_id FROM users WHERE country = $country)"
         if self.segment is not None:
@@ -245,6 +252,7 @@ class Window:
             "country": self.country,
             "segment": self.segment,
             "segment_model": self.segment_model,
+            "user": self.user,
         }
 
     def base_sql(self) -> tuple[str, dict[str, Any]]:
@@ -294,6 +302,7 @@ def _span(store: Store, probe: Window) -> tuple[datetime, datetime] | None:
         country=probe.country,
         segment=probe.segment,
         segment_model=probe.segment_model,
+        user=probe.user,
     )
     alias = "e" if wide.measure == "plays" else "t"
     table = "events" if wide.measure == "plays" else "artist_tags"
@@ -400,6 +409,7 @@ def resolve_window(
     country: str | None = None,
     segment: int | None = None,
     segment_model: str | None = None,
+    user: str | None = None,
     include_skips: bool = False,
     measure: str = "auto",
     days: int = DEFAULT_DAYS,
@@ -424,6 +434,8 @@ def resolve_window(
     segment, segment_model:
         Only listeners of this segment (table ``user_segments`` written by
         ``encore segments fit``).
+    user:
+        Only this listener (a personal chart); an unknown id names the closest ones.
     include_skips:
         Count skipped plays as plays.
     measure:
@@ -500,6 +512,10 @@ def resolve_window(
             )
     if segment is not None:
         segment_model = _check_segment(store, segment, segment_model)
+    if user is not None:
+        from encore.data.users import resolve_user
+
+        user = resolve_user(store, user)
     chosen, note = choose_measure(store, source, measure)
     probe = Window(
         start=datetime(1, 1, 1),
@@ -509,6 +525,7 @@ def resolve_window(
         country=iso,
         segment=segment,
         segment_model=segment_model,
+        user=user,
     )
     span = _span(store, probe)
     defaulted: list[str] = []
@@ -549,6 +566,7 @@ def resolve_window(
         country=iso,
         segment=segment,
         segment_model=segment_model,
+        user=user,
         data_span=span,
         defaulted=tuple(defaulted),
         notes=notes,

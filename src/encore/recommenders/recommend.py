@@ -13,7 +13,6 @@ listener model and every CF model with ``supports_fold_in`` fold them in without
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import re
@@ -29,6 +28,7 @@ import scipy.sparse as sp
 
 from encore.data.catalogue import item_info, label
 from encore.data.store import Store
+from encore.data.users import resolve_user
 from encore.errors import ConfigError, DataError, UnknownIdError
 from encore.recommenders.base import Recommender
 from encore.recommenders.for_you import ForYou, Pick
@@ -72,33 +72,6 @@ def model_file(db: str | Path, name: str, level: str, data: str | None = None) -
 
 
 # --------------------------------------------------------------------------- users
-def resolve_user(store: Store, user: str) -> str:
-    """``user`` when the store has it.
-
-    Raises
-    ------
-    UnknownIdError
-        No such user; the hint names the closest ids (``user_05`` -> ``lh:user_05``).
-    """
-    if not isinstance(user, str) or not user.strip():
-        raise UnknownIdError("user", [user], hint="give a user id, e.g. lh:user_05")
-    found = store.con.execute("SELECT 1 FROM users WHERE user_id = ?", [user]).fetchone()
-    if found is not None:
-        return user
-    ids = [str(r[0]) for r in store.con.execute("SELECT user_id FROM users").fetchall()]
-    if not ids:
-        raise UnknownIdError("user", [user], hint="the store has no users: run `encore ingest`")
-    tail = user.lower().rsplit(":", 1)[-1]
-    suffix = [i for i in ids if i.lower().rsplit(":", 1)[-1] == tail]
-    matches = suffix[:5] or difflib.get_close_matches(user, ids, n=5, cutoff=0.6)
-    hint = (
-        "no such user in the store; did you mean " + ", ".join(matches) + "?"
-        if matches
-        else "no such user in the store (see `encore info`; ids look like namespace:id)"
-    )
-    raise UnknownIdError("user", [user], hint=hint)
-
-
 # --------------------------------------------------------------------------- models
 def _store_state(store: Store) -> dict[str, Any]:
     row = store.con.execute(

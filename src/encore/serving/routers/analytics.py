@@ -48,6 +48,9 @@ Source = Annotated[str | None, Query(max_length=64, description="only this sourc
 Country = Annotated[
     str | None, Query(max_length=64, description="only listeners from this country")
 ]
+User = Annotated[
+    str | None, Query(max_length=200, description="only this listener (a personal chart)")
+]
 Segment = Annotated[int | None, Query(ge=0, le=10_000, description="only this listener segment")]
 SkipsOpt = Annotated[bool, Query(description="count skipped plays as plays")]
 MeasureOpt = Annotated[Measure, Query(description="plays, tags, or auto")]
@@ -71,6 +74,7 @@ class Filters:
     country: str | None
     segment: int | None
     include_skips: bool
+    user: str | None = None
 
 
 async def filters(
@@ -80,9 +84,10 @@ async def filters(
     country: Country = None,
     segment: Segment = None,
     include_skips: SkipsOpt = False,
+    user: User = None,
 ) -> Filters:
     """The shared query parameters, read once for every question."""
-    return Filters(start, end, source, country, segment, include_skips)
+    return Filters(start, end, source, country, segment, include_skips, user)
 
 
 FiltersDep = Annotated[Filters, Depends(filters)]
