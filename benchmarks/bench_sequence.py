@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             md += [
                 "",
                 f"Paired bootstrap (2,000 resamples) of each variant minus {labels[0]}, per-user "
-                f"NDCG@10 averaged over {len(seeds)} seed(s):",
+                f"NDCG@10 averaged over the seeds each has run (of {len(seeds)}):",
                 "",
                 "| task | variant | difference | 95 % interval | users |",
                 "|---|---|---|---|---|",
