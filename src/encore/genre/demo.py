@@ -43,6 +43,7 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
                 f"top-3 {row.top3_accuracy:.3f}",
                 markup=False,
             )
+        out = out / "genre"  # beside the other steps' out/<area>/ folders
         out.mkdir(parents=True, exist_ok=True)
         files = confusion_chart(result, "logreg [all]", out)
         files += per_genre_chart(result, ["majority", "logreg [all]"], out)
