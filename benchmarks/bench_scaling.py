@@ -13,17 +13,24 @@ For each size (synthetic events, seeded: structure only, never a quality claim):
 
 Every step runs in its own child process, which reports its wall time, CPU time and peak
 resident memory (``ru_maxrss`` of itself and of its children, i.e. Spark's JVM). Steps
-are bounded by ``--timeout`` seconds each; one that runs out says so.
+are bounded by ``--timeout`` seconds each; one that runs out says so. The parent watches
+the machine while a step runs: it samples the load average (recorded with each row: other
+people's processes share the machine) and the memory available; a step whose process
+group drives the machine's available memory under ``--min-free-gb`` is stopped and
+reported as out of memory, with its resident size at that moment (each child also sets
+its ``oom_score_adj`` to 1000, so if the kernel has to kill something it is the bench).
 
     nice -n 10 .venv/bin/python benchmarks/bench_scaling.py --sizes 1000000,10000000 \
-        [--spark-sizes 1000000] [--work DIR]
+        [--spark-sizes 1000000] [--work DIR] [--steps generate,export,...] [--keep]
 
-Writes benchmarks/results/scaling.json, docs/img/scaling_*.png and prints a Markdown table.
+Writes benchmarks/results/scaling.json (or ``--results``), docs/img/scaling_*.png and
+prints a Markdown table. ``--charts-from A.json B.json`` only redraws the charts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -87,8 +94,13 @@ def _step(name: str, n: int, work: Path) -> dict[str, Any]:
         back = work / f"back_{n}.duckdb"
         back.unlink(missing_ok=True)
         with Store(back) as store:
-            ingest(store, get_loader("parquet"), lake)
+            if limit := os.environ.get("BENCH_DUCKDB_MEMORY"):
+                store.execute(f"SET memory_limit = '{limit}'")
+                out["duckdb_memory_limit"] = limit
+            result = ingest(store, get_loader("parquet"), lake)
+        out["events_loaded"] = result.loaded.get("events", 0)
         back.unlink()
+        Path(f"{back}.wal").unlink(missing_ok=True)
     elif name.startswith("duckdb:") or name.startswith("spark:"):
         from encore.analytics import api
 
@@ -149,6 +161,8 @@ def _step(name: str, n: int, work: Path) -> dict[str, Any]:
 
 
 def _child(name: str, n: int, work: Path) -> None:
+    with contextlib.suppress(OSError):  # if the kernel must kill for memory: this one
+        Path("/proc/self/oom_score_adj").write_text("1000")
     t0, c0 = time.perf_counter(), time.process_time()
     out = _step(name, n, work)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -162,7 +176,31 @@ def _child(name: str, n: int, work: Path) -> None:
     print("RESULT " + json.dumps(out))
 
 
-def run_step(name: str, n: int, work: Path, timeout: int) -> dict[str, Any]:
+def _meminfo_available_mb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return float("inf")
+
+
+def _group_rss_mb(pgid: int) -> float:
+    """Resident memory of every process in the process group (the child and its JVM)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            fields = text[text.rindex(")") + 2 :].split()
+            if int(fields[2]) == pgid:  # field 5 of stat: pgrp
+                total += int(fields[21])  # field 24: rss in pages
+        except (OSError, ValueError, IndexError):
+            continue
+    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def run_step(
+    name: str, n: int, work: Path, timeout: int, min_free_gb: float = 1.0
+) -> dict[str, Any]:
+    """Run one step in a child process group, watching time, load and memory."""
     cmd = [
         sys.executable,
         "-W",
@@ -176,16 +214,56 @@ def run_step(name: str, n: int, work: Path, timeout: int) -> dict[str, Any]:
         str(work),
     ]
     t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"over {timeout} s", "wall_s": time.perf_counter() - t0}
-    for line in proc.stdout.splitlines():
+    load0 = os.getloadavg()[0]
+    loads = [load0]
+    watch = {"max_group_mb": 0.0, "min_available_mb": _meminfo_available_mb()}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, start_new_session=True)
+        killed = ""
+        tick = 0
+        while proc.poll() is None:
+            time.sleep(0.5)
+            tick += 1
+            avail = _meminfo_available_mb()
+            group = _group_rss_mb(proc.pid)
+            watch["max_group_mb"] = max(watch["max_group_mb"], group)
+            watch["min_available_mb"] = min(watch["min_available_mb"], avail)
+            if tick % 20 == 0:
+                loads.append(os.getloadavg()[0])
+            if avail < min_free_gb * 1024:
+                killed = (
+                    f"out of memory: the machine's available memory fell under "
+                    f"{min_free_gb:g} GB with the step at {group / 1024:.1f} GB resident"
+                )
+            elif time.perf_counter() - t0 > timeout:
+                killed = f"did not finish in {timeout} s"
+            if killed:
+                os.killpg(proc.pid, 9)
+                proc.wait()
+                break
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    loads.append(os.getloadavg()[0])
+    seen = {
+        "load_min": round(min(loads), 1),
+        "load_max": round(max(loads), 1),
+        "watched_peak_mb": round(watch["max_group_mb"], 1),
+        "min_available_mb": round(watch["min_available_mb"], 1),
+    }
+    if killed:
+        return {"error": killed, "wall_s": time.perf_counter() - t0, **seen}
+    for line in stdout.splitlines():
         if line.startswith("RESULT "):
             res: dict[str, Any] = json.loads(line[7:])
-            return res
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-    return {"error": " | ".join(tail)[-300:], "wall_s": time.perf_counter() - t0}
+            return {**res, **seen}
+    tail = (stderr or stdout).strip().splitlines()[-3:]
+    how = f"exit {proc.returncode}" + (" (killed)" if proc.returncode < 0 else "")
+    return {
+        "error": f"{how}: " + " | ".join(tail)[-300:],
+        "wall_s": time.perf_counter() - t0,
+        **seen,
+    }
 
 
 # ------------------------------------------------------------------ charts
@@ -227,6 +305,32 @@ def charts(rows: list[dict[str, Any]], out: Path) -> list[Path]:
                 xs, ys = zip(*pts, strict=True)
                 color, style = look(step)
                 ax.plot(xs, ys, style, color=color, marker="o", label=step)
+        # a step stopped (out of memory or time): an x where it stood when stopped
+        at = "wall_s" if metric == "seconds" else "watched_peak_mb"
+        stopped = [r for r in rows if "error" in r and r.get(at)]
+        for r in stopped:
+            color, _style = look(r["step"])
+            ax.plot(r["events"], r[at], "x", color=color, markersize=11, mew=2.5)
+            ax.annotate(
+                f"{r['step']}: stopped",
+                (r["events"], r[at]),
+                textcoords="offset points",
+                xytext=(-8, 6),
+                ha="right",
+                fontsize=7,
+                color=color,
+            )
+        if metric == "peak_mb":  # what one machine has
+            ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+            ax.axhline(ram, color="black", lw=0.8, ls=":")
+            ax.annotate(
+                f"this machine's RAM ({ram / 1024:.0f} GiB)",
+                (1, ram),
+                fontsize=7,
+                xycoords=("axes fraction", "data"),
+                ha="right",
+                va="bottom",
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("synthetic events")
@@ -248,6 +352,20 @@ def main() -> None:
     ap.add_argument("--spark-sizes", default="1000000")
     ap.add_argument("--timeout", type=int, default=1800)
     ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--steps", default="", help="comma-separated steps (default: all)")
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the store and lake of each size in --work"
+    )
+    ap.add_argument(
+        "--results", type=Path, default=ROOT / "benchmarks" / "results" / "scaling.json"
+    )
+    ap.add_argument("--min-free-gb", type=float, default=1.0)
+    ap.add_argument("--no-charts", action="store_true", help="leave docs/img alone")
+    ap.add_argument(
+        "--duckdb-memory",
+        default="",
+        help="DuckDB memory_limit of the lake ingest (e.g. 6GB; default DuckDB's, 80%% of RAM)",
+    )
     ap.add_argument("--child", default=None)
     ap.add_argument("--n", type=int, default=0)
     ap.add_argument(
@@ -261,20 +379,25 @@ def main() -> None:
         rows = [r for f in args.charts_from for r in json.loads(f.read_text())]
         print("\n".join(str(p) for p in charts(rows, ROOT / "docs" / "img")))
         return
+    if args.duckdb_memory:
+        os.environ["BENCH_DUCKDB_MEMORY"] = args.duckdb_memory
     work = args.work or Path(tempfile.mkdtemp(prefix="encore_scaling_"))
     work.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
     spark_sizes = {int(s) for s in args.spark_sizes.split(",") if s}
     rows: list[dict[str, Any]] = []
-    results = ROOT / "benchmarks" / "results" / "scaling.json"
-    results.parent.mkdir(exist_ok=True)
+    results = args.results
+    results.parent.mkdir(parents=True, exist_ok=True)
+    only = [x for x in args.steps.split(",") if x]
     for n in sizes:
         steps = ["generate", "export", "ingest_parquet", "matrix", "als_implicit"]
         steps += [f"duckdb:{q}" for q, _ in QUESTIONS]
         if n in spark_sizes:
             steps += [f"spark:{q}" for q, _ in QUESTIONS] + ["als_spark"]
+        if only:
+            steps = [s for s in only if s in steps]
         for step in steps:
-            res = run_step(step, n, work, args.timeout)
+            res = run_step(step, n, work, args.timeout, args.min_free_gb)
             seconds = res.get("query_s", res.get("fit_s", res.get("wall_s")))
             row = {"events": n, "step": step, **res}
             if "error" not in res:
@@ -283,20 +406,21 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
             results.write_text(json.dumps(rows, indent=2))
-        for f in (work / f"syn_{n}.duckdb",):
-            f.unlink(missing_ok=True)
-        shutil.rmtree(work / f"syn_{n}.lake", ignore_errors=True)
-    paths = charts(rows, ROOT / "docs" / "img")
+        if not args.keep:
+            (work / f"syn_{n}.duckdb").unlink(missing_ok=True)
+            shutil.rmtree(work / f"syn_{n}.lake", ignore_errors=True)
+    paths = [] if args.no_charts else charts(rows, ROOT / "docs" / "img")
     print(
         f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, "
         f"load {os.getloadavg()[0]:.1f}; charts: {', '.join(str(p) for p in paths)}"
     )
-    print("| events | step | seconds | peak MB | note |\n|---|---|---|---|---|")
+    print("| events | step | seconds | peak MB | load | note |\n|---|---|---|---|---|---|")
     for r in rows:
         note = r.get("error", "")
         secs = f"{r['seconds']:.2f}" if "seconds" in r else ""
         peak = f"{r['peak_mb']:.0f}" if "peak_mb" in r else ""
-        print(f"| {r['events']:,} | {r['step']} | {secs} | {peak} | {note} |")
+        load = f"{r.get('load_min', '')}-{r.get('load_max', '')}"
+        print(f"| {r['events']:,} | {r['step']} | {secs} | {peak} | {load} | {note} |")
 
 
 if __name__ == "__main__":
