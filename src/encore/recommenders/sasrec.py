@@ -50,6 +50,7 @@ from pydantic import Field
 
 from encore.data.dataset import InteractionDataset
 from encore.errors import DataError
+from encore.nn.weights import flat_weights, load_flat_weights
 from encore.recommenders.base import RecommenderConfig
 from encore.recommenders.sequence import (
     KIND_CODE,
@@ -495,29 +496,12 @@ class SASRec(SequenceRecommender):
         )
         self.best_epoch_ = hist.best_epoch
         self._net = net.to("cpu").eval()
-        self.weights_ = np.concatenate(
-            [p.detach().numpy().ravel() for p in self._net.state_dict().values()]
-        ).astype(np.float32)
+        self.weights_ = flat_weights(self._net)
 
     def _after_load(self) -> None:
-        import torch
-
-        net = build_module(self.config, self.n_items)
-        state = net.state_dict()
-        flat = np.asarray(self.weights_, dtype=np.float32)
-        total = sum(int(v.numel()) for v in state.values())
-        if total != len(flat):
-            raise DataError(
-                f"the saved {self.name} weights hold {len(flat)} numbers, the config needs {total}"
-            )
-        off = 0
-        new = {}
-        for key, value in state.items():
-            n = int(value.numel())
-            new[key] = torch.from_numpy(flat[off : off + n].copy()).reshape(value.shape)
-            off += n
-        net.load_state_dict(new)
-        self._net = net.eval()
+        self._net = load_flat_weights(
+            build_module(self.config, self.n_items), self.weights_, self.name
+        )
 
     # ------------------------------------------------------------------ scoring
     def _score_sequences(
