@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from encore.config import default_db_path
+from encore.config import default_db_path, duckdb_config
 from encore.data import genres as genre_vocab
 from encore.data.schema import CATALOGUE_TABLES, INGEST_TABLES, LATEST_VERSION, MIGRATIONS
 from encore.errors import SchemaError
@@ -116,8 +116,9 @@ class Store:
             raise
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        config = duckdb_config()  # ENCORE_DUCKDB_MEMORY / _THREADS, checked first
         try:
-            return duckdb.connect(self.path, read_only=read_only)
+            return duckdb.connect(self.path, read_only=read_only, config=config)
         except duckdb.Error as exc:
             raise SchemaError(f"cannot open store {self.path}: {exc}") from exc
 
