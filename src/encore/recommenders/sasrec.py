@@ -408,14 +408,7 @@ class SASRec(SequenceRecommender):
             metrics: dict[str, float] = {}
             if not model.training and pos.any():
                 # NDCG@10 of the next wanted item (unsampled, full catalogue, in chunks)
-                hq, tq = hp[pos], target[pos]
-                gains = []
-                for lo in range(0, len(tq), _SCORE_CHUNK):
-                    logits = model.logits(hq[lo : lo + _SCORE_CHUNK])
-                    tl = logits.gather(1, tq[lo : lo + _SCORE_CHUNK, None])
-                    rank = (logits > tl).sum(dim=1)
-                    gains.append(torch.where(rank < 10, 1.0 / torch.log2(rank.float() + 2.0), 0.0))
-                ndcg = float(torch.cat(gains).mean())
+                ndcg = ndcg10(model, hp[pos], target[pos])
                 metrics["ndcg10"] = ndcg
                 metrics["neg_ndcg10"] = -ndcg
             return loss, metrics
