@@ -496,7 +496,9 @@ def write_staged(
 #: (plays in ``events`` and likes are keyed in their own statements above). Plays, play
 #: counts, friendships and playlist entries are keyed whatever their source; tags,
 #: features and lyrics per source (two catalogues may both say an artist is rock, and
-#: both count), so an edited copy of a dataset adds only what is new in it.
+#: both count), so an edited copy of a dataset adds only what is new in it. A Parquet
+#: lake keeps tags without their source: its tags match a stored tag of any source, so a
+#: lake ingested back into the store it came from adds none twice.
 _ALREADY_STORED = {
     "playcounts": (
         "x.user_id = NULLIF(trim({s}.user_id), '') "
@@ -509,12 +511,14 @@ _ALREADY_STORED = {
         "AND x.position = {s}.position AND x.track_id = {s}._track_id"
     ),
     "artist_tags": (
-        "x.source = $src AND x.artist_id = {s}._artist_id AND x.tag = trim({s}.tag) "
+        "(x.source = $src OR $src = 'parquet') "
+        "AND x.artist_id = {s}._artist_id AND x.tag = trim({s}.tag) "
         "AND x.user_id IS NOT DISTINCT FROM NULLIF(trim({s}.user_id), '') "
         "AND x.tagged_at IS NOT DISTINCT FROM {s}.tagged_at"
     ),
     "track_tags": (
-        "x.source = $src AND x.track_id = {s}._track_id AND x.tag = trim({s}.tag) "
+        "(x.source = $src OR $src = 'parquet') "
+        "AND x.track_id = {s}._track_id AND x.tag = trim({s}.tag) "
         "AND x.kind = COALESCE({s}.kind, 'tag')"
     ),
     "track_features": (
