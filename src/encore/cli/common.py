@@ -29,7 +29,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from encore.config import DEFAULT_DB, default_db_path
-from encore.errors import EncoreError
+from encore.errors import EncoreError, SchemaError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -245,7 +245,8 @@ def write_csvs(out: Path, tables: Mapping[str, pd.DataFrame | None]) -> list[Pat
 def say_written(paths: Iterable[Path | str], *, stderr: bool = False) -> None:
     """One line ``wrote PATH`` per file a command wrote (charts, tables)."""
     for path in paths:
-        (err_console if stderr else console).print(f"wrote {path}")
+        # soft_wrap: a long path stays one line (the terminal folds it), so it can be copied
+        (err_console if stderr else console).print(f"wrote {path}", soft_wrap=True)
 
 
 def _cell(v: Any) -> str:
@@ -311,9 +312,14 @@ class EncoreGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except EncoreError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
+            # soft_wrap: paths and ids in the message stay whole (the terminal folds lines)
+            err_console.print(
+                f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
+            )
             if exc.hint:
-                err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
+                err_console.print(
+                    f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True
+                )
             raise typer.Exit(exc.exit_code) from exc
         except KeyboardInterrupt as exc:
             err_console.print(
@@ -332,6 +338,22 @@ class EncoreGroup(TyperGroup):
         except Exception as exc:
             if _is_cli_flow(exc):
                 raise  # usage errors, --help, typer.Exit: the CLI parser reports them itself
+            missing = _missing_table(exc)
+            if missing is not None:
+                # a reader (opened read-only, so never migrated) of a store an older Encore
+                # wrote: the table came with a later schema version
+                err_console.print(
+                    f"[bold red]error:[/] the store has no table {escape(missing)}: it was "
+                    "written by an older Encore, and this command only reads it",
+                    highlight=False,
+                )
+                err_console.print(
+                    "[yellow]hint:[/] any command that writes to the store upgrades it in "
+                    "place (e.g. `encore moods compute`, `encore catalogue resolve` or an "
+                    "ingest); then run this one again",
+                    highlight=False,
+                )
+                raise typer.Exit(SchemaError.exit_code) from exc
             if _verbose():
                 err_console.print_exception(show_locals=False)
             text = str(exc).splitlines()[0] if str(exc) else ""
@@ -343,6 +365,18 @@ class EncoreGroup(TyperGroup):
                 highlight=False,
             )
             raise typer.Exit(EXIT_BUG) from exc
+
+
+def _missing_table(exc: BaseException) -> str | None:
+    """The table a DuckDB catalog error says does not exist, else None."""
+    import re
+
+    import duckdb
+
+    if not isinstance(exc, duckdb.CatalogException):
+        return None
+    found = re.search(r"Table with name (\S+) does not exist", str(exc))
+    return found.group(1) if found else None
 
 
 def parse_value(raw: str) -> Any:

@@ -105,12 +105,8 @@ class Store:
                 self.con.execute(macro)
             if not read_only:
                 self.migrate()
-            elif 0 < self._check_version() < LATEST_VERSION and self.path != ":memory:":
-                self.con.close()
-                self._upgrade_older()
-                self.con = self._connect(read_only)
-                for macro in _MACROS:
-                    self.con.execute(macro)
+            else:  # a reader never writes: an older store answers what its tables allow
+                self._check_version()
         except BaseException:
             self.con.close()
             raise
@@ -121,25 +117,6 @@ class Store:
             return duckdb.connect(self.path, read_only=read_only, config=config)
         except duckdb.Error as exc:
             raise SchemaError(f"cannot open store {self.path}: {exc}") from exc
-
-    def _upgrade_older(self) -> None:
-        """Apply pending migrations to a store a reader found older than this Encore.
-
-        A store written by an older Encore lacks the newer tables, and a reader would
-        otherwise fail on them deep inside a query. Migrations only add tables and
-        columns, each in its own transaction, so the store is opened for writing once,
-        upgraded and closed. If another process holds it open, the reader is told so.
-        """
-        try:
-            writer = Store(self.path)
-        except SchemaError as exc:
-            raise SchemaError(
-                f"store {self.path} has schema version {self._version_seen}, older than this "
-                f"Encore's ({LATEST_VERSION}), and could not be upgraded: {exc.message}",
-                hint="close other programs using the store and run the command again",
-            ) from exc
-        writer.close()
-        log.info("upgraded store %s to schema %s", self.path, LATEST_VERSION)
 
     # ---------------------------------------------------------------- lifecycle
     def close(self) -> None:
@@ -207,7 +184,6 @@ class Store:
 
     def _check_version(self) -> int:
         version = self.schema_version()
-        self._version_seen = version
         if version > LATEST_VERSION:
             raise SchemaError(
                 f"store {self.path} has schema version {version}, newer than this "
