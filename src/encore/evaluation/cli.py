@@ -136,6 +136,15 @@ def evaluate_cmd(
             "--out", help="Folder for the report (default out/evaluate/DATA-LEVEL-SPLIT)."
         ),
     ] = None,
+    save_split: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-split",
+            help="Also write the split as DIR/train.csv and DIR/test.csv (weights as the models "
+            "saw them), to rerun or share: --train DIR/train.csv --test DIR/test.csv "
+            "--weighting plays.",
+        ),
+    ] = None,
     db: DbOpt = None,
     fmt: FormatOpt = None,
     verbose: VerboseOpt = 0,
@@ -189,6 +198,11 @@ def evaluate_cmd(
                 )
                 info = item_info(store, level, sp.train["item_id"].unique())
                 genres = info["genre"].dropna()
+        if save_split is not None:
+            from encore.evaluation.splits import save_split as write_split
+
+            for path in write_split(sp, save_split):
+                err_console.print(f"wrote {path}", soft_wrap=True)
         comparison = runner.evaluate_models(
             sp,
             models,

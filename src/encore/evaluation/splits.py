@@ -628,3 +628,24 @@ def given_split(
         description=description,
         drop_cold_items=drop_cold_items,
     )
+
+
+def save_split(split: Split, folder: Path) -> list[Path]:
+    """Write a split as ``folder/train.csv`` and ``folder/test.csv`` for :func:`given_split`.
+
+    Columns ``user_id, item_id, weight, ts`` (``ts`` where the split has times). The
+    train weights are those the models were given (already weighted), so the split read
+    back with ``weighting="plays"`` (the identity: ``--weighting plays``) gives the same
+    train set. Written to temporary names and renamed, so a failure leaves no half file.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in (("train", split.train), ("test", split.test)):
+        cols = [c for c in (USER, ITEM, WEIGHT, TS) if c in frame and frame[c].notna().any()]
+        target = folder / f"{name}.csv"
+        tmp = folder / f".{name}.csv.tmp"
+        frame[cols].to_csv(tmp, index=False)
+        tmp.replace(target)
+        paths.append(target)
+    return paths
