@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ from encore.cli.common import (
     with_state,
     write_csvs,
 )
+
+if TYPE_CHECKING:
+    from encore.data.store import Store
 
 genre_app = sub_app("Predict the genre of tracks or artists whose genre is unknown.")
 
@@ -256,21 +259,23 @@ def predict_cmd(
         raise ConfigError(
             "give exactly one of: an ITEM_ID, --artist/--album/--title, or --unlabelled"
         )
-    if item_id is None and not unlabelled and not new:
-        named = _store_item_named(st, m.level_, artist=artist, title=title, album=album)
-        if named is not None:
-            with Store(st.db, read_only=True) as store:
-                try:
-                    frame = predict_store_items(store, m, [named], k=k)
-                except UnknownIdError:  # in the store, but outside the model's data
-                    frame = None
-            if frame is not None:
-                err_console.print(
-                    f"[dim]{title or artist} is in the store (id {named}): predicted from its "
-                    "listeners; --new treats the names as an item the store does not have[/]"
-                )
-                emit(frame, st.fmt, title="Predicted genres")
-                return
+    # names that can identify one store item: an artist (artist-level models), or an
+    # artist and a title (track-level); an album narrows nothing the store keys on
+    identifying = artist is not None and album is None and (m.level_ == "artist") == (title is None)
+    if item_id is None and not unlabelled and not new and identifying and Path(st.db).exists():
+        with Store(st.db, read_only=True) as store:
+            named = _store_item_named(store, m.level_, artist=str(artist), title=title)
+            try:
+                frame = None if named is None else predict_store_items(store, m, [named], k=k)
+            except UnknownIdError:  # in the store, but outside the model's data
+                frame = None
+        if frame is not None:
+            err_console.print(
+                f"[dim]{title or artist} is in the store (id {named}): predicted from its "
+                "listeners; --new treats the names as an item the store does not have[/]"
+            )
+            emit(frame, st.fmt, title="Predicted genres")
+            return
     if item_id is None and not unlabelled:
         if write:
             raise ConfigError("--write needs items of the store (ITEM_ID or --unlabelled)")
@@ -303,28 +308,19 @@ def predict_cmd(
         )
 
 
-def _store_item_named(
-    st: State, level: str, *, artist: str | None, title: str | None, album: str | None
-) -> int | None:
+def _store_item_named(store: Store, level: str, *, artist: str, title: str | None) -> int | None:
     """The store's one item of ``level`` with these names (normalised), if there is one."""
-    from encore.data.store import Store
-
-    if artist is None or album is not None or (level == "artist") != (title is None):
-        return None
-    if not Path(st.db).exists():
-        return None
-    with Store(st.db, read_only=True) as store:
-        if level == "artist":
-            rows = store.execute(
-                "SELECT artist_id FROM artists WHERE name_norm = enc_norm_artist($a)",
-                {"a": artist},
-            ).fetchall()
-        else:
-            rows = store.execute(
-                "SELECT t.track_id FROM tracks t JOIN artists a USING (artist_id) "
-                "WHERE a.name_norm = enc_norm_artist($a) AND t.title_norm = enc_norm($t)",
-                {"a": artist, "t": title},
-            ).fetchall()
+    if level == "artist":
+        rows = store.execute(
+            "SELECT artist_id FROM artists WHERE name_norm = enc_norm_artist($a)",
+            {"a": artist},
+        ).fetchall()
+    else:
+        rows = store.execute(
+            "SELECT t.track_id FROM tracks t JOIN artists a USING (artist_id) "
+            "WHERE a.name_norm = enc_norm_artist($a) AND t.title_norm = enc_norm($t)",
+            {"a": artist, "t": title},
+        ).fetchall()
     return int(rows[0][0]) if len(rows) == 1 else None
 
 

@@ -66,14 +66,20 @@ class Catalogue:
         return np.where(self.track_id[pos] == ids, pos, -1).astype(np.int64)
 
 
+#: The named tracks (``t``, with their artist ``a``): a title and a known artist. The FROM
+#: and WHERE every reader of "named" uses (the catalogue here, recommend's named-only list).
+NAMED_TRACKS = (
+    "tracks t JOIN artists a USING (artist_id) WHERE t.title IS NOT NULL AND t.title <> ''"
+)
+
+
 def load_catalogue(store: Store) -> Catalogue:
     """Every named track with its artist, song code and coarse genre."""
     frame = store.con.execute(
-        """
+        f"""
         SELECT t.track_id, t.artist_id, a.name_norm || '|' || t.title_norm AS song_key,
                COALESCE(t.genre, a.genre) AS genre, COALESCE(t.album_id, -1) AS album_id
-        FROM tracks t JOIN artists a USING (artist_id)
-        WHERE t.title IS NOT NULL AND t.title <> ''
+        FROM {NAMED_TRACKS}
         ORDER BY t.track_id
         """
     ).df()

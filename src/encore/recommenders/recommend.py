@@ -480,12 +480,6 @@ def recommend_for_user(
     return _cf_for_user(store, model, user, k, explain=explain, level=level, weighting=weighting)
 
 
-_NAMED_TRACKS_SQL = """
-    SELECT t.track_id FROM tracks t JOIN artists a USING (artist_id)
-    WHERE t.title IS NOT NULL AND t.title <> ''
-"""
-
-
 def _named_only(store: Store, model: Recommender, user: str, level: str) -> list[Any] | None:
     """At track level, the model's named tracks, when ``user`` played or liked one.
 
@@ -495,22 +489,25 @@ def _named_only(store: Store, model: Recommender, user: str, level: str) -> list
     tracks only; a user whose whole history is anonymous keeps the anonymous items.
     ``None``: no restriction.
     """
+    from encore.recommenders.listeners import NAMED_TRACKS
+
     if level != "track" or model.item_map_ is None:
         return None
+    named_ids = f"SELECT t.track_id FROM {NAMED_TRACKS}"
     has_named = store.scalar(
         f"""
         SELECT EXISTS (
-            SELECT 1 FROM events e WHERE e.user_id = $u AND e.track_id IN ({_NAMED_TRACKS_SQL})
+            SELECT 1 FROM events e WHERE e.user_id = $u AND e.track_id IN ({named_ids})
         ) OR EXISTS (
             SELECT 1 FROM likes l WHERE l.user_id = $u AND l.entity_type = 'track'
-              AND l.entity_id IN ({_NAMED_TRACKS_SQL})
+              AND l.entity_id IN ({named_ids})
         )
         """,
         {"u": user},
     )
     if not has_named:
         return None
-    named = store.con.execute(_NAMED_TRACKS_SQL).fetchnumpy()["track_id"]
+    named = store.con.execute(named_ids).fetchnumpy()["track_id"]
     known = np.asarray(model.item_map_.external_ids)
     keep = known[np.isin(known, named)]
     if len(keep) == len(known):
