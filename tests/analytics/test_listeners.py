@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import encore.analytics.rankings as rankings
 from encore.analytics.common import user_column
-from encore.analytics.rankings import top_artists
+from encore.analytics.rankings import top_artists, top_tracks
 from encore.analytics.window import Window, resolve_window
 from encore.data.schema import MIGRATIONS
 from encore.data.store import Store, add_user_keys
@@ -108,6 +108,16 @@ def _check(store: Store, window: Window, n: int, genre: str | None) -> None:
             got,
             exp,
         )
+    # ranked by plays, listeners are counted for the top rows only (artists whose plays name
+    # them, or name only their track): each as the plays view counts it
+    sql, params = window.base_sql()
+    part = store.df(sql, params)
+    counted = part[~part["skipped"]]
+    for key, rank in (("artist_id", top_artists), ("track_id", top_tracks)):
+        want = counted[counted[key].notna()].groupby(["genre", key])["user_id"].nunique()
+        got = rank(store, window, n=n, genre=genre)
+        for row in got.itertuples():
+            assert row.listeners == want.get((row.genre, getattr(row, key)), 0), (key, row)
 
 
 event_st = st.tuples(
