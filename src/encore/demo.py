@@ -11,12 +11,10 @@ import importlib
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.rule import Rule
 
+from encore.cli.console import console
 from encore.config import default_db_path
-
-console = Console()
 
 #: Capability demo steps, in order; each module has ``run(db, out, data) -> list[Path]``.
 STEPS: tuple[tuple[str, str], ...] = (

@@ -22,17 +22,15 @@ from typing import Annotated, Any, TypeVar
 import numpy as np
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+# the consoles' one home is encore.cli.console; commands may import them from here too
+from encore.cli.console import console, err_console
 from encore.config import DEFAULT_DB, default_db_path
 from encore.errors import EncoreError, SchemaError
-
-console = Console()
-err_console = Console(stderr=True)
 
 
 class OutputFormat(StrEnum):

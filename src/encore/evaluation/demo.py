@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from encore.cli.console import console
+
 logger = logging.getLogger(__name__)
-console = Console()
 
 DEMO_MODELS = ("popular", "item_knn", "pure_svd")
 DEMO_USER = "hetrec:2"

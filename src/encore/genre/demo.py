@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 
-console = Console()
+from encore.cli.console import console
 
 
 def run(db: Path, out: Path, data: Path) -> list[Path]:

@@ -12,9 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rich.console import Console
-
-console = Console()
+from encore.cli.console import console
 
 #: A listener of the shared histories whose export includes liked tracks and artists.
 DEMO_LISTENER = "lh:user_13"

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from encore.cli.console import console
 from encore.data.store import Store
-
-console = Console()
 
 
 def run(db: Path, out: Path, data: Path) -> list[Path]:

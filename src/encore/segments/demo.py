@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from encore.cli.console import console
 from encore.data.store import Store
 
 log = logging.getLogger(__name__)
-console = Console()
 
 
 def run(db: Path, out: Path, data: Path) -> list[Path]:

@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from rich.console import Console
 
-console = Console()
+from encore.cli.console import console
 
 #: The listener whose list and plays are shown: of the 20, the one with the largest share
 #: of plays of tracks with audio features (about 1 %; the chart says so).
