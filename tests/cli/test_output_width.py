@@ -163,6 +163,24 @@ def test_console_natural_width_for_text_tables_and_rules() -> None:
 
 
 @pytest.mark.usefixtures("no_columns")
+def test_table_alone_is_laid_out_as_at_its_measured_width() -> None:
+    """A table printed alone skips the measuring pass: the same text as a console exactly
+    as wide as the table's measured natural width."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    table = _wide_table()
+    table.title = "a title longer than the table is wide, so that it wraps over the columns " * 3
+    natural = Measurement.get(Console(width=10_000), Console(width=10_000).options, table)
+    expected = io.StringIO()
+    Console(file=expected, width=natural.maximum).print(table)
+    got = io.StringIO()
+    EncoreConsole(file=got).print(table)
+    assert got.getvalue() == expected.getvalue()
+    assert natural.maximum > 80
+
+
+@pytest.mark.usefixtures("no_columns")
 def test_emit_and_stderr_share_the_one_console_setup(capsys: pytest.CaptureFixture[str]) -> None:
     """``emit`` and the error edge print through encore.cli.console's consoles."""
     assert common.console is console and common.err_console is err_console
