@@ -10,6 +10,9 @@ from encore.data.ingest import ingest
 from encore.data.sources import get_loader
 from encore.data.store import Store
 
+# the shared helpers' asserts report like the tests' own (imported by the test modules)
+pytest.register_assert_rewrite("evaluation_helpers")
+
 
 def _build(path: Path, loader: str, folder: Path) -> Path:
     with Store(path) as store:

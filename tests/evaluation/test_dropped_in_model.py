@@ -7,19 +7,15 @@ no other test sees the new name.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from evaluation_helpers import evaluate_json
 
 import encore.recommenders as package
-from encore.cli.main import app
 from encore.recommenders import registry
-
-runner = CliRunner()
 
 MODULE = "dropped_in_knn"
 NAME = "dropped_in_knn"
@@ -54,27 +50,6 @@ def dropped_in_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
         sys.path_importer_cache.pop(str(folder), None)
 
 
-def _evaluate(db: Path, out: Path, *args: str) -> list[dict[str, object]]:
-    res = runner.invoke(
-        app,
-        [
-            "evaluate",
-            "--db",
-            str(db),
-            "--data",
-            "jodie",
-            "--out",
-            str(out),
-            "--format",
-            "json",
-            *args,
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    rows: list[dict[str, object]] = json.loads(res.stdout)
-    return rows
-
-
 def test_a_dropped_in_file_is_listed_run_and_tuned(
     dropped_in_model: str, jodie_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -92,18 +67,18 @@ def test_a_dropped_in_file_is_listed_run_and_tuned(
     keep = {*registry.baseline_models(), "ease", name}
     cut = {n: c for n, c in registry._REGISTRY.items() if n in keep}
     monkeypatch.setattr(registry, "_REGISTRY", cut)
-    rows = _evaluate(jodie_db, tmp_path / "all", "--models", "all")
+    rows = evaluate_json(jodie_db, tmp_path / "all", "--models", "all")
     assert {r["model"] for r in rows} == keep
     assert not any(r["error"] for r in rows)
 
-    rows = _evaluate(jodie_db, tmp_path / "one", "--models", name)
+    rows = evaluate_json(jodie_db, tmp_path / "one", "--models", name)
     by_model = {r["model"]: r for r in rows}
     assert set(by_model) == {"popular", "recent_popular", "item_knn", name}
     assert not by_model[name]["error"]
     # the same model under another name: the same scores
     assert by_model[name]["ndcg@10"] == pytest.approx(by_model["item_knn"]["ndcg@10"])
 
-    rows = _evaluate(jodie_db, tmp_path / "tuned", "--models", name, "--tune", "--trials", "2")
+    rows = evaluate_json(jodie_db, tmp_path / "tuned", "--models", name, "--tune", "--trials", "2")
     by_model = {r["model"]: r for r in rows}
     assert by_model[name]["tuned"] and not by_model[name]["error"]
 

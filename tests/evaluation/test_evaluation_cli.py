@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from evaluation_helpers import evaluate_json
 from typer.testing import CliRunner
 
 from encore.cli.main import app
@@ -36,28 +37,9 @@ def test_parsers() -> None:
 
 def test_evaluate_store(jodie_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "rep"
-    res = runner.invoke(
-        app,
-        [
-            "evaluate",
-            "--db",
-            str(jodie_db),
-            "--data",
-            "jodie",
-            "--models",
-            "item_knn",
-            "--k",
-            "10,20",
-            "--param",
-            "item_knn.k=50",
-            "--out",
-            str(out),
-            "--format",
-            "json",
-        ],
+    rows = evaluate_json(
+        jodie_db, out, "--models", "item_knn", "--k", "10,20", "--param", "item_knn.k=50"
     )
-    assert res.exit_code == 0, res.output
-    rows = json.loads(res.stdout)
     assert rows[0]["model"] == "item_knn"  # sorted by ndcg@10, kNN first
     assert {"ndcg@20", "recall@10", "coverage@10"} <= set(rows[0])
     assert (out / "comparison.md").exists() and (out / "comparison.png").exists()

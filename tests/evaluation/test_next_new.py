@@ -4,12 +4,13 @@ hand-made split where the answers are known, and the real JODIE sample (small mo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from evaluation_helpers import evaluate_json
 from typer.testing import CliRunner
 
 from encore.cli.main import app
@@ -51,6 +52,23 @@ def _pairs(events: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _train_ds(split: Split) -> InteractionDataset:
+    """The split's train pairs with its train events, as the evaluation fits models on."""
+    return _dataset_events(split, InteractionDataset.from_interactions(split.train))
+
+
+def _ranks(model: str, ds: InteractionDataset, split: Split) -> pd.Series:
+    """The rank of each next new item (by item id) under ``model`` fitted on ``ds``."""
+    res = score_next_new(get_model(model).fit(ds), ds, split)
+    return res.targets.set_index("item_id")["rank"]
+
+
+def _markov_rows(db: Path, out: Path, task: str, *more: str) -> dict[str, dict[str, Any]]:
+    """``encore evaluate`` of markov on the JODIE store with ``--task task``: rows by model."""
+    rows = evaluate_json(db, out, "--models", "markov", "--task", task, *more)
+    return {r["model"]: r for r in rows}
+
+
 @pytest.fixture
 def small() -> Split:
     """Users a..d play 1 -> 2 -> 3 in train; x had 4, 5 in train, then after the cut
@@ -84,6 +102,11 @@ def small() -> Split:
     )
 
 
+@pytest.fixture
+def small_ds(small: Split) -> InteractionDataset:
+    return _train_ds(small)
+
+
 def test_targets_are_first_plays_of_new_items(small: Split) -> None:
     t = next_new_targets(small)
     # the replay of 4 (had in train), the skip, the unknown item and the second 1 are not targets
@@ -110,26 +133,35 @@ def test_no_test_order_is_an_error(small: Split) -> None:
     assert next_new_targets(dated)["item_id"].tolist() == [2, 1, 3]
 
 
-def test_state_is_updated_with_the_events_in_between(small: Split) -> None:
-    ds = _dataset_events(small, InteractionDataset.from_interactions(small.train))
-    markov = get_model("markov").fit(ds)
-    res = score_next_new(markov, ds, small)
-    # 2 follows 1 and 3 follows 2 in train: with the test events so far in the state both
-    # are ranked first; 1 comes after x's last train item 5, which has no successor
-    ranks = res.targets.set_index("item_id")["rank"]
+@pytest.mark.parametrize(
+    "model",
+    [
+        # 2 follows 1 and 3 follows 2 in train: with the test events so far in the state both
+        # are ranked first; 1 comes after x's last train item 5, which has no successor
+        "markov",
+        # x's train row (4, 5) has no neighbour among 1, 2, 3; once 1 is played, 2 and 3 are
+        # its neighbours and rank first among the items x has not had (the fold-in row grows)
+        "item_knn",
+    ],
+)
+def test_state_is_updated_with_the_events_in_between(
+    model: str, small: Split, small_ds: InteractionDataset
+) -> None:
+    ranks = _ranks(model, small_ds, small)
     assert ranks[2] == 1 and ranks[3] == 1
+
+
+def test_targets_per_user_and_popularity(small: Split, small_ds: InteractionDataset) -> None:
+    res = score_next_new(get_model("markov").fit(small_ds), small_ds, small)
     assert res.per_user.loc["x", "n_targets"] == 3
     assert res.summary["n_users"] == 1 and res.summary["n_targets"] == 3
     # popularity (2 users more than the others: 1, 2, 3 by item order); nothing new had yet
     # for the first target, so 1 ranks first of 1, 2, 3; for the second, 1 is had: 2 first
-    pop = get_model("popular").fit(ds)
-    pranks = score_next_new(pop, ds, small).targets.set_index("item_id")["rank"]
-    assert pranks.tolist() == [1, 1, 1]
+    assert _ranks("popular", small_ds, small).tolist() == [1, 1, 1]
 
 
-def test_metric_result_from_ranks(small: Split) -> None:
-    ds = _dataset_events(small, InteractionDataset.from_interactions(small.train))
-    res = score_next_new(get_model("markov").fit(ds), ds, small)
+def test_metric_result_from_ranks(small: Split, small_ds: InteractionDataset) -> None:
+    res = score_next_new(get_model("markov").fit(small_ds), small_ds, small)
     ranks = res.targets["rank"].to_numpy(dtype=float)
     mr = next_new_metric_result(res, [1, 10])
     assert mr.n_users == 1 and mr.ks == (1, 10)
@@ -139,16 +171,6 @@ def test_metric_result_from_ranks(small: Split) -> None:
     assert mr.summary["hit_rate@1"] == pytest.approx((ranks <= 1).mean())
     assert mr.summary["mrr@10"] == pytest.approx(np.where(ranks <= 10, 1 / ranks, 0).mean())
     assert np.isnan(mr.summary["coverage@10"])
-
-
-def test_fold_in_row_grows_with_the_test_plays(small: Split) -> None:
-    ds = _dataset_events(small, InteractionDataset.from_interactions(small.train))
-    knn = get_model("item_knn").fit(ds)
-    res = score_next_new(knn, ds, small)
-    # x's train row (4, 5) has no neighbour among 1, 2, 3; once 1 is played, 2 and 3 are
-    # its neighbours and rank first among the items x has not had
-    ranks = res.targets.set_index("item_id")["rank"]
-    assert ranks[2] == 1 and ranks[3] == 1
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +190,7 @@ def test_jodie_split_carries_its_test_order(jodie_split: Split) -> None:
 def test_first_target_without_prefix_equals_the_recommended_list(jodie_split: Split) -> None:
     """A target before which the user played nothing after the cut-off is ranked exactly as
     the model's own top-10 list ranks it (the protocol adds only the state update)."""
-    ds = _dataset_events(jodie_split, InteractionDataset.from_interactions(jodie_split.train))
+    ds = _train_ds(jodie_split)
     first = first_new_split(jodie_split)
     for name in ("ease", "last_items_knn"):
         model = get_model(name).fit(ds)
@@ -189,51 +211,14 @@ def test_evaluate_first_new_task(jodie_split: Split, jodie_db: Path, tmp_path: P
     assert cmp.extra["task"] == "first-new"
     run = {r.name: r for r in cmp.runs}["markov"]
     assert run.result is not None and run.result.n_users == 193  # one first new item each
-    res = CliRunner().invoke(
-        app,
-        [
-            "evaluate",
-            "--db",
-            str(jodie_db),
-            "--data",
-            "jodie",
-            "--models",
-            "markov",
-            "--task",
-            "first-new",
-            "--out",
-            str(tmp_path / "rep"),
-            "--format",
-            "json",
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    rows = {r["model"]: r for r in json.loads(res.stdout)}
+    rows = _markov_rows(jodie_db, tmp_path / "rep", "first-new")
     assert rows["markov"]["n_users"] == 193
     assert "first new item" in (tmp_path / "rep" / "comparison.md").read_text()
-    rolled = CliRunner().invoke(
-        app,
-        [
-            "evaluate",
-            "--db",
-            str(jodie_db),
-            "--data",
-            "jodie",
-            "--models",
-            "markov",
-            "--task",
-            "next-new",
-            "--k",
-            "10,20",
-            "--out",
-            str(tmp_path / "rolled"),
-            "--format",
-            "json",
-        ],
-    )
-    assert rolled.exit_code == 0, rolled.output
-    rows = {r["model"]: r for r in json.loads(rolled.stdout)}
-    ds = _dataset_events(jodie_split, InteractionDataset.from_interactions(jodie_split.train))
+
+
+def test_evaluate_next_new_task(jodie_split: Split, jodie_db: Path, tmp_path: Path) -> None:
+    rows = _markov_rows(jodie_db, tmp_path / "rolled", "next-new", "--k", "10,20")
+    ds = _train_ds(jodie_split)
     direct = score_next_new(get_model("markov").fit(ds), ds, jodie_split)
     assert rows["markov"]["ndcg@10"] == pytest.approx(direct.summary["ndcg@10"])
     assert (
@@ -241,5 +226,8 @@ def test_evaluate_first_new_task(jodie_split: Split, jodie_db: Path, tmp_path: P
         and rows["markov"]["hit_rate@20"] >= rows["markov"]["hit_rate@10"]
     )
     assert "every next new item" in (tmp_path / "rolled" / "comparison.md").read_text()
+
+
+def test_unknown_task_is_an_error(jodie_db: Path) -> None:
     bad = CliRunner().invoke(app, ["evaluate", "--db", str(jodie_db), "--task", "next"])
     assert bad.exit_code != 0 and "unknown task" in bad.output
