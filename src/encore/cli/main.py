@@ -19,6 +19,7 @@ from encore.cli.common import (
     VerboseOpt,
     setup_logging,
 )
+from encore.cli.examples import apply_examples
 from encore.config import default_db_path
 
 app = typer.Typer(
@@ -81,6 +82,7 @@ def _register_all() -> None:
         lake_cli,
     ):
         module.register(app)
+    apply_examples(app)  # every command's --help ends with examples (cli/examples.py)
 
 
 _register_all()
