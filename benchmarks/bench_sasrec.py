@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from _summary import describe_machine, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_VENV = ROOT / "benchmarks" / ".venv-rectools"
@@ -232,9 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     IMG.mkdir(parents=True, exist_ok=True)
     if curve is not None:
         _charts(curve)
-    machine = (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
-    )
+    machine = describe_machine()
     md = [
         f"JODIE Last.fm sample, global temporal split ({split.stats['train_rows']:,} train pairs, "
         f"{len(ds.events):,} train events, {split.stats['test_users']} test users); "
@@ -254,22 +253,14 @@ def main(argv: list[str] | None = None) -> int:
         f"Paired bootstrap, next-new-track NDCG@10, sasrec (seed 0) minus {best_cf}: "
         f"{bs.mean_diff:+.4f}, 95 % interval [{bs.low:+.4f}, {bs.high:+.4f}] over {bs.n_users} users.",
     ]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "sasrec-jodie.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-    (RESULTS / "sasrec-jodie.json").write_text(
-        json.dumps(
-            {
-                "rows": rows,
-                "bootstrap": boot,
-                "peer": peer_note,
-                "machine": machine,
-                "curve": None if curve is None else curve.to_dict(orient="list"),
-            },
-            indent=2,
-            default=float,
-        ),
-        encoding="utf-8",
-    )
+    payload = {
+        "rows": rows,
+        "bootstrap": boot,
+        "peer": peer_note,
+        "machine": machine,
+        "curve": None if curve is None else curve.to_dict(orient="list"),
+    }
+    write_results(RESULTS / "sasrec-jodie", md, payload)
     print("\n".join(md))
     return 0
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -54,6 +53,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+import _summary
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_VENV = ROOT / "benchmarks" / ".venv-rectools"
@@ -118,6 +119,80 @@ def child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def tables(
+    rows: list[dict[str, Any]],
+    per_user: _summary.PerUser,
+    configs: list[tuple[str, dict[str, Any]]],
+    *,
+    what: str,
+    n_users: int,
+    threads: int,
+    machine: str,
+    load: float,
+    peer_epochs: int,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The markdown of the fits so far (each setting over its seeds, the settings, the paired
+    bootstrap of each setting against the first and against the peer) and the bootstrap rows."""
+    summary = _summary.summarise(rows, "config", "epochs", means=("cpu_s", "wall_s"))
+    md = [
+        f"JODIE Last.fm sample, {what}; {n_users} users scored; "
+        f"{threads} training thread(s); machine: {machine}; load average at the end "
+        f"{load:.1f}.",
+        "",
+        *_summary.md_table(
+            [
+                "setting",
+                "seeds",
+                "next new NDCG@10",
+                "next play NDCG@10",
+                "play recall@10",
+                "epochs",
+                "CPU s",
+                "wall s",
+            ],
+            (
+                [
+                    r.config,
+                    r.seeds,
+                    _summary.mean_sd(r.new, r.new_sd),
+                    _summary.mean_sd(r.play, r.play_sd),
+                    f"{r.play_recall:.4f}",
+                    _summary.blank_or(r.epochs, ".1f"),
+                    f"{r.cpu_s:.1f}",
+                    f"{r.wall_s:.1f}",
+                ]
+                for r in summary.itertuples()
+            ),
+        ),
+    ]
+    md += ["", "Settings (SASRec parameters beyond the defaults):", ""]
+    md += [f"- `{n}`: `{', '.join(f'{k}={v}' for k, v in p.items())}`" for n, p in configs]
+    if any(r["config"] == PEER for r in rows):
+        md.append(
+            f"- `{PEER}`: RecTools SASRecModel, softmax loss, {peer_epochs} epochs, "
+            "latest window per user; CPU s is the fit alone (whole process: "
+            + ", ".join(f"{r['process_cpu_s']:.1f}" for r in rows if r["config"] == PEER)
+            + " s)"
+        )
+    names = list(summary["config"])
+    boots = []
+    for task in ("new", "play"):
+        avg = {n: _summary.seed_mean(per_user, n, task) for n in names if (n, task) in per_user}
+        refs = [names[0]] + ([PEER] if PEER in avg and names[0] != PEER else [])
+        for ref in refs:
+            for n in names:
+                if n == ref or n not in avg or (ref == names[0] and n == PEER):
+                    continue
+                boots.append(_summary.bootstrap_row(task, "setting", n, ref, avg[n], avg[ref]))
+    if boots:
+        md += _summary.bootstrap_md(
+            "Paired bootstrap (2,000 resamples), per-user NDCG@10 averaged over seeds:",
+            [("setting", "setting"), ("minus", "versus")],
+            boots,
+        )
+    return md, boots
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stage", choices=("validate", "test"), default="validate")
@@ -143,7 +218,6 @@ def main(argv: list[str] | None = None) -> int:
     from encore.data.store import Store
     from encore.evaluation.metrics import evaluate_recommendations
     from encore.evaluation.runner import _dataset_events, split_store
-    from encore.evaluation.stats import paired_bootstrap
     from encore.recommenders.registry import get_model
     from encore.recommenders.sequence import attach_events
 
@@ -170,10 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     assert ds.events is not None
     users = pd.unique(test["user_id"])
     rows: list[dict[str, Any]] = []
-    per_user: dict[tuple[str, str], list[pd.Series]] = {}
-    machine = (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
-    )
+    per_user: _summary.PerUser = {}
+    machine = _summary.describe_machine()
 
     def record(name: str, seed: int, recs_new: Any, recs_all: Any, **extra: Any) -> None:
         res = {}
@@ -205,106 +277,26 @@ def main(argv: list[str] | None = None) -> int:
         write()
 
     def write() -> None:
-        table = pd.DataFrame(rows)
-        summary = (
-            table.groupby("config", sort=False)
-            .agg(
-                seeds=("seed", "size"),
-                new=("new_ndcg@10", "mean"),
-                new_sd=("new_ndcg@10", "std"),
-                play=("play_ndcg@10", "mean"),
-                play_sd=("play_ndcg@10", "std"),
-                play_recall=("play_recall@10", "mean"),
-                epochs=("epochs", "mean"),
-                cpu_s=("cpu_s", "mean"),
-                wall_s=("wall_s", "mean"),
-            )
-            .reset_index()
+        md, boots = tables(
+            rows,
+            per_user,
+            configs,
+            what=what,
+            n_users=len(users),
+            threads=args.threads,
+            machine=machine,
+            load=os.getloadavg()[0],
+            peer_epochs=args.peer_epochs,
         )
-
-        def sd(x: Any) -> str:
-            return "" if pd.isna(x) else f" +- {x:.4f}"
-
-        md = [
-            f"JODIE Last.fm sample, {what}; {len(users)} users scored; "
-            f"{args.threads} training thread(s); machine: {machine}; load average at the end "
-            f"{os.getloadavg()[0]:.1f}.",
-            "",
-            "| setting | seeds | next new NDCG@10 | next play NDCG@10 | play recall@10 | epochs "
-            "| CPU s | wall s |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for r in summary.itertuples():
-            ep = "" if pd.isna(r.epochs) else f"{r.epochs:.1f}"
-            md.append(
-                f"| {r.config} | {r.seeds} | {r.new:.4f}{sd(r.new_sd)} | "
-                f"{r.play:.4f}{sd(r.play_sd)} | {r.play_recall:.4f} | {ep} | {r.cpu_s:.1f} | "
-                f"{r.wall_s:.1f} |"
-            )
-        md += ["", "Settings (SASRec parameters beyond the defaults):", ""]
-        md += [f"- `{n}`: `{', '.join(f'{k}={v}' for k, v in p.items())}`" for n, p in configs]
-        if any(r["config"] == PEER for r in rows):
-            md.append(
-                f"- `{PEER}`: RecTools SASRecModel, softmax loss, {args.peer_epochs} epochs, "
-                "latest window per user; CPU s is the fit alone (whole process: "
-                + ", ".join(f"{r['process_cpu_s']:.1f}" for r in rows if r["config"] == PEER)
-                + " s)"
-            )
-        names = list(summary["config"])
-        boots = []
-        for task in ("new", "play"):
-            avg = {
-                n: pd.concat(per_user[(n, task)], axis=1).mean(axis=1)
-                for n in names
-                if (n, task) in per_user
-            }
-            refs = [names[0]] + ([PEER] if PEER in avg and names[0] != PEER else [])
-            for ref in refs:
-                for n in names:
-                    if n == ref or n not in avg or (ref == names[0] and n == PEER):
-                        continue
-                    b = paired_bootstrap(avg[n], avg[ref], n_boot=2000, seed=0)
-                    boots.append(
-                        {
-                            "task": task,
-                            "setting": n,
-                            "versus": ref,
-                            "diff": b.mean_diff,
-                            "low": b.low,
-                            "high": b.high,
-                            "n_users": b.n_users,
-                        }
-                    )
-        if boots:
-            md += [
-                "",
-                "Paired bootstrap (2,000 resamples), per-user NDCG@10 averaged over seeds:",
-                "",
-                "| task | setting | minus | difference | 95 % interval | users |",
-                "|---|---|---|---|---|---|",
-            ]
-            md += [
-                f"| {b['task']} | {b['setting']} | {b['versus']} | {b['diff']:+.4f} | "
-                f"[{b['low']:+.4f}, {b['high']:+.4f}] | {b['n_users']} |"
-                for b in boots
-            ]
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"{stem}.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-        (RESULTS / f"{stem}.json").write_text(
-            json.dumps(
-                {
-                    "stage": args.stage,
-                    "what": what,
-                    "configs": dict(configs),
-                    "rows": rows,
-                    "bootstrap": boots,
-                    "machine": machine,
-                },
-                indent=2,
-                default=float,
-            ),
-            encoding="utf-8",
-        )
+        payload = {
+            "stage": args.stage,
+            "what": what,
+            "configs": dict(configs),
+            "rows": rows,
+            "bootstrap": boots,
+            "machine": machine,
+        }
+        _summary.write_results(RESULTS / stem, md, payload)
 
     peer_py = PEER_VENV / "bin" / "python"
     if args.peer:

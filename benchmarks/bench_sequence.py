@@ -34,15 +34,15 @@ What it does:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+import _summary
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -105,7 +105,6 @@ def main(argv: list[str] | None = None) -> int:
     from encore.data.store import Store
     from encore.evaluation.metrics import evaluate_recommendations
     from encore.evaluation.runner import _dataset_events, select_data, split_store
-    from encore.evaluation.stats import paired_bootstrap
     from encore.recommenders.registry import get_model, model_class
     from encore.recommenders.sequence import attach_events
 
@@ -123,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     no_skips = attach_events(ds, ds.events[ds.events["kind"] != "skip"])
     users = pd.unique(pd.concat([split_new.test["user_id"], split_play.test["user_id"]]))
     rows: list[dict[str, Any]] = []
-    per_user: dict[tuple[str, str], list[pd.Series]] = {}
+    per_user: _summary.PerUser = {}
     seeds = [int(x) for x in (args.seeds or str(args.seed)).split(",") if x.strip()]
     curve = None
 
@@ -174,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def write() -> None:
         """The tables so far (after every SASRec fit: a stopped run keeps what it did)."""
-        machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
+        machine = _summary.describe_machine()
         header = (
             f"{name}, {split_new.method} split ({split_new.stats['train_rows']:,} train pairs, "
             f"{len(ds.events):,} train events: {', '.join(f'{k} {v:,}' for k, v in kinds.items())}; "
@@ -184,99 +183,21 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.negatives} negatives, seed(s) {', '.join(map(str, seeds))}, {args.threads} thread(s)"
             f"{'; SASRec settings ' + args.sasrec if args.sasrec else ''}; machine: {machine}."
         )
-        table = pd.DataFrame(rows)
-        summary = (
-            table.groupby("model", sort=False)
-            .agg(
-                n=("new_ndcg@10", "size"),
-                new=("new_ndcg@10", "mean"),
-                new_sd=("new_ndcg@10", "std"),
-                new_recall=("new_recall@10", "mean"),
-                play=("play_ndcg@10", "mean"),
-                play_sd=("play_ndcg@10", "std"),
-                play_recall=("play_recall@10", "mean"),
-                epochs=("epochs_run", "mean"),
-                fit_s=("fit_s", "mean"),
-                cpu_s=("cpu_s", "mean"),
-            )
-            .reset_index()
-        )
-
-        def sd(x: Any) -> str:
-            return "" if pd.isna(x) else f" +- {x:.4f}"
-
-        md = [
-            header,
-            "",
-            "| model | seeds | next new track NDCG@10 | recall@10 | next play NDCG@10 | recall@10 "
-            "| epochs | fit s (wall) | CPU s |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for r in summary.itertuples():
-            ep = "" if pd.isna(r.epochs) else f"{r.epochs:.1f}"
-            md.append(
-                f"| {r.model} | {r.n} | {r.new:.4f}{sd(r.new_sd)} | {r.new_recall:.4f} | "
-                f"{r.play:.4f}{sd(r.play_sd)} | {r.play_recall:.4f} | {ep} | {r.fit_s:.1f} | "
-                f"{r.cpu_s:.1f} |"
-            )
-        # each variant against the first, on the same users: per-user NDCG@10 averaged over seeds
-        boots = []
         labels = [f"sasrec ({v})" for v in variants]
-        for task in ("new", "play"):
-            if len(labels) < 2 or (labels[0], task) not in per_user:
-                break
-            base = pd.concat(per_user[(labels[0], task)], axis=1).mean(axis=1)
-            for other in labels[1:]:
-                if (other, task) not in per_user:
-                    continue
-                cur = pd.concat(per_user[(other, task)], axis=1).mean(axis=1)
-                b = paired_bootstrap(cur, base, n_boot=2000, seed=0)
-                boots.append(
-                    {
-                        "task": task,
-                        "variant": other,
-                        "versus": labels[0],
-                        "diff": b.mean_diff,
-                        "low": b.low,
-                        "high": b.high,
-                        "n_users": b.n_users,
-                    }
-                )
-        if boots:
-            md += [
-                "",
-                f"Paired bootstrap (2,000 resamples) of each variant minus {labels[0]}, per-user "
-                f"NDCG@10 averaged over the seeds each has run (of {len(seeds)}):",
-                "",
-                "| task | variant | difference | 95 % interval | users |",
-                "|---|---|---|---|---|",
-            ]
-            md += [
-                f"| {b['task']} | {b['variant']} | {b['diff']:+.4f} | [{b['low']:+.4f}, "
-                f"{b['high']:+.4f}] | {b['n_users']} |"
-                for b in boots
-            ]
-        RESULTS.mkdir(parents=True, exist_ok=True)
+        md, boots = tables(rows, per_user, header, labels, len(seeds))
         tag = f"{name}-{split_new.method}{'-' + args.tag if args.tag else ''}"
-        (RESULTS / f"sequence-{tag}.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-        (RESULTS / f"sequence-{tag}.json").write_text(
-            json.dumps(
-                {
-                    "header": header,
-                    "rows": rows,
-                    "bootstrap": boots,
-                    "per_user_ndcg10": {
-                        f"{label} | {task}": [x.to_dict() for x in series]
-                        for (label, task), series in per_user.items()
-                    },
-                    "machine": machine,
-                    "curve": None if curve is None else curve.to_dict(orient="list"),
-                },
-                indent=2,
-                default=float,
-            ),
-            encoding="utf-8",
-        )
+        payload = {
+            "header": header,
+            "rows": rows,
+            "bootstrap": boots,
+            "per_user_ndcg10": {
+                f"{label} | {task}": [x.to_dict() for x in series]
+                for (label, task), series in per_user.items()
+            },
+            "machine": machine,
+            "curve": None if curve is None else curve.to_dict(orient="list"),
+        }
+        _summary.write_results(RESULTS / f"sequence-{tag}", md, payload)
         if curve is not None:
             _charts(curve, tag)
         print("\n".join(md))
@@ -310,6 +231,67 @@ def main(argv: list[str] | None = None) -> int:
 
     write()
     return 0
+
+
+def tables(
+    rows: list[dict[str, Any]],
+    per_user: _summary.PerUser,
+    header: str,
+    labels: list[str],
+    n_seeds: int,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The markdown of the fits so far (each model over its seeds; each SASRec variant of
+    ``labels`` against the first by a paired bootstrap) and the bootstrap rows."""
+    summary = _summary.summarise(rows, "model", "epochs_run", means=("fit_s", "cpu_s"))
+    md = [
+        header,
+        "",
+        *_summary.md_table(
+            [
+                "model",
+                "seeds",
+                "next new track NDCG@10",
+                "recall@10",
+                "next play NDCG@10",
+                "recall@10",
+                "epochs",
+                "fit s (wall)",
+                "CPU s",
+            ],
+            (
+                [
+                    r.model,
+                    r.seeds,
+                    _summary.mean_sd(r.new, r.new_sd),
+                    f"{r.new_recall:.4f}",
+                    _summary.mean_sd(r.play, r.play_sd),
+                    f"{r.play_recall:.4f}",
+                    _summary.blank_or(r.epochs, ".1f"),
+                    f"{r.fit_s:.1f}",
+                    f"{r.cpu_s:.1f}",
+                ]
+                for r in summary.itertuples()
+            ),
+        ),
+    ]
+    # each variant against the first, on the same users: per-user NDCG@10 averaged over seeds
+    boots = []
+    for task in ("new", "play"):
+        if len(labels) < 2 or (labels[0], task) not in per_user:
+            break
+        base = _summary.seed_mean(per_user, labels[0], task)
+        for other in labels[1:]:
+            if (other, task) in per_user:
+                cur = _summary.seed_mean(per_user, other, task)
+                boots.append(_summary.bootstrap_row(task, "variant", other, labels[0], cur, base))
+    if boots:
+        md += _summary.bootstrap_md(
+            f"Paired bootstrap (2,000 resamples) of each variant minus {labels[0]}, per-user "
+            f"NDCG@10 averaged over the seeds each has run (of {n_seeds}):",
+            [("variant", "variant")],
+            boots,
+        )
+    return md, boots
 
 
 def _charts(curve: pd.DataFrame, tag: str) -> None:
