@@ -53,6 +53,44 @@ def _text(item: dict[str, Any], key: str) -> str | None:
     return v.strip() if isinstance(v, str) and v.strip() else None
 
 
+def _like(
+    user: str,
+    entity_type: str,
+    artist: str,
+    album: str | None = None,
+    track: str | None = None,
+    track_uri: str | None = None,
+) -> dict[str, Any]:
+    """One row of ``likes`` (the library and followed artists carry no time)."""
+    return {
+        "user_id": user,
+        "entity_type": entity_type,
+        "liked_at": None,
+        "artist": artist,
+        "album": album,
+        "track": track,
+        "track_uri": track_uri,
+    }
+
+
+def _title_and_artist(
+    r: _Reader, at: int, item: dict[str, Any], key: str, what: str
+) -> tuple[str, str] | None:
+    """The title under ``key`` and the artist of a liked track or saved album; a row missing
+    either is rejected (naming the missing field and what ``what`` needs) and gives None."""
+    title, artist = _text(item, key), _text(item, "artist")
+    if title is None or artist is None:
+        r.reject(
+            "likes",
+            at,
+            key if title is None else "artist",
+            f"{what} needs {'a title' if title is None else 'an artist'}",
+            item,
+        )
+        return None
+    return title, artist
+
+
 def _date(value: Any) -> pd.Timestamp | None:
     """A 'YYYY-MM-DD' date (or full ISO time); None when it does not parse."""
     if not isinstance(value, str):
@@ -204,51 +242,18 @@ class SpotifyLibrary(Loader):
         for at, item in r.objects("tracks", "likes"):
             if not r.text_ok("likes", at, item, "track", "artist", "album", "uri"):
                 continue
-            track, artist = _text(item, "track"), _text(item, "artist")
-            if track is None or artist is None:
-                r.reject(
-                    "likes",
-                    at,
-                    "track" if track is None else "artist",
-                    f"a liked track needs {'a title' if track is None else 'an artist'}",
-                    item,
-                )
-                continue
-            likes.append(
-                {
-                    "user_id": r.user,
-                    "entity_type": "track",
-                    "liked_at": None,
-                    "artist": artist,
-                    "album": _text(item, "album"),
-                    "track": track,
-                    "track_uri": _text(item, "uri"),
-                }
-            )
+            named = _title_and_artist(r, at, item, "track", "a liked track")
+            if named is not None:
+                track, by = named
+                album, uri = _text(item, "album"), _text(item, "uri")
+                likes.append(_like(r.user, "track", by, album, track, uri))
         for at, item in r.objects("albums", "likes"):
             if not r.text_ok("likes", at, item, "album", "artist"):
                 continue
-            album, artist = _text(item, "album"), _text(item, "artist")
-            if album is None or artist is None:
-                r.reject(
-                    "likes",
-                    at,
-                    "album" if album is None else "artist",
-                    f"a saved album needs {'a title' if album is None else 'an artist'}",
-                    item,
-                )
-                continue
-            likes.append(
-                {
-                    "user_id": r.user,
-                    "entity_type": "album",
-                    "liked_at": None,
-                    "artist": artist,
-                    "album": album,
-                    "track": None,
-                    "track_uri": None,
-                }
-            )
+            named = _title_and_artist(r, at, item, "album", "a saved album")
+            if named is not None:
+                title, by = named
+                likes.append(_like(r.user, "album", by, title))
         for at, item in r.objects("artists", "likes"):
             if not r.text_ok("likes", at, item, "name"):
                 continue
@@ -256,17 +261,7 @@ class SpotifyLibrary(Loader):
             if artist is None:
                 r.reject("likes", at, "name", "a liked artist needs a name", item)
                 continue
-            likes.append(
-                {
-                    "user_id": r.user,
-                    "entity_type": "artist",
-                    "liked_at": None,
-                    "artist": artist,
-                    "album": None,
-                    "track": None,
-                    "track_uri": None,
-                }
-            )
+            likes.append(_like(r.user, "artist", artist))
         for key in _NOT_MUSIC:
             v = r.top.get(key, (0, None))[1]
             if isinstance(v, list):
@@ -288,17 +283,7 @@ class SpotifyLibrary(Loader):
                     name,
                 )
                 continue
-            likes.append(
-                {
-                    "user_id": r.user,
-                    "entity_type": "artist",
-                    "liked_at": None,
-                    "artist": name.strip(),
-                    "album": None,
-                    "track": None,
-                    "track_uri": None,
-                }
-            )
+            likes.append(_like(r.user, "artist", name.strip()))
 
     def _userdata(self, r: _Reader, users: list[dict[str, Any]]) -> None:
         row: dict[str, Any] = {"user_id": r.user, "registered_at": None, "country": None}
