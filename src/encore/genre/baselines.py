@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from encore.genre.base import GenreModel
 from encore.genre.features import GenreData
+
+
+def class_shares(labels: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """Each class's share of ``labels`` (the training genre frequencies), in class order."""
+    counts = np.array([(labels == c).sum() for c in classes], dtype=np.float64)
+    counts /= counts.sum()
+    return counts
+
+
+def _artist(value: Any) -> int | None:
+    """An item's artist id, None where it has none (None or NaN in the items frame)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return int(value)
 
 
 class Majority(GenreModel):
@@ -18,9 +33,7 @@ class Majority(GenreModel):
     def _fit(
         self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None
     ) -> None:
-        labels = data.labels[train_idx]
-        self.prior_ = np.array([(labels == c).sum() for c in self.classes_], dtype=np.float64)
-        self.prior_ /= self.prior_.sum()
+        self.prior_ = class_shares(data.labels[train_idx], self.classes_)
 
     def _predict_proba(self, data: GenreData, idx: np.ndarray) -> np.ndarray:
         return np.tile(self.prior_, (len(idx), 1))
@@ -45,9 +58,7 @@ class ArtistPrior(GenreModel):
     def _fit(
         self, data: GenreData, train_idx: np.ndarray, unlabelled_idx: np.ndarray | None
     ) -> None:
-        labels = data.labels[train_idx]
-        self.prior_ = np.array([(labels == c).sum() for c in self.classes_], dtype=np.float64)
-        self.prior_ /= self.prior_.sum()
+        self.prior_ = class_shares(data.labels[train_idx], self.classes_)
         cpos = {c: i for i, c in enumerate(self.classes_)}
         counts: dict[int, np.ndarray] = {}
         items: dict[int, set[int]] = {}
@@ -55,12 +66,12 @@ class ArtistPrior(GenreModel):
         ids = data.items["item_id"].to_numpy()
         all_labels = data.labels
         for pos in train_idx:
-            a = arts[pos]
-            if a is None or (isinstance(a, float) and np.isnan(a)):
+            a = _artist(arts[pos])
+            if a is None:
                 continue
-            vec = counts.setdefault(int(a), np.zeros(len(self.classes_)))
+            vec = counts.setdefault(a, np.zeros(len(self.classes_)))
             vec[cpos[all_labels[pos]]] += 1
-            items.setdefault(int(a), set()).add(int(ids[pos]))
+            items.setdefault(a, set()).add(int(ids[pos]))
         self.counts_ = counts
         self.items_ = items
         self.coverage_ = float("nan")
@@ -72,12 +83,12 @@ class ArtistPrior(GenreModel):
         all_labels = data.labels
         covered = 0
         for r, pos in enumerate(idx):
-            a = arts[pos]
-            if a is None or (isinstance(a, float) and np.isnan(a)) or int(a) not in self.counts_:
+            a = _artist(arts[pos])
+            if a is None or a not in self.counts_:
                 continue
-            vec = self.counts_[int(a)].copy()
+            vec = self.counts_[a].copy()
             own = all_labels[pos]
-            if int(ids[pos]) in self.items_[int(a)] and own is not None and own in self.classes_:
+            if int(ids[pos]) in self.items_[a] and own is not None and own in self.classes_:
                 # the item itself was a training item: leave its own label out
                 vec[self.classes_.index(own)] -= 1
             if vec.sum() <= 0:
