@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from encore.analytics.charts import save_chart
@@ -17,10 +16,9 @@ from encore.analytics.genres import genre_popularity
 from encore.analytics.rankings import top_artists, top_tracks
 from encore.analytics.trend import genre_trend
 from encore.analytics.window import resolve_window
+from encore.cli.console import console
 from encore.data.resolve import resolve
 from encore.data.store import Store
-
-console = Console()
 
 
 def run(db: Path, out: Path, data: Path) -> list[Path]:
