@@ -8,8 +8,10 @@ with no artist to a listener who had ingested their own Spotify export.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -17,6 +19,9 @@ from encore.cli.main import app
 from encore.data.ingest import ingest
 from encore.data.sources import get_loader
 from encore.data.store import Store
+from encore.recommenders import recommend as rec
+from encore.recommenders.base import Recommender
+from encore.recommenders.listeners import NAMED_TRACKS
 
 runner = CliRunner()
 
@@ -78,3 +83,57 @@ def test_anonymous_listener_keeps_anonymous_items(mixed_db: Path) -> None:
     rows = json.loads(res.stdout)
     assert len(rows) == 5 and all(str(r["name"]).startswith("jodie song") for r in rows), rows
     assert "named tracks only" not in res.stderr
+
+
+def _named_only_by_named_ids(store: Store, model: Recommender, user: str) -> list[int] | None:
+    """The filter as it was: every named track id read (the reference for the complement)."""
+    named = store.con.execute(f"SELECT t.track_id FROM {NAMED_TRACKS}").fetchnumpy()["track_id"]
+    mine = store.con.execute(
+        "SELECT track_id FROM events WHERE user_id = $u UNION "
+        "SELECT entity_id FROM likes WHERE user_id = $u AND entity_type = 'track'",
+        {"u": user},
+    ).fetchnumpy()["track_id"]
+    if not np.isin(mine, named).any():
+        return None
+    assert model.item_map_ is not None
+    known = np.asarray(model.item_map_.external_ids)
+    keep = known[np.isin(known, named)]
+    return None if len(keep) == len(known) else keep.tolist()
+
+
+def test_the_filter_reads_the_anonymous_tracks_and_gives_the_same_list(mixed_db: Path) -> None:
+    """Where the anonymous set is large (JODIE's songs, most of this store's catalogue)."""
+    with Store(mixed_db, read_only=True) as store:
+        tracks = store.con.execute("SELECT track_id FROM tracks").fetchnumpy()["track_id"]
+        named = store.con.execute(f"SELECT t.track_id FROM {NAMED_TRACKS}").fetchnumpy()
+        anonymous = rec.anonymous_tracks(store)
+        # the two split the tracks
+        assert not np.isin(anonymous, named["track_id"]).any()
+        assert len(anonymous) + len(named["track_id"]) == len(tracks)
+        assert len(anonymous) == 789 and len(named["track_id"]) == 29  # 96 % anonymous
+        model = rec.fit_model(store, "popular", level="track")
+        assert isinstance(model, Recommender)
+        jodie = str(store.scalar("SELECT min(user_id) FROM users WHERE source = 'jodie'"))
+        for user in ("me", "you", jodie):
+            want = _named_only_by_named_ids(store, model, user)
+            assert rec._named_only(store, model, user, "track") == want
+        assert want is None  # the anonymous listener keeps every item
+        got = rec._named_only(store, model, "me", "track")
+        assert got is not None and sorted(got) == sorted(named["track_id"].tolist())
+
+
+def test_anonymous_tracks_are_read_again_when_the_store_changes(
+    mixed_db: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(mixed_db, db)
+    with Store(db, read_only=True) as store:
+        before = rec.anonymous_tracks(store)
+        assert rec.anonymous_tracks(store) is before  # read once per store generation
+        track = int(store.scalar("SELECT min(track_id) FROM tracks WHERE title = 'Tune 3'"))
+    assert track not in before
+    with Store(db) as store:  # the track loses its title (an empty one): anonymous now
+        store.con.execute("UPDATE tracks SET title = '' WHERE track_id = ?", [track])
+    with Store(db, read_only=True) as store:
+        after = rec.anonymous_tracks(store)
+    assert track in after and len(after) == len(before) + 1

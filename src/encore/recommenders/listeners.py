@@ -71,6 +71,14 @@ class Catalogue:
 NAMED_TRACKS = (
     "tracks t JOIN artists a USING (artist_id) WHERE t.title IS NOT NULL AND t.title <> ''"
 )
+#: Its complement, the anonymous tracks (JODIE's ``jodie song N``): no title or no known
+#: artist. Recommend's named-only list reads these, far fewer than the named ones in a
+#: store of named histories (tests/recommenders/test_named_only.py checks the two split
+#: the tracks).
+ANONYMOUS_TRACKS = (
+    "tracks t LEFT JOIN artists a ON a.artist_id = t.artist_id "
+    "WHERE a.artist_id IS NULL OR t.title IS NULL OR t.title = ''"
+)
 
 
 def load_catalogue(store: Store) -> Catalogue:

@@ -480,6 +480,35 @@ def recommend_for_user(
     return _cf_for_user(store, model, user, k, explain=explain, level=level, weighting=weighting)
 
 
+#: The anonymous track ids of the store a process read last, by its file and generation
+#: (the file's modification time, its latest ingest, its number of tracks):
+#: :func:`anonymous_tracks` reads them once per generation (the HTTP service answers many
+#: users from one store).
+_ANONYMOUS: dict[tuple[str, int, int, int], np.ndarray] = {}
+
+
+def anonymous_tracks(store: Store) -> np.ndarray:
+    """The store's anonymous track ids, sorted
+    (:data:`~encore.recommenders.listeners.ANONYMOUS_TRACKS`; cached per store generation)."""
+    from encore.recommenders.listeners import ANONYMOUS_TRACKS
+
+    row = store.con.execute(
+        "SELECT (SELECT COALESCE(max(ingest_id), 0) FROM ingests), (SELECT count(*) FROM tracks)"
+    ).fetchone()
+    assert row is not None
+    path = Path(store.path)
+    stamp = path.stat().st_mtime_ns if path.is_file() else -1
+    key = (store.path, stamp, int(row[0]), int(row[1]))
+    cached = _ANONYMOUS.get(key)
+    if cached is None:
+        ids = store.con.execute(f"SELECT t.track_id FROM {ANONYMOUS_TRACKS}").fetchnumpy()
+        cached = np.sort(np.asarray(ids["track_id"], dtype=np.int64))
+        if stamp >= 0:  # an in-memory store has no file to key it by
+            _ANONYMOUS.clear()  # the latest store only
+            _ANONYMOUS[key] = cached
+    return cached
+
+
 def _named_only(store: Store, model: Recommender, user: str, level: str) -> list[Any] | None:
     """At track level, the model's named tracks, when ``user`` played or liked one.
 
@@ -488,31 +517,31 @@ def _named_only(store: Store, model: Recommender, user: str, level: str) -> list
     named, which gives them nothing they can look up. Such a listener is recommended named
     tracks only; a user whose whole history is anonymous keeps the anonymous items.
     ``None``: no restriction.
-    """
-    from encore.recommenders.listeners import NAMED_TRACKS
 
+    It reads the store's *anonymous* tracks (:func:`anonymous_tracks`, once per store
+    generation), not the named ones: on the make-demo store 26,775 ids against 119,798.
+    """
     if level != "track" or model.item_map_ is None:
         return None
-    named_ids = f"SELECT t.track_id FROM {NAMED_TRACKS}"
-    has_named = store.scalar(
-        f"""
-        SELECT EXISTS (
-            SELECT 1 FROM events e WHERE e.user_id = $u AND e.track_id IN ({named_ids})
-        ) OR EXISTS (
-            SELECT 1 FROM likes l WHERE l.user_id = $u AND l.entity_type = 'track'
-              AND l.entity_id IN ({named_ids})
-        )
+    unnamed = anonymous_tracks(store)
+    if not len(unnamed):
+        return None
+    mine = store.con.execute(
+        """
+        SELECT track_id FROM events WHERE user_id = $u AND track_id IS NOT NULL
+        UNION
+        SELECT entity_id FROM likes WHERE user_id = $u AND entity_type = 'track'
         """,
         {"u": user},
-    )
-    if not has_named:
+    ).fetchnumpy()["track_id"]
+    # a track id of the user's is named unless anonymous (events and likes name stored tracks)
+    if not np.isin(mine, unnamed, invert=True).any():
         return None
-    named = store.con.execute(named_ids).fetchnumpy()["track_id"]
     known = np.asarray(model.item_map_.external_ids)
-    keep = known[np.isin(known, named)]
+    keep = known[~np.isin(known, unnamed)]
     if len(keep) == len(known):
         return None
-    return list(keep)
+    return keep.tolist()
 
 
 def _cf_for_user(
