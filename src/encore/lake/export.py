@@ -127,15 +127,25 @@ def export_lake(
     ------
     ConfigError
         ``to`` is a file, or a non-empty folder that is not a lake.
+    OSError
+        The folder cannot be created there (a parent is a file, no permission, a read-only
+        file system); the message names ``to``.
     """
     started = time.perf_counter()
     say = progress or (lambda _m: None)
     final = Path(to)
     _replaceable(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{final.name}.tmp-{int(time.time() * 1000)}"
     try:
+        final.parent.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
+    except OSError as exc:
+        # name the folder asked for, never the temporary one beside it
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(tmp) else ""
+        raise OSError(
+            exc.errno, f"--to {final}: cannot create the lake folder: {exc.strerror}{where}"
+        ) from exc
+    try:
         n_events = int(store.scalar("SELECT count(*) FROM events") or 0)
         say(f"writing {n_events:,} events by date")
         events_cols = _columns(store, "events")
