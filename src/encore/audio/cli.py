@@ -60,9 +60,23 @@ def register(app: typer.Typer) -> None:
 
 
 def _data_dir(data: Path | None) -> Path:
-    from encore.config import Settings
+    """``--data``, else ``<ENCORE_DATA>/genre-audio``; a missing default says how to set it."""
+    import os
 
-    return data if data is not None else Settings.from_env().data_dir / "genre-audio"
+    from encore.config import Settings
+    from encore.errors import ConfigError
+
+    if data is not None:
+        return data
+    folder = Settings.from_env().data_dir / "genre-audio"
+    if not folder.is_dir():
+        how = "ENCORE_DATA/genre-audio" if os.environ.get("ENCORE_DATA") else "ENCORE_DATA unset"
+        raise ConfigError(
+            f"{folder}: no such folder (no --data given; the default, {how})",
+            hint="pass --data FOLDER (clips with a labels.csv: file,genre[,artist,title]) "
+            "or set ENCORE_DATA to the folder holding genre-audio/",
+        )
+    return folder
 
 
 def default_model_path(db: Path) -> Path:
