@@ -120,6 +120,12 @@ def recommend_cmd(
     artists the listener never played. A model saved by `encore train` answers in about a
     second; the user's current events are folded in, so a listener who ingested after
     training is recommended for too.
+
+    The table is in the model's order: the rank and the reason say why a track is there.
+    It shows no score: a model's score only orders its own list (for_you's ranker gives
+    most picks a negative one, which does not mean a bad match, and scores of different
+    models do not compare). --format csv/json and the HTTP API give it as raw_score
+    (score holds the same number, the name earlier versions used).
     """
     from encore.data.store import Store
     from encore.recommenders import recommend as rec
@@ -178,7 +184,7 @@ def recommend_cmd(
                     f"{table['user_id'].nunique():,} users to {out}"
                 )
             else:
-                emit(table, st.fmt)
+                emit(rec.for_people(table) if st.fmt is OutputFormat.table else table, st.fmt)
             return
         assert user is not None
         answer = rec.recommend_for_user(
@@ -202,7 +208,8 @@ def recommend_cmd(
     if table.empty and st.fmt is OutputFormat.table:
         err_console.print(f"no tracks to recommend to {answer.user_id}: see the notes above")
     else:
-        emit(table, st.fmt, title=f"{answer.model} recommendations for {answer.user_id}")
+        shown = rec.for_people(table) if st.fmt is OutputFormat.table else table
+        emit(shown, st.fmt, title=f"{answer.model} recommendations for {answer.user_id}")
     err_console.print(
         f"[dim]{loaded.how} {answer.model} and answered in {time.perf_counter() - started:.2f} s[/]"
     )

@@ -39,12 +39,12 @@ def run(db: Path, out: Path, data: Path) -> list[Path]:
         with console.status("listener evaluation: training on everyone's first 80 %"):
             report = evaluate_listeners(store)
     emit(
-        usual.table.drop(columns="item_id"),
+        rec.for_people(usual.table).drop(columns="item_id"),
         OutputFormat.table,
         title=f"for_you: new tracks for {DEMO_LISTENER} (loaded and answered in {took:.2f} s)",
     )
     emit(
-        discovery.table.drop(columns="item_id"),
+        rec.for_people(discovery.table).drop(columns="item_id"),
         OutputFormat.table,
         title=f"for_you --new-artists-only for {DEMO_LISTENER}",
     )

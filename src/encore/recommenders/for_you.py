@@ -413,6 +413,9 @@ class Candidates:
     scores: dict[str, np.ndarray]  # source -> score per row (0: not from that source)
     features: pd.DataFrame
     neighbours_playing: np.ndarray  # how many of the neighbour listeners play the track
+    #: the ranker's and the discovery order's scores, computed once (:meth:`ForYou.rank`
+    #: is called again with a longer ``k`` when ``--mood`` widens the list)
+    cache: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def candidates(
@@ -879,8 +882,10 @@ class ForYou:
         if not len(c.rows):
             return []
         artists = catalogue.artist_id[c.rows]
-        main = ranker.score(c)
-        disc = discovery_score(c)
+        if "main" not in c.cache:
+            c.cache["main"] = ranker.score(c)
+            c.cache["discovery"] = discovery_score(c)
+        main, disc = c.cache["main"], c.cache["discovery"]
         share = self.config.discovery_share if discovery_share is None else discovery_share
         n_disc = k if new_artists_only else round(k * share)
         chosen: list[int] = []
@@ -918,7 +923,11 @@ class ForYou:
                     counts[a] = counts.get(a, 0) + 1
         # the list is shown best first by the ranker's view of each pick
         ranked = sorted(chosen, key=lambda i: -float(main[i]))
-        return [self._pick(prof, c, i, float(main[i])) for i in ranked]
+        cols = {
+            name: c.features[name].to_numpy()
+            for name in ("artist_new", "artist_cf_affinity", "genre_share")
+        }
+        return [self._pick(prof, c, i, float(main[i]), cols) for i in ranked]
 
     def _community_rows(self, prof: Profile) -> tuple[np.ndarray, sp.csc_matrix]:
         """The listener's artists and their rows of the community similarity (cached)."""
@@ -929,11 +938,15 @@ class ForYou:
         cached: tuple[np.ndarray, sp.csc_matrix] = prof.extra["community_rows"]
         return cached
 
-    def _pick(self, prof: Profile, c: Candidates, i: int, score: float) -> Pick:
+    def _pick(
+        self, prof: Profile, c: Candidates, i: int, score: float, cols: dict[str, np.ndarray]
+    ) -> Pick:
+        """Candidate ``i`` as a :class:`Pick` (``cols``: the features the reason reads, as
+        arrays: a pandas row per pick cost more than the ranking of a long list)."""
         catalogue, pop, _ = self._check()
         row = c.rows[i]
         a = int(pop.artist_index(catalogue.artist_id[[row]])[0])
-        f = c.features.iloc[i]
+        f = {name: col[i] for name, col in cols.items()}
         contributor: int | None = None
         if f["artist_new"] == 1 and f["artist_cf_affinity"] > 0 and a >= 0:
             mine, sub = self._community_rows(prof)

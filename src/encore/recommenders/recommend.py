@@ -31,7 +31,8 @@ from encore.data.store import Store
 from encore.data.users import resolve_user
 from encore.errors import ConfigError, DataError, UnknownIdError
 from encore.recommenders.base import Recommender
-from encore.recommenders.for_you import ForYou, Pick
+from encore.recommenders.for_you import Candidates, ForYou, Pick, Profile
+from encore.recommenders.listeners import History
 from encore.recommenders.sequence import SequenceRecommender
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,31 @@ RECOMMENDATION_COLUMNS: tuple[str, ...] = (
     "artist",
     "genre",
     "score",
+    "raw_score",
     "because",
 )
+
+#: Columns of a recommendation table that hold the model's own score. They order the list
+#: but mean nothing to a listener (a ranker's -0.5 is not a bad match, and one model's
+#: number does not compare with another's), so the table a person reads shows the rank and
+#: the reason instead (:func:`for_people`); CSV, JSON and the HTTP API keep both: ``raw_score``
+#: is the model's score, ``score`` the same number under the name it always had.
+SCORE_COLUMNS: tuple[str, ...] = ("score", "raw_score")
+
+
+def for_people(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as a person reads it: the rank and the reason, without the model's score."""
+    return table.drop(columns=[c for c in SCORE_COLUMNS if c in table.columns])
+
+
+def _with_raw_score(table: pd.DataFrame) -> pd.DataFrame:
+    """``raw_score`` (the model's score, which ``score`` also holds) after ``score``."""
+    if "score" not in table.columns or "raw_score" in table.columns:
+        return table
+    out = table.copy()
+    out.insert(list(out.columns).index("score") + 1, "raw_score", out["score"])
+    return out
+
 
 Model = Recommender | ForYou
 
@@ -365,10 +389,14 @@ def _listener_table(store: Store, picks: list[Pick]) -> pd.DataFrame:
                 "artist": names.get(p.artist_id),
                 "genre": p.genre,
                 "score": p.score,
+                "raw_score": p.score,
                 "because": reason_text(p, names, titles),
             }
         )
-    return pd.DataFrame(rows, columns=list(RECOMMENDATION_COLUMNS))
+    table = pd.DataFrame(rows, columns=list(RECOMMENDATION_COLUMNS))
+    # the same column types however few rows (a --mood list names only the tracks it keeps)
+    numbers = {"rank": "int64", "item_id": "int64", "score": "float64", "raw_score": "float64"}
+    return table.astype({c: numbers.get(c, "str") for c in table.columns})
 
 
 def recommend_for_user(
@@ -406,12 +434,170 @@ def recommend_for_user(
         raise ConfigError(f"--discovery must be between 0 and 1, not {discovery_share}")
     user = resolve_user(store, user)
     if mood is not None:
-        from encore.text import mood as moodlib
+        return _mood_for_user(
+            store,
+            model,
+            user,
+            k,
+            mood,
+            explain=explain,
+            level=level,
+            weighting=weighting,
+            new_artists_only=new_artists_only,
+            max_per_artist=max_per_artist,
+            discovery_share=discovery_share,
+        )
+    if isinstance(model, ForYou):
+        listener = _listener_candidates(store, model, user)
+        picks = _listener_picks(
+            store,
+            model,
+            listener,
+            k,
+            new_artists_only=new_artists_only,
+            max_per_artist=max_per_artist,
+            discovery_share=discovery_share,
+        )
+        table = _listener_table(store, picks)
+        if not explain:
+            table = table.drop(columns="because")
+        return Recommendations(
+            user, model.name, "track", table, _listener_notes(model, user, picks, k)
+        )
+    if new_artists_only or discovery_share is not None:
+        raise ConfigError(
+            "--new-artists-only and --discovery apply to the for_you model",
+            hint="use --model for_you",
+        )
+    return _cf_for_user(store, model, user, k, explain=explain, level=level, weighting=weighting)
 
-        if (getattr(model, "item_level_", None) or level) != "track":
-            raise ConfigError("--mood applies to track-level recommendations")
-        wanted = moodlib.check_mood(store, mood)
-        asked = moodlib.candidates_for(k)
+
+@dataclass
+class _Listener:
+    """One listener's scored ``for_you`` candidates: everything a list of any length is
+    selected from (computed once when ``--mood`` asks for a longer list)."""
+
+    user: str
+    history: History
+    profile: Profile
+    candidates: Candidates
+
+
+def _listener_candidates(store: Store, model: ForYou, user: str) -> _Listener:
+    """The listener's history, profile and candidates.
+
+    Raises
+    ------
+    UnknownIdError
+        The user has no plays or likes of named tracks.
+    """
+    from encore.recommenders.listeners import load_history
+
+    history = load_history(store, [user])
+    if history.events.empty and history.likes.empty:
+        raise UnknownIdError(
+            "user",
+            [user],
+            hint=f"{user} has no plays or likes of named tracks (artist and title known); "
+            "for anonymous items use a CF model, e.g. --model item_knn or --model hybrid",
+        )
+    profile = model.profile(user, history.events, history.likes)
+    return _Listener(user, history, profile, model.candidates(profile))
+
+
+def _listener_picks(
+    store: Store,
+    model: ForYou,
+    listener: _Listener,
+    k: int,
+    *,
+    new_artists_only: bool,
+    max_per_artist: int | None,
+    discovery_share: float | None,
+) -> list[Pick]:
+    """The ``k`` picks of ``for_you`` from the listener's candidates, audio picks last."""
+    picks = model.rank(
+        listener.profile,
+        listener.candidates,
+        k,
+        new_artists_only=new_artists_only,
+        max_per_artist=max_per_artist,
+        discovery_share=discovery_share,
+    )
+    # under --new-artists-only, no audio pick by an artist the listener played or liked
+    history = listener.history
+    known = (
+        set(history.events["artist_id"]) | set(history.likes["artist_id"])
+        if new_artists_only
+        else set()
+    )
+    return with_audio_picks(
+        store, listener.user, picks, k, exclude_artists=known, max_per_artist=max_per_artist
+    )
+
+
+def _listener_notes(model: ForYou, user: str, picks: list[Pick], k: int) -> list[str]:
+    notes = []
+    if len(picks) < k:
+        notes.append(f"only {len(picks)} named tracks new to {user} were found")
+    if not model.ranker_ or not model.ranker_.learned:
+        notes.append("ranked by fusing the sources: too few listeners to learn a ranker")
+    return notes
+
+
+def _mood_for_user(
+    store: Store,
+    model: Model,
+    user: str,
+    k: int,
+    mood: str,
+    *,
+    explain: bool,
+    level: str,
+    weighting: str,
+    new_artists_only: bool,
+    max_per_artist: int | None,
+    discovery_share: float | None,
+) -> Recommendations:
+    """The first ``k`` tracks of ``mood`` in a longer list of the model's (``--mood``).
+
+    The list starts at :func:`~encore.text.mood.candidates_for` ``(k)`` items and widens
+    (x8 at a time, up to :data:`~encore.text.mood.MOOD_MAX_CANDIDATES`) while too few have
+    the mood and the model has more. ``for_you`` scores its candidates once and selects
+    each longer list from them, naming only the tracks kept; a CF model answers again.
+    """
+    from encore.text import mood as moodlib
+
+    if (getattr(model, "item_level_", None) or level) != "track":
+        raise ConfigError("--mood applies to track-level recommendations")
+    wanted = moodlib.check_mood(store, mood)
+    asked = moodlib.candidates_for(k)
+    if isinstance(model, ForYou):
+        listener = _listener_candidates(store, model, user)
+        while True:
+            picks = _listener_picks(
+                store,
+                model,
+                listener,
+                asked,
+                new_artists_only=new_artists_only,
+                max_per_artist=max_per_artist,
+                discovery_share=discovery_share,
+            )
+            ids = pd.DataFrame(
+                {"rank": range(1, len(picks) + 1), "item_id": [p.track_id for p in picks]}
+            )
+            kept, note = moodlib.keep_mood(store, ids, wanted, k)
+            if len(kept) >= k or len(picks) < asked or asked >= moodlib.MOOD_MAX_CANDIDATES:
+                break
+            asked = min(asked * 8, moodlib.MOOD_MAX_CANDIDATES)
+        by_id = {p.track_id: p for p in picks}
+        table = _listener_table(store, [by_id[int(i)] for i in kept["item_id"]])
+        if not explain:
+            table = table.drop(columns="because")
+        table = table.assign(mood=kept["mood"], mood_basis=kept["mood_basis"])
+        name, notes = model.name, _listener_notes(model, user, picks, asked)
+    else:
         while True:
             wide = recommend_for_user(
                 store,
@@ -421,8 +607,7 @@ def recommend_for_user(
                 explain=explain,
                 level=level,
                 weighting=weighting,
-                new_artists_only=new_artists_only,
-                max_per_artist=max_per_artist,
+                new_artists_only=new_artists_only,  # refused: for_you's options
                 discovery_share=discovery_share,
             )
             table, note = moodlib.keep_mood(store, wide.table, wanted, k)
@@ -430,54 +615,11 @@ def recommend_for_user(
             if len(table) >= k or len(wide.table) < asked or asked >= moodlib.MOOD_MAX_CANDIDATES:
                 break
             asked = min(asked * 8, moodlib.MOOD_MAX_CANDIDATES)
-        notes = [*wide.notes, note]
-        if len(table) < k:
-            notes.append(moodlib.short_list_hint(store, wanted, model.name))
-        return Recommendations(wide.user_id, wide.model, wide.level, table, notes)
-    if isinstance(model, ForYou):
-        from encore.recommenders.listeners import load_history
-
-        history = load_history(store, [user])
-        if history.events.empty and history.likes.empty:
-            raise UnknownIdError(
-                "user",
-                [user],
-                hint=f"{user} has no plays or likes of named tracks (artist and title known); "
-                "for anonymous items use a CF model, e.g. --model item_knn or --model hybrid",
-            )
-        picks = model.recommend(
-            user,
-            history.events,
-            history.likes,
-            k,
-            new_artists_only=new_artists_only,
-            max_per_artist=max_per_artist,
-            discovery_share=discovery_share,
-        )
-        # under --new-artists-only, no audio pick by an artist the listener played or liked
-        known = (
-            set(history.events["artist_id"]) | set(history.likes["artist_id"])
-            if new_artists_only
-            else set()
-        )
-        picks = with_audio_picks(
-            store, user, picks, k, exclude_artists=known, max_per_artist=max_per_artist
-        )
-        table = _listener_table(store, picks)
-        if not explain:
-            table = table.drop(columns="because")
-        notes = []
-        if len(picks) < k:
-            notes.append(f"only {len(picks)} named tracks new to {user} were found")
-        if not model.ranker_ or not model.ranker_.learned:
-            notes.append("ranked by fusing the sources: too few listeners to learn a ranker")
-        return Recommendations(user, model.name, "track", table, notes)
-    if new_artists_only or discovery_share is not None:
-        raise ConfigError(
-            "--new-artists-only and --discovery apply to the for_you model",
-            hint="use --model for_you",
-        )
-    return _cf_for_user(store, model, user, k, explain=explain, level=level, weighting=weighting)
+        name, notes = wide.model, list(wide.notes)
+    notes.append(note)
+    if len(table) < k:
+        notes.append(moodlib.short_list_hint(store, wanted, model.name))
+    return Recommendations(user, name, "track", table, notes)
 
 
 #: The anonymous track ids of the store a process read last, by its file and generation
@@ -603,7 +745,9 @@ def _cf_for_user(
         )
         ids += list(why["contributor_item_id"])
     info = item_info(store, lvl, ids)
-    table = recs.join(info, on="item_id")[["rank", "item_id", "name", "artist", "genre", "score"]]
+    table = _with_raw_score(
+        recs.join(info, on="item_id")[["rank", "item_id", "name", "artist", "genre", "score"]]
+    )
     if why is not None:
         because = (
             why.assign(
@@ -693,7 +837,9 @@ def _sequence_for_user(
     if user not in model.user_map_:  # type: ignore[operator]
         notes.append(f"{user} was unseen at fit time: answered from their events, no refit")
     info = item_info(store, level, list(recs["item_id"]))
-    table = recs.join(info, on="item_id")[["rank", "item_id", "name", "artist", "genre", "score"]]
+    table = _with_raw_score(
+        recs.join(info, on="item_id")[["rank", "item_id", "name", "artist", "genre", "score"]]
+    )
     if level == "artist":
         table = table.drop(columns="artist")
     return Recommendations(user, model.name, level, table.reset_index(drop=True), notes)
@@ -718,4 +864,4 @@ def recommend_all(store: Store, model: Model, k: int, *, level: str = "track") -
     assert model.user_map_ is not None
     recs = model.recommend(model.user_map_.external_ids, k=k)
     info = item_info(store, model.item_level_ or level, np.asarray(recs["item_id"].unique()))
-    return recs.join(info, on="item_id")
+    return _with_raw_score(recs.join(info, on="item_id"))

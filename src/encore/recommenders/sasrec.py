@@ -320,6 +320,36 @@ class SASRec(SequenceRecommender):
                 gains.append(torch.where(rank < 10, 1.0 / torch.log2(rank.float() + 2.0), 0.0))
             return float(torch.cat(gains).mean())
 
+        def softmax_loss(tlogp: Any, w: Any, pos: Any, neg: Any) -> Any:
+            """Full softmax: ``-w log p`` of each wanted target and ``-|w| log(1 - p)`` of
+            each skipped one, summed (``tlogp``: the targets' log-probabilities)."""
+            loss = -(w[pos] * tlogp[pos]).sum()
+            if neg.any():
+                p = tlogp[neg].exp().clamp(max=1 - 1e-6)
+                loss = loss - ((-w[neg]) * torch.log1p(-p)).sum()
+            return loss
+
+        def sampled_softmax_terms(cat: Any, pos: Any) -> Any:
+            """Per target, a softmax over its logit (first along the last axis of ``cat``)
+            and its negatives' logits: ``-log p`` where wanted, ``-log(1 - p)`` where skipped."""
+            tlogp = torch.log_softmax(cat, dim=-1)[..., 0]
+            p = tlogp.exp().clamp(max=1 - 1e-6)
+            return torch.where(pos, -tlogp, -torch.log1p(-p))
+
+        def finish(
+            model: Any, loss: Any, w: Any, hp: Any, target: Any, pos: Any
+        ) -> tuple[Any, dict[str, float]]:
+            """The loss per unit of weight; in evaluation, the NDCG@10 of every wanted target
+            (each from its own position's state: unsampled, full catalogue, in chunks)."""
+            loss = loss / w.abs().sum().clamp(min=1e-6)
+            metrics: dict[str, float] = {}
+            if not model.training and pos.any():
+                at = pos.nonzero(as_tuple=True)
+                ndcg = ndcg10(model, hp[at[0]], target[at])
+                metrics["ndcg10"] = ndcg
+                metrics["neg_ndcg10"] = -ndcg
+            return loss, metrics
+
         def future_loss_fn(model: Any, batch: tuple[Any, ...]) -> tuple[Any, dict[str, float]]:
             """The dense all-action loss: tg and tw are [n, length, horizon]."""
             it, kd, gp, tg, tw, negs = batch
@@ -332,10 +362,7 @@ class SASRec(SequenceRecommender):
             neg = w < 0
             if loss_kind == "softmax":
                 tlogp = torch.log_softmax(model.logits(hp), dim=-1).gather(1, target)
-                loss = -(w[pos] * tlogp[pos]).sum()
-                if neg.any():
-                    p = tlogp[neg].exp().clamp(max=1 - 1e-6)
-                    loss = loss - ((-w[neg]) * torch.log1p(-p)).sum()
+                loss = softmax_loss(tlogp, w, pos, neg)
             else:
                 emb = model.items.weight[1:]
                 s_pos = torch.einsum("td,thd->th", hp, emb[target])
@@ -355,19 +382,10 @@ class SASRec(SequenceRecommender):
                         ],
                         dim=-1,
                     )
-                    tlogp = torch.log_softmax(cat, dim=-1)[..., 0]
-                    p = tlogp.exp().clamp(max=1 - 1e-6)
-                    per = torch.where(pos, -tlogp, -torch.log1p(-p))
+                    per = sampled_softmax_terms(cat, pos)
                 loss = (w.abs() * per).sum()
-            loss = loss / w.abs().sum().clamp(min=1e-6)
-            metrics: dict[str, float] = {}
-            if not model.training and pos.any():
-                # NDCG@10 of every wanted item of the horizon, each from its position
-                rows_, cols_ = pos.nonzero(as_tuple=True)
-                ndcg = ndcg10(model, hp[rows_], target[rows_, cols_])
-                metrics["ndcg10"] = ndcg
-                metrics["neg_ndcg10"] = -ndcg
-            return loss, metrics
+            # NDCG@10 of every wanted item of the horizon, each from its position
+            return finish(model, loss, w, hp, target, pos)
 
         def loss_fn(model: Any, batch: tuple[Any, ...]) -> tuple[Any, dict[str, float]]:
             if future:
@@ -384,10 +402,7 @@ class SASRec(SequenceRecommender):
                 logits = model.logits(hp)
                 logp = torch.log_softmax(logits, dim=-1)
                 tlogp = logp.gather(1, target[:, None])[:, 0]
-                loss = -(w[pos] * tlogp[pos]).sum()
-                if neg.any():
-                    p = tlogp[neg].exp().clamp(max=1 - 1e-6)
-                    loss = loss - ((-w[neg]) * torch.log1p(-p)).sum()
+                loss = softmax_loss(tlogp, w, pos, neg)
             else:
                 s_pos, s_neg, keep = sampled_terms(model, hp, target, negs)
                 logsig = torch.nn.functional.logsigmoid
@@ -400,18 +415,10 @@ class SASRec(SequenceRecommender):
                     cat = torch.cat(
                         [s_pos[:, None], s_neg.masked_fill(~keep, float("-inf"))], dim=1
                     )
-                    tlogp = torch.log_softmax(cat, dim=1)[:, 0]
-                    p = tlogp.exp().clamp(max=1 - 1e-6)
-                    per = torch.where(pos, -tlogp, -torch.log1p(-p))
+                    per = sampled_softmax_terms(cat, pos)
                 loss = (w.abs() * per).sum()
-            loss = loss / w.abs().sum().clamp(min=1e-6)
-            metrics: dict[str, float] = {}
-            if not model.training and pos.any():
-                # NDCG@10 of the next wanted item (unsampled, full catalogue, in chunks)
-                ndcg = ndcg10(model, hp[pos], target[pos])
-                metrics["ndcg10"] = ndcg
-                metrics["neg_ndcg10"] = -ndcg
-            return loss, metrics
+            # NDCG@10 of the next wanted item
+            return finish(model, loss, w, hp, target, pos)
 
         bs = cfg.batch_size
 

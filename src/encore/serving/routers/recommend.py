@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from encore.errors import ConfigError, NotFittedError
 from encore.recommenders.recommend import (
@@ -34,6 +34,11 @@ class RecommendedItem(BaseModel):
     artist: str | None = None
     genre: str | None = None
     score: float | None = None
+    raw_score: float | None = Field(
+        default=None,
+        description="the model's own score, which orders its list (score holds the same "
+        "number); not a match probability, and not comparable between models",
+    )
     because: str | None = None
 
 
