@@ -6,9 +6,12 @@ an exit code: what a client sends can never produce a 500.
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from typing import Any
 
+import duckdb
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,6 +27,7 @@ from encore.errors import (
     SchemaError,
     UnknownIdError,
 )
+from encore.serving.wording import Wording, route_of, routes_of_openapi
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,17 @@ STATUS: tuple[tuple[type[EncoreError], int, str], ...] = (
     (SchemaError, 503, "store-unavailable"),
 )
 
+#: The title of each type slug: what the problem is, in words (RFC 9457: the same for
+#: every occurrence of the type), not the Python class that raised it.
+TITLES: dict[str, str] = {
+    "unknown-id": "Unknown id",
+    "bad-data": "Invalid data",
+    "bad-request": "Bad request",
+    "not-trained": "Model not saved",
+    "missing-dependency": "Missing dependency",
+    "store-unavailable": "Store unavailable",
+}
+
 
 class Problem(BaseModel):
     """An RFC 9457 problem: what went wrong, for people and for programs."""
@@ -52,12 +67,21 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
+#: What a client without a (valid) API key can do about it: keys are made on the server.
+KEY_HINTS: dict[int, str] = {
+    401: "send the key as Authorization: Bearer <key> or X-API-Key: <key>; an operator "
+    "makes keys on the server with `encore keys create NAME`",
+    403: "the key is unknown or was revoked: ask an operator of the service for a new one "
+    "(made on the server with `encore keys create NAME`)",
+}
+
 #: Problem responses every router documents (OpenAPI), besides its own success.
 RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "Bad option or value (problem details)"},
     404: {"model": Problem, "description": "Unknown user, item, genre or model (problem details)"},
     409: {"model": Problem, "description": "The model asked for is not trained (problem details)"},
     422: {"model": Problem, "description": "Invalid request or data (problem details)"},
+    503: {"model": Problem, "description": "The store cannot answer (problem details)"},
 }
 
 
@@ -138,13 +162,38 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(EncoreError)
     async def _encore(request: Request, exc: EncoreError) -> JSONResponse:
+        # the library writes its messages for the command line: said here in the words of
+        # the route the client called (its parameters, the API's routes; encore.serving.wording)
         status, slug = status_of(exc)
-        extra: dict[str, Any] = {"hint": exc.hint} if exc.hint else {}
+        words, route = wording_of(request.app), route_of(request.scope.get("route"))
+        say = functools.partial(words.for_client, route=route)
+        extra: dict[str, Any] = {"hint": say(exc.hint)} if exc.hint else {}
         if isinstance(exc, DataError):
+            where = say(exc.file) if exc.file else None
             extra["errors"] = [
-                {"field": exc.field, "line": exc.line, "file": exc.file, "message": exc.reason}
+                {"field": exc.field, "line": exc.line, "file": where, "message": say(exc.reason)}
             ]
-        return problem(status, slug, type(exc).__name__, exc.message, request, **extra)
+        detail = say(exc.message) or exc.message
+        return problem(status, slug, TITLES.get(slug, "Error"), detail, request, **extra)
+
+    @app.exception_handler(duckdb.CatalogException)
+    async def _catalog(request: Request, exc: duckdb.CatalogException) -> JSONResponse:
+        found = re.search(r"Table with name (\S+) does not exist", str(exc))
+        if found is None:
+            return await _unexpected(request, exc)
+        # the service opens the store read-write and upgrades it at start-up, so a table
+        # missing now was removed behind its back (or the file was replaced while it ran)
+        log.error("serving %s: the store has no table %s", request.url.path, found.group(1))
+        return problem(
+            503,
+            "store-unavailable",
+            TITLES["store-unavailable"],
+            f"the store has no table {found.group(1)}, which this request reads",
+            request,
+            hint="the store was changed while the service ran or is damaged: an operator "
+            "must check it on the server (`encore doctor`, `encore info`) and restart the "
+            "service, which upgrades an older store when it opens it",
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -158,12 +207,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = {401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+        extra = {"hint": KEY_HINTS[exc.status_code]} if exc.status_code in KEY_HINTS else {}
         return problem(
             exc.status_code,
             slug.get(exc.status_code, "http-error"),
             str(exc.detail) if exc.status_code >= 500 else _title(exc.status_code),
             str(exc.detail),
             request,
+            **extra,
         )
 
     @app.exception_handler(Exception)
@@ -172,6 +223,47 @@ def install(app: FastAPI) -> None:
         return problem(
             500, "internal", "Internal error", "an unexpected error; see the server log", request
         )
+
+
+def wording_of(app: FastAPI) -> Wording:
+    """The app's :class:`~encore.serving.wording.Wording` (built on first use, when every
+    router is included): its GET routes, the server folders a client is not shown and the
+    model names ``model`` takes."""
+    words: Wording | None = getattr(app.state, "wording", None)
+    if words is None:
+        from pathlib import Path
+
+        from encore.config import Settings
+
+        # the app's routes as its OpenAPI document lists them (FastAPI keeps included
+        # routers' routes behind wrappers; the document is the public list)
+        routes = routes_of_openapi(app.openapi())
+        state = getattr(app.state, "encore", None)
+        folders: list[Path] = [Path.home(), Settings.from_env().cache_dir]
+        if state is not None:
+            folders.append(Path(state.settings.db).resolve().parent)
+            folders.append(Path(state.settings.db).parent)
+            if state.settings.genre_model_dir is not None:
+                folders.append(Path(state.settings.genre_model_dir))
+        roots = tuple(dict.fromkeys(str(f) for f in folders if str(f) not in ("", ".", "/")))
+        words = Wording(routes, roots, _model_names)
+        app.state.wording = words
+    return words
+
+
+def for_client(request: Request, notes: list[str]) -> list[str]:
+    """An answer's notes in the words of the route the client called."""
+    words, route = wording_of(request.app), route_of(request.scope.get("route"))
+    return [words.for_client(n, route) or n for n in notes]
+
+
+def _model_names(param: str) -> tuple[str, ...]:
+    """The values a free-text parameter is known to take (``model``: the registry)."""
+    if param != "model":
+        return ()
+    from encore.recommenders.registry import available_models
+
+    return ("for_you", *available_models())
 
 
 def _title(status: int) -> str:

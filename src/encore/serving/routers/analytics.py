@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from encore.analytics import api
+from encore.serving import problems
 from encore.serving.deps import StateDep
 from encore.serving.routers import records
 from encore.serving.state import ServiceState
@@ -52,6 +53,13 @@ User = Annotated[
     str | None, Query(max_length=200, description="only this listener (a personal chart)")
 ]
 Segment = Annotated[int | None, Query(ge=0, le=10_000, description="only this listener segment")]
+SegmentModel = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="the segment model of `segment` when the store holds several",
+    ),
+]
 SkipsOpt = Annotated[bool, Query(description="count skipped plays as plays")]
 MeasureOpt = Annotated[Measure, Query(description="plays, tags, or auto")]
 PlaysOrMinutes = Annotated[Literal["plays", "minutes"], Query(description="what is counted")]
@@ -75,6 +83,7 @@ class Filters:
     segment: int | None
     include_skips: bool
     user: str | None = None
+    segment_model: str | None = None
 
 
 async def filters(
@@ -83,18 +92,22 @@ async def filters(
     source: Source = None,
     country: Country = None,
     segment: Segment = None,
+    segment_model: SegmentModel = None,
     include_skips: SkipsOpt = False,
     user: User = None,
 ) -> Filters:
     """The shared query parameters, read once for every question."""
-    return Filters(start, end, source, country, segment, include_skips, user)
+    return Filters(start, end, source, country, segment, include_skips, user, segment_model)
 
 
 FiltersDep = Annotated[Filters, Depends(filters)]
 
 
-def _answer(state: ServiceState, what: str, where: Filters, **options: Any) -> AnalyticsResult:
-    """Question ``what`` through :func:`encore.analytics.api.run` (the CLI's call)."""
+def _answer(
+    request: Request, state: ServiceState, what: str, where: Filters, **options: Any
+) -> AnalyticsResult:
+    """Question ``what`` through :func:`encore.analytics.api.run` (the CLI's call); its
+    notes in the words of this route (:mod:`encore.serving.wording`)."""
     frame = api.run(state.reader(), what, **asdict(where), **options)
     a = frame.attrs
     return AnalyticsResult(
@@ -104,7 +117,7 @@ def _answer(state: ServiceState, what: str, where: Filters, **options: Any) -> A
         end=str(a.get("end", "")),
         measure=str(a.get("measure", "")),
         by=str(a.get("by", "")),
-        notes=[str(n) for n in a.get("notes", [])],
+        notes=problems.for_client(request, [str(n) for n in a.get("notes", [])]),
         empty=bool(a.get("empty", frame.empty)),
         rows=records(frame),
     )
@@ -112,22 +125,32 @@ def _answer(state: ServiceState, what: str, where: Filters, **options: Any) -> A
 
 @router.get("/genres", response_model=AnalyticsResult)
 def genres(
-    state: StateDep, where: FiltersDep, by: PlaysOrMinutes = "plays", measure: MeasureOpt = "auto"
+    request: Request,
+    state: StateDep,
+    where: FiltersDep,
+    by: PlaysOrMinutes = "plays",
+    measure: MeasureOpt = "auto",
 ) -> AnalyticsResult:
     """Plays (or minutes) per genre in the window: the genre histogram."""
-    return _answer(state, "genres", where, by=by, measure=measure)
+    return _answer(request, state, "genres", where, by=by, measure=measure)
 
 
 @router.get("/top-tracks", response_model=AnalyticsResult)
 def top_tracks(
-    state: StateDep, where: FiltersDep, n: TopN = 10, by: RankBy = "plays", genre: GenreOpt = None
+    request: Request,
+    state: StateDep,
+    where: FiltersDep,
+    n: TopN = 10,
+    by: RankBy = "plays",
+    genre: GenreOpt = None,
 ) -> AnalyticsResult:
     """The top tracks per genre (or in one genre) in the window."""
-    return _answer(state, "top-tracks", where, n=n, by=by, genre=genre)
+    return _answer(request, state, "top-tracks", where, n=n, by=by, genre=genre)
 
 
 @router.get("/top-artists", response_model=AnalyticsResult)
 def top_artists(
+    request: Request,
     state: StateDep,
     where: FiltersDep,
     n: TopN = 10,
@@ -136,11 +159,12 @@ def top_artists(
     measure: MeasureOpt = "auto",
 ) -> AnalyticsResult:
     """The top artists per genre (or in one genre) in the window."""
-    return _answer(state, "top-artists", where, n=n, by=by, genre=genre, measure=measure)
+    return _answer(request, state, "top-artists", where, n=n, by=by, genre=genre, measure=measure)
 
 
 @router.get("/trend", response_model=AnalyticsResult)
 def trend(
+    request: Request,
     state: StateDep,
     where: FiltersDep,
     every: Annotated[Literal["week", "month"], Query(description="period")] = "month",
@@ -151,4 +175,6 @@ def trend(
     measure: MeasureOpt = "auto",
 ) -> AnalyticsResult:
     """Each genre's plays (or minutes) per period: the trend."""
-    return _answer(state, "trend", where, every=every, by=by, genres=genres, measure=measure)
+    return _answer(
+        request, state, "trend", where, every=every, by=by, genres=genres, measure=measure
+    )

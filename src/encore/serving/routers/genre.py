@@ -56,7 +56,15 @@ def predict(
     directory = state.settings.genre_model_dir or Settings.from_env().cache_dir / "models" / "genre"
     if model not in ("majority", "artist_prior", "logreg", "lightgbm", "vae"):
         raise ConfigError(
-            f"unknown genre model {model!r}", hint="majority, artist_prior, logreg, lightgbm or vae"
+            f"unknown genre model {model!r}",
+            hint="model is one of majority, artist_prior, logreg, lightgbm or vae",
+        )
+    named = any(v for v in (artist, album, title))
+    if (item_id is not None) == named:
+        # before the model is looked for: the request is wrong whether or not one is saved
+        raise ConfigError(
+            "give exactly one of: item_id, or artist/album/title",
+            hint="e.g. /genre/predict?item_id=123 or /genre/predict?artist=Radiohead&title=Reckoner",
         )
     path = model_path(directory, model, dataset)
     m = state.cached(
@@ -64,9 +72,6 @@ def predict(
         mtime(path),
         lambda: load_model(directory, model, dataset),
     )
-    named = any(v for v in (artist, album, title))
-    if (item_id is not None) == named:
-        raise ConfigError("give exactly one of: item_id, or artist/album/title")
     if item_id is not None:
         frame = predict_store_items(state.reader(), m, [item_id], k=k)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from encore.errors import ConfigError, NotFittedError
@@ -16,6 +16,7 @@ from encore.recommenders.recommend import (
     recommend_for_user,
     resolve_user,
 )
+from encore.serving import problems
 from encore.serving.deps import StateDep
 from encore.serving.routers import records
 from encore.serving.state import ServiceState, mtime
@@ -90,7 +91,9 @@ def loaded_model(state: ServiceState, name: str, level: str) -> Any:
         flag = "" if level == "track" else f" --level {level}"
         raise NotFittedError(
             f"no saved {name} model at {level} level for this store",
-            hint=f"save one with `encore train --model {name}{flag}`; the service then loads it",
+            hint="the service answers from saved models only: an operator must save one on "
+            f"the server with `encore train --model {name}{flag}`, which the service then "
+            "loads without a restart",
         )
     return state.cached(
         ("recommender", name, level),
@@ -101,6 +104,7 @@ def loaded_model(state: ServiceState, name: str, level: str) -> Any:
 
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationList)
 async def recommendations(
+    http: Request,
     state: StateDep,
     user_id: Annotated[str, Path(description="the user, e.g. lh:user_05")],
     n: Annotated[int, Query(ge=1, le=500, description="how many items")] = 10,
@@ -121,7 +125,7 @@ async def recommendations(
     the event loop.
     """
     name = model or default_model(level)
-    _check_model(name)
+    _check_model(name, level)
     stamp = mtime(model_file(state.settings.db, name, level))
     request = (name, level, stamp, n, new_artists_only, discovery, explain)
 
@@ -132,6 +136,7 @@ async def recommendations(
             ),
             limiter=state.compute,
         )
+        answer.notes = problems.for_client(http, answer.notes)
         return answer.model_dump_json().encode()
 
     body = await state.answers.answer(user_id, request, compute)
@@ -188,7 +193,10 @@ def similar(
 
     _check_model(model)
     if model == "for_you":
-        raise ConfigError("for_you has no item similarity", hint="use --model item_knn or ease")
+        raise ConfigError(
+            "for_you has no item similarity",
+            hint="ask a CF model that has one, e.g. model=item_knn or model=ease",
+        )
     loaded = loaded_model(state, model, level)
     frame = loaded.model.similar_items([item_id], k=n)
     info = item_info(state.reader(), level, frame["similar_item_id"].tolist())
@@ -207,12 +215,21 @@ def similar(
     return SimilarList(item_id=item_id, model=model, level=level, items=items)
 
 
-def _check_model(name: str) -> None:
+def _check_model(name: str, level: str = "track") -> None:
     from encore.recommenders.registry import available_models
 
     known = {"for_you", *available_models()}
     if name not in known:
-        raise ConfigError(f"unknown model {name!r}", hint="one of " + ", ".join(sorted(known)))
+        raise ConfigError(
+            f"unknown model {name!r}", hint="model is one of " + ", ".join(sorted(known))
+        )
+    if name == "for_you" and level != "track":
+        # before looking for a saved file: no for_you is ever saved at another level
+        raise ConfigError(
+            f"for_you recommends tracks, not {level}s",
+            hint=f"ask with level=track, or for {level}s with another model, "
+            f"e.g. model={default_model(level)}&level={level}",
+        )
 
 
 def warm_up(state: ServiceState) -> None:

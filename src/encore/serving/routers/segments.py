@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
+from encore.errors import NotFittedError
 from encore.segments.model import MODEL_FILE, SegmentModel, model_dir
 from encore.serving.deps import StateDep
 from encore.serving.routers import records
@@ -60,6 +61,15 @@ class SegmentMap(BaseModel):
 def segment_model(state: ServiceState, name: str) -> SegmentModel:
     """The segment model ``name`` saved by ``encore segments fit`` (re-read when it changes)."""
     directory = model_dir(state.settings.db, name)
+    if not (directory / MODEL_FILE).is_file() and not (directory / "model.pkl").is_file():
+        # said here rather than by SegmentModel.load, whose message names the folder on
+        # the server and the command line's --name
+        fit = "encore segments fit" + ("" if name == "default" else f" --name {name}")
+        raise NotFittedError(
+            f"no segment model {name!r} is saved for this store",
+            hint=f"the service answers from saved models only: an operator must run `{fit}` "
+            "on the server (the service then loads it without a restart)",
+        )
     return state.cached(
         ("segments", name), mtime(directory / MODEL_FILE), lambda: SegmentModel.load(directory)
     )
