@@ -317,6 +317,23 @@ def _interval(values: pd.Series, n_boot: int, seed: int) -> tuple[float, float]:
     return float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
 
 
+def _simulated(
+    sim: Any, policy: Any, settings: Settings, users: Any
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The simulator's sessions under ``policy`` and their columns of the comparison: minutes
+    per listener (mean, bootstrap interval), skips per session, tracks listened in full."""
+    sessions = sim.run(policy, sessions=settings.sessions, users=users, seed=settings.seed)
+    per_user = sessions.groupby("user_id")["minutes"].mean()
+    lo, hi = _interval(per_user, settings.n_boot, settings.seed)
+    return sessions, {
+        "sim_minutes": float(per_user.mean()),
+        "sim_minutes_low": lo,
+        "sim_minutes_high": hi,
+        "sim_skips": float(sessions["skips"].mean()),
+        "sim_listen_rate": float(sessions["full_listens"].sum() / max(sessions["tracks"].sum(), 1)),
+    }
+
+
 def run_rl_evaluation(
     data: RLData,
     *,
@@ -371,15 +388,8 @@ def run_rl_evaluation(
             seed=settings.seed,
         )
         ope_frames.append(est.assign(policy=name))
-        sessions = sim.run(
-            sim_policy(name, model, data),
-            sessions=settings.sessions,
-            users=sim_users,
-            seed=settings.seed,
-        )
+        sessions, simulated = _simulated(sim, sim_policy(name, model, data), settings, sim_users)
         session_frames.append(sessions)
-        per_user = sessions.groupby("user_id")["minutes"].mean()
-        lo, hi = _interval(per_user, settings.n_boot, settings.seed)
         snips = est.set_index("estimator").loc["snips"]
         dr = est.set_index("estimator").loc["dr"]
         table_rows.append(
@@ -395,13 +405,7 @@ def run_rl_evaluation(
                 "ope_dr_low": dr["low"],
                 "ope_dr_high": dr["high"],
                 "ess": snips["ess"],
-                "sim_minutes": float(per_user.mean()),
-                "sim_minutes_low": lo,
-                "sim_minutes_high": hi,
-                "sim_skips": float(sessions["skips"].mean()),
-                "sim_listen_rate": float(
-                    sessions["full_listens"].sum() / max(sessions["tracks"].sum(), 1)
-                ),
+                **simulated,
                 "fit_s": float(model.fit_time_s or float("nan")),
             }
         )
@@ -409,15 +413,8 @@ def run_rl_evaluation(
             curves[name] = model.training_curve()
         log.info("%s done in %.1fs", name, time.perf_counter() - start)
     say("simulating the logging policy")
-    logged = sim.run(
-        BehaviourSimPolicy(behaviour),
-        sessions=settings.sessions,
-        users=sim_users,
-        seed=settings.seed,
-    )
+    logged, simulated = _simulated(sim, BehaviourSimPolicy(behaviour), settings, sim_users)
     session_frames.append(logged)
-    per_user = logged.groupby("user_id")["minutes"].mean()
-    lo, hi = _interval(per_user, settings.n_boot, settings.seed)
     logged_value = float(data.rounds["reward"].to_numpy()[rows].mean())
     table_rows.append(
         {
@@ -425,11 +422,7 @@ def run_rl_evaluation(
             "ope_snips": logged_value,
             "ope_dr": logged_value,
             "ess": float(len(rows)),
-            "sim_minutes": float(per_user.mean()),
-            "sim_minutes_low": lo,
-            "sim_minutes_high": hi,
-            "sim_skips": float(logged["skips"].mean()),
-            "sim_listen_rate": float(logged["full_listens"].sum() / max(logged["tracks"].sum(), 1)),
+            **simulated,
         }
     )
     return RLResult(
