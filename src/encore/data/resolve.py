@@ -46,7 +46,7 @@ import pandas as pd
 
 from encore.data import genres as genre_vocab
 from encore.data.rules import DURATION_ESTIMATE, MS_PER_MINUTE
-from encore.data.store import Store
+from encore.data.store import Store, genre_order
 from encore.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -568,9 +568,7 @@ def resolve(
             hint="ingest data first, e.g. `encore ingest --all ../shared/data`",
         )
     con = store.con
-    order = {g: i for i, g in enumerate(genre_vocab.GENRES)}
-    con.register("_genre_order", pd.DataFrame({"genre": list(order), "prio": list(order.values())}))
-    try:
+    with genre_order(con):
         say("matching artists across sources")
         observed = _observed_steps(store)
         predicted = pd.DataFrame(columns=["artist_id", "genre", "probability"])
@@ -617,8 +615,6 @@ def resolve(
                     json.dumps(report),
                 ],
             )
-    finally:
-        con.unregister("_genre_order")
     log.info("genre resolution: %s", report["steps"])
     return report
 
@@ -653,9 +649,7 @@ def refresh(
     if run is None:
         return None
     con = store.con
-    order = {g: i for i, g in enumerate(genre_vocab.GENRES)}
-    con.register("_genre_order", pd.DataFrame({"genre": list(order), "prio": list(order.values())}))
-    try:
+    with genre_order(con):
         say("genre resolution: matching artists across sources")
         observed = _observed_steps(store)
         kept = store.df(
@@ -729,7 +723,5 @@ def refresh(
                 json.dumps(report),
             ],
         )
-    finally:
-        con.unregister("_genre_order")
     log.info("genre resolution refreshed: %s", report["refreshed"])
     return report

@@ -73,6 +73,18 @@ def add_user_keys(con: duckdb.DuckDBPyConnection, relation: str) -> None:
     )
 
 
+@contextmanager
+def genre_order(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """``_genre_order`` (``genre``, ``prio``: its place in the vocabulary) registered on ``con``
+    while the block runs: ties between genres go to the vocabulary's order."""
+    order = {g: i for i, g in enumerate(genre_vocab.GENRES)}
+    con.register("_genre_order", pd.DataFrame({"genre": list(order), "prio": list(order.values())}))
+    try:
+        yield
+    finally:
+        con.unregister("_genre_order")
+
+
 class Store:
     """An open Encore store.
 
@@ -276,37 +288,33 @@ class Store:
             con.register("_new_genre_map", rows)
             con.execute("INSERT INTO genre_map SELECT tag, genre FROM _new_genre_map")
             con.unregister("_new_genre_map")
-        order = {g: i for i, g in enumerate(genre_vocab.GENRES)}
-        con.register(
-            "_genre_order", pd.DataFrame({"genre": list(order), "prio": list(order.values())})
-        )
-        con.execute(
-            """
-            UPDATE artists SET genre = best.genre FROM (
-                SELECT artist_id, arg_min(genre, rk) AS genre FROM (
-                    SELECT tg.artist_id, gm.genre,
-                           -sum(tg.weight) * 1000 + any_value(go.prio) AS rk
-                    FROM artist_tags tg
-                    JOIN genre_map gm ON gm.tag = tg.tag
-                    JOIN _genre_order go ON go.genre = gm.genre
-                    WHERE gm.genre IS NOT NULL
-                    GROUP BY tg.artist_id, gm.genre
-                ) GROUP BY artist_id
-            ) best WHERE artists.artist_id = best.artist_id
-            """
-        )
-        con.execute(
-            """
-            UPDATE tracks SET genre = COALESCE(gm.genre, a.genre),
-                              genre_from = CASE WHEN gm.genre IS NOT NULL THEN 'track'
-                                                WHEN a.genre IS NOT NULL THEN 'artist' END
-            FROM tracks t
-            LEFT JOIN genre_map gm ON gm.tag = t.genre_raw
-            LEFT JOIN artists a ON a.artist_id = t.artist_id
-            WHERE tracks.track_id = t.track_id
-            """
-        )
-        con.unregister("_genre_order")
+        with genre_order(con):
+            con.execute(
+                """
+                UPDATE artists SET genre = best.genre FROM (
+                    SELECT artist_id, arg_min(genre, rk) AS genre FROM (
+                        SELECT tg.artist_id, gm.genre,
+                               -sum(tg.weight) * 1000 + any_value(go.prio) AS rk
+                        FROM artist_tags tg
+                        JOIN genre_map gm ON gm.tag = tg.tag
+                        JOIN _genre_order go ON go.genre = gm.genre
+                        WHERE gm.genre IS NOT NULL
+                        GROUP BY tg.artist_id, gm.genre
+                    ) GROUP BY artist_id
+                ) best WHERE artists.artist_id = best.artist_id
+                """
+            )
+            con.execute(
+                """
+                UPDATE tracks SET genre = COALESCE(gm.genre, a.genre),
+                                  genre_from = CASE WHEN gm.genre IS NOT NULL THEN 'track'
+                                                    WHEN a.genre IS NOT NULL THEN 'artist' END
+                FROM tracks t
+                LEFT JOIN genre_map gm ON gm.tag = t.genre_raw
+                LEFT JOIN artists a ON a.artist_id = t.artist_id
+                WHERE tracks.track_id = t.track_id
+                """
+            )
 
     # ---------------------------------------------------------------- reporting
     def counts(self) -> pd.DataFrame:
