@@ -639,15 +639,33 @@ def _execute_all(con: duckdb.DuckDBPyConnection, statements: Iterable[str]) -> N
         con.execute(statement)
 
 
+def _match_external_ids(con: duckdb.DuckDBPyConnection, ref: str, entity: str, source: str) -> None:
+    """Give the rows of ``ref`` (``ext``, ``<entity>_id``) the id an earlier ingest of
+    ``source`` recorded for their external id."""
+    con.execute(
+        f"""
+        UPDATE {ref} SET {entity}_id = x.internal_id FROM external_ids x
+        WHERE x.source = $src AND x.entity = '{entity}' AND x.external_id = {ref}.ext
+        """,
+        {"src": source},
+    )
+
+
+def _keep_external_ids(con: duckdb.DuckDBPyConnection, ref: str, entity: str, source: str) -> None:
+    """Record the external id -> ``<entity>_id`` of ``source`` that ``ref`` resolved."""
+    con.execute(
+        f"""
+        INSERT OR IGNORE INTO external_ids
+        SELECT DISTINCT $src, '{entity}', ext, {entity}_id FROM {ref}
+        WHERE ext IS NOT NULL AND {entity}_id IS NOT NULL
+        """,
+        {"src": source},
+    )
+
+
 def _resolve_artists(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
     """Give every row of ``_aref`` an artist id: ext id, then MBID, then normalised name; else new."""
-    con.execute(
-        """
-        UPDATE _aref SET artist_id = x.internal_id FROM external_ids x
-        WHERE x.source = $src AND x.entity = 'artist' AND x.external_id = _aref.ext
-        """,
-        {"src": p["src"]},
-    )
+    _match_external_ids(con, "_aref", "artist", p["src"])
     _execute_all(con, _MATCH_ARTISTS)
     # Names that normalise to nothing ("!!!") match an existing artist of exactly that name.
     con.execute(
@@ -677,25 +695,12 @@ def _resolve_artists(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         """,
         {"ing": p["ing"]},
     )
-    con.execute(
-        """
-        INSERT OR IGNORE INTO external_ids
-        SELECT DISTINCT $src, 'artist', ext, artist_id FROM _aref
-        WHERE ext IS NOT NULL AND artist_id IS NOT NULL
-        """,
-        {"src": p["src"]},
-    )
+    _keep_external_ids(con, "_aref", "artist", p["src"])
 
 
 def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
     """Give every row of ``_tref`` a track id: ext id, MBID, URI, then (artist, title); else new."""
-    con.execute(
-        """
-        UPDATE _tref SET track_id = x.internal_id FROM external_ids x
-        WHERE x.source = $src AND x.entity = 'track' AND x.external_id = _tref.ext
-        """,
-        {"src": p["src"]},
-    )
+    _match_external_ids(con, "_tref", "track", p["src"])
     _execute_all(con, _MATCH_TRACKS)
     # Titles that normalise to nothing ("???", "(Radio Edit)") match an existing track of
     # the same artist with exactly that title, as such artist names do (a second export or
@@ -736,14 +741,7 @@ def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         """,
         {"ing": p["ing"]},
     )
-    con.execute(
-        """
-        INSERT OR IGNORE INTO external_ids
-        SELECT DISTINCT $src, 'track', ext, track_id FROM _tref
-        WHERE ext IS NOT NULL AND track_id IS NOT NULL
-        """,
-        {"src": p["src"]},
-    )
+    _keep_external_ids(con, "_tref", "track", p["src"])
 
 
 def _fill_regions(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
