@@ -39,7 +39,15 @@ def get_loader(name: str) -> Loader:
     """
     loaders = registry()
     if name not in loaders:
-        raise UnknownIdError("source", [name], hint="known sources: " + ", ".join(loaders))
+        import difflib
+
+        # a typo ('genric') or a short name ('hetrec', 'spotify') is answered with the closest
+        close = [n for n in loaders if name and n.startswith(name.lower())]
+        close += [
+            n for n in difflib.get_close_matches(name.lower(), loaders, n=3) if n not in close
+        ]
+        guess = f"did you mean {' or '.join(repr(n) for n in close[:3])}? " if close else ""
+        raise UnknownIdError("source", [name], hint=guess + "known sources: " + ", ".join(loaders))
     return loaders[name]()
 
 
