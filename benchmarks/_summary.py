@@ -131,3 +131,35 @@ def write_results(base: Path, md: list[str], payload: dict[str, Any]) -> None:
     base.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{base}.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     Path(f"{base}.json").write_text(json.dumps(payload, indent=2, default=float), encoding="utf-8")
+
+
+def curve_charts(curve: pd.DataFrame, stem: Path, title: str) -> None:
+    """SASRec's training curve (``epoch``, ``train_loss``, ``val_loss``, ``val_ndcg10``) as
+    ``stem``.png (loss and validation NDCG@10 side by side) and ``stem``.html (interactive)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    a.plot(curve["epoch"], curve["train_loss"], marker=".", label="train")
+    a.plot(curve["epoch"], curve["val_loss"], marker=".", label="validation")
+    a.set_xlabel("epoch")
+    a.set_ylabel("loss")
+    a.legend()
+    b.plot(curve["epoch"], curve["val_ndcg10"], marker=".", color="C2")
+    b.set_xlabel("epoch")
+    b.set_ylabel("validation NDCG@10 (next play)")
+    fig.suptitle(f"{title}: validation carved by time from train")
+    fig.tight_layout()
+    fig.savefig(Path(f"{stem}.png"), dpi=110)
+    plt.close(fig)
+    pfig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "validation NDCG@10"))
+    pfig.add_trace(go.Scatter(x=curve["epoch"], y=curve["train_loss"], name="train loss"), 1, 1)
+    pfig.add_trace(go.Scatter(x=curve["epoch"], y=curve["val_loss"], name="validation loss"), 1, 1)
+    pfig.add_trace(go.Scatter(x=curve["epoch"], y=curve["val_ndcg10"], name="val NDCG@10"), 1, 2)
+    pfig.update_layout(title=title)
+    pfig.write_html(Path(f"{stem}.html"), include_plotlyjs="cdn")

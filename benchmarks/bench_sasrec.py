@@ -40,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 
-from _summary import describe_machine, write_results
+import _summary
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_VENV = ROOT / "benchmarks" / ".venv-rectools"
@@ -232,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     IMG.mkdir(parents=True, exist_ok=True)
     if curve is not None:
-        _charts(curve)
-    machine = describe_machine()
+        _summary.curve_charts(curve, IMG / "sasrec-curve-jodie", "SASRec on JODIE (seed 0)")
+    machine = _summary.describe_machine()
     md = [
         f"JODIE Last.fm sample, global temporal split ({split.stats['train_rows']:,} train pairs, "
         f"{len(ds.events):,} train events, {split.stats['test_users']} test users); "
@@ -260,38 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine,
         "curve": None if curve is None else curve.to_dict(orient="list"),
     }
-    write_results(RESULTS / "sasrec-jodie", md, payload)
+    _summary.write_results(RESULTS / "sasrec-jodie", md, payload)
     print("\n".join(md))
     return 0
-
-
-def _charts(curve: pd.DataFrame) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    a.plot(curve["epoch"], curve["train_loss"], marker=".", label="train")
-    a.plot(curve["epoch"], curve["val_loss"], marker=".", label="validation")
-    a.set_xlabel("epoch")
-    a.set_ylabel("loss")
-    a.legend()
-    b.plot(curve["epoch"], curve["val_ndcg10"], marker=".", color="C2")
-    b.set_xlabel("epoch")
-    b.set_ylabel("validation NDCG@10 (next play)")
-    fig.suptitle("SASRec on JODIE (seed 0): validation carved by time from train")
-    fig.tight_layout()
-    fig.savefig(IMG / "sasrec-curve-jodie.png", dpi=110)
-    plt.close(fig)
-    pfig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "validation NDCG@10"))
-    pfig.add_trace(go.Scatter(x=curve["epoch"], y=curve["train_loss"], name="train loss"), 1, 1)
-    pfig.add_trace(go.Scatter(x=curve["epoch"], y=curve["val_loss"], name="validation loss"), 1, 1)
-    pfig.add_trace(go.Scatter(x=curve["epoch"], y=curve["val_ndcg10"], name="val NDCG@10"), 1, 2)
-    pfig.update_layout(title="SASRec on JODIE (seed 0)")
-    pfig.write_html(IMG / "sasrec-curve-jodie.html", include_plotlyjs="cdn")
 
 
 if __name__ == "__main__":

@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         _summary.write_results(RESULTS / f"sequence-{tag}", md, payload)
         if curve is not None:
-            _charts(curve, tag)
+            _summary.curve_charts(curve, IMG / f"sasrec-curve-{tag}", f"SASRec on {tag}")
         print("\n".join(md))
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -292,36 +292,6 @@ def tables(
             boots,
         )
     return md, boots
-
-
-def _charts(curve: pd.DataFrame, tag: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    IMG.mkdir(parents=True, exist_ok=True)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    a.plot(curve["epoch"], curve["train_loss"], marker=".", label="train")
-    a.plot(curve["epoch"], curve["val_loss"], marker=".", label="validation")
-    a.set_xlabel("epoch")
-    a.set_ylabel("loss")
-    a.legend()
-    b.plot(curve["epoch"], curve["val_ndcg10"], marker=".", color="C2")
-    b.set_xlabel("epoch")
-    b.set_ylabel("validation NDCG@10 (next play)")
-    fig.suptitle(f"SASRec on {tag}: validation carved by time from train")
-    fig.tight_layout()
-    fig.savefig(IMG / f"sasrec-curve-{tag}.png", dpi=110)
-    plt.close(fig)
-    pfig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "validation NDCG@10"))
-    pfig.add_trace(go.Scatter(x=curve["epoch"], y=curve["train_loss"], name="train loss"), 1, 1)
-    pfig.add_trace(go.Scatter(x=curve["epoch"], y=curve["val_loss"], name="validation loss"), 1, 1)
-    pfig.add_trace(go.Scatter(x=curve["epoch"], y=curve["val_ndcg10"], name="val NDCG@10"), 1, 2)
-    pfig.update_layout(title=f"SASRec on {tag}")
-    pfig.write_html(IMG / f"sasrec-curve-{tag}.html", include_plotlyjs="cdn")
 
 
 if __name__ == "__main__":

@@ -200,3 +200,19 @@ def test_write_results(tmp_path: Path) -> None:
     )
     assert (tmp_path / "out" / "sequence-x-user-time.md").read_text() == "a\nb\n"
     assert (tmp_path / "out" / "sequence-x-user-time.json").read_text() == '{\n  "v": 0.5\n}'
+
+
+def test_curve_charts(tmp_path: Path) -> None:
+    curve = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "train_loss": [3.0, 2.5, 2.2],
+            "val_loss": [3.1, 2.7, 2.6],
+            "val_ndcg10": [0.1, 0.15, 0.17],
+        }
+    )
+    _summary.curve_charts(curve, tmp_path / "img" / "sasrec-curve-x", "SASRec on x")
+    png = (tmp_path / "img" / "sasrec-curve-x.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    html = (tmp_path / "img" / "sasrec-curve-x.html").read_text()
+    assert "SASRec on x" in html and "val NDCG@10" in html
