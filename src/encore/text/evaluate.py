@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from encore.data.sources.spotify_moods import AUDIO_FEATURES
 from encore.data.store import Store
 from encore.errors import DataError
 from encore.text import mood as moodlib
@@ -37,17 +38,6 @@ from encore.text.tokenize import norm
 
 log = logging.getLogger(__name__)
 
-AUDIO_FEATURES = (
-    "danceability",
-    "acousticness",
-    "energy",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "loudness",
-    "speechiness",
-    "tempo",
-)
 RULE_TO_CLASS = {"happy": "Happy", "angry": "Energetic", "sad": "Sad", "calm": "Calm"}
 FOLDS = 5
 TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z]+)*"

@@ -39,8 +39,8 @@ from encore.data.sources._toolkit import (
 )
 
 REQUIRED = ("name", "album", "artist", "id", "release_date", "length", "mood")
-FEATURES = (
-    "popularity",
+#: Spotify's audio features of a track (what the mood evaluation reads from the sound)
+AUDIO_FEATURES = (
     "danceability",
     "acousticness",
     "energy",
@@ -50,9 +50,8 @@ FEATURES = (
     "loudness",
     "speechiness",
     "tempo",
-    "key",
-    "time_signature",
 )
+FEATURES = ("popularity", *AUDIO_FEATURES, "key", "time_signature")
 
 
 class SpotifyMoodsLoader(CsvFileLoader):
