@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from encore.cli.main import app
 from encore.data.store import Store
 from encore.recommenders import recommend as rec
-from encore.recommenders.for_you import ForYou
+from encore.recommenders.for_you import ForYou, Ranker
 from encore.recommenders.listeners import NAMED_TRACKS, load_history
 from encore.text import mood as moodlib
 
@@ -157,7 +157,7 @@ def test_mood_answer_scores_once_and_equals_the_answer_per_length(
 
         # one scoring of the candidates however often the list widens
         calls = {"candidates": 0, "score": 0}
-        candidates, score = ForYou.candidates, type(model.ranker_).score
+        candidates, score = ForYou.candidates, Ranker.score
 
         def count_candidates(self: ForYou, prof: object) -> object:
             calls["candidates"] += 1
@@ -168,8 +168,28 @@ def test_mood_answer_scores_once_and_equals_the_answer_per_length(
             return score(self, c)  # type: ignore[arg-type]
 
         monkeypatch.setattr(ForYou, "candidates", count_candidates)
-        monkeypatch.setattr(type(model.ranker_), "score", count_score)
+        monkeypatch.setattr(Ranker, "score", count_score)
         for user in USERS:
             rec.recommend_for_user(store, model, user, 10, mood="calm")
     assert widened >= 2  # the comparison covers lists that widened
     assert calls == {"candidates": len(USERS), "score": len(USERS)}
+
+
+def test_the_http_answer_has_the_same_fields_and_order(mood_db: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from encore.serving.app import create_app
+    from encore.serving.state import ServeSettings
+
+    user = USERS[1]
+    with Store(mood_db, read_only=True) as store:
+        want = rec.recommend_for_user(store, _model(mood_db), user, 5).table
+    with TestClient(create_app(ServeSettings(db=mood_db))) as client:
+        r = client.get(f"/users/{user}/recommendations", params={"n": 5})
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert [i["item_id"] for i in items] == want["item_id"].tolist()
+    assert set(want.columns) <= set(items[0])  # every column of the CLI's JSON, raw_score too
+    np.testing.assert_allclose([i["raw_score"] for i in items], want["raw_score"])
+    assert all(i["score"] == i["raw_score"] for i in items)
