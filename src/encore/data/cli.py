@@ -330,13 +330,29 @@ def info_cmd(
         title="Genre coverage (share of plays with a known genre)",
     )
     emit(pd.DataFrame(info["matching"]), st.fmt, title="Catalogue matching across sources")
-    emit(
-        pd.DataFrame(info["play_coverage"]),
-        st.fmt,
-        title="Play coverage (shares): genre observed / predicted / unknown, "
-        "minutes observed / estimated / missing"
-        + ("" if info["resolution"] else " · run `encore genre resolve` to fill them"),
-    )
+    # two narrow tables in % (one wide table of shares cut its numbers at 80 columns:
+    # '513,7…'; its headers 'genre_obse…' twice): --format json keeps the shares
+    cover = pd.DataFrame(info["play_coverage"])
+    if not cover.empty:
+        pct = (100 * cover.drop(columns=["source", "plays"])).round(1)
+        resolve = "" if info["resolution"] else " · run `encore genre resolve` to fill them"
+        genre = ["observed", "observed_catalogue", "predicted", "unknown"]
+        emit(
+            pd.concat([cover[["source", "plays"]], pct[[f"genre_{c}" for c in genre]]], axis=1)
+            .rename(columns={f"genre_{c}": c for c in genre})
+            .rename(columns={"observed_catalogue": "catalogue"}),
+            st.fmt,
+            title="Genre of plays, % (catalogue: the part of observed from the catalogue)"
+            + resolve,
+        )
+        minutes = ["observed", "estimated", "missing"]
+        emit(
+            pd.concat(
+                [cover[["source", "plays"]], pct[[f"minutes_{c}" for c in minutes]]], axis=1
+            ).rename(columns={f"minutes_{c}": c for c in minutes}),
+            st.fmt,
+            title="Minutes of plays, %" + resolve,
+        )
     attrs = info["attribute_coverage"]
     shares = pd.DataFrame(attrs["rows"])
     for kind in ("observed", "derived", "unknown"):
