@@ -86,7 +86,12 @@ def evaluate_cmd(
         ),
     ] = "auto",
     models: Annotated[
-        str, typer.Option("--models", help="all, or model names separated by commas.")
+        str,
+        typer.Option(
+            "--models",
+            help="all, or model names separated by commas; the baselines popular, "
+            "recent_popular and item_knn are always added, to compare against.",
+        ),
     ] = "all",
     k: Annotated[str, typer.Option("--k", help="Cut-off(s), e.g. 10 or 10,20,50,100.")] = "10",
     test_fraction: Annotated[
