@@ -262,6 +262,14 @@ def _run(
     return frame
 
 
+def _command(what: str, params: dict[str, Any]) -> None:
+    """Run analytics command ``what`` from its own parameters (the command's ``locals()``):
+    the global options make the state, every other parameter goes to :func:`_run` by name."""
+    args = dict(params)
+    st = state(args.pop("ctx"), args.pop("db"), args.pop("fmt"), args.pop("verbose"))
+    _run(st, what, **args)
+
+
 @analytics_app.command("genres")
 def genres_cmd(
     ctx: typer.Context,
@@ -288,29 +296,7 @@ def genres_cmd(
     verbose: VerboseOpt = 0,
 ) -> None:
     """Genre popularity histogram: plays, minutes, skips and listeners per genre."""
-    st = state(ctx, db, fmt, verbose)
-    _run(
-        st,
-        "genres",
-        start=start,
-        end=end,
-        source=source,
-        country=country,
-        user=user,
-        segment=segment,
-        segment_model=segment_model,
-        include_skips=include_skips,
-        measure=measure,
-        genres_basis=genres_basis,
-        minutes_basis=minutes_basis,
-        min_probability=min_probability,
-        chart=chart,
-        engine=engine,
-        lake=lake,
-        spark_conf=spark_conf,
-        group=group,
-        by=by,
-    )
+    _command("genres", locals())
 
 
 @analytics_app.command("top-tracks")
@@ -341,31 +327,7 @@ def top_tracks_cmd(
     verbose: VerboseOpt = 0,
 ) -> None:
     """Top-N tracks inside each genre (or one genre); ties broken deterministically."""
-    st = state(ctx, db, fmt, verbose)
-    _run(
-        st,
-        "top-tracks",
-        start=start,
-        end=end,
-        source=source,
-        country=country,
-        user=user,
-        segment=segment,
-        segment_model=segment_model,
-        include_skips=include_skips,
-        measure=measure,
-        genres_basis=genres_basis,
-        minutes_basis=minutes_basis,
-        min_probability=min_probability,
-        chart=chart,
-        engine=engine,
-        lake=lake,
-        spark_conf=spark_conf,
-        group=group,
-        n=n,
-        by=by,
-        genre=genre,
-    )
+    _command("top-tracks", locals())
 
 
 @analytics_app.command("top-artists")
@@ -398,31 +360,7 @@ def top_artists_cmd(
     verbose: VerboseOpt = 0,
 ) -> None:
     """Artist ranking inside each genre by plays, minutes or distinct listeners."""
-    st = state(ctx, db, fmt, verbose)
-    _run(
-        st,
-        "top-artists",
-        start=start,
-        end=end,
-        source=source,
-        country=country,
-        user=user,
-        segment=segment,
-        segment_model=segment_model,
-        include_skips=include_skips,
-        measure=measure,
-        genres_basis=genres_basis,
-        minutes_basis=minutes_basis,
-        min_probability=min_probability,
-        chart=chart,
-        engine=engine,
-        lake=lake,
-        spark_conf=spark_conf,
-        group=group,
-        n=n,
-        by=by,
-        genre=genre,
-    )
+    _command("top-artists", locals())
 
 
 @analytics_app.command("trend")
@@ -458,28 +396,6 @@ def trend_cmd(
     verbose: VerboseOpt = 0,
 ) -> None:
     """Genre measures per week or month across the window (rise and fall of genres)."""
-    st = state(ctx, db, fmt, verbose)
-    _run(
-        st,
-        "trend",
-        start=start,
-        end=end,
-        source=source,
-        country=country,
-        user=user,
-        segment=segment,
-        segment_model=segment_model,
-        include_skips=include_skips,
-        measure=measure,
-        genres_basis=genres_basis,
-        minutes_basis=minutes_basis,
-        min_probability=min_probability,
-        chart=chart,
-        engine=engine,
-        lake=lake,
-        spark_conf=spark_conf,
-        group=group,
-        every=every,
-        by=by,
-        genres=genre or None,
-    )
+    genres = genre or None  # the library's name for the repeated --genre
+    del genre
+    _command("trend", locals())
