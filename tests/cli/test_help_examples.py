@@ -98,3 +98,21 @@ def test_help_shows_the_examples(args: list[str], shown: str) -> None:
     assert result.exit_code == 0, result.output
     assert "Examples" in result.stdout
     assert shown in result.stdout
+
+
+def test_readme_commands_parse() -> None:
+    """README's 'Using it' block is the other place a person copies commands from."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Using it", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    parsed = []
+    for line in block.splitlines():
+        code = line.split(" #", 1)[0].strip()
+        if not code.startswith("$E "):
+            continue
+        for part in code.split("&&"):
+            part = part.strip().replace("$E", "encore", 1)
+            if "[" not in part:  # '[--from D --to D]' is notation, not a command line
+                parsed.append(_parse(part))
+    assert len(parsed) >= 40 and "genre train" in parsed
