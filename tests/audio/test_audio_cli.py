@@ -152,3 +152,23 @@ def test_table_mode_shows_intervals_in_one_column() -> None:
     out = _compact(t, ["accuracy"])
     assert list(out.columns) == ["method", "accuracy", "n"]
     assert list(out["accuracy"]) == ["0.600 [0.550, 0.650]", "0.500"]
+
+
+def test_similar_says_why_a_list_is_short(trained: Path, small_clips: Path) -> None:
+    """-n beyond the embedded tracks: the rows there are, and a note saying why (product
+    check, round 2: `audio similar clip -n 5` on a store of 4 embedded clips listed 3,
+    silently)."""
+    r = runner.invoke(app, ["audio", "ingest", str(small_clips), "--db", str(trained)])
+    assert r.exit_code == 0, r.output
+    clip = next(small_clips.glob("pop/*.mp3"))
+    r = runner.invoke(
+        app, ["audio", "similar", str(clip), "-n", "40", "--db", str(trained), "-f", "json"]
+    )
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.stdout)) == 15  # 16 embedded, less the clip itself
+    said = " ".join(r.stderr.split())
+    assert "only 15 stored track(s) other than this clip have an audio embedding" in said
+    r = runner.invoke(
+        app, ["audio", "similar", str(clip), "-n", "3", "--db", str(trained), "-f", "json"]
+    )
+    assert len(json.loads(r.stdout)) == 3 and "only" not in r.stderr  # a full list: no note

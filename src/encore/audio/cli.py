@@ -408,6 +408,15 @@ def similar_cmd(
             [f"sha256:{file_digest(file)[:32]}"],
         ).fetchall()
         table = similar_tracks(store, emb[0], n, exclude={int(r[0]) for r in row})
+    if len(table) < n:
+        # a short list says why: the store has no more embedded tracks to rank
+        itself = " other than this clip" if row else ""
+        err_console.print(
+            f"[dim]only {len(table):,} stored track(s){itself} have an audio embedding "
+            "(`encore audio ingest FOLDER` adds more)[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
     emit(table, st.fmt, title=f"Tracks that sound like {file.name}")
 
 
