@@ -65,6 +65,11 @@ def test_rl_evaluate_end_to_end(rl_db: Path, tmp_path: Path) -> None:
     assert policies == ["popular", "als", "bandit", "reinforce", "logging policy"]
     for row in doc["comparison"][:4]:
         assert 0 <= row["ndcg@10"] <= 1 and row["ess"] > 0 and row["sim_minutes"] > 0
+    # --small ranks at most 8 listeners: the output says the ranking columns rest on too few
+    ranked = int(max(row["rank_users"] for row in doc["comparison"][:4]))
+    assert ranked <= 8
+    said = " ".join(res.stderr.split())
+    assert f"ndcg@10 and recall@10 come from {ranked} listener(s) with test plays" in said
     assert {r["estimator"] for r in doc["ope"]} == {"ips", "snips", "dm", "dr", "switch_dr"}
     for name in (
         "rl_sessions.png",

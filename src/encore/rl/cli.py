@@ -258,6 +258,7 @@ def evaluate_cmd(
         write_csvs(out, tables)
         paths = write_charts(result, out)
     if st.fmt is OutputFormat.json:
+        _warn_few_ranked(result.table)  # on stderr, in every format
         emit_json(
             {
                 "data": result.data_stats,
@@ -271,10 +272,31 @@ def evaluate_cmd(
         return
     shown = result.table if st.fmt is OutputFormat.csv else display_table(result.table)
     emit(shown, st.fmt, title="RL policies against CF (listen rate; minutes per session)")
+    _warn_few_ranked(result.table)
     if st.fmt is OutputFormat.table:
         emit(result.simulator_fit, st.fmt, title="Simulator against held-out sessions")
         emit(pd.DataFrame([result.behaviour_fit]), st.fmt, title="Logging policy, held-out fit")
         say_written(paths)
+
+
+def _warn_few_ranked(table: pd.DataFrame) -> None:
+    """A note when ndcg@10 / recall@10 rest on fewer listeners than an interval needs: on a
+    store of a few histories, `--small` ranked one listener, so each policy scored 0 or 1."""
+    from encore.evaluation.stats import MIN_USERS_FOR_INTERVALS
+
+    if "rank_users" not in table:
+        return
+    ranked = pd.to_numeric(table["rank_users"], errors="coerce").dropna()
+    if ranked.empty or int(ranked.max()) >= MIN_USERS_FOR_INTERVALS:
+        return
+    n = int(ranked.max())
+    err_console.print(
+        f"[yellow]note:[/] ndcg@10 and recall@10 come from {n} listener(s) with test plays, "
+        f"too few to rank the policies (intervals need {MIN_USERS_FOR_INTERVALS}); read the "
+        "off-policy and simulator columns, or give more listeners (--max-users N, no --small)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @rl_app.command("train")
