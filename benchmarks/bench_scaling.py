@@ -7,7 +7,10 @@ For each size (synthetic events, seeded: structure only, never a quality claim):
 - ``ingest_parquet``: the lake read back with ``encore ingest parquet`` (all checks);
 - analytics on DuckDB (the store) and on Spark (the lake): genre histogram, top tracks,
   top artists by listeners, monthly trend;
-- ``matrix``: ``build_interactions`` (user x track, the CF models' input);
+- ``matrix``: the CF models' user x track matrix as ``InteractionDataset.from_store``
+  builds it (``encore.data.matrix.build_dataset``: grouped by integer user keys);
+  ``matrix_frame``: the same matrix through ``build_interactions`` + ``from_interactions``
+  (a string user id per pair; the path before, which evaluation's splits still take);
 - ALS fit: ``implicit`` on that matrix vs ``pyspark.ml`` ALS from the lake (64 factors,
   5 iterations here to bound the run).
 
@@ -124,23 +127,27 @@ def _step(name: str, n: int, work: Path) -> dict[str, Any]:
                 out["query_s"] = time.perf_counter() - t0
             out["jvm_mb"] = _jvm_peak_mb(spark)
             spark.stop()
-    elif name == "matrix":
+    elif name in ("matrix", "matrix_frame"):
         from encore.data.dataset import InteractionDataset, build_interactions
+        from encore.data.matrix import build_dataset
         from encore.data.store import Store
 
         with Store(db, read_only=True) as store:
-            frame = build_interactions(store, level="track")
-        ds = InteractionDataset.from_interactions(frame, item_level="track")
+            if name == "matrix":  # grouped by integer user keys (InteractionDataset.from_store)
+                ds = build_dataset(store, level="track")
+            else:  # the frame path: a string user id per pair (evaluation's splits use it)
+                frame = build_interactions(store, level="track")
+        if name == "matrix_frame":
+            ds = InteractionDataset.from_interactions(frame, item_level="track")
         out["pairs"] = int(ds.matrix.nnz)
         out["shape"] = [ds.n_users, ds.n_items]
     elif name == "als_implicit":
-        from encore.data.dataset import InteractionDataset, build_interactions
+        from encore.data.dataset import InteractionDataset
         from encore.data.store import Store
         from encore.recommenders.registry import get_model
 
         with Store(db, read_only=True) as store:
-            frame = build_interactions(store, level="track")
-        ds = InteractionDataset.from_interactions(frame, item_level="track")
+            ds = InteractionDataset.from_store(store, level="track")
         model = get_model("als", factors=FACTORS, iterations=ITERATIONS, num_threads=2)
         t0 = time.perf_counter()
         model.fit(ds)
@@ -198,7 +205,12 @@ def _group_rss_mb(pgid: int) -> float:
 
 
 def run_step(
-    name: str, n: int, work: Path, timeout: int, min_free_gb: float = 1.0
+    name: str,
+    n: int,
+    work: Path,
+    timeout: int,
+    min_free_gb: float = 1.0,
+    max_rss_gb: float = float("inf"),
 ) -> dict[str, Any]:
     """Run one step in a child process group, watching time, load and memory."""
     cmd = [
@@ -234,6 +246,10 @@ def run_step(
                 killed = (
                     f"out of memory: the machine's available memory fell under "
                     f"{min_free_gb:g} GB with the step at {group / 1024:.1f} GB resident"
+                )
+            elif group > max_rss_gb * 1024:
+                killed = (
+                    f"stopped: the step passed {max_rss_gb:g} GB resident ({group / 1024:.1f} GB)"
                 )
             elif time.perf_counter() - t0 > timeout:
                 killed = f"did not finish in {timeout} s"
@@ -283,6 +299,7 @@ def charts(rows: list[dict[str, Any]], out: Path) -> list[Path]:
         "export": "tab:brown",
         "ingest_parquet": "tab:pink",
         "matrix": "tab:olive",
+        "matrix_frame": "tab:cyan",
     }
 
     def look(step: str) -> tuple[str, str]:
@@ -360,6 +377,12 @@ def main() -> None:
         "--results", type=Path, default=ROOT / "benchmarks" / "results" / "scaling.json"
     )
     ap.add_argument("--min-free-gb", type=float, default=1.0)
+    ap.add_argument(
+        "--max-rss-gb",
+        type=float,
+        default=float("inf"),
+        help="stop a step whose processes pass this resident size (GB)",
+    )
     ap.add_argument("--no-charts", action="store_true", help="leave docs/img alone")
     ap.add_argument(
         "--duckdb-memory",
@@ -390,14 +413,14 @@ def main() -> None:
     results.parent.mkdir(parents=True, exist_ok=True)
     only = [x for x in args.steps.split(",") if x]
     for n in sizes:
-        steps = ["generate", "export", "ingest_parquet", "matrix", "als_implicit"]
+        steps = ["generate", "export", "ingest_parquet", "matrix_frame", "matrix", "als_implicit"]
         steps += [f"duckdb:{q}" for q, _ in QUESTIONS]
         if n in spark_sizes:
             steps += [f"spark:{q}" for q, _ in QUESTIONS] + ["als_spark"]
         if only:
             steps = [s for s in only if s in steps]
         for step in steps:
-            res = run_step(step, n, work, args.timeout, args.min_free_gb)
+            res = run_step(step, n, work, args.timeout, args.min_free_gb, args.max_rss_gb)
             seconds = res.get("query_s", res.get("fit_s", res.get("wall_s")))
             row = {"events": n, "step": step, **res}
             if "error" not in res:

@@ -234,7 +234,39 @@ def apply_weighting(
     """
     if weighting not in WEIGHTINGS:
         raise ConfigError(f"unknown weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
-    c = counts[value].astype("float64").fillna(0.0).clip(lower=0.0).to_numpy()
+    liked = None
+    if likes is not None and likes in counts:
+        liked = counts[likes].fillna(0).to_numpy() > 0
+    w = weight_values(
+        counts[value].astype("float64").fillna(0.0).to_numpy(),
+        weighting,
+        users=counts["user_id"].to_numpy(),
+        items=counts["item_id"].to_numpy(),
+        liked=liked,
+        like_weight=like_weight,
+    )
+    return pd.Series(w, index=counts.index, name="weight")
+
+
+def weight_values(
+    counts: np.ndarray,
+    weighting: str,
+    *,
+    users: np.ndarray,
+    items: np.ndarray,
+    liked: np.ndarray | None = None,
+    like_weight: float = 1.0,
+) -> np.ndarray:
+    """:func:`apply_weighting` on arrays: the weight (float64) of each pair.
+
+    ``counts`` are the pairs' values (NaN counts as 0), ``users`` and ``items`` any ids
+    or integer codes of theirs (bm25 and tfidf count per user and per item), ``liked``
+    a boolean per pair or None.
+    """
+    if weighting not in WEIGHTINGS:
+        raise ConfigError(f"unknown weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
+    c = np.asarray(counts, dtype="float64")
+    c = np.where(np.isnan(c), 0.0, np.maximum(c, 0.0))
     played = c > 0
     if weighting == "binary":
         w = played.astype("float64")
@@ -243,8 +275,6 @@ def apply_weighting(
     elif weighting == "log1p":
         w = np.log1p(c)
     else:
-        users = counts["user_id"].to_numpy()
-        items = counts["item_id"].to_numpy()
         n_users = max(len(pd.unique(users[played])), 1)
         df_i = pd.Series(played.astype("int64")).groupby(items).transform("sum").to_numpy()
         if weighting == "bm25":
@@ -258,12 +288,11 @@ def apply_weighting(
             w = np.log1p(c) * idf
         # an item every user played has idf <= 0: keep the pair with a tiny weight
         w = np.where(played, np.maximum(w, _MIN_WEIGHT), 0.0)
-    if likes is not None and likes in counts:
-        liked = counts[likes].fillna(0).to_numpy() > 0
+    if liked is not None:
         w = np.where(liked, (1.0 if weighting == "binary" else w + like_weight), w)
         if weighting == "binary":
             w = np.where(liked | played, 1.0, 0.0)
-    return pd.Series(w, index=counts.index, name="weight")
+    return np.asarray(w, dtype="float64")
 
 
 # --------------------------------------------------------------------------- from the store
@@ -274,6 +303,183 @@ def _source_list(source: str | Sequence[str] | None) -> list[str] | None:
     if source is None:
         return None
     return [source] if isinstance(source, str) else list(source)
+
+
+def interactions_sql(
+    level: str,
+    *,
+    source: str | Sequence[str] | None = None,
+    users: Sequence[str] | None = None,
+    date_from: str | pd.Timestamp | None = None,
+    date_to: str | pd.Timestamp | None = None,
+    user_keys: str | None = None,
+    value: str | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The SQL of :func:`build_interactions`: one row per (user, item) of the store's plays,
+    play counts and likes, unweighted, with its parameters.
+
+    Columns: ``user_id``, ``item_id`` (BIGINT), ``plays``, ``skips``, ``minutes``,
+    ``skip_minutes`` (DOUBLE), ``liked`` (0/1) and ``ts`` (the last interaction).
+
+    ``user_keys`` groups by an INTEGER user key instead of the VARCHAR id (the CF matrix
+    at scale, :mod:`encore.data.matrix`): ``"events"`` reads ``events.user_key`` (every
+    event has one) and ``"joined"`` looks each event's key up by its id; either way play
+    counts and likes look theirs up, in a relation ``_uk(user_id, user_key)`` the caller
+    defines before this SQL's ``WITH`` clauses (the query starts ``, ev AS``). ``user_id``
+    then holds the key.
+
+    ``value`` (``count`` or ``minutes``, with ``user_keys`` only) asks for the lean form:
+    the parts' rows grouped once (not per part, then again), and instead of the four
+    sums only the value to weight, ``plays - $skip_weight * skips`` or ``minutes -
+    $skip_weight * skip_minutes`` (a ``skip_weight`` parameter the caller adds), besides
+    ``liked`` and ``ts``. The tracks are joined only where the level or the minutes need
+    them.
+    """
+    sources = _source_list(source)
+    dated = date_from is not None or date_to is not None
+    params: dict[str, Any] = {}
+    where_ev: list[str] = []
+    where_pc: list[str] = []
+    where_lk: list[str] = []
+    if sources is not None:
+        params["sources"] = sources
+        for w in (where_ev, where_pc, where_lk):
+            w.append("src = ANY($sources)")
+    if users is not None:
+        params["users"] = [str(u) for u in users]
+        for w in (where_ev, where_pc, where_lk):
+            w.append("user_id = ANY($users)")
+    if date_from is not None:
+        params["date_from"] = pd.Timestamp(date_from).to_pydatetime()
+        where_ev.append("ts >= $date_from")
+        where_lk.append("ts >= $date_from")
+    if date_to is not None:
+        params["date_to"] = pd.Timestamp(date_to).to_pydatetime()
+        where_ev.append("ts < $date_to")
+        where_lk.append("ts < $date_to")
+    if dated:
+        where_pc.append("FALSE")
+        where_lk.append("ts IS NOT NULL")
+    if user_keys not in (None, "events", "joined"):
+        raise ValueError(f"unknown user_keys {user_keys!r}")
+    if value not in (None, "count", "minutes") or (value and user_keys is None):
+        raise ValueError(f"value {value!r} needs user_keys and is count or minutes")
+    lean = value is not None
+    need_minutes = not lean or value == "minutes"
+    # the lean form joins the tracks only where the level or the minutes need them
+    ev_tracks = " LEFT JOIN tracks t ON t.track_id = e.track_id"
+    pc_tracks = " LEFT JOIN tracks t ON t.track_id = p.track_id"
+    if lean and level == "track" and not need_minutes:
+        ev_tracks = pc_tracks = ""
+    ev_minutes = (
+        f",\n                   {estimated_minutes('e.ms_played', 't.duration_ms')} AS minutes"
+        if need_minutes
+        else ""
+    )
+    pc_minutes = (
+        f",\n                   p.plays * {estimated_minutes(None, 't.duration_ms')} AS minutes"
+        if need_minutes
+        else ""
+    )
+    # who: the grouping column of each part (the id, or the integer key)
+    ev_who, ev_join, pc_who, pc_join, lk_who, lk_join = (
+        "e.user_id",
+        "",
+        "p.user_id",
+        "",
+        "l.user_id",
+        "",
+    )
+    if user_keys is not None:
+        ev_who = "e.user_key" if user_keys == "events" else "k.user_key"
+        if user_keys == "joined":
+            ev_join = " JOIN _uk k ON k.user_id = e.user_id"
+        pc_who, pc_join = "k.user_key", " JOIN _uk k ON k.user_id = p.user_id"
+        lk_who, lk_join = "k.user_key", " JOIN _uk k ON k.user_id = l.user_id"
+
+    item_expr = {
+        "track": "e.track_id",
+        "artist": "COALESCE(e.artist_id, t.artist_id)",
+        "album": "t.album_id",
+    }[level]
+    events_sql = f"""
+        SELECT * FROM (
+            SELECT e.user_id, {ev_who} AS who, {item_expr} AS item_id, e.ts,
+                   COALESCE(e.skipped, FALSE) AS skipped, e.source AS src{ev_minutes}
+            FROM events e{ev_tracks}{ev_join}
+        ) WHERE item_id IS NOT NULL {"".join(" AND " + w for w in where_ev)}
+    """
+    pc_item = {
+        "track": "p.track_id",
+        "artist": "COALESCE(p.artist_id, t.artist_id)",
+        "album": "t.album_id",
+    }[level]
+    pc_sql = f"""
+        SELECT * FROM (
+            SELECT p.user_id, {pc_who} AS who, {pc_item} AS item_id, p.plays,
+                   p.source AS src{pc_minutes}
+            FROM playcounts p{pc_tracks}{pc_join}
+        ) WHERE item_id IS NOT NULL {"".join(" AND " + w for w in where_pc)}
+    """
+    likes_sql = f"""
+        SELECT * FROM (
+            SELECT l.user_id, {lk_who} AS who, l.{level}_id AS item_id, l.liked_at AS ts,
+                   l.source AS src
+            FROM ({liked_items_sql()}) l{lk_join}
+        ) WHERE item_id IS NOT NULL {"".join(" AND " + w for w in where_lk)}
+    """
+    body = f"""
+        ev AS ({events_sql}), pc AS ({pc_sql}), lk AS ({likes_sql}),
+        parts AS (
+            SELECT who, item_id,
+                   count(*) AS plays, count(*) FILTER (WHERE skipped) AS skips,
+                   sum(minutes) AS minutes,
+                   sum(minutes) FILTER (WHERE skipped) AS skip_minutes,
+                   0 AS liked, max(ts) AS ts
+            FROM ev GROUP BY who, item_id
+            UNION ALL
+            SELECT who, item_id, sum(plays), 0, sum(minutes), 0, 0, NULL
+            FROM pc GROUP BY who, item_id
+            UNION ALL
+            SELECT who, item_id, 0, 0, 0, 0, 1, max(ts)
+            FROM lk GROUP BY who, item_id
+        )
+        SELECT who AS user_id, CAST(item_id AS BIGINT) AS item_id,
+               sum(plays)::DOUBLE AS plays, sum(skips)::DOUBLE AS skips,
+               sum(minutes)::DOUBLE AS minutes,
+               COALESCE(sum(skip_minutes), 0)::DOUBLE AS skip_minutes,
+               max(liked) AS liked, max(ts) AS ts
+        FROM parts GROUP BY who, item_id
+    """
+    if lean:
+        m, sm, zero_m = (
+            (", minutes AS m", ", CASE WHEN skipped THEN minutes END AS sm", ", 0, NULL")
+            if value == "minutes"
+            else ("", "", "")
+        )
+        pc_m = ", minutes, NULL" if value == "minutes" else ""
+        total = (
+            "sum(m)::DOUBLE - $skip_weight * COALESCE(sum(sm), 0)::DOUBLE"
+            if value == "minutes"
+            else "sum(n)::DOUBLE - $skip_weight * sum(s)::DOUBLE"
+        )
+        body = f"""
+            ev AS ({events_sql}), pc AS ({pc_sql}), lk AS ({likes_sql}),
+            parts AS (
+                SELECT who, item_id, 1 AS n, CASE WHEN skipped THEN 1 ELSE 0 END AS s{m}{sm},
+                       0 AS liked, ts
+                FROM ev
+                UNION ALL
+                SELECT who, item_id, plays, 0{pc_m}, 0, NULL FROM pc
+                UNION ALL
+                SELECT who, item_id, 0, 0{zero_m}, 1, ts FROM lk
+            )
+            SELECT who AS user_id, CAST(item_id AS BIGINT) AS item_id, {total} AS value,
+                   max(liked) AS liked, max(ts) AS ts
+            FROM parts GROUP BY who, item_id
+        """
+    sql = (", " if user_keys is not None else "WITH ") + body
+    return sql, params
 
 
 def build_interactions(
@@ -335,88 +541,9 @@ def build_interactions(
         raise ConfigError(f"unknown weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
     if min_user_interactions < 1 or min_item_interactions < 1:
         raise ConfigError("minimum interactions must be at least 1")
-    sources = _source_list(source)
-    dated = date_from is not None or date_to is not None
-    params: dict[str, Any] = {}
-    where_ev: list[str] = []
-    where_pc: list[str] = []
-    where_lk: list[str] = []
-    if sources is not None:
-        params["sources"] = sources
-        for w in (where_ev, where_pc, where_lk):
-            w.append("src = ANY($sources)")
-    if users is not None:
-        params["users"] = [str(u) for u in users]
-        for w in (where_ev, where_pc, where_lk):
-            w.append("user_id = ANY($users)")
-    if date_from is not None:
-        params["date_from"] = pd.Timestamp(date_from).to_pydatetime()
-        where_ev.append("ts >= $date_from")
-        where_lk.append("ts >= $date_from")
-    if date_to is not None:
-        params["date_to"] = pd.Timestamp(date_to).to_pydatetime()
-        where_ev.append("ts < $date_to")
-        where_lk.append("ts < $date_to")
-    if dated:
-        where_pc.append("FALSE")
-        where_lk.append("ts IS NOT NULL")
-
-    item_expr = {
-        "track": "e.track_id",
-        "artist": "COALESCE(e.artist_id, t.artist_id)",
-        "album": "t.album_id",
-    }[level]
-    events_sql = f"""
-        SELECT * FROM (
-            SELECT e.user_id, {item_expr} AS item_id, e.ts,
-                   COALESCE(e.skipped, FALSE) AS skipped,
-                   {estimated_minutes("e.ms_played", "t.duration_ms")} AS minutes,
-                   e.source AS src
-            FROM events e LEFT JOIN tracks t ON t.track_id = e.track_id
-        ) WHERE item_id IS NOT NULL {"".join(" AND " + w for w in where_ev)}
-    """
-    pc_item = {
-        "track": "p.track_id",
-        "artist": "COALESCE(p.artist_id, t.artist_id)",
-        "album": "t.album_id",
-    }[level]
-    pc_sql = f"""
-        SELECT * FROM (
-            SELECT p.user_id, {pc_item} AS item_id, p.plays,
-                   p.plays * {estimated_minutes(None, "t.duration_ms")} AS minutes,
-                   p.source AS src
-            FROM playcounts p LEFT JOIN tracks t ON t.track_id = p.track_id
-        ) WHERE item_id IS NOT NULL {"".join(" AND " + w for w in where_pc)}
-    """
-    likes_sql = f"""
-        SELECT * FROM (
-            SELECT l.user_id, l.{level}_id AS item_id, l.liked_at AS ts, l.source AS src
-            FROM ({liked_items_sql()}) l
-        ) WHERE item_id IS NOT NULL {"".join(" AND " + w for w in where_lk)}
-    """
-    sql = f"""
-        WITH ev AS ({events_sql}), pc AS ({pc_sql}), lk AS ({likes_sql}),
-        parts AS (
-            SELECT user_id, item_id,
-                   count(*) AS plays, count(*) FILTER (WHERE skipped) AS skips,
-                   sum(minutes) AS minutes,
-                   sum(minutes) FILTER (WHERE skipped) AS skip_minutes,
-                   0 AS liked, max(ts) AS ts
-            FROM ev GROUP BY user_id, item_id
-            UNION ALL
-            SELECT user_id, item_id, sum(plays), 0, sum(minutes), 0, 0, NULL
-            FROM pc GROUP BY user_id, item_id
-            UNION ALL
-            SELECT user_id, item_id, 0, 0, 0, 0, 1, max(ts)
-            FROM lk GROUP BY user_id, item_id
-        )
-        SELECT user_id, CAST(item_id AS BIGINT) AS item_id,
-               sum(plays)::DOUBLE AS plays, sum(skips)::DOUBLE AS skips,
-               sum(minutes)::DOUBLE AS minutes,
-               COALESCE(sum(skip_minutes), 0)::DOUBLE AS skip_minutes,
-               max(liked) AS liked, max(ts) AS ts
-        FROM parts GROUP BY user_id, item_id
-    """
+    sql, params = interactions_sql(
+        level, source=source, users=users, date_from=date_from, date_to=date_to
+    )
     raw = store.con.execute(sql, params).df()
     if raw.empty:
         raise DataError(
@@ -607,9 +734,14 @@ class InteractionDataset:
 
     @classmethod
     def from_store(cls, store: Store, *, level: str = "track", **kwargs: Any) -> InteractionDataset:
-        """Shortcut: :func:`build_interactions` then :meth:`from_interactions`."""
-        frame = build_interactions(store, level=level, **kwargs)
-        return cls.from_interactions(frame, item_level=level)
+        """The store's interactions as a dataset: what :func:`build_interactions` then
+        :meth:`from_interactions` give, built at scale by
+        :func:`encore.data.matrix.build_dataset` (grouped by integer user keys; its
+        ``interactions`` frame has ``user_id`` categorical). ``kwargs`` are
+        ``build_dataset``'s."""
+        from encore.data.matrix import build_dataset
+
+        return build_dataset(store, level=level, **kwargs)
 
     # ------------------------------------------------------------------ access
     @property

@@ -143,15 +143,19 @@ def fit_model(
         if data is not None:
             raise ConfigError(f"{name} learns from the whole store; --data does not apply")
         return ForYou.from_store(store, show_progress=show_progress, **(params or {}))
-    from encore.data.dataset import InteractionDataset, build_interactions
+    from encore.data.matrix import build_dataset
     from encore.evaluation.runner import select_data
     from encore.recommenders.registry import get_model
 
     sel = select_data(store, data)
-    frame = build_interactions(
-        store, level=level, weighting=weighting, source=sel.sources, users=sel.users
+    ds = build_dataset(  # grouped by integer user keys: the matrix at scale
+        store,
+        level=level,
+        weighting=weighting,
+        source=sel.sources,
+        users=sel.users,
+        show_progress=show_progress,
     )
-    ds = InteractionDataset.from_interactions(frame, item_level=level)
     model = get_model(name, **(params or {}))
     if isinstance(model, SequenceRecommender):  # per-event input, in time order
         from encore.recommenders.sequence import attach_events, load_events
