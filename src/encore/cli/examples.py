@@ -181,7 +181,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "segments map": (
         ("encore segments map --out segments.html", "the interactive map"),
-        ("encore segments map --method umap --out segments.png", "a UMAP map, as PNG"),
+        ("encore segments map --method tsne --out segments.png", "a t-SNE map, as PNG"),
     ),
     # --- service ------------------------------------------------------------------
     "serve": (
