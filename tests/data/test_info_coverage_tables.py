@@ -71,3 +71,23 @@ def test_json_keeps_the_shares(small_db: Path) -> None:
     assert cover["(all)"]["plays"] == 300
     assert cover["(all)"]["minutes_observed"] == pytest.approx(0.5)
     assert set(cover["(all)"]) >= {"genre_observed", "genre_observed_catalogue", "minutes_missing"}
+
+
+def test_genre_resolve_shows_the_same_tables(small_db: Path, tmp_path: Path) -> None:
+    """`encore genre resolve` ends with the same coverage, in the same two tables."""
+    import shutil
+
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(small_db, db)
+    result = runner.invoke(
+        app, ["genre", "resolve", "--no-predict", "--db", str(db)], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    for title in ("Genre of plays, %", "Minutes of plays, %"):
+        table = _section(result.stdout, title)
+        assert all(len(line) <= 80 for line in table)
+        assert not any("…" in line for line in table), "\n".join(table)
+    # resolve estimates the minutes of every play without ms_played (t1's from its duration,
+    # t2's without one by rule): half the plays, none missing
+    row = next(line for line in _section(result.stdout, "Minutes of plays, %") if "(all)" in line)
+    assert [c.strip() for c in row.split("│")[3:6]] == ["50", "50", "0"]

@@ -305,6 +305,35 @@ def plan_all(root: Path) -> list[tuple[Any, Path]]:
     return jobs
 
 
+def emit_play_coverage(rows: list[dict[str, Any]], *, suffix: str = "") -> None:
+    """Play coverage as two narrow tables in %: genre (observed, of which catalogue,
+    predicted, unknown) and minutes (observed, estimated, missing).
+
+    One table of nine share columns cut its numbers on an 80-column terminal ('513,7…',
+    '0.35…') and two headers to the same 'genre_obse…'; ``--format json`` keeps the shares.
+    """
+    cover = pd.DataFrame(rows)
+    if cover.empty:
+        return
+    pct = (100 * cover.drop(columns=["source", "plays"])).round(1)
+    genre = ["observed", "observed_catalogue", "predicted", "unknown"]
+    emit(
+        pd.concat([cover[["source", "plays"]], pct[[f"genre_{c}" for c in genre]]], axis=1)
+        .rename(columns={f"genre_{c}": c for c in genre})
+        .rename(columns={"observed_catalogue": "catalogue"}),
+        OutputFormat.table,
+        title="Genre of plays, % (catalogue: the part of observed from the catalogue)" + suffix,
+    )
+    minutes = ["observed", "estimated", "missing"]
+    emit(
+        pd.concat(
+            [cover[["source", "plays"]], pct[[f"minutes_{c}" for c in minutes]]], axis=1
+        ).rename(columns={f"minutes_{c}": c for c in minutes}),
+        OutputFormat.table,
+        title="Minutes of plays, %" + suffix,
+    )
+
+
 def info_cmd(
     ctx: typer.Context, db: DbOpt = None, fmt: FormatOpt = None, verbose: VerboseOpt = 0
 ) -> None:
@@ -330,29 +359,8 @@ def info_cmd(
         title="Genre coverage (share of plays with a known genre)",
     )
     emit(pd.DataFrame(info["matching"]), st.fmt, title="Catalogue matching across sources")
-    # two narrow tables in % (one wide table of shares cut its numbers at 80 columns:
-    # '513,7…'; its headers 'genre_obse…' twice): --format json keeps the shares
-    cover = pd.DataFrame(info["play_coverage"])
-    if not cover.empty:
-        pct = (100 * cover.drop(columns=["source", "plays"])).round(1)
-        resolve = "" if info["resolution"] else " · run `encore genre resolve` to fill them"
-        genre = ["observed", "observed_catalogue", "predicted", "unknown"]
-        emit(
-            pd.concat([cover[["source", "plays"]], pct[[f"genre_{c}" for c in genre]]], axis=1)
-            .rename(columns={f"genre_{c}": c for c in genre})
-            .rename(columns={"observed_catalogue": "catalogue"}),
-            st.fmt,
-            title="Genre of plays, % (catalogue: the part of observed from the catalogue)"
-            + resolve,
-        )
-        minutes = ["observed", "estimated", "missing"]
-        emit(
-            pd.concat(
-                [cover[["source", "plays"]], pct[[f"minutes_{c}" for c in minutes]]], axis=1
-            ).rename(columns={f"minutes_{c}": c for c in minutes}),
-            st.fmt,
-            title="Minutes of plays, %" + resolve,
-        )
+    resolve = "" if info["resolution"] else " · run `encore genre resolve` to fill them"
+    emit_play_coverage(info["play_coverage"], suffix=resolve)
     attrs = info["attribute_coverage"]
     shares = pd.DataFrame(attrs["rows"])
     for kind in ("observed", "derived", "unknown"):

@@ -374,4 +374,6 @@ def resolve_cmd(
                 title=f"Minute estimates on {err['plays']:,} full Spotify plays, own length "
                 f"hidden: median abs. error {err['median_abs_error_min']} min",
             )
-        emit(pd.DataFrame(cov["by_source"]), st.fmt, title="Coverage of plays (shares)")
+        from encore.data.cli import emit_play_coverage
+
+        emit_play_coverage(cov["by_source"])  # in %, two tables that fit 80 columns
