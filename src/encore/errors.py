@@ -67,7 +67,18 @@ class DataError(EncoreError):
 class SchemaError(EncoreError):
     """The store's schema is missing, newer than this Encore, or damaged."""
 
-    exit_code = 70
+    exit_code = 70  # EX_SOFTWARE
+
+
+class StoreNotFoundError(SchemaError):
+    """The store file a reader was pointed at does not exist.
+
+    Exit 66 (EX_NOINPUT, "an input file did not exist"), not SchemaError's 70, so a script
+    can tell a wrong ``--db`` from a damaged store or a crash. A subclass of
+    :class:`SchemaError`: code that catches "no usable store" (the HTTP API's 503) still does.
+    """
+
+    exit_code = 66  # EX_NOINPUT
 
 
 class UnknownIdError(EncoreError, KeyError):
@@ -108,3 +119,13 @@ class MissingDependencyError(EncoreError):
             f"this feature needs the optional package {package!r}",
             hint=f"install it with: pip install 'encore[{extra}]'",
         )
+
+
+class AddressInUseError(EncoreError):
+    """A server's host:port is taken by another process (``encore serve``).
+
+    Exit 75 (EX_TEMPFAIL, "a temporary failure; the user is invited to retry"): the port
+    may be free later, or another one can be given at once.
+    """
+
+    exit_code = 75  # EX_TEMPFAIL

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ import typer
 from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 # the consoles' one home is encore.cli.console; commands may import them from here too
 from encore.cli.console import console, err_console
@@ -61,11 +61,15 @@ VerboseOpt = Annotated[
 ]
 #: Seed of a command's sampling and fitting (where it needs no more words than this).
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
-#: Item level of a recommendation or interaction matrix.
-LevelOpt = Annotated[str, typer.Option("--level", help="Item level: track, artist or album.")]
-#: How interactions become weights (data.dataset.WEIGHTINGS).
+#: Item level of a recommendation or interaction matrix (a Literal: --help lists the choices
+#: and a wrong one is refused with them).
+LevelOpt = Annotated[
+    Literal["track", "artist", "album"], typer.Option("--level", help="Item level.")
+]
+#: How interactions become weights (the same names as data.dataset.WEIGHTINGS, tested).
 WeightingOpt = Annotated[
-    str, typer.Option("--weighting", help="binary, plays, log1p, minutes, bm25 or tfidf.")
+    Literal["binary", "plays", "log1p", "minutes", "bm25", "tfidf"],
+    typer.Option("--weighting", help="How plays become weights."),
 ]
 
 
@@ -296,6 +300,31 @@ def _command_name(ctx: Any) -> str:
     return f"{path} {sub}" if sub else path
 
 
+_typer_display_type = TyperOption.display_type_rich
+
+
+def _display_type(self: TyperOption, ctx: Any) -> str | None:
+    """The value column of an option in ``--help``: none for a flag (``--explain``,
+    ``--no-explain``, ``-v``, ``--help`` take no value; Typer's own shows ``<bool>`` and
+    ``<int>``, which read as if they did); Typer's otherwise (``<table|csv|json>`` for
+    choices, ``<int>``, ``<path>``)."""
+    if self.is_flag or self.count:
+        return None
+    return _typer_display_type(self, ctx)
+
+
+TyperOption.display_type_rich = _display_type  # type: ignore[method-assign]
+
+
+def _tidy_usage_error(exc: BaseException) -> None:
+    """Drop the ``Value error, `` prefix Pydantic's validation gives a bad value's message
+    (Typer checks values with it): ``--format yaml`` reads "Invalid value for '--format' /
+    '-f': 'yaml' is not one of 'table', 'csv', 'json'."."""
+    message = getattr(exc, "message", None)
+    if isinstance(message, str) and message.startswith("Value error, "):
+        exc.message = message.removeprefix("Value error, ")  # type: ignore[attr-defined]
+
+
 class EncoreGroup(TyperGroup):
     """The CLI's error edge: every failure becomes one message and a documented exit code.
 
@@ -305,6 +334,13 @@ class EncoreGroup(TyperGroup):
     - anything else is a bug: one line naming the command and asking for a report, exit 70;
       the traceback only with ``-v``.
     """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as exc:
+            _tidy_usage_error(exc)  # this group's own options (``encore --format yaml info``)
+            raise
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -335,6 +371,7 @@ class EncoreGroup(TyperGroup):
             raise typer.Exit(EXIT_IO) from exc
         except Exception as exc:
             if _is_cli_flow(exc):
+                _tidy_usage_error(exc)  # a command's options (``encore info --format yaml``)
                 raise  # usage errors, --help, typer.Exit: the CLI parser reports them itself
             missing = _missing_table(exc)
             if missing is not None:

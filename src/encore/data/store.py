@@ -20,7 +20,7 @@ import pandas as pd
 from encore.config import default_db_path, duckdb_config
 from encore.data import genres as genre_vocab
 from encore.data.schema import CATALOGUE_TABLES, INGEST_TABLES, LATEST_VERSION, MIGRATIONS
-from encore.errors import SchemaError
+from encore.errors import SchemaError, StoreNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,8 @@ class Store:
 
     Raises
     ------
+    StoreNotFoundError
+        ``read_only`` and the file does not exist (exit 66).
     SchemaError
         The file's schema is newer than this version of Encore knows.
     """
@@ -105,7 +107,7 @@ class Store:
     def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
         self.path = str(default_db_path() if path is None else path)
         if read_only and self.path != ":memory:" and not Path(self.path).exists():
-            raise SchemaError(
+            raise StoreNotFoundError(
                 f"no Encore store at {self.path}",
                 hint="build one with `encore ingest --all ../shared/data` or pass --db",
             )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -89,10 +89,10 @@ def recommend_cmd(
         ),
     ] = None,
     mood: Annotated[
-        str | None,
+        Literal["happy", "angry", "sad", "calm"] | None,
         typer.Option(
             "--mood",
-            help="Only tracks of this mood: happy, angry, sad or calm (needs `encore moods compute`).",
+            help="Only tracks of this mood (needs `encore moods compute`).",
         ),
     ] = None,
     all_users: Annotated[

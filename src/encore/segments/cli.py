@@ -224,11 +224,13 @@ def assign_cmd(
 ) -> None:
     """Assign users to a segment from their data, without refitting (and place them on the map)."""
     from encore.data.store import Store
+    from encore.data.users import resolve_user
     from encore.segments.model import SegmentModel, store_assignments
 
-    model = SegmentModel.load(_dir(st.db, name, model_dir))
     with Store(st.db, read_only=not save) as store:
-        out = model.assign(store, user)
+        users = [resolve_user(store, u) for u in user]  # a typo names the closest ids
+        model = SegmentModel.load(_dir(st.db, name, model_dir))
+        out = model.assign(store, users)
         if save:
             store_assignments(store, model, out, replace=False)
     emit(out, st.fmt, title="Assigned segments")

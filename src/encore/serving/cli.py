@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from typing import Annotated
 
 import pandas as pd
@@ -67,7 +69,12 @@ def serve_cmd(
         ),
     ] = None,
 ) -> None:
-    """Serve the HTTP API and the dashboard (http://HOST:PORT/dashboard) over the store."""
+    """Serve the HTTP API and the dashboard (http://HOST:PORT/dashboard) over the store.
+
+    The address is taken before anything is announced: a port another process holds is
+    refused with exit 75 (EX_TEMPFAIL: free it, or choose another with --port), a host that
+    is not this machine's with exit 64.
+    """
     from encore.errors import MissingDependencyError
 
     try:
@@ -89,17 +96,83 @@ def serve_cmd(
         compute_threads=compute_threads,
         refresh_answers=refresh_answers,
     )
-    app = create_app(settings)
-    err_console.print(
-        f"Encore serving {st.db} on http://{host}:{port} (dashboard /dashboard, API docs /docs)"
-    )
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="warning" if st.verbose == 0 else "info",
-        access_log=st.verbose > 0,
-    )
+    # bound here, before anything is announced; uvicorn serves on this very socket (no race)
+    sock = _bind(host, port)
+    try:
+        app = create_app(settings)
+        err_console.print(
+            f"Encore serving {st.db} on http://{_authority(host, port)} "
+            "(dashboard /dashboard, API docs /docs)"
+        )
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning" if st.verbose == 0 else "info",
+            access_log=st.verbose > 0,
+        )
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def _authority(host: str, port: int) -> str:
+    """``host:port`` as a URL writes it (an IPv6 address in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or a clear error when it cannot be had.
+
+    Raises
+    ------
+    AddressInUseError
+        Another process listens there (exit 75, EX_TEMPFAIL).
+    ConfigError
+        ``host`` is no address of this machine or cannot be resolved, or the port needs
+        privileges (exit 64).
+    """
+    from encore.errors import AddressInUseError, ConfigError
+
+    where = _authority(host, port)
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ConfigError(
+            f"cannot listen on {where}: the host {host!r} cannot be resolved ({exc.strerror})",
+            hint="give an address of this machine with --host (e.g. 127.0.0.1 or 0.0.0.0)",
+        ) from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise AddressInUseError(
+                f"cannot listen on {where}: the address is already in use "
+                "(another server, or an earlier `encore serve`, is listening there)",
+                hint=f"choose another port with --port (e.g. --port {_next(port)}), "
+                "or stop the process that holds it",
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise ConfigError(
+                f"cannot listen on {where}: permission denied (ports below 1024 need privileges)",
+                hint="choose a port from 1024 up with --port (e.g. --port 8000)",
+            ) from None
+        raise ConfigError(
+            f"cannot listen on {where}: {exc.strerror or exc}",
+            hint="give an address of this machine with --host (e.g. 127.0.0.1 or 0.0.0.0)",
+        ) from None
+    return sock
+
+
+def _next(port: int) -> int:
+    """A port to suggest instead of ``port``."""
+    return port + 1 if port < 65535 else 8000
 
 
 @keys_app.command("create")

@@ -34,6 +34,25 @@ from encore.data.sources._toolkit import (
 )
 from encore.errors import DataError
 
+#: A value that looks like an ISO 8601 date (or a timestamp starting with one).
+_ISO_DATE_SHAPE = r"\d{4}-\d\d-\d\d([T ].*)?"
+
+
+def _real_date(col: str) -> Check:
+    """When given and ISO 8601 in shape (``2024-02-30``, ``2023-13-01T10:00:00Z``), the date
+    must exist in the calendar: said so before :func:`is_ts`'s "not an ISO 8601 timestamp",
+    which would read as if the format were wrong."""
+    x = txt(col)
+    shaped = f"regexp_full_match({x}, {sql_str(_ISO_DATE_SHAPE)})"
+    day = f"TRY_CAST(substr({x}, 1, 10) AS DATE)"
+    return Check(
+        f"{x} IS NOT NULL AND {shaped} AND {day} IS NULL AND {ts_expr(col)} IS NULL",
+        col,
+        "not a real date: ISO 8601 in shape, but no such day in the calendar "
+        "(month 01-12, day within the month)",
+    )
+
+
 # ------------------------------------------------------------------ the generic format
 #: Columns of each file: name -> required (the column must be present and non-empty).
 GENERIC_COLUMNS: dict[str, dict[str, bool]] = {
@@ -176,6 +195,7 @@ class GenericLoader(Loader):
             "users",
             [
                 required("user_id"),
+                _real_date("registered_at"),
                 is_ts("registered_at"),
                 is_int("age", 0, 150),
                 Check(
@@ -255,6 +275,7 @@ class GenericLoader(Loader):
             required("user_id"),
             required("track_id"),
             required("ts"),
+            _real_date("ts"),
             is_ts("ts"),
             Check(
                 bounds.ts_out_of_bounds_sql(ts_expr("ts")),
@@ -294,6 +315,7 @@ class GenericLoader(Loader):
             required("user_id"),
             required("entity_type"),
             required("entity_id"),
+            _real_date("liked_at"),
             is_ts("liked_at"),
             Check(
                 f"{txt('entity_type')} IS NOT NULL AND {et} NOT IN ('track', 'artist', 'album')",
