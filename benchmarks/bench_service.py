@@ -200,7 +200,23 @@ def main() -> int:
     ap.add_argument("--max-requests", type=int, default=2000, help="most requests per phase")
     ap.add_argument("--clients", default="1,16,64")
     ap.add_argument("--write", action="store_true", help="append the section to docs/benchmarks.md")
+    ap.add_argument(
+        "--latency",
+        action="store_true",
+        help="single-request latencies (start-up, unknown-user 404, a user's segment, one "
+        "event) of this tree against --base-src instead of the load phases",
+    )
+    ap.add_argument(
+        "--base-src",
+        type=Path,
+        default=None,
+        help="with --latency: the src/ folder of the code to compare with (e.g. `git archive "
+        "HEAD src | tar -x -C /tmp/base`), run as the 'before' service",
+    )
+    ap.add_argument("--rounds", type=int, default=2, help="with --latency: rounds per service")
     args = ap.parse_args()
+    if args.latency:
+        return latency(args)
 
     from encore.data.store import Store
     from encore.recommenders.recommend import model_file, models_dir
@@ -330,16 +346,156 @@ def measured(url: str, pid: int, name: str, work: Any) -> tuple[str, dict[str, f
     return name, {**row, "hits": after[0] - hits, "misses": after[1] - misses, "cpu_ms": per}
 
 
+LATENCY_SECTION = "## The HTTP service: single-request latencies"
+
+
+def latency(args: argparse.Namespace) -> int:
+    """Start-up, unknown-user 404s, a user's segment and one-event writes, one request at a
+    time, on a copy of the store (with its saved models and segment models), for this tree
+    and for ``--base-src`` (before), alternating services round by round."""
+    from encore.data.store import Store
+    from encore.recommenders.recommend import models_dir
+    from encore.segments.model import model_dir
+    from encore.serving.auth import create_key
+
+    tmp = Path(tempfile.mkdtemp(prefix="encore-bench-latency-"))
+    db = tmp / "store.duckdb"
+    try:
+        shutil.copy(args.db, db)
+        shutil.copytree(models_dir(args.db), models_dir(db))
+        shutil.copytree(model_dir(args.db).parent, model_dir(db).parent)
+        with Store(db, read_only=True) as store:
+            heavy = [
+                u
+                for (u,) in store.execute(
+                    "SELECT user_id FROM events GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 40"
+                ).fetchall()
+            ]
+            track = int(store.scalar("SELECT min(track_id) FROM tracks WHERE title IS NOT NULL"))
+            events = int(store.scalar("SELECT count(*) FROM events"))
+            users = int(store.scalar("SELECT count(*) FROM users"))
+        key = create_key(db, "bench")[1]
+        sides = [("after (this tree)", ROOT / "src")]
+        if args.base_src is not None:
+            sides.insert(0, ("before (--base-src)", args.base_src.resolve()))
+        results: dict[str, list[dict[str, float]]] = {name: [] for name, _ in sides}
+        load_before = os.getloadavg()[0]
+        n = 0
+        for _ in range(args.rounds):
+            for name, src in sides:
+                # each round's service asks new listeners: every segment is a first answer
+                listeners = heavy[n * 5 : n * 5 + 5]
+                one = latency_round(db, src, listeners, key, track, n)
+                n += 1
+                results[name].append(one)
+                print(name, {k: round(v, 1) for k, v in one.items()}, flush=True)
+        load_after = os.getloadavg()[0]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    columns = [
+        ("startup_s", "start-up to first /health (s)"),
+        ("unknown_first", "unknown-user 404, first (ms)"),
+        ("unknown", "unknown-user 404, median of 10 (ms)"),
+        ("segment_first", "first `/users/{id}/segment` (ms)"),
+        ("segment_new", "a new listener's segment, median of 4 (ms)"),
+        ("segment_again", "same listener again, median of 10 (ms)"),
+        ("event_first", "first `POST /events` of 1 event (ms)"),
+        ("event", "`POST /events` of 1 event, median of 10 (ms)"),
+    ]
+    lines = [
+        LATENCY_SECTION,
+        "",
+        f"`benchmarks/bench_service.py --latency --db {args.db.name}"
+        + (" --base-src BASE" if args.base_src else "")
+        + f"`, run {when} on {machine()}; load average {load_before:.2f} before, "
+        f"{load_after:.2f} after. Store: {events:,} events, {users:,} users, for_you and the "
+        "segment model saved beside it. One request at a time over loopback (`encore serve` "
+        "as a separate process, one fresh service per round, the services alternating); "
+        "each round asks the segments of 5 listeners it has not asked before, from the 40 "
+        "with the most events (the costliest to read). Round by round, then the median:",
+        "",
+        "| service | round | " + " | ".join(c for _, c in columns) + " |",
+        "|---|---:|" + "---:|" * len(columns),
+    ]
+    for name, rounds in results.items():
+        for i, row in enumerate(rounds, 1):
+            cells = [f"{row[k]:.2f}" if k == "startup_s" else f"{row[k]:.0f}" for k, _ in columns]
+            lines.append(f"| {name} | {i} | " + " | ".join(cells) + " |")
+    if len(sides) == 2:
+        before, after = (results[name] for name, _ in sides)
+        ratio = []
+        for k, _ in columns:
+            b = statistics.median(r[k] for r in before)
+            a = statistics.median(r[k] for r in after)
+            ratio.append(f"{b / a:.1f}x" if a > 0 else "")
+        lines.append("| before / after (medians) | | " + " | ".join(ratio) + " |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        write_section(text, LATENCY_SECTION)
+    return 0
+
+
+def latency_round(
+    db: Path, src: Path, listeners: list[str], key: str, track: int, round_: int
+) -> dict[str, float]:
+    """One service (code from ``src``): the timings of one round, in ms (start-up in s)."""
+
+    def ms(client: httpx.Client, method: str, path: str, **kw: Any) -> float:
+        t = time.perf_counter()
+        r = client.request(method, path, **kw)
+        took = (time.perf_counter() - t) * 1000
+        if r.status_code >= 500:
+            sys.exit(f"{method} {path}: {r.status_code} {r.text[:300]}")
+        return took
+
+    started = time.perf_counter()
+    with serve(db, env={"PYTHONPATH": str(src)}) as (url, _pid):
+        startup = time.perf_counter() - started
+        with httpx.Client(base_url=url, timeout=120) as c:
+            out: dict[str, float] = {"startup_s": startup}
+            out["unknown_first"] = ms(c, "GET", f"/users/nobody-{round_}-0/segment")
+            out["unknown"] = statistics.median(
+                ms(c, "GET", f"/users/nobody-{round_}-{i}/segment") for i in range(1, 11)
+            )
+            out["segment_first"] = ms(c, "GET", f"/users/{listeners[0]}/segment")
+            out["segment_new"] = statistics.median(
+                ms(c, "GET", f"/users/{u}/segment") for u in listeners[1:]
+            )
+            out["segment_again"] = statistics.median(
+                ms(c, "GET", f"/users/{listeners[-1]}/segment") for _ in range(10)
+            )
+            auth = {"Authorization": f"Bearer {key}"}
+
+            def post(i: int) -> float:
+                event = {
+                    "type": "play",
+                    "user_id": f"bench:latency-{round_}",
+                    "track_id": track,
+                    "ts": f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}",
+                }
+                return ms(c, "POST", "/events", json=event, headers=auth)
+
+            out["event_first"] = post(0)
+            out["event"] = statistics.median(post(i) for i in range(1, 11))
+    return out
+
+
 @contextmanager
-def serve(db: Path, *options: str) -> Iterator[tuple[str, int]]:
-    """``encore serve`` over ``db`` on a free loopback port, until the block ends."""
+def serve(db: Path, *options: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """``encore serve`` over ``db`` on a free loopback port, until the block ends
+    (``env``: variables added to the server's environment, e.g. ``PYTHONPATH``)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     command = [str(ENCORE), "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen(
-        [*command, *options], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [*command, *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     try:
         deadline = time.monotonic() + 180
@@ -364,11 +520,11 @@ def serve(db: Path, *options: str) -> Iterator[tuple[str, int]]:
             server.kill()
 
 
-def write_section(text: str) -> None:
+def write_section(text: str, section: str = SECTION) -> None:
     """Replace (or append) this benchmark's section of docs/benchmarks.md."""
     old = DOC.read_text(encoding="utf-8")
     lines = old.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
+    start = next((i for i, line in enumerate(lines) if line.strip() == section), None)
     if start is None:
         new = old.rstrip("\n") + "\n\n" + text
     else:

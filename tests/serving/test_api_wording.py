@@ -177,7 +177,7 @@ def test_events_and_keys_errors(client: httpx.Client, api_key: str, served_db: P
     auth = {"X-API-Key": api_key}
     bad = {"events": [event, {**event, "track_id": 987654321}]}
     body = _problem(client.post("/events", json=bad, headers=auth), 422, served_db.parent)
-    assert body["errors"][0]["field"] == "events[1].track_id"
+    assert body["errors"][0]["field"] == "body.events.1.track_id"
     for sent in ({**event, "ms_played": -1}, {**event, "extra": 1}, {"events": []}):
         _problem(client.post("/events", json=sent, headers=auth), 422, served_db.parent)
 

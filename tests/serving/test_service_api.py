@@ -176,7 +176,7 @@ def test_rejected_batches_change_nothing(client: httpx.Client, api_key: str, liv
     good = {"type": "play", "user_id": "bad:1", "track_id": 1}
     bad_track = {"events": [good, {**good, "track_id": 987654321}]}
     body = _problem(client.post("/events", json=bad_track, headers=auth), 422)
-    assert body["errors"][0]["field"] == "events[1].track_id"
+    assert body["errors"][0]["field"] == "body.events.1.track_id"
     future = (datetime.now() + timedelta(days=30)).isoformat()
     _problem(client.post("/events", json={**good, "ts": future}, headers=auth), 422)
     _problem(

@@ -540,15 +540,23 @@ def top_genres(features: pd.DataFrame, n: int = 3) -> pd.Series:
     return out
 
 
-def candidate_users(store: Store, namespace: str | None = None) -> list[str]:
+def candidate_users(
+    store: Store, namespace: str | None = None, *, only: Sequence[str] | None = None
+) -> list[str]:
     """Every user id the store knows (profiles, plays, likes, tags), optionally one namespace.
 
-    ``namespace`` ``"hetrec"`` keeps ids starting with ``"hetrec:"``.
+    ``namespace`` ``"hetrec"`` keeps ids starting with ``"hetrec:"``; ``only`` keeps those
+    of the given ids (a lookup of a few users, not a scan of every id).
     """
-    where, params = "", []
+    clauses: list[str] = []
+    params: list[Any] = []
     if namespace:
-        where = "WHERE user_id LIKE ?"
-        params = [namespace.rstrip(":") + ":%"]
+        clauses.append("user_id LIKE ?")
+        params.append(namespace.rstrip(":") + ":%")
+    if only is not None:
+        clauses.append("user_id = ANY(?)")
+        params.append([str(u) for u in only])
+    where = "WHERE " + " AND ".join(clauses) if clauses else ""
     rows = store.execute(
         f"""
         SELECT DISTINCT user_id FROM (

@@ -68,14 +68,40 @@ def embed(z: np.ndarray, *, method: str = "tsne", seed: int = 0, n_jobs: int = 1
     return np.asarray(emb, dtype=float)
 
 
-def place(
-    train_z: np.ndarray, train_xy: np.ndarray, new_z: np.ndarray, *, seed: int = 0, n_jobs: int = 1
-) -> np.ndarray:
-    """Place new prepared rows into an existing t-SNE map without moving the old points."""
+def map_embedding(
+    train_z: np.ndarray, train_xy: np.ndarray, *, seed: int = 0, n_jobs: int = 1
+) -> Any:
+    """The saved map as an openTSNE embedding new rows can be placed into (:func:`place`).
+
+    Building it rebuilds the training rows' neighbour index (the costly part: about half a
+    second for 2,000 listeners); one embedding places any number of rows, so a caller that
+    places many (the service) keeps it.
+    """
     from openTSNE import TSNEEmbedding
 
     aff = _tsne_affinities(train_z, seed, n_jobs)
-    emb = TSNEEmbedding(np.ascontiguousarray(train_xy), aff, n_jobs=n_jobs, random_state=seed)
+    return TSNEEmbedding(np.ascontiguousarray(train_xy), aff, n_jobs=n_jobs, random_state=seed)
+
+
+def place(
+    train_z: np.ndarray,
+    train_xy: np.ndarray,
+    new_z: np.ndarray,
+    *,
+    seed: int = 0,
+    n_jobs: int = 1,
+    embedding: Any = None,
+) -> np.ndarray:
+    """Place new prepared rows into an existing t-SNE map without moving the old points.
+
+    ``embedding`` is :func:`map_embedding` of the same map, built once and kept (same
+    coordinates as building it here; the placement does not change it).
+    """
+    emb = (
+        embedding
+        if embedding is not None
+        else map_embedding(train_z, train_xy, seed=seed, n_jobs=n_jobs)
+    )
     return np.asarray(emb.transform(new_z), dtype=float)
 
 

@@ -64,6 +64,7 @@ class SegmentModel:
     agreement: pd.DataFrame | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    _embedding: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def names(self) -> dict[int, str]:
@@ -215,7 +216,7 @@ class SegmentModel:
         UnknownIdError
             A user has no data in the store.
         """
-        known = set(candidate_users(store))
+        known = set(candidate_users(store, only=users))
         missing = [u for u in users if u not in known]
         if missing:
             raise UnknownIdError("user", missing, hint="ingest the user's events first")
@@ -239,9 +240,24 @@ class SegmentModel:
                 self.xy,
                 self.segmenter.prepare(feats),
                 seed=self.segmenter.seed,
+                embedding=self.map_embedding(),
             )
             out["x"], out["y"] = xy[:, 0], xy[:, 1]
         return out
+
+    def map_embedding(self) -> Any:
+        """The saved t-SNE map as an embedding to place users into, built on first use and
+        kept with this model (a loaded model places every later user without rebuilding
+        the neighbour index); None without a t-SNE map."""
+        if self.map_method != "tsne" or self.xy is None or self.segmenter.train_z is None:
+            return None
+        if self._embedding is None:
+            from encore.segments.mapping import map_embedding
+
+            self._embedding = map_embedding(
+                self.segmenter.train_z, self.xy, seed=self.segmenter.seed
+            )
+        return self._embedding
 
 
 def fit_segments(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +17,8 @@ from encore.serving.auth import KeyRing
 from encore.serving.deps import require_read
 from encore.serving.events import EventWriter
 from encore.serving.state import ServeSettings, ServiceState
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """Recommendations, similar tracks, listening analytics, genre prediction and
 listener segments from an Encore store, and live events (plays, skips, likes) that the next
@@ -51,7 +54,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         app.state.writer = EventWriter(state.store, on_written=state.answers.invalidate)
         app.state.keys = KeyRing(settings.db)
         state.compute = anyio.CapacityLimiter(settings.compute_threads)
-        await anyio.to_thread.run_sync(recommend.warm_up, state)
+        await anyio.to_thread.run_sync(warm_up, app, state)
         try:
             yield
         finally:
@@ -80,6 +83,34 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.include_router(events.router, responses={**documented, **auth})
     app.include_router(dashboard.router)
     return app
+
+
+def warm_up(app: FastAPI, state: ServiceState) -> None:
+    """Load at start-up what requests would otherwise load on first use, and say so: the
+    default recommendation model, every saved segment model (with its map's neighbour
+    index), the API's wording of errors (built from the OpenAPI document) and the store's
+    read cursor of this thread. A saved model that fails to load is said and left to the
+    request that asks for it (which answers with the error)."""
+    import time
+
+    from encore.cli.console import err_console
+    from encore.serving.routers import recommend, segments
+
+    started = time.perf_counter()
+    ready = []
+    recommend.warm_up(state)
+    try:
+        names = segments.warm_up(state)
+        ready += [f"segment model {n}" for n in names]
+    except Exception as exc:  # said, and answered by the request that asks for it
+        log.warning("a saved segment model could not be loaded at start-up: %s", exc)
+    problems.wording_of(app)
+    state.reader()
+    err_console.print(
+        f"loaded at start-up in {time.perf_counter() - started:.1f} s: the default model (if "
+        f"saved){''.join(', ' + r for r in ready)}, the API's error wording",
+        highlight=False,
+    )
 
 
 def openapi_document() -> dict[str, Any]:

@@ -147,13 +147,28 @@ def _closest_shape(errors: list[Any]) -> list[Any]:
     return [{**e, "loc": (e["loc"][0], *e["loc"][2:])} for e in best]
 
 
+def pointer(field: str) -> str | None:
+    """The JSON Pointer (RFC 6901, in RFC 9457's ``#/...`` form) of a field of the request
+    body named as :func:`_clean` names it: ``body.events.1.track_id`` -> ``#/events/1/track_id``;
+    None for a field outside the body (``query.n``)."""
+    parts = field.split(".")
+    if parts[0] != "body":
+        return None
+    escaped = (p.replace("~", "~0").replace("/", "~1") for p in parts[1:])
+    return "#/" + "/".join(escaped) if len(parts) > 1 else "#"
+
+
 def _clean(errors: list[Any]) -> list[dict[str, Any]]:
+    """Each error with its ``field`` (FastAPI's location joined by dots, e.g.
+    ``body.events.0.track_id`` or ``query.n``: the one form of every 422, the catalogue
+    check of events included) and, for the body, its ``pointer`` (``#/events/0/track_id``)."""
     out = []
     for e in _closest_shape(errors):
-        loc = [str(p) for p in e.get("loc", ())]
-        out.append(
-            {"field": ".".join(loc), "message": str(e.get("msg", "")), "type": e.get("type")}
-        )
+        field = ".".join(str(p) for p in e.get("loc", ()))
+        one = {"field": field, "message": str(e.get("msg", "")), "type": e.get("type")}
+        if (where := pointer(field)) is not None:
+            one["pointer"] = where
+        out.append(one)
     return out
 
 
@@ -170,9 +185,10 @@ def install(app: FastAPI) -> None:
         extra: dict[str, Any] = {"hint": say(exc.hint)} if exc.hint else {}
         if isinstance(exc, DataError):
             where = say(exc.file) if exc.file else None
-            extra["errors"] = [
-                {"field": exc.field, "line": exc.line, "file": where, "message": say(exc.reason)}
-            ]
+            one = {"field": exc.field, "line": exc.line, "file": where, "message": say(exc.reason)}
+            if exc.field and (at := pointer(exc.field)) is not None:
+                one["pointer"] = at
+            extra["errors"] = [{k: v for k, v in one.items() if v is not None}]
         detail = say(exc.message) or exc.message
         return problem(status, slug, TITLES.get(slug, "Error"), detail, request, **extra)
 

@@ -26,6 +26,6 @@ async def post_events(
     limit = request.app.state.encore.settings.max_batch
     if len(events) > limit:
         raise ConfigError(f"a batch holds at most {limit:,} events, not {len(events):,}")
-    future = request.app.state.writer.submit(events)
+    future = request.app.state.writer.submit(events, batch=isinstance(body, EventBatch))
     result: EventsWritten = await asyncio.wrap_future(future)
     return result

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+import anyio.to_thread
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from encore.errors import NotFittedError
@@ -70,19 +72,53 @@ def segment_model(state: ServiceState, name: str) -> SegmentModel:
             hint=f"the service answers from saved models only: an operator must run `{fit}` "
             "on the server (the service then loads it without a restart)",
         )
-    return state.cached(
-        ("segments", name), mtime(directory / MODEL_FILE), lambda: SegmentModel.load(directory)
-    )
+    return state.cached(("segments", name), mtime(directory / MODEL_FILE), lambda: _load(directory))
+
+
+def _load(directory: FilePath) -> SegmentModel:
+    """A saved segment model with its map ready to place users into (the neighbour index
+    of the map's listeners is built here once, not at every placement)."""
+    model = SegmentModel.load(directory)
+    model.map_embedding()
+    return model
+
+
+def warm_up(state: ServiceState) -> list[str]:
+    """Load every saved segment model of the store (at start-up: the first
+    ``/users/{id}/segment`` then costs no import, load or index build); their names."""
+    root = model_dir(state.settings.db, "default").parent
+    names = sorted(p.parent.name for p in root.glob(f"*/{MODEL_FILE}")) if root.is_dir() else []
+    for name in names:
+        segment_model(state, name)
+    return names
 
 
 @router.get("/users/{user_id}/segment", response_model=UserSegment)
-def user_segment(
+async def user_segment(
     state: StateDep,
     user_id: Annotated[str, Path(description="the user")],
     name: Name = "default",
-) -> UserSegment:
+) -> Response:
     """The user's segment from their current data, placed on the map when it has one."""
-    from encore.recommenders.recommend import resolve_user
+    # like a recommendation, the answer is a function of the saved model and of the user's
+    # own events: kept in the answer cache until the user's next events
+    # (encore.serving.answers); a miss is computed on a worker thread
+    directory = model_dir(state.settings.db, name)
+    request = ("segment", name, mtime(directory / MODEL_FILE))
+
+    async def compute() -> bytes:
+        answer = await anyio.to_thread.run_sync(
+            lambda: segment_of(state, user_id, name), limiter=state.compute
+        )
+        return answer.model_dump_json().encode()
+
+    body = await state.answers.answer(user_id, request, compute)
+    return Response(body, media_type="application/json")
+
+
+def segment_of(state: ServiceState, user_id: str, name: str) -> UserSegment:
+    """The segment of one user through :meth:`SegmentModel.assign` (the CLI's path)."""
+    from encore.data.users import resolve_user
 
     model = segment_model(state, name)
     store = state.reader()
