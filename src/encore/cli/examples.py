@@ -50,6 +50,10 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "catalogue show": (("encore catalogue show 36335", "one track's attributes and bases"),),
     # --- recommendations and evaluation -------------------------------------------
+    "why": (
+        ("encore why me 36335", "why for_you would (or would not) recommend track 36335"),
+        ('encore why me "Karma Police" -n 20', "by title, against a list of 20"),
+    ),
     "recommend": (
         ("encore recommend me -n 20", "named tracks new to you, with reasons"),
         ("encore recommend me --new-artists-only", "only artists you never played"),

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pandas as pd
 import typer
 
 from encore.cli.common import (
@@ -17,6 +18,7 @@ from encore.cli.common import (
     FormatOpt,
     LevelOpt,
     OutputFormat,
+    State,
     VerboseOpt,
     WeightingOpt,
     console,
@@ -24,13 +26,15 @@ from encore.cli.common import (
     err_console,
     parse_value,
     state,
+    with_state,
 )
 from encore.errors import ConfigError
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``recommend`` and ``train`` to the main app."""
+    """Add ``recommend``, ``why`` and ``train`` to the main app."""
     app.command("recommend")(recommend_cmd)
+    app.command("why")(why_cmd)
     app.command("train")(train_cmd)
 
 
@@ -43,6 +47,63 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
             raise ConfigError(f"--param must look like FIELD=VALUE, not {item!r}")
         params[key.strip()] = parse_value(raw.strip())
     return params
+
+
+@with_state
+def why_cmd(
+    st: State,
+    user: Annotated[str, typer.Argument(help="User id, e.g. lh:user_05 or me.")],
+    track: Annotated[
+        str, typer.Argument(help="Track: an item_id of `encore recommend`, or its exact title.")
+    ],
+    n: Annotated[
+        int, typer.Option("-n", "--n", min=1, help="Length of the list asked about.")
+    ] = 10,
+    model_file: Annotated[
+        Path | None,
+        typer.Option("--model-file", help="Use a for_you model saved with `encore train`."),
+    ] = None,
+) -> None:
+    """Why would this track be recommended to this user (for_you's reason, or why not)?
+
+    The same candidates, ranking and reasons as `encore recommend USER --explain`, for one
+    track: its rank in the list of -n, or, when it is not there, the source that brings it
+    up and where the ranker puts it among the listener's candidates; a song the listener
+    already played (under any source's id), an anonymous track, or one no source brings up
+    is said so.
+    """
+    from encore.data.store import Store
+    from encore.recommenders import recommend as rec
+    from encore.recommenders.for_you import ForYou
+    from encore.recommenders.why import resolve_track, why
+
+    with Store(st.db, read_only=True) as store:
+        rec.resolve_user(store, user)  # before any fitting
+        resolve_track(store, track)
+        with err_console.status("getting for_you ready"):
+            loaded = rec.get_model_for(
+                store, st.db, rec.DEFAULT_TRACK_MODEL, level="track", model_path=model_file
+            )
+        for note in loaded.notes:
+            err_console.print(f"[dim]{note}[/]")
+        if not isinstance(loaded.model, ForYou):
+            raise ConfigError(
+                f"{model_file} is not a for_you model: `encore why` explains for_you's list",
+                hint="give a file saved by `encore train --model for_you`",
+            )
+        answer = why(store, loaded.model, user, track, n)
+    record = answer.as_dict()
+    if st.fmt is OutputFormat.table:  # one answer: read down, not across
+        shown = {
+            k: "" if v is None else f"{v:,}" if isinstance(v, int) else v for k, v in record.items()
+        }
+        emit(
+            pd.DataFrame({"": list(shown), "answer": list(shown.values())}),
+            st.fmt,
+            title=f"Why {answer.track} for {answer.user_id}?",
+        )
+    else:
+        emit(record, st.fmt)
 
 
 def recommend_cmd(
