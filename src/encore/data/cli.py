@@ -161,21 +161,24 @@ def ingest_cmd(
         raise
     rows = []
     for r in results:
-        tables = sorted(set(r.loaded) | set(r.rejected) | set(r.duplicates))
+        tables = sorted(set(r.loaded) | set(r.rejected) | set(r.duplicates) | set(r.updated))
         for t in tables:
+            # loaded: new rows; updated: stored rows changed; already_stored: unchanged
             rows.append(
                 {
                     "source": r.source,
                     "path": r.path,
                     "table": t,
                     "loaded": r.loaded.get(t, 0),
+                    "updated": r.updated.get(t, 0),
                     "rejected": r.rejected.get(t, 0),
                     "already_stored": r.duplicates.get(t, 0),
                 }
             )
     emit(
         pd.DataFrame(
-            rows, columns=["source", "path", "table", "loaded", "rejected", "already_stored"]
+            rows,
+            columns=["source", "path", "table", "loaded", "updated", "rejected", "already_stored"],
         ),
         st.fmt,
         title=f"Ingested into {st.db}",
@@ -183,7 +186,9 @@ def ingest_cmd(
     for note in replaced_notes(results):
         err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     for r in results:
-        if not any(r.loaded.values()) and not r.rejected and not r.duplicates and not r.dropped:
+        if not any(r.loaded.values()) and not (
+            r.rejected or r.duplicates or r.dropped or r.updated
+        ):
             err_console.print(
                 f"{r.source} {r.path}: nothing loaded: no rows of this format in it",
                 highlight=False,

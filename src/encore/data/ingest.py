@@ -218,6 +218,9 @@ class IngestResult:
     users: list[str] = field(default_factory=list)
     #: Rows the loader left out by a documented rule, per reason (:meth:`IngestContext.drop`).
     dropped: dict[str, int] = field(default_factory=dict)
+    #: Stored rows this ingest changed (users given new or corrected attributes), per
+    #: table; the rows it named unchanged are counted in ``duplicates``.
+    updated: dict[str, int] = field(default_factory=dict)
 
 
 def fingerprint(path: Path) -> str:
@@ -338,8 +341,14 @@ def ingest(
         )
         ctx.step(f"{loader.name}: matching and writing")
         duplicates: dict[str, int] = {}
+        updated: dict[str, int] = {}
         loaded = write_staged(
-            store, staged.frames, source=loader.name, ingest_id=ingest_id, duplicates=duplicates
+            store,
+            staged.frames,
+            source=loader.name,
+            ingest_id=ingest_id,
+            duplicates=duplicates,
+            updated=updated,
         )
         seen = len(ctx.rejects)
         batches = iter(staged.batches)
@@ -350,7 +359,12 @@ def ingest(
                 more: dict[str, int] = {}
                 # counts per ingest id: each batch's are the running totals
                 loaded |= write_staged(
-                    store, batch.frames, source=loader.name, ingest_id=ingest_id, duplicates=more
+                    store,
+                    batch.frames,
+                    source=loader.name,
+                    ingest_id=ingest_id,
+                    duplicates=more,
+                    updated=updated,
                 )
                 for table, n in more.items():
                     duplicates[table] = duplicates.get(table, 0) + n
@@ -398,6 +412,7 @@ def ingest(
         replaced,
         users,
         dict(ctx.dropped),
+        updated,
     )
 
 

@@ -173,6 +173,7 @@ def write_staged(
     source: str,
     ingest_id: int,
     duplicates: dict[str, int] | None = None,
+    updated: dict[str, int] | None = None,
 ) -> dict[str, int]:
     """Resolve references and insert the staged frames; runs inside the caller's transaction.
 
@@ -184,6 +185,11 @@ def write_staged(
     says: a row another ingest already wrote to the store is not written again (rows
     repeated inside one export are its own business and kept); ``duplicates`` (when
     given) receives how many rows were left out that way, per table.
+
+    Users are written as :func:`_write_users` says: a user already stored keeps the
+    source (and ingest) that first brought them; ``updated`` (when given) receives how
+    many stored users this call changed, and ``duplicates`` how many it named unchanged.
+    ``users`` in the returned counts is the users this ingest added.
     """
     con = store.con
     names = {t: _stage_table(con, t, f) for t, f in frames.items()}
@@ -191,10 +197,11 @@ def write_staged(
     p = {"src": source, "ing": ingest_id}
 
     def count(table: str) -> int:
-        row = con.execute(
+        # fetched to the end: a result left open blocks the connection's next register
+        rows = con.execute(
             f"SELECT count(*) FROM {table} WHERE ingest_id = $ing", {"ing": ingest_id}
-        ).fetchone()
-        return int(row[0]) if row else 0
+        ).fetchall()
+        return int(rows[0][0]) if rows else 0
 
     # -- artists ------------------------------------------------------------
     artist_sources = [
@@ -326,33 +333,11 @@ def write_staged(
     _add_ref_ids(con, names)
 
     if "users" in names:
-        con.execute(
-            f"""
-            INSERT INTO users (user_id, registered_at, country, country_basis, region, age, gender,
-                               declared_plays, source, ingest_id)
-            SELECT {_clean("user_id")}, registered_at, {_clean("country")},
-                   CASE WHEN {_clean("country")} IS NOT NULL
-                        THEN COALESCE({_clean("country_basis")}, 'profile') END,
-                   NULL, age, {_clean("gender")}, declared_plays, $src, $ing
-            FROM {names["users"]} WHERE {_clean("user_id")} IS NOT NULL
-            ON CONFLICT (user_id) DO UPDATE SET
-                registered_at = COALESCE(excluded.registered_at, users.registered_at),
-                -- a declared country ('profile') is kept over one read from plays, in
-                -- either ingest order; otherwise the newer country wins
-                country = CASE WHEN users.country_basis = 'profile'
-                                    AND excluded.country_basis = 'plays' THEN users.country
-                               ELSE COALESCE(excluded.country, users.country) END,
-                country_basis = CASE WHEN users.country_basis = 'profile'
-                                          AND excluded.country_basis = 'plays' THEN users.country_basis
-                                     ELSE COALESCE(excluded.country_basis, users.country_basis) END,
-                age = COALESCE(excluded.age, users.age),
-                gender = COALESCE(excluded.gender, users.gender),
-                declared_plays = COALESCE(excluded.declared_plays, users.declared_plays),
-                source = excluded.source, ingest_id = excluded.ingest_id
-            """,
-            p,
-        )
-        _fill_regions(con, ingest_id)
+        changed, same = _write_users(con, names["users"], p)
+        if changed and updated is not None:
+            updated["users"] = updated.get("users", 0) + changed
+        if same and duplicates is not None:
+            duplicates["users"] = duplicates.get("users", 0) + same
     # users referenced by facts but not declared get a bare row, so every fact has a user
     user_refs = [
         f"SELECT {_clean('user_id')} AS u FROM {n}"
@@ -667,12 +652,14 @@ def _resolve_artists(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
     """Give every row of ``_aref`` an artist id: ext id, then MBID, then normalised name; else new."""
     _match_external_ids(con, "_aref", "artist", p["src"])
     _execute_all(con, _MATCH_ARTISTS)
-    # Names that normalise to nothing ("!!!") match an existing artist of exactly that name.
+    # A stored artist whose name normalises to nothing ("!!!"), or who was named by their
+    # external id for want of a name (an MSD artist id), matches exactly that name: a
+    # lake of the store names them so, and their name normalises to something else.
     con.execute(
         """
         UPDATE _aref SET artist_id = m.artist_id FROM (
             SELECT name, min(artist_id) AS artist_id FROM artists WHERE name_norm = '' GROUP BY name
-        ) m WHERE _aref.artist_id IS NULL AND _aref.norm = '' AND m.name = _aref.name
+        ) m WHERE _aref.artist_id IS NULL AND m.name = _aref.name
         """
     )
     # New artists: one per MBID, else one per normalised name (else one per external id).
@@ -702,15 +689,17 @@ def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
     """Give every row of ``_tref`` a track id: ext id, MBID, URI, then (artist, title); else new."""
     _match_external_ids(con, "_tref", "track", p["src"])
     _execute_all(con, _MATCH_TRACKS)
-    # Titles that normalise to nothing ("???", "(Radio Edit)") match an existing track of
-    # the same artist with exactly that title, as such artist names do (a second export or
-    # a lake of the store then adds no play twice).
+    # A stored track whose title normalises to nothing ("???", "(Radio Edit)"), or that
+    # was titled by its external id for want of a title (an MSD song id such as
+    # SOAUTVB12AB018AFF0, stored with an empty normalised title), matches a reference of
+    # the same artist with exactly that title, as such artist names do: a second export
+    # or a lake of the store names it so, and that title normalises to something else.
     con.execute(
         """
         UPDATE _tref SET track_id = m.track_id FROM (
             SELECT title, artist_id, min(track_id) AS track_id FROM tracks WHERE title_norm = ''
             GROUP BY ALL
-        ) m WHERE _tref.track_id IS NULL AND _tref.norm = '' AND m.title = _tref.title
+        ) m WHERE _tref.track_id IS NULL AND m.title = _tref.title
           AND m.artist_id IS NOT DISTINCT FROM _tref.artist_id
         """
     )
@@ -744,16 +733,96 @@ def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
     _keep_external_ids(con, "_tref", "track", p["src"])
 
 
-def _fill_regions(con: duckdb.DuckDBPyConnection, ingest_id: int) -> None:
-    """Normalise ``country`` to ISO alpha-2 where possible and derive ``region``."""
+#: How a stored user's attribute (``{old}``) and a staged one (``{new}``) merge: a staged
+#: value fills or replaces the stored one, and a declared country ('profile') is kept over
+#: one read from plays, in either ingest order. One home for the update and for the check
+#: that tells an unchanged user from a changed one.
+_USER_MERGE = {
+    "registered_at": "COALESCE({new}.registered_at, {old}.registered_at)",
+    "country": (
+        "CASE WHEN {old}.country_basis = 'profile' AND {new}.country_basis = 'plays' "
+        "THEN {old}.country ELSE COALESCE({new}.country, {old}.country) END"
+    ),
+    "country_basis": (
+        "CASE WHEN {old}.country_basis = 'profile' AND {new}.country_basis = 'plays' "
+        "THEN {old}.country_basis ELSE COALESCE({new}.country_basis, {old}.country_basis) END"
+    ),
+    "age": "COALESCE({new}.age, {old}.age)",
+    "gender": "COALESCE({new}.gender, {old}.gender)",
+    "declared_plays": "COALESCE({new}.declared_plays, {old}.declared_plays)",
+}
+
+
+def _write_users(con: duckdb.DuckDBPyConnection, staged: str, p: dict[str, Any]) -> tuple[int, int]:
+    """Insert new users and merge staged attributes into stored ones; ``(changed, unchanged)``.
+
+    A stored user keeps the ``source`` and ``ingest_id`` that first brought them (as an
+    artist or a track does): another source, or a lake of this store, only adds or
+    corrects attributes (:data:`_USER_MERGE`). A user whose merged attributes equal the
+    stored ones is not written at all. Countries are mapped to ISO alpha-2 and a region
+    before the comparison, so "United Kingdom" and a stored "GB" are the same; the region
+    of a changed user follows their country.
+    """
     from encore.data.countries import country_table
 
     con.register("_countries", country_table())
-    con.execute(
-        """
-        UPDATE users SET country = c.iso2, region = c.region FROM _countries c
-        WHERE users.ingest_id = ? AND lower(trim(users.country)) = c.key
-        """,
-        [ingest_id],
-    )
-    con.unregister("_countries")
+    try:
+        country = _clean("s.country")
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _usr AS
+            SELECT {_clean("s.user_id")} AS user_id, s.registered_at,
+                   COALESCE(c.iso2, {country}) AS country,
+                   CASE WHEN {country} IS NOT NULL
+                        THEN COALESCE({_clean("s.country_basis")}, 'profile') END AS country_basis,
+                   c.region, s.age, {_clean("s.gender")} AS gender, s.declared_plays
+            FROM {staged} s LEFT JOIN _countries c ON c.key = lower({country})
+            WHERE {_clean("s.user_id")} IS NOT NULL
+            """
+        )
+        same = " AND ".join(
+            f"({merge.format(new='n', old='u')}) IS NOT DISTINCT FROM u.{col}"
+            for col, merge in _USER_MERGE.items()
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _usr_state AS
+            SELECT n.user_id, bool_and(u.user_id IS NOT NULL AND {same}) AS same,
+                   bool_or(u.user_id IS NULL) AS new
+            FROM _usr n LEFT JOIN users u ON u.user_id = n.user_id GROUP BY n.user_id
+            """
+        )
+        ((changed, unchanged),) = con.execute(
+            "SELECT count(*) FILTER (WHERE NOT new AND NOT same), count(*) FILTER (WHERE same) "
+            "FROM _usr_state"
+        ).fetchall()
+        cols = ", ".join(_USER_MERGE)
+        sets = ",\n".join(
+            f"{col} = {merge.format(new='excluded', old='users')}"
+            for col, merge in _USER_MERGE.items()
+        )
+        con.execute(
+            f"""
+            INSERT INTO users (user_id, {cols}, region, source, ingest_id)
+            SELECT user_id, {cols}, region, $src, $ing FROM _usr
+            WHERE user_id IN (SELECT user_id FROM _usr_state WHERE NOT same)
+            ON CONFLICT (user_id) DO UPDATE SET {sets}
+            """,
+            p,
+        )
+        # the region of a changed user follows their (merged) country
+        con.execute(
+            """
+            UPDATE users SET region = c.region FROM (
+                SELECT s.user_id, any_value(k.region) AS region
+                FROM _usr_state s JOIN users u ON u.user_id = s.user_id
+                LEFT JOIN _countries k ON k.key = lower(trim(u.country))
+                WHERE NOT s.same AND NOT s.new GROUP BY s.user_id
+            ) c WHERE users.user_id = c.user_id
+            """
+        )
+    finally:
+        con.unregister("_countries")
+        con.execute("DROP TABLE IF EXISTS _usr")
+        con.execute("DROP TABLE IF EXISTS _usr_state")
+    return changed, unchanged

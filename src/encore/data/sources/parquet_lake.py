@@ -9,14 +9,18 @@ The lake's manifest is checked first (format, versions, every listed file presen
   row is reported with its file, row (1-based, within that file) and field; with
   ``--on-error skip`` it goes to the rejects table and the rest is loaded.
 - **catalogue**: artists, albums, tracks (with their MusicBrainz ids, Spotify URIs,
-  durations, raw genres, languages, years), artist and track tags, users. An artist
+  durations, raw genres, languages, years), artist and track tags, users (with where
+  their country came from). An artist
   with a coarse genre but no tag keeps the genre as a catalogue genre entry (a tag with
   no tagger), from which the store derives it again.
 
 References are staged as external ids of this source (the lake's own ``track_id`` /
 ``artist_id``) plus names and MusicBrainz ids, so the writer matches them against the
 store's catalogue like any loader's, and a second ingest of the same lake adds nothing.
-Rows keep their time, duration and skip flag; their ``source`` becomes ``parquet``.
+Rows keep their time, duration and skip flag; new rows get the source ``parquet``, while
+a user, artist, album or track already stored keeps the source that first brought it: a
+lake ingested back into the store it came from changes no user, adds no catalogue row,
+tag or play, and its summary counts the users as already stored.
 Likes, play counts and derived tables (segments, genre resolution) are not part of a
 lake's events: recompute the derived ones after the ingest.
 
@@ -192,10 +196,17 @@ class ParquetLakeLoader(Loader):
             ),
         )
         if (users := src("users")) is not None:
+            # where a country came from (a profile, or read from plays) travels with it; a
+            # lake of a store older than that column says nothing (a profile country)
+            basis = (
+                "country_basis"
+                if "country_basis" in (tables["users"].get("columns") or {})
+                else "NULL AS country_basis"
+            )
             staged.add(
                 "users",
                 con.sql(
-                    f"""SELECT user_id, registered_at, country, age, gender, declared_plays
+                    f"""SELECT user_id, registered_at, country, {basis}, age, gender, declared_plays
                         FROM {users} ORDER BY user_id"""
                 ),
             )
