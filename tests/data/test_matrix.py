@@ -289,3 +289,20 @@ def test_duckdb_memory_is_reset(scratch: Store, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("ENCORE_DUCKDB_MEMORY", "1GB")  # the store's limit: left alone
     assert build_dataset(scratch).nnz == 2
     assert limit() == before
+
+
+def test_one_snapshot_own_or_callers(scratch: Store) -> None:
+    """The build reads in a transaction of its own, ended after; a transaction open on
+    the store's connection is left alone, still usable."""
+    _fill(scratch, [(0, 1, 0, False), (1, 2, 3, False)], [4])
+    alone = build_dataset(scratch, level="artist")
+    scratch.con.execute("BEGIN TRANSACTION")  # fails if the build left one open
+    try:
+        inside = build_dataset(scratch, level="artist")
+        scratch.con.execute("SELECT 1").fetchall()  # still usable, still open
+    finally:
+        scratch.con.execute("ROLLBACK")
+    assert alone.user_map == inside.user_map and alone.item_map == inside.item_map
+    assert (alone.matrix != inside.matrix).nnz == 0
+    pd.testing.assert_frame_equal(alone.interactions, inside.interactions)
+    assert "hetrec:9" not in alone.user_map and _USERS[4] in alone.user_map

@@ -68,17 +68,38 @@ KEY_MODES: tuple[str, ...] = ("events", "joined")
 GROUPING_MEMORY_BYTES = 2 * 2**30
 
 
-def _fetch(store: Store, sql: str, params: dict[str, Any]) -> Any:
+@contextmanager
+def _snapshot(store: Store) -> Iterator[Any]:
+    """A connection for the build's queries (the pairs, then the users' ids) that reads
+    one snapshot: a cursor of the store's database in a read transaction of its own,
+    rolled back after (it writes nothing).
+
+    The keys of users with only play counts or likes, and every key of a store whose
+    events lack them, are numbered per query: a write between the two queries must not
+    shift them. The caller's connection, and a transaction open on it, are left alone.
+    """
+    con = store.con.cursor()
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        finally:
+            con.execute("ROLLBACK")
+    finally:
+        con.close()
+
+
+def _fetch(con: Any, sql: str, params: dict[str, Any]) -> Any:
     """The query's result as an Arrow table, DuckDB's memory bounded while it runs.
 
     Unless ``ENCORE_DUCKDB_MEMORY`` sets the store's limit, the limit is lowered to
     :data:`GROUPING_MEMORY_BYTES` for this query and reset after; if DuckDB cannot spill
     there (a store on read-only media has no writable ``<store>.tmp``), the query runs
-    again at the store's own limit.
+    again at the store's own limit, in a new snapshot (the failed query ends the
+    transaction of ``con``, the build's own, :func:`_snapshot`).
     """
     import duckdb
 
-    con = store.con
     if os.environ.get("ENCORE_DUCKDB_MEMORY", "").strip():
         return con.sql(sql, params=params).to_arrow_table()
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -88,6 +109,8 @@ def _fetch(store: Store, sql: str, params: dict[str, Any]) -> Any:
         return con.sql(sql, params=params).to_arrow_table()
     except (duckdb.OutOfMemoryException, duckdb.IOException) as exc:
         log.warning("the matrix's grouping could not spill at %d MB (%s); retrying", limit, exc)
+        con.execute("ROLLBACK")
+        con.execute("BEGIN TRANSACTION")
     finally:
         con.execute("RESET memory_limit")
     return con.sql(sql, params=params).to_arrow_table()
@@ -238,9 +261,9 @@ def build_dataset(
         FROM (WITH _uk AS ({uk}) {body})
     """
     params["skip_weight"] = float(skip_weight)
-    with _stages(show_progress) as stage:
+    with _snapshot(store) as con, _stages(show_progress) as stage:
         stage("grouping by user key and item (DuckDB)")
-        table = _fetch(store, sql, params)
+        table = _fetch(con, sql, params)
         n = table.num_rows
         if n == 0:
             raise DataError(
@@ -283,7 +306,7 @@ def build_dataset(
             )
 
         stage(f"mapping {len(w):,} pairs to rows and columns")
-        user_map, rows = _user_rows(store, uk, uk_col)
+        user_map, rows = _user_rows(con, uk, uk_col)
         del uk_col
         item_ids = np.sort(pd.unique(item))
         cols = np.searchsorted(item_ids, item).astype(np.int32)
@@ -362,13 +385,13 @@ def _column(table: Any, name: str, dtype: Any, *, fill: Any = None) -> np.ndarra
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
-def _user_rows(store: Store, uk_sql: str, keys: np.ndarray) -> tuple[IdMap, np.ndarray]:
+def _user_rows(con: Any, uk_sql: str, keys: np.ndarray) -> tuple[IdMap, np.ndarray]:
     """The user map (ids in sorted order, as :class:`IdMap` sorts them) and each pair's row.
 
     Only the users' ids are fetched (one per key used), never one per pair.
     """
     used = np.flatnonzero(np.bincount(keys))
-    got = store.con.sql(f"SELECT user_key, user_id FROM ({uk_sql})").to_arrow_table()
+    got = con.sql(f"SELECT user_key, user_id FROM ({uk_sql})").to_arrow_table()
     all_keys = _column(got, "user_key", np.int64)
     ids = np.asarray(got.column("user_id").to_pylist(), dtype=str)
     del got
