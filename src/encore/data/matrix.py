@@ -26,9 +26,10 @@ holding a string user id per (user, item) pair:
    ``user_id`` is categorical (a code per pair over the users' ids), not a string per
    pair; it compares and converts like the ids themselves.
 
-At 10 M synthetic events this takes about a third of the memory of the frame path (see
-``docs/scaling.md`` and ``benchmarks/bench_scaling.py``, steps ``matrix`` and
-``matrix_frame``).
+On synthetic events it peaks at 0.67x the frame path's memory at 10 M events (1.4 against
+2.0 GB), 0.35x at 30 M (2.1 against 6.1 GB) and 6.0 GB at 100 M, where the frame path ran
+out at 18.8 GB (``docs/scaling.md``; ``benchmarks/bench_scaling.py``, steps ``matrix``
+and ``matrix_frame``).
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ log = logging.getLogger(__name__)
 KEY_MODES: tuple[str, ...] = ("events", "joined")
 #: DuckDB's memory for the grouping when ``ENCORE_DUCKDB_MEMORY`` is not set (at most 80 %
 #: of RAM): DuckDB's default (80 % of RAM) lets its hash tables take the room the arrays
-#: need next; bounded, it spills to ``<store>.tmp`` (measured at 10 M events: 0.9 GB less
-#: held by DuckDB, no slower).
+#: need next; bounded, it spills to ``<store>.tmp`` (at 10 M events DuckDB then held 0.8 GB
+#: less once the grouping was done, and a 250 MB bound was no slower).
 GROUPING_MEMORY_BYTES = 2 * 2**30
 
 
