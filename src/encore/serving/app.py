@@ -97,8 +97,12 @@ def warm_up(app: FastAPI, state: ServiceState) -> None:
     from encore.serving.routers import recommend, segments
 
     started = time.perf_counter()
-    ready = []
     recommend.warm_up(state)
+    ready = [
+        f"{name} ({level} level)"
+        for (kind, name, level), _ in [*state._models.items()]
+        if kind == "recommender"
+    ]
     try:
         names = segments.warm_up(state)
         ready += [f"segment model {n}" for n in names]
@@ -107,8 +111,8 @@ def warm_up(app: FastAPI, state: ServiceState) -> None:
     problems.wording_of(app)
     state.reader()
     err_console.print(
-        f"loaded at start-up in {time.perf_counter() - started:.1f} s: the default model (if "
-        f"saved){''.join(', ' + r for r in ready)}, the API's error wording",
+        f"loaded at start-up in {time.perf_counter() - started:.1f} s: "
+        + ", ".join([*ready, "the API's error wording"]),
         highlight=False,
     )
 
