@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -150,9 +150,11 @@ def recommend_cmd(
         ),
     ] = None,
     mood: Annotated[
-        Literal["happy", "angry", "sad", "calm"] | None,
+        str | None,
         typer.Option(
             "--mood",
+            # checked by text.mood.check_mood (any case; exit 64 naming the moods)
+            metavar="<happy|angry|sad|calm>",
             help="Only tracks of this mood (needs `encore moods compute`).",
         ),
     ] = None,
