@@ -253,15 +253,16 @@ def write_staged(
         )
         con.execute(_MATCH_ALBUMS)
         if "albums" in names:
-            con.execute(
-                f"""
-                UPDATE albums SET release_year = COALESCE(albums.release_year, s.ry),
-                                  mbid = COALESCE(albums.mbid, s.mb)
-                FROM (SELECT r.album_id, max(x.release_year) AS ry, max({_clean("x.album_mbid")}) AS mb
-                      FROM {names["albums"]} x JOIN _alref r ON {_ref_join("x", "r", _ALBUM_REF_PAIRS)}
-                      GROUP BY r.album_id) s
-                WHERE albums.album_id = s.album_id
-                """
+            _fill_catalogue(
+                con,
+                "albums",
+                f"""SELECT r.album_id, max(x.release_year) AS release_year,
+                           max({_clean("x.album_mbid")}) AS mbid
+                    FROM {names["albums"]} x JOIN _alref r ON {_ref_join("x", "r", _ALBUM_REF_PAIRS)}
+                    GROUP BY r.album_id""",
+                p,
+                updated,
+                duplicates,
             )
     loaded["albums"] = count("albums")
 
@@ -294,39 +295,33 @@ def write_staged(
         )
         _resolve_tracks(con, p)
         if "tracks" in names:
-            s = names["tracks"]
-            con.execute(
-                f"""
-                UPDATE tracks SET duration_ms = COALESCE(tracks.duration_ms, m.duration_ms),
-                                  genre_raw = COALESCE(tracks.genre_raw, m.genre_raw),
-                                  language = COALESCE(tracks.language, m.language),
-                                  release_year = COALESCE(tracks.release_year, m.release_year),
-                                  album_id = COALESCE(tracks.album_id, m.album_id),
-                                  mbid = COALESCE(tracks.mbid, m.mbid),
-                                  uri = COALESCE(tracks.uri, m.uri)
-                FROM (
-                    SELECT r.track_id, max(x.duration_ms) AS duration_ms, max({_clean("x.genre_raw")}) AS genre_raw,
+            _fill_catalogue(
+                con,
+                "tracks",
+                f"""SELECT r.track_id, max(x.duration_ms) AS duration_ms,
+                           max({_clean("x.genre_raw")}) AS genre_raw,
                            max({_clean("x.language")}) AS language, max(x.release_year) AS release_year,
                            arg_min(r.album_id, (r.album, r.album_id))
                                FILTER (WHERE r.album_id IS NOT NULL) AS album_id,
                            max(r.mbid) AS mbid, max(r.uri) AS uri
-                    FROM {s} x JOIN _tref r ON {_ref_join("x", "r")}
-                    GROUP BY r.track_id
-                ) m WHERE tracks.track_id = m.track_id
-                """
+                    FROM {names["tracks"]} x JOIN _tref r ON {_ref_join("x", "r")}
+                    GROUP BY r.track_id""",
+                p,
+                updated,
+                duplicates,
             )
     loaded["tracks"] = count("tracks")
 
     if "artists" in names:
-        con.execute(
-            f"""
-            UPDATE artists SET country = COALESCE(artists.country, m.country),
-                               mbid = COALESCE(artists.mbid, m.mbid)
-            FROM (SELECT r.artist_id, max({_clean("x.country")}) AS country, max(r.mbid) AS mbid
-                  FROM {names["artists"]} x JOIN _aref r ON {_ref_join("x", "r", _ARTIST_REF_PAIRS)}
-                  GROUP BY r.artist_id) m
-            WHERE artists.artist_id = m.artist_id
-            """
+        _fill_catalogue(
+            con,
+            "artists",
+            f"""SELECT r.artist_id, max({_clean("x.country")}) AS country, max(r.mbid) AS mbid
+                FROM {names["artists"]} x JOIN _aref r ON {_ref_join("x", "r", _ARTIST_REF_PAIRS)}
+                GROUP BY r.artist_id""",
+            p,
+            updated,
+            duplicates,
         )
 
     # -- facts --------------------------------------------------------------
@@ -731,6 +726,47 @@ def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         {"ing": p["ing"]},
     )
     _keep_external_ids(con, "_tref", "track", p["src"])
+
+
+def _fill_catalogue(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    metadata: str,
+    p: dict[str, Any],
+    updated: dict[str, int] | None,
+    duplicates: dict[str, int] | None,
+) -> None:
+    """Fill what the catalogue rows of ``table`` lack from a staged catalogue frame.
+
+    ``metadata``: a query of one row per resolved ``<entity>_id`` (the first column) with
+    the staged values of the columns it names. A stored value is kept; a missing one is
+    filled. Of the rows an earlier ingest stored, those given a value count in ``updated``
+    and the rest in ``duplicates`` (named, unchanged); rows this ingest created are
+    counted as loaded by the caller.
+    """
+    key = f"{table[:-1]}_id"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _meta AS {metadata}")
+    try:
+        cols = [str(r[0]) for r in con.execute("DESCRIBE _meta").fetchall() if r[0] != key]
+
+        def fills(row: str) -> str:  # the stored row lacks a value the staged one has
+            return " OR ".join(f"({row}.{col} IS NULL AND m.{col} IS NOT NULL)" for col in cols)
+
+        ((changed, same),) = con.execute(
+            f"""SELECT count(*) FILTER (WHERE {fills("c")}), count(*) FILTER (WHERE NOT ({fills("c")}))
+                FROM _meta m JOIN {table} c ON c.{key} = m.{key} WHERE c.ingest_id <> $ing""",
+            {"ing": p["ing"]},
+        ).fetchall()
+        sets = ", ".join(f"{col} = COALESCE({table}.{col}, m.{col})" for col in cols)
+        con.execute(
+            f"UPDATE {table} SET {sets} FROM _meta m WHERE {table}.{key} = m.{key} "
+            f"AND ({fills(table)})"
+        ).fetchall()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _meta")
+    for counts, n in ((updated, changed), (duplicates, same)):
+        if counts is not None and n:
+            counts[table] = counts.get(table, 0) + int(n)
 
 
 #: How a stored user's attribute (``{old}``) and a staged one (``{new}``) merge: a staged

@@ -358,9 +358,13 @@ class ParquetLakeLoader(Loader):
             if any_bad
             else "TRUE"
         )
-        # the event's own artist first (an event may name only an artist), else the track's
+        # the event's own artist first (an event may name only an artist), else the track's;
+        # no album: the catalogue staged each track with its album, and a play crediting
+        # another artist than its track's (a featured artist) would otherwise name the
+        # album with that artist, one the store never had
         event_ref = (
-            track_ref.replace("a.name", "COALESCE(ea.name, a.name)")
+            track_ref.replace("al.title AS album", "NULL::VARCHAR AS album")
+            .replace("a.name", "COALESCE(ea.name, a.name)")
             .replace("a.mbid", "COALESCE(ea.mbid, a.mbid)")
             .replace("CAST(a.artist_id", "CAST(COALESCE(ea.artist_id, a.artist_id)")
         )
