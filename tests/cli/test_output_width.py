@@ -217,3 +217,25 @@ def _wide_table() -> Table:
         table.add_column(name)
     table.add_row("electronic", "1", "44,009", LONG_TITLE, "Nitin Sawhney", "5", "1")
     return table
+
+
+def test_columns_present_when_the_console_is_made_does_not_fix_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The consoles are made at import; pytest-xdist's workers (and some shells) export
+    COLUMNS and LINES then. The width still follows COLUMNS as it is at each print."""
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("LINES", "24")
+    buf = io.StringIO()
+    out = EncoreConsole(file=buf)
+    monkeypatch.delenv("COLUMNS")
+    monkeypatch.delenv("LINES")
+    assert out.natural_width
+    out.print(_wide_table())
+    assert any(LONG_TITLE in line for line in buf.getvalue().splitlines())
+    buf.truncate(0)
+    buf.seek(0)
+    monkeypatch.setenv("COLUMNS", "60")
+    assert not out.natural_width
+    out.print(_wide_table())
+    assert max(cell_len(line) for line in buf.getvalue().splitlines()) == 60

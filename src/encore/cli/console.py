@@ -36,6 +36,14 @@ class EncoreConsole(Console):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Rich fixes the width and height from COLUMNS / LINES as they are when the console
+        # is made (at import); read them at each print instead (Rich's size does when none
+        # is fixed), so that a COLUMNS set or unset later counts, and one present at import
+        # (pytest-xdist's workers export COLUMNS=80) does not fix every later print at 80
+        if kwargs.get("width") is None:
+            self._width = None
+        if kwargs.get("height") is None:
+            self._height = None
         # the width one print is laid out at, per thread (a log line from another thread
         # while a table prints keeps its own width)
         self._print_width = threading.local()
