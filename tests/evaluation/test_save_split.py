@@ -62,5 +62,8 @@ def test_saved_split_reproduces_the_comparison(listeners_db: Path, tmp_path: Pat
 
     a, b = ndcg("a"), ndcg("b")
     assert a.keys() == b.keys() and a["item_knn"] > a["popular"]
-    # equal but for ties among equal scores: the ids come back as text, ordered otherwise
-    assert a == pytest.approx(b, rel=1e-4)
+    # equal but for ties among equal scores: the ids come back as text, ordered otherwise,
+    # so items tied at the 10th place can swap (seen: up to 2.1e-4 relative for item_knn,
+    # with the store's item ids in a different order from one ingest to the next); a
+    # weighting not applied, as before its fix, put item_knn below popular (P@10 0.049 vs 0.066)
+    assert a == pytest.approx(b, rel=1e-3)
