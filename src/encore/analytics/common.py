@@ -269,20 +269,19 @@ def listeners_sql(
     dims: Sequence[str] = (),
     *,
     every: str | None = None,
-    restrict: str | None = None,
-    prefilter: str | None = None,
+    only: str | None = None,
     user: str = "user_id",
     merge_basis: bool = False,
 ) -> str:
     """A relation ``genre, <dims>, listeners`` (distinct users with a counted play).
 
     For tag assignments the column is ``taggers`` (distinct users who tagged).
-    ``restrict`` is an extra SQL condition on the labelled rows (columns ``code``,
-    ``track_id``, ``artist_id``, and for plays ``named``: the event names its artist
-    itself), used to count listeners of the top rows only;
-    ``prefilter`` a condition on the raw rows (alias ``e`` or ``t``) applied before the
-    catalogue joins, so that those run on the few rows that matter. ``user`` is the
-    events column identifying users for plays (see :func:`user_column`).
+    ``only`` is an SQL relation of one column ``id``: when given, listeners are counted
+    for those ids of ``dims[0]`` (``track_id`` or ``artist_id``) only, the top rows of a
+    ranking. The raw rows are filtered on the id before the catalogue joins, so that those
+    run on the few rows that matter; a play naming no artist (its artist comes from its
+    track) passes that filter and is decided after the join. ``user`` is the events column
+    identifying users for plays (see :func:`user_column`).
 
     Users are counted per genre code, i.e. per genre *and basis*: after a genre resolution
     a (genre, dims) can come back twice, observed and predicted. ``merge_basis`` counts
@@ -290,13 +289,27 @@ def listeners_sql(
     genre and dims).
     """
     _check_user(user)
-    period_sel = _dim_sql(dims, every, "e" if window.measure == "plays" else "t")
+    alias = "e" if window.measure == "plays" else "t"
+    period_sel = _dim_sql(dims, every, alias)
+    prefilter = restrict = ""
+    if only is not None:
+        key = dims[0]
+        if key not in ("track_id", "artist_id"):
+            raise ValueError(f"only= needs track_id or artist_id first in dims, not {key!r}")
+        ids = f"(SELECT id FROM {only})"
+        prefilter = f" AND ({alias}.{key} IN {ids}"
+        if key == "artist_id" and alias == "e":
+            # the other rows are decided by the prefilter: testing them again after the
+            # join cost a third of the query
+            prefilter += f" OR {alias}.artist_id IS NULL"
+            restrict = f"x.named OR x.artist_id IN {ids}"
+        prefilter += ")"
     if window.measure == "tags":
         inner = f"""
             SELECT COALESCE(gc.code, 0) AS code, t.artist_id, NULL::BIGINT AS track_id, {period_sel} t.user_id
             FROM artist_tags t LEFT JOIN genre_map gm ON gm.tag = t.tag
             LEFT JOIN gc ON gc.genre = gm.genre
-            WHERE {window.where("t")}{f" AND ({prefilter})" if prefilter else ""}
+            WHERE {window.where("t")}{prefilter}
         """
         name = "taggers"
     else:
@@ -307,7 +320,7 @@ def listeners_sql(
                    e.artist_id IS NOT NULL AS named, {period_sel} e.{user} AS user_id
             FROM events e
             {_genre_joins("e", window)}
-            WHERE {window.where("e")}{counted}{f" AND ({prefilter})" if prefilter else ""}
+            WHERE {window.where("e")}{counted}{prefilter}
         """
         name = "listeners"
     where = f"WHERE {restrict}" if restrict else ""

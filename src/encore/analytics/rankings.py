@@ -123,22 +123,16 @@ def _artists_by_listeners(
             got = m.loc[direct, "artist_id"].map(counts).fillna(0)
             m.loc[direct, "listeners"] = got.astype("int64").to_numpy()
         if (~direct).any():
-            restrict = prefilter = None
+            ids: str | None = None
             if m.loc[~direct, "plays"].sum() / total < _RESTRICT_BELOW:
                 ids = _ids_relation(store, "_encore_rank_other", m.loc[~direct, "artist_id"])
                 names.append(ids)
-                # the play's artist may come from its track when the event names none: such
-                # rows pass the prefilter and are decided after the join (the others are
-                # decided by then, and testing them again costs a third of the query)
-                restrict = f"x.named OR x.artist_id IN (SELECT id FROM {ids})"
-                prefilter = f"e.artist_id IN (SELECT id FROM {ids}) OR e.artist_id IS NULL"
             people = query(
                 store,
                 listeners_sql(
                     window,
                     ["artist_id"],
-                    restrict=restrict,
-                    prefilter=prefilter,
+                    only=ids,
                     user=user,
                     merge_basis=True,  # one count per (genre, artist), over both bases
                 ),
@@ -253,20 +247,9 @@ def _ranked(
         ids = pd.DataFrame({"id": frame[key].drop_duplicates().astype("int64")})
         store.con.register("_encore_rank_ids", ids)
         try:
-            ids_sql = "SELECT id FROM _encore_rank_ids"
-            alias = "t" if window.measure == "tags" else "e"
-            # rows of the top ids only; the prefilter decides a track's rows and a tag's.
-            # A play's artist may come from its track when the event names none: such rows
-            # pass the prefilter and are decided after the join (the others are decided by
-            # then, and testing them again costs a third of the query)
-            pre = f"{alias}.{key} IN ({ids_sql})"
-            restrict = None
-            if key == "artist_id" and window.measure == "plays":
-                pre += f" OR {alias}.artist_id IS NULL"
-                restrict = f"x.named OR x.artist_id IN ({ids_sql})"
             people = query(
                 store,
-                listeners_sql(window, [key], restrict=restrict, prefilter=pre, user=user),
+                listeners_sql(window, [key], only="_encore_rank_ids", user=user),
                 window,
             )
         finally:
