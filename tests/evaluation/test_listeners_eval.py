@@ -40,8 +40,9 @@ def test_the_hybrid_beats_each_source_on_new_tracks_and_popularity_on_new_artist
     for single in ("popular", "more", "artist_cf", "track_cf", "genre"):
         assert means.loc["hybrid", "track_ndcg"] > 1.3 * means.loc[single, "track_ndcg"], means
         assert means.loc["hybrid", "track_recall"] > means.loc[single, "track_recall"], means
-    # the thinnest margin: more-from-your-artists, 0.0211 against 0.0181 on a fresh build of
-    # this store (docs/listener-recommendations.md)
+    # the thinnest margin: more-from-your-artists, 0.0193 against 0.0182 on this store
+    # (docs/listener-recommendations.md); its ids, and so the ranker, are the same on every
+    # build since ingest numbers new rows in a fixed order
     assert means.loc["hybrid", "track_recall"] > 1.05 * means.loc["more", "track_recall"], means
     assert means.loc["hybrid", "artist_recall"] > 2 * means.loc["popular", "artist_recall"]
     assert means.loc["hybrid_new_artists", "artist_recall"] > means.loc["hybrid", "artist_recall"]

@@ -243,11 +243,15 @@ def write_staged(
         )
         _attach_artist(con, "_alref", "a", "am", "ae")
         con.execute(_MATCH_ALBUMS)
-        con.execute(
+        _insert_numbered(
+            con,
+            "albums",
+            "album_id",
+            ("title", "title_norm", "artist_id", "source", "ingest_id"),
             """
-            INSERT INTO albums (title, title_norm, artist_id, source, ingest_id)
-            SELECT arg_min(title, (length(title), title)), norm, artist_id, $src, $ing FROM _alref
-            WHERE album_id IS NULL AND norm <> '' GROUP BY norm, artist_id
+            SELECT arg_min(title, (length(title), title)) AS title, norm AS title_norm, artist_id,
+                   $src AS source, $ing AS ingest_id, (norm, artist_id) AS _key
+            FROM _alref WHERE album_id IS NULL AND norm <> '' GROUP BY norm, artist_id
             """,
             p,
         )
@@ -619,6 +623,43 @@ def _execute_all(con: duckdb.DuckDBPyConnection, statements: Iterable[str]) -> N
         con.execute(statement)
 
 
+def _insert_numbered(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    id_column: str,
+    columns: Sequence[str],
+    select: str,
+    params: Mapping[str, Any],
+) -> None:
+    """Insert ``select``'s rows into ``table`` with ids drawn in the order of its ``_key``.
+
+    ``select`` names ``columns`` and a ``_key`` unique per row. The rows take the next
+    ids of ``{id_column}_seq`` in ``_key`` order, so one input gives one numbering:
+    letting the column's default draw them numbered the rows in the order the threads
+    of a parallel GROUP BY produced them, and two ingests of the same files gave a
+    third of the artists other ids (and models trained on them other ties).
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _numbered AS {select}", dict(params))
+    row = con.execute("SELECT count(*) FROM _numbered").fetchone()
+    n = int(row[0]) if row else 0
+    if not n:
+        return
+    cols = ", ".join(columns)
+    con.execute(
+        f"""
+        INSERT INTO {table} ({id_column}, {cols})
+        SELECT i.id, {cols}
+        FROM (SELECT *, row_number() OVER (ORDER BY _key) AS _rn FROM _numbered) r
+        JOIN (
+            SELECT id, row_number() OVER (ORDER BY id) AS _rn
+            FROM (SELECT nextval('{id_column}_seq') AS id FROM range($n))
+        ) i USING (_rn)
+        """,
+        {"n": n},
+    )
+    con.execute("DROP TABLE _numbered")
+
+
 def _match_external_ids(con: duckdb.DuckDBPyConnection, ref: str, entity: str, source: str) -> None:
     """Give the rows of ``ref`` (``ext``, ``<entity>_id``) the id an earlier ingest of
     ``source`` recorded for their external id."""
@@ -658,11 +699,16 @@ def _resolve_artists(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         """
     )
     # New artists: one per MBID, else one per normalised name (else one per external id).
-    con.execute(
+    _insert_numbered(
+        con,
+        "artists",
+        "artist_id",
+        ("name", "name_norm", "mbid", "source", "ingest_id"),
         """
-        INSERT INTO artists (name, name_norm, mbid, source, ingest_id)
-        SELECT COALESCE(arg_min(name, ((name = lower(name))::INT, length(name), name)), min(ext)),
-               COALESCE(min(norm), ''), min(mbid), $src, $ing
+        SELECT COALESCE(arg_min(name, ((name = lower(name))::INT, length(name), name)), min(ext)) AS name,
+               COALESCE(min(norm), '') AS name_norm, min(mbid) AS mbid, $src AS source,
+               $ing AS ingest_id,
+               COALESCE(mbid, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext) AS _key
         FROM _aref WHERE artist_id IS NULL
         GROUP BY COALESCE(mbid, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext)
         """,
@@ -702,12 +748,19 @@ def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
     # else per exact title (two empty-normalised titles of one artist are two tracks). A
     # track met on several albums takes the first album by title, not the lowest id:
     # album ids are drawn in parallel, so "lowest" differed between two ingests.
-    con.execute(
+    _insert_numbered(
+        con,
+        "tracks",
+        "track_id",
+        ("title", "title_norm", "artist_id", "album_id", "mbid", "uri", "source", "ingest_id"),
         """
-        INSERT INTO tracks (title, title_norm, artist_id, album_id, mbid, uri, source, ingest_id)
-        SELECT COALESCE(arg_min(title, (length(title), title)), min(ext)), COALESCE(min(norm), ''), artist_id,
-               arg_min(album_id, (album, album_id)) FILTER (WHERE album_id IS NOT NULL),
-               min(mbid), min(uri), $src, $ing
+        SELECT COALESCE(arg_min(title, (length(title), title)), min(ext)) AS title,
+               COALESCE(min(norm), '') AS title_norm, artist_id,
+               arg_min(album_id, (album, album_id)) FILTER (WHERE album_id IS NOT NULL) AS album_id,
+               min(mbid) AS mbid, min(uri) AS uri, $src AS source, $ing AS ingest_id,
+               (artist_id, COALESCE(
+                   mbid, uri, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext, 't:' || title
+               )) AS _key
         FROM _tref WHERE track_id IS NULL
         GROUP BY artist_id, COALESCE(
             mbid, uri, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext, 't:' || title
