@@ -62,8 +62,26 @@ def test_saved_split_reproduces_the_comparison(listeners_db: Path, tmp_path: Pat
 
     a, b = ndcg("a"), ndcg("b")
     assert a.keys() == b.keys() and a["item_knn"] > a["popular"]
-    # equal but for ties among equal scores: the ids come back as text, ordered otherwise,
-    # so items tied at the 10th place can swap (seen: up to 2.1e-4 relative for item_knn,
-    # with the store's item ids in a different order from one ingest to the next); a
-    # weighting not applied, as before its fix, put item_knn below popular (P@10 0.049 vs 0.066)
-    assert a == pytest.approx(b, rel=1e-3)
+    # the same comparison: the integer item ids come back as integers, so items tied on
+    # score keep their order (read back as text, "10" before "9", the popular baseline
+    # differed by 2.2e-3 relative); a weighting not applied, as before its fix, put
+    # item_knn below popular (P@10 0.049 vs 0.066)
+    assert a == pytest.approx(b, rel=1e-9)
+
+
+def test_plain_integer_item_ids_read_back_as_integers(tmp_path: Path) -> None:
+    from encore.evaluation.splits import given_split
+
+    def write(name: str, items: list[str]) -> Path:
+        path = tmp_path / name
+        rows = [f"u{i % 3},{item},1" for i, item in enumerate(items)]
+        path.write_text("user_id,item_id,weight\n" + "\n".join(rows) + "\n")
+        return path
+
+    split = given_split(write("a.csv", ["9", "10", "-3", "0"] * 3), write("b.csv", ["10", "9"]))
+    assert split.train["item_id"].dtype == "int64"
+    assert sorted(split.train["item_id"].unique()) == [-3, 0, 9, 10]
+    # one id an integer would write otherwise, in either file: every id stays text
+    for odd in ("007", "1e3", "+5", "x9"):
+        split = given_split(write("a.csv", ["9", "10"] * 3), write("b.csv", ["10", odd]))
+        assert split.train["item_id"].tolist()[:2] == ["9", "10"], odd

@@ -160,7 +160,8 @@ def test_read_files_and_given_split(tmp_path: Path) -> None:
     assert sp.train["weight"].tolist() == [2.0, 1.0, 3.0]
     assert sp.train["ts"].tolist() == [100, 101, 102]
     assert sp.stats["test_users_cold_dropped"] == 1  # user 3
-    assert sp.test["item_id"].tolist() == ["12", "11"]  # cold item 12 kept for given splits
+    # cold item 12 kept for given splits; plain integer item ids of both files as integers
+    assert sp.test["item_id"].tolist() == [12, 11]
     assert sp.test["weight"].eq(1.0).all()
 
     bad = tmp_path / "bad.csv"

@@ -577,6 +577,28 @@ def read_interactions_file(path: Path) -> pd.DataFrame:
     return out
 
 
+#: An id that reads back as the same text after a round trip through an integer.
+_CANONICAL_INT = r"^(?:0|-?[1-9][0-9]{0,17})$"
+
+
+def _integer_items(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Item ids as integers when every id of both files is one written plainly.
+
+    The store's item ids are integers, ordered as numbers; read back as text from a saved
+    split they ordered as text ("10" before "9"), so items tied on score (the popular
+    baseline's equal counts, item kNN's equal similarities) came in another order and a
+    saved split did not reproduce its comparison exactly. Text that an integer would write
+    otherwise ("007", "1e3", "+5") keeps every id as text.
+    """
+    both = pd.concat([train[ITEM], test[ITEM]], ignore_index=True)
+    if len(both) == 0 or not both.str.fullmatch(_CANONICAL_INT).all():
+        return train, test
+    return (
+        train.assign(**{ITEM: train[ITEM].astype("int64")}),
+        test.assign(**{ITEM: test[ITEM].astype("int64")}),
+    )
+
+
 def given_split(
     train_path: Path,
     test_path: Path,
@@ -588,6 +610,9 @@ def given_split(
 
     Cold test users are dropped (and counted); cold items are kept by default, because
     a published split's relevant sets should stay as published (they just cannot be hit).
+    Item ids that are all plain integers, in both files, become integers as the store's
+    are (a split saved by :func:`save_split` then reproduces its comparison exactly,
+    ties included); otherwise every id stays text.
     ``weighting`` (one of :data:`encore.data.dataset.WEIGHTINGS`) turns the train file's
     weight column (play counts, or 1 where it has none) into model weights, as the store's
     splits weight play counts; ``None`` keeps the file's weights as they are.
@@ -599,6 +624,7 @@ def given_split(
     """
     train = read_interactions_file(train_path)
     test = read_interactions_file(test_path)
+    train, test = _integer_items(train, test)
     kinds = {
         Path(p).name: "dates" if pd.api.types.is_datetime64_any_dtype(f[TS].dtype) else "numbers"
         for p, f in ((train_path, train), (test_path, test))
