@@ -148,7 +148,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("encore genre predict --artist 'Noel Gallagher'", "one artist's genre"),
     ),
     "genre train": (
-        ("encore genre train --dataset hetrec", "the default classifier on HetRec artists"),
+        ("encore genre train --dataset hetrec", "the default classifier, saved beside the store"),
         ("encore genre train --model vae --dataset all-artists", "the VAE on every artist"),
     ),
     "genre evaluate": (

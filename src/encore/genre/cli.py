@@ -17,6 +17,7 @@ from encore.cli.common import (
     with_state,
     write_csvs,
 )
+from encore.genre.saved import DEFAULT_DATASET, DEFAULT_MODEL, ENV
 
 if TYPE_CHECKING:
     from encore.data.store import Store
@@ -27,8 +28,10 @@ ModelDirOpt = Annotated[
     Path | None,
     typer.Option(
         "--model-dir",
-        envvar="ENCORE_GENRE_MODELS",
-        help="Where trained genre models are kept (default: <cache>/models/genre).",
+        envvar=ENV,
+        help="Where trained genre models are kept (default: beside the store, in "
+        "<store>.models/genre/; a model found only in the shared <cache>/models/genre of "
+        "earlier versions is read from there, with a note).",
         show_default=False,
     ),
 ]
@@ -56,10 +59,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(genre_app, name="genre")
 
 
-def _model_dir(model_dir: Path | None) -> Path:
-    from encore.config import Settings
+def _note(text: str) -> None:
+    from rich.markup import escape
 
-    return model_dir or Settings.from_env().cache_dir / "models" / "genre"
+    err_console.print(f"[yellow]note:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def _options(model: str, groups: str | None) -> dict[str, object]:
@@ -76,8 +79,8 @@ def _options(model: str, groups: str | None) -> dict[str, object]:
 @with_state
 def train_cmd(
     st: State,
-    model: ModelOpt = "logreg",
-    dataset: DatasetOpt = "hetrec",
+    model: ModelOpt = DEFAULT_MODEL,
+    dataset: DatasetOpt = DEFAULT_DATASET,
     groups: GroupsOpt = None,
     seed: SeedOpt = 0,
     model_dir: ModelDirOpt = None,
@@ -86,25 +89,31 @@ def train_cmd(
         typer.Option("--curve-dir", help="Write the VAE training curve here.", show_default=False),
     ] = None,
 ) -> None:
-    """Train a genre model on every labelled item of a dataset and save it."""
-    import numpy as np
-
+    """Train a genre model on every labelled item of a dataset and save it beside the store
+    (<store>.models/genre/<model>-<dataset>.npz), where predict and the API read it."""
     from encore.data.store import Store
+    from encore.errors import ConfigError
     from encore.genre.base import make_model, model_path
     from encore.genre.features import load_genre_data
+    from encore.genre.saved import fit_all, save_dir, store_dir
 
+    if store_dir(st.db) is None:
+        raise ConfigError(
+            "an in-memory store has no folder beside it to keep a genre model in (and no "
+            "data to train on)",
+            hint="give --db a store file, e.g. the one `make demo` builds",
+        )
+    options = _options(model, groups)
+    # an unknown name or option fails before any data is read
+    make_model(model, seed=seed, **options)
     with Store(st.db, read_only=True) as store:
         data = load_genre_data(store, dataset)
-    m = make_model(model, seed=seed, **_options(model, groups))
+    directory = save_dir(st.db, model_dir)  # before a fit of minutes, not after it
     with err_console.status(
         f"training {model} on {dataset} ({len(data.labelled):,} labelled items)"
     ):
-        m.fit(
-            data,
-            data.labelled,
-            np.flatnonzero(data.items["genre"].isna().to_numpy()) if m.uses_unlabelled else None,
-        )
-    path = m.save(model_path(_model_dir(model_dir), model, dataset))
+        m = fit_all(data, model, seed=seed, **options)
+    path = m.save(model_path(directory, model, dataset))
     outputs = [str(path)]
     save_curve = getattr(m, "save_curve", None)
     if save_curve is not None:
@@ -211,8 +220,8 @@ def predict_cmd(
     duration: Annotated[
         float | None, typer.Option("--duration", help="Duration in seconds.")
     ] = None,
-    model: ModelOpt = "logreg",
-    dataset: DatasetOpt = "hetrec",
+    model: ModelOpt = DEFAULT_MODEL,
+    dataset: DatasetOpt = DEFAULT_DATASET,
     k: Annotated[int, typer.Option("--k", "-k", min=1, help="How many genres to list.")] = 3,
     unlabelled: Annotated[
         bool,
@@ -241,24 +250,25 @@ def predict_cmd(
     """Ranked genres with probabilities for a track in the store or one described by name.
 
     Names of an artist (or track) the store has are predicted from its listeners, as its
-    id would be; --new uses the names alone.
+    id would be; --new uses the names alone. The model is the one `encore genre train` saved
+    beside the store (<store>.models/genre/).
     """
     from encore.data.store import Store
     from encore.errors import ConfigError, UnknownIdError
-    from encore.genre.base import load_model
     from encore.genre.predict import (
         predict_new,
         predict_store_items,
         unlabelled_ids,
         write_predictions,
     )
+    from encore.genre.saved import load
 
-    m = load_model(_model_dir(model_dir), model, dataset)
     given_names = any(v is not None for v in (artist, album, title))
     if sum([item_id is not None, given_names, unlabelled]) != 1:
         raise ConfigError(
             "give exactly one of: an ITEM_ID, --artist/--album/--title, or --unlabelled"
         )
+    m = load(st.db, model, dataset, model_dir, say=_note)
     # names that can identify one store item: an artist (artist-level models), or an
     # artist and a title (track-level); an album narrows nothing the store keys on
     identifying = artist is not None and album is None and (m.level_ == "artist") == (title is None)

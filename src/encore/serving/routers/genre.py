@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from encore.config import Settings
 from encore.errors import ConfigError
-from encore.genre.base import load_model, model_path
 from encore.genre.predict import predict_new, predict_store_items
+from encore.genre.saved import DEFAULT_DATASET, DEFAULT_MODEL, find, load_found
 from encore.serving.deps import StateDep
 from encore.serving.routers import records
 from encore.serving.state import mtime
@@ -48,12 +47,12 @@ def predict(
     title: Annotated[str | None, Query(max_length=300)] = None,
     year: Annotated[int | None, Query(ge=0, le=3000)] = None,
     duration: Annotated[float | None, Query(ge=0, le=86_400, description="seconds")] = None,
-    model: Annotated[str, Query(max_length=32)] = "logreg",
-    dataset: Annotated[str, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")] = "hetrec",
+    model: Annotated[str, Query(max_length=32)] = DEFAULT_MODEL,
+    dataset: Annotated[str, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")] = DEFAULT_DATASET,
     k: Annotated[int, Query(ge=1, le=30)] = 3,
 ) -> GenrePrediction:
-    """Top-``k`` genres with probabilities, from a model saved by ``encore genre train``."""
-    directory = state.settings.genre_model_dir or Settings.from_env().cache_dir / "models" / "genre"
+    """Top-``k`` genres with probabilities, from the model ``encore genre train`` saved beside
+    the service's store (``make demo`` saves the default one)."""
     if model not in ("majority", "artist_prior", "logreg", "lightgbm", "vae"):
         raise ConfigError(
             f"unknown genre model {model!r}",
@@ -66,11 +65,15 @@ def predict(
             "give exactly one of: item_id, or artist/album/title",
             hint="e.g. /genre/predict?item_id=123 or /genre/predict?artist=Radiohead&title=Reckoner",
         )
-    path = model_path(directory, model, dataset)
+    db = state.settings.db
+    # the store's folder (else the shared one of earlier versions), or ENCORE_GENRE_MODELS;
+    # looked up per request, so a model trained beside the store while the service runs
+    # takes over from a shared one
+    found = find(db, model, dataset, state.settings.genre_model_dir, hint_db=False)
     m = state.cached(
-        ("genre", str(directory), model, dataset),
-        mtime(path),
-        lambda: load_model(directory, model, dataset),
+        ("genre", str(found.path)),
+        mtime(found.path),
+        lambda: load_found(found, db, say=_note),
     )
     if item_id is not None:
         frame = predict_store_items(state.reader(), m, [item_id], k=k)
@@ -87,3 +90,13 @@ def predict(
     return GenrePrediction(
         model=model, dataset=dataset, predictions=[GenreGuess(**r) for r in records(frame)]
     )
+
+
+def _note(text: str) -> None:
+    """Said on the server's stderr, once per load of the model (not to the client: the
+    folders are the operator's business)."""
+    from rich.markup import escape
+
+    from encore.cli.console import err_console
+
+    err_console.print(f"[yellow]note:[/] {escape(text)}", highlight=False, soft_wrap=True)
