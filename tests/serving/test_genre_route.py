@@ -1,7 +1,8 @@
 """``GET /genre/predict`` reads the model saved beside the service's store: 409 naming the
 command before one is saved, 200 once ``make demo``'s genre step has saved its default model
 (logreg on every labelled HetRec artist, the same function the step runs), a model of the
-shared folder of earlier versions with a note on the server's stderr only.
+shared folder of earlier versions with a note on the server's stderr only; names of a store
+artist are predicted from its listeners, as ``encore genre predict`` does.
 
 Real data, small settings said as such: a store of HetRec Last.fm 2K alone (3 s to build);
 the demo step's fit is the real one (about 20 s); the shared-folder case uses ``majority``."""
@@ -101,6 +102,18 @@ def test_409_then_200_after_the_demo_steps_save(hetrec_db: Path, serve: Any) -> 
     guesses = r.json()["predictions"]
     assert len(guesses) == 5 and {g["item_id"] for g in guesses} == {item}
     assert guesses[0]["known_genre"] is None  # an artist with no genre tag
+
+    # names of an artist the store has: from its listeners, as its id (the CLI does so too)
+    r = client.get("/genre/predict", params={"artist": "radiohead"})
+    assert r.status_code == 200, r.text
+    by_name = r.json()
+    radiohead = by_name["predictions"][0]["item_id"]
+    assert radiohead is not None and by_name["predictions"][0]["name"] == "Radiohead"
+    assert client.get("/genre/predict", params={"item_id": radiohead}).json() == by_name
+    assert by_name["predictions"][0]["genre"] == "rock"
+    alone = client.get("/genre/predict", params={"artist": "radiohead", "new": True}).json()
+    assert alone["predictions"][0]["item_id"] is None  # the names alone
+    assert alone["predictions"] != by_name["predictions"]
 
     # a fresh service on that store answers from the start
     assert serve(hetrec_db).get("/genre/predict", params=query).json() == answer

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -18,9 +18,6 @@ from encore.cli.common import (
     write_csvs,
 )
 from encore.genre.saved import DEFAULT_DATASET, DEFAULT_MODEL, ENV
-
-if TYPE_CHECKING:
-    from encore.data.store import Store
 
 genre_app = sub_app("Predict the genre of tracks or artists whose genre is unknown.")
 
@@ -254,10 +251,11 @@ def predict_cmd(
     beside the store (<store>.models/genre/).
     """
     from encore.data.store import Store
-    from encore.errors import ConfigError, UnknownIdError
+    from encore.errors import ConfigError
     from encore.genre.predict import (
         predict_new,
         predict_store_items,
+        predict_store_named,
         unlabelled_ids,
         write_predictions,
     )
@@ -269,16 +267,11 @@ def predict_cmd(
             "give exactly one of: an ITEM_ID, --artist/--album/--title, or --unlabelled"
         )
     m = load(st.db, model, dataset, model_dir, say=_note)
-    # names that can identify one store item: an artist (artist-level models), or an
-    # artist and a title (track-level); an album narrows nothing the store keys on
-    identifying = artist is not None and album is None and (m.level_ == "artist") == (title is None)
-    if item_id is None and not unlabelled and not new and identifying and Path(st.db).exists():
+    if item_id is None and not unlabelled and not new and Path(st.db).exists():
         with Store(st.db, read_only=True) as store:
-            named = _store_item_named(store, m.level_, artist=str(artist), title=title)
-            try:
-                frame = None if named is None else predict_store_items(store, m, [named], k=k)
-            except UnknownIdError:  # in the store, but outside the model's data
-                frame = None
+            named, frame = predict_store_named(
+                store, m, artist=artist, album=album, title=title, k=k
+            )
         if frame is not None:
             err_console.print(
                 f"[dim]{title or artist} is in the store (id {named}): predicted from its "
@@ -316,22 +309,6 @@ def predict_cmd(
             f"predicted_genres: {written['written']} written, "
             f"{written['skipped_known']} skipped (genre already known)"
         )
-
-
-def _store_item_named(store: Store, level: str, *, artist: str, title: str | None) -> int | None:
-    """The store's one item of ``level`` with these names (normalised), if there is one."""
-    if level == "artist":
-        rows = store.execute(
-            "SELECT artist_id FROM artists WHERE name_norm = enc_norm_artist($a)",
-            {"a": artist},
-        ).fetchall()
-    else:
-        rows = store.execute(
-            "SELECT t.track_id FROM tracks t JOIN artists a USING (artist_id) "
-            "WHERE a.name_norm = enc_norm_artist($a) AND t.title_norm = enc_norm($t)",
-            {"a": artist, "t": title},
-        ).fetchall()
-    return int(rows[0][0]) if len(rows) == 1 else None
 
 
 @genre_app.command("resolve")

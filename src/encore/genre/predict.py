@@ -55,6 +55,50 @@ def predict_store_items(
     return frame
 
 
+def store_item_named(store: Store, level: str, *, artist: str, title: str | None) -> int | None:
+    """The store's one item of ``level`` with these names (normalised), if there is one."""
+    if level == "artist":
+        rows = store.execute(
+            "SELECT artist_id FROM artists WHERE name_norm = enc_norm_artist($a)",
+            {"a": artist},
+        ).fetchall()
+    else:
+        rows = store.execute(
+            "SELECT t.track_id FROM tracks t JOIN artists a USING (artist_id) "
+            "WHERE a.name_norm = enc_norm_artist($a) AND t.title_norm = enc_norm($t)",
+            {"a": artist, "t": title},
+        ).fetchall()
+    return int(rows[0][0]) if len(rows) == 1 else None
+
+
+def predict_store_named(
+    store: Store,
+    model: GenreModel,
+    *,
+    artist: str | None,
+    album: str | None = None,
+    title: str | None = None,
+    k: int = 3,
+) -> tuple[int | None, pd.DataFrame | None]:
+    """Names of one item the store has, predicted from its listeners as its id would be.
+
+    Names identify a store item when they are an artist's (artist-level models) or an
+    artist's and a title (track-level); an album narrows nothing the store keys on. Returns
+    the item's id and :func:`predict_store_items`'s frame, or ``(id or None, None)`` when
+    the names identify no item of the store, several, or one outside the model's data (the
+    caller then predicts from the names alone, :func:`predict_new`).
+    """
+    if artist is None or album is not None or (model.level_ == "artist") != (title is None):
+        return None, None
+    named = store_item_named(store, model.level_, artist=artist, title=title)
+    if named is None:
+        return None, None
+    try:
+        return named, predict_store_items(store, model, [named], k=k)
+    except UnknownIdError:  # in the store, but outside the model's data
+        return named, None
+
+
 def predict_new(
     model: GenreModel,
     *,

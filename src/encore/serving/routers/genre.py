@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from encore.errors import ConfigError
-from encore.genre.predict import predict_new, predict_store_items
+from encore.genre.predict import predict_new, predict_store_items, predict_store_named
 from encore.genre.saved import DEFAULT_DATASET, DEFAULT_MODEL, find, load_found
 from encore.serving.deps import StateDep
 from encore.serving.routers import records
@@ -50,9 +50,19 @@ def predict(
     model: Annotated[str, Query(max_length=32)] = DEFAULT_MODEL,
     dataset: Annotated[str, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")] = DEFAULT_DATASET,
     k: Annotated[int, Query(ge=1, le=30)] = 3,
+    new: Annotated[
+        bool,
+        Query(
+            description="treat artist/title as an item the store does not have, even when it has one"
+        ),
+    ] = False,
 ) -> GenrePrediction:
     """Top-``k`` genres with probabilities, from the model ``encore genre train`` saved beside
-    the service's store (``make demo`` saves the default one)."""
+    the service's store (``make demo`` saves the default one).
+
+    Names of an artist (or an artist and a title, for track models) the store has are
+    predicted from its listeners, as its ``item_id`` would be (the answer names its id);
+    ``new=true`` uses the names alone."""
     if model not in ("majority", "artist_prior", "logreg", "lightgbm", "vae"):
         raise ConfigError(
             f"unknown genre model {model!r}",
@@ -75,9 +85,14 @@ def predict(
         mtime(found.path),
         lambda: load_found(found, db, say=_note),
     )
+    frame = None
     if item_id is not None:
         frame = predict_store_items(state.reader(), m, [item_id], k=k)
-    else:
+    elif not new:
+        frame = predict_store_named(
+            state.reader(), m, artist=artist, album=album, title=title, k=k
+        )[1]
+    if frame is None:
         frame = predict_new(
             m,
             artist=artist,
