@@ -50,3 +50,31 @@ def test_ids_follow_the_key_order_within_an_ingest(tmp_path: Path, shared_data: 
         ).fetchall()
     assert len(keys) == len(built["artists"])
     assert keys == sorted(keys)
+
+
+def _unused(store: Store, table: str, key: str, kind: str, users: dict[str, str]) -> int:
+    refs = " UNION ".join(
+        [f"SELECT {col} FROM {t} WHERE {col} IS NOT NULL" for t, col in users.items()]
+        + [f"SELECT entity_id FROM likes WHERE entity_type = '{kind}'"]
+    )
+    return int(store.scalar(f"SELECT count(*) FROM {table} WHERE {key} NOT IN ({refs})"))
+
+
+def test_no_artist_or_track_is_made_that_nothing_uses(tmp_path: Path, shared_data: Path) -> None:
+    # Last.fm scrobbles name an artist with its MBID in some rows and without in others:
+    # both kinds of row end on one artist, and the row made for the name alone was left
+    # with no play, like, track or album (27 artists and 109 tracks on the demo store)
+    folders = [f"listening-histories/user_0{i}" for i in range(4, 9)]
+    with Store(tmp_path / "s.duckdb") as store:
+        for folder in folders:
+            ingest(store, get_loader("lastfm_csv"), shared_data / folder)
+        artists = _unused(
+            store,
+            "artists",
+            "artist_id",
+            "artist",
+            {"events": "artist_id", "tracks": "artist_id", "albums": "artist_id"},
+        )
+        tracks = _unused(store, "tracks", "track_id", "track", {"events": "track_id"})
+        assert store.scalar("SELECT count(*) FROM events") > 50_000
+    assert (artists, tracks) == (0, 0)

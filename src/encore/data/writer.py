@@ -255,6 +255,7 @@ def write_staged(
             """,
             p,
         )
+        con.execute("DROP TABLE _inserted_albums")  # one album per key: none is left unused
         con.execute(_MATCH_ALBUMS)
         if "albums" in names:
             _fill_catalogue(
@@ -640,24 +641,54 @@ def _insert_numbered(
     third of the artists other ids (and models trained on them other ties).
     """
     con.execute(f"CREATE OR REPLACE TEMP TABLE _numbered AS {select}", dict(params))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _inserted_{table} (id BIGINT)")
     row = con.execute("SELECT count(*) FROM _numbered").fetchone()
     n = int(row[0]) if row else 0
-    if not n:
-        return
-    cols = ", ".join(columns)
+    if n:
+        con.execute(
+            f"""
+            INSERT INTO _inserted_{table}
+            SELECT nextval('{id_column}_seq') AS id FROM range($n)
+            """,
+            {"n": n},
+        )
+        cols = ", ".join(columns)
+        con.execute(
+            f"""
+            INSERT INTO {table} ({id_column}, {cols})
+            SELECT i.id, {cols}
+            FROM (SELECT *, row_number() OVER (ORDER BY _key) AS _rn FROM _numbered) r
+            JOIN (SELECT id, row_number() OVER (ORDER BY id) AS _rn FROM _inserted_{table}) i
+            USING (_rn)
+            """
+        )
+    con.execute("DROP TABLE _numbered")
+
+
+def _drop_unreferenced(
+    con: duckdb.DuckDBPyConnection, table: str, id_column: str, ref: str
+) -> None:
+    """Delete the rows this write added to ``table`` that no reference of ``ref`` resolved to.
+
+    New rows are made one per key (MBID, URI, normalised name...), then every reference
+    is matched again, by MBID or URI first and by normalised name to the lowest id: a
+    name-only scrobble of an artist whose other scrobbles carry an MBID joins the MBID's
+    row, and the row made for its name alone is left with no play, like, tag or album
+    (27 artists and 109 tracks on the demo store). Such rows are not kept. Only the rows of
+    this call (``_inserted_<table>``, kept by :func:`_insert_numbered`) are looked at: a
+    lake ingested in batches writes under one ingest id, and an earlier batch's rows are
+    the references of that batch, not of this one.
+    """
     con.execute(
         f"""
-        INSERT INTO {table} ({id_column}, {cols})
-        SELECT i.id, {cols}
-        FROM (SELECT *, row_number() OVER (ORDER BY _key) AS _rn FROM _numbered) r
-        JOIN (
-            SELECT id, row_number() OVER (ORDER BY id) AS _rn
-            FROM (SELECT nextval('{id_column}_seq') AS id FROM range($n))
-        ) i USING (_rn)
-        """,
-        {"n": n},
+        DELETE FROM {table} WHERE {id_column} IN (
+            SELECT id FROM _inserted_{table} WHERE id NOT IN (
+                SELECT {id_column} FROM {ref} WHERE {id_column} IS NOT NULL
+            )
+        )
+        """
     )
-    con.execute("DROP TABLE _numbered")
+    con.execute(f"DROP TABLE _inserted_{table}")
 
 
 def _match_external_ids(con: duckdb.DuckDBPyConnection, ref: str, entity: str, source: str) -> None:
@@ -723,6 +754,7 @@ def _resolve_artists(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         """,
         {"ing": p["ing"]},
     )
+    _drop_unreferenced(con, "artists", "artist_id", "_aref")
     _keep_external_ids(con, "_aref", "artist", p["src"])
 
 
@@ -778,6 +810,7 @@ def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
         """,
         {"ing": p["ing"]},
     )
+    _drop_unreferenced(con, "tracks", "track_id", "_tref")
     _keep_external_ids(con, "_tref", "track", p["src"])
 
 
