@@ -27,6 +27,11 @@ counts on a worker thread) is measured the same way at C = 16, and the cold path
 Latency is wall time per request as the client sees it. Aim (issue #17): p99 under 50 ms at
 16 clients from saved models. Prints a Markdown table; ``--write`` replaces the section in
 docs/benchmarks.md.
+
+``--latency`` times single requests (start-up, unknown-user 404s, segments, one event) and
+``--events`` only ``POST /events`` (``--posts`` batches of 1 event and of 100 events:
+median and p95), each against ``--base-src`` (the code before, e.g. ``git archive HEAD src
+| tar -x -C /tmp/base``) in the same run, the services alternating.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -210,13 +215,22 @@ def main() -> int:
         "--base-src",
         type=Path,
         default=None,
-        help="with --latency: the src/ folder of the code to compare with (e.g. `git archive "
+        help="with --latency or --events: the src/ folder of the code to compare with (e.g. `git archive "
         "HEAD src | tar -x -C /tmp/base`), run as the 'before' service",
     )
+    ap.add_argument(
+        "--events",
+        action="store_true",
+        help="`POST /events` latency only (one-event and 100-event batches, --posts of each "
+        "per service) of this tree against --base-src",
+    )
+    ap.add_argument("--posts", type=int, default=50, help="with --events: posts of each size")
     ap.add_argument("--rounds", type=int, default=2, help="with --latency: rounds per service")
     args = ap.parse_args()
     if args.latency:
         return latency(args)
+    if args.events:
+        return events_latency(args)
 
     from encore.data.store import Store
     from encore.recommenders.recommend import model_file, models_dir
@@ -500,6 +514,130 @@ def latency_round(
             out["event_first"] = post(0)
             out["event"] = statistics.median(post(i) for i in range(1, 11))
     return out
+
+
+EVENTS_SECTION = "## The HTTP service: `POST /events` latency"
+
+
+def events_latency(args: argparse.Namespace) -> int:
+    """``POST /events`` one request at a time: ``--posts`` batches of one event and as many
+    of 100 events, for this tree and for ``--base-src`` (before), on one copy of the store
+    (a fresh service per round, the services alternating, each round's posts split evenly);
+    median and p95 per batch size."""
+    from encore.data.store import Store
+    from encore.serving.auth import create_key
+
+    tmp = Path(tempfile.mkdtemp(prefix="encore-bench-events-"))
+    db = tmp / "store.duckdb"
+    try:
+        shutil.copy(args.db, db)
+        with Store(db, read_only=True) as store:
+            track = int(store.scalar("SELECT min(track_id) FROM tracks WHERE title IS NOT NULL"))
+            tracks = [
+                int(t)
+                for (t,) in store.execute(
+                    "SELECT track_id FROM tracks ORDER BY hash(track_id || 'bench'), track_id "
+                    "LIMIT 100"
+                ).fetchall()
+            ]
+            listeners = [
+                u
+                for (u,) in store.execute(
+                    "SELECT user_id FROM (SELECT DISTINCT user_id FROM events) "
+                    "ORDER BY hash(user_id || 'bench'), user_id LIMIT 20"
+                ).fetchall()
+            ]
+            events = int(store.scalar("SELECT count(*) FROM events"))
+            users = int(store.scalar("SELECT count(*) FROM users"))
+        key = create_key(db, "bench")[1]
+        sides = [("after (this tree)", ROOT / "src")]
+        if args.base_src is not None:
+            sides.insert(0, ("before (--base-src)", args.base_src.resolve()))
+        times: dict[str, dict[int, list[float]]] = {n: {1: [], 100: []} for n, _ in sides}
+        per_round = -(-args.posts // args.rounds)
+        load_before = os.getloadavg()[0]
+        n = 0
+        for _ in range(args.rounds):
+            for name, src in sides:
+                with serve(db, env={"PYTHONPATH": str(src)}) as (url, _pid):
+                    auth = {"Authorization": f"Bearer {key}"}
+                    with httpx.Client(base_url=url, timeout=120) as c:
+                        for size in (1, 100):
+                            for i in range(per_round + 1):  # the first post of each is not timed
+                                n += 1
+                                base = datetime(2024, 1, 1) + timedelta(minutes=n)
+                                if size == 1:
+                                    body: dict[str, Any] = {
+                                        "type": "play",
+                                        "user_id": f"bench:events-{n % 7}",
+                                        "track_id": track,
+                                        "ts": base.isoformat(),
+                                    }
+                                else:
+                                    body = {
+                                        "events": [
+                                            {
+                                                "type": "like" if j % 10 == 9 else "play",
+                                                "user_id": listeners[j % len(listeners)],
+                                                "track_id": t,
+                                                "ts": (base + timedelta(seconds=j)).isoformat(),
+                                                **({} if j % 10 == 9 else {"ms_played": 1000 * j}),
+                                            }
+                                            for j, t in enumerate(tracks)
+                                        ]
+                                    }
+                                t0 = time.perf_counter()
+                                r = c.post("/events", json=body, headers=auth)
+                                took = (time.perf_counter() - t0) * 1000
+                                if r.status_code != 201:
+                                    sys.exit(f"POST /events: {r.status_code} {r.text[:300]}")
+                                if i:
+                                    times[name][size].append(took)
+                print(
+                    name,
+                    {s: round(statistics.median(v), 1) for s, v in times[name].items()},
+                    flush=True,
+                )
+        load_after = os.getloadavg()[0]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        EVENTS_SECTION,
+        "",
+        f"`benchmarks/bench_service.py --events --db {args.db.name}"
+        + (" --base-src BASE" if args.base_src else "")
+        + f"`, run {when} on {machine()}; load average {load_before:.2f} before, "
+        f"{load_after:.2f} after. Store: {events:,} events, {users:,} users. One request at "
+        f"a time over loopback (`encore serve` as a separate process, a fresh one per round, "
+        f"{args.rounds} rounds, the services alternating): per service "
+        f"{per_round * args.rounds} posts of one play (a new time each) and as many of 100 "
+        "events (90 plays and 10 likes of 100 tracks drawn by a fixed hash, by 20 stored "
+        "listeners), each size's first post of a round not timed. Milliseconds as the client "
+        "sees them:",
+        "",
+        "| service | 1 event: median | 1 event: p95 | 100 events: median | 100 events: p95 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    stats: dict[str, list[float]] = {}
+    for name, _ in sides:
+        row = []
+        for size in (1, 100):
+            row += [statistics.median(times[name][size]), pct(times[name][size], 0.95)]
+        stats[name] = row
+        lines.append(f"| {name} | " + " | ".join(f"{v:.0f}" for v in row) + " |")
+    if len(sides) == 2:
+        before, after = (stats[name] for name, _ in sides)
+        lines.append(
+            "| before / after | "
+            + " | ".join(f"{b / a:.1f}x" for b, a in zip(before, after, strict=True))
+            + " |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        write_section(text, EVENTS_SECTION)
+    return 0
 
 
 @contextmanager
