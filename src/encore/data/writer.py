@@ -45,6 +45,16 @@ SKIP_RULE = (
     "ms_played are not skips"
 )
 
+
+def skip_sql(ms: str, duration: str) -> str:
+    """SQL of :data:`SKIP_RULE` for a play of ``ms`` milliseconds of a track of ``duration``
+    (column expressions), for a source that gives no skip flag."""
+    return f"""CASE WHEN {ms} IS NULL THEN FALSE
+        WHEN {duration} IS NOT NULL AND {duration} > 0
+          THEN {ms} < least({SKIP_SHARE} * {duration}, {SKIP_CAP_MS})
+        ELSE {ms} < {SKIP_UNKNOWN_MS} END"""
+
+
 _ARTIST_REF = {"artist": "VARCHAR", "artist_mbid": "VARCHAR", "artist_ext": "VARCHAR"}
 _TRACK_REF = {
     "track": "VARCHAR",
@@ -362,11 +372,7 @@ def write_staged(
             CREATE OR REPLACE TEMP TABLE _ev AS
             SELECT {_clean("e.user_id")} AS user_id, e._track_id AS track_id,
                    COALESCE(e._artist_id, t.artist_id) AS artist_id, e.ts, e.ms_played,
-                   COALESCE(e.skipped,
-                     CASE WHEN e.ms_played IS NULL THEN FALSE
-                          WHEN t.duration_ms IS NOT NULL AND t.duration_ms > 0
-                            THEN e.ms_played < least({SKIP_SHARE} * t.duration_ms, {SKIP_CAP_MS})
-                          ELSE e.ms_played < {SKIP_UNKNOWN_MS} END) AS skipped,
+                   COALESCE(e.skipped, {skip_sql("e.ms_played", "t.duration_ms")}) AS skipped,
                    k.user_key
             FROM {names["events"]} e LEFT JOIN tracks t ON t.track_id = e._track_id
             LEFT JOIN user_keys k ON k.user_id = {_clean("e.user_id")}

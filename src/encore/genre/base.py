@@ -196,6 +196,19 @@ def model_path(model_dir: Path, name: str, dataset: str) -> Path:
     return model_dir / f"{name}-{dataset}{SUFFIX}"
 
 
+def refuse_pickle(path: Path, train: str) -> None:
+    """Raise :class:`DataError` when a pickle of an older Encore stands where ``path``
+    (a missing ``.npz``) would be; ``train`` is the command that saves it again."""
+    old = path.with_suffix(".pkl")
+    if old.exists():
+        raise DataError(
+            "this genre model was saved by an older Encore as a pickle, which this "
+            "version no longer loads (a pickle can run code when loaded)",
+            file=str(old),
+            hint=f"train it again: `{train}`",
+        )
+
+
 def load_model(model_dir: Path, name: str, dataset: str) -> GenreModel:
     """Load a model saved by ``encore genre train``.
 
@@ -210,14 +223,7 @@ def load_model(model_dir: Path, name: str, dataset: str) -> GenreModel:
     path = model_path(model_dir, name, dataset)
     train = f"encore genre train --model {name} --dataset {dataset}"
     if not path.exists():
-        old = path.with_suffix(".pkl")
-        if old.exists():
-            raise DataError(
-                "this genre model was saved by an older Encore as a pickle, which this "
-                "version no longer loads (a pickle can run code when loaded)",
-                file=str(old),
-                hint=f"train it again: `{train}`",
-            )
+        refuse_pickle(path, train)
         raise NotFittedError(
             f"no trained genre model {name!r} for dataset {dataset!r} in {model_dir}",
             hint=f"run `{train}`",

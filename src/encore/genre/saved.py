@@ -143,8 +143,8 @@ def find(
     DataError
         Only a pickle of an older Encore is there, which this version never loads.
     """
-    from encore.errors import DataError, NotFittedError
-    from encore.genre.base import model_path
+    from encore.errors import NotFittedError
+    from encore.genre.base import model_path, refuse_pickle
 
     train = train_command(name, dataset, db if hint_db else None)
     home = None if model_dir is not None else store_dir(db)
@@ -156,14 +156,7 @@ def find(
         if path.exists():
             shared = model_dir is None and folder != home
             return Found(path, name, dataset, home, shared=shared)
-        old = path.with_suffix(".pkl")
-        if old.exists():
-            raise DataError(
-                "this genre model was saved by an older Encore as a pickle, which this "
-                "version no longer loads (a pickle can run code when loaded)",
-                file=str(old),
-                hint=f"train it again: `{train}`",
-            )
+        refuse_pickle(path, train)
     where = (
         f"in {folders[0]}"
         if folders[0] is not None

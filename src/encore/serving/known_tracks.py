@@ -36,18 +36,14 @@ from typing import Any
 
 from encore.data.ingest import fingerprint
 from encore.data.store import Store, add_user_keys
-from encore.data.writer import SKIP_CAP_MS, SKIP_SHARE, SKIP_UNKNOWN_MS
+from encore.data.writer import skip_sql
 
 #: The loader name the general path records (:attr:`ApiEventsLoader.name`).
 SOURCE = "api"
 
 #: ``skipped`` of a play, as the writer derives it where the source gives no flag
 #: (:data:`encore.data.writer.SKIP_RULE`); a skip is skipped.
-_SKIPPED = f"""CASE WHEN n.kind = 'skip' THEN TRUE
-     WHEN n.ms_played IS NULL THEN FALSE
-     WHEN t.duration_ms IS NOT NULL AND t.duration_ms > 0
-       THEN n.ms_played < least({SKIP_SHARE} * t.duration_ms, {SKIP_CAP_MS})
-     ELSE n.ms_played < {SKIP_UNKNOWN_MS} END"""
+_SKIPPED = f"(n.kind = 'skip' OR {skip_sql('n.ms_played', 't.duration_ms')})"
 
 
 def write_known_tracks(store: Store, path: Path, rows: list[dict[str, Any]]) -> int | None:
