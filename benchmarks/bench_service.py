@@ -363,6 +363,26 @@ def measured(url: str, pid: int, name: str, work: Any) -> tuple[str, dict[str, f
 LATENCY_SECTION = "## The HTTP service: single-request latencies"
 
 
+def sample_listeners(store: Any, n: int) -> list[str]:
+    """``n`` listeners with plays, the same ones on every run (ordered by a seeded hash)."""
+    return [
+        u
+        for (u,) in store.execute(
+            "SELECT user_id FROM (SELECT DISTINCT user_id FROM events) "
+            "ORDER BY hash(user_id || 'bench'), user_id LIMIT ?",
+            [n],
+        ).fetchall()
+    ]
+
+
+def compared_trees(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """The source trees a run compares: ``--base-src`` (before), if given, then this one."""
+    sides = [("after (this tree)", ROOT / "src")]
+    if args.base_src is not None:
+        sides.insert(0, ("before (--base-src)", args.base_src.resolve()))
+    return sides
+
+
 def latency(args: argparse.Namespace) -> int:
     """Start-up, unknown-user 404s, a user's segment and one-event writes, one request at a
     time, on a copy of the store (with its saved models and segment models), for this tree
@@ -385,20 +405,12 @@ def latency(args: argparse.Namespace) -> int:
                     "SELECT user_id FROM events GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 40"
                 ).fetchall()
             ]
-            typical = [
-                u
-                for (u,) in store.execute(
-                    "SELECT user_id FROM (SELECT DISTINCT user_id FROM events) "
-                    "ORDER BY hash(user_id || 'bench'), user_id LIMIT 40"
-                ).fetchall()
-            ]
+            typical = sample_listeners(store, 40)
             track = int(store.scalar("SELECT min(track_id) FROM tracks WHERE title IS NOT NULL"))
             events = int(store.scalar("SELECT count(*) FROM events"))
             users = int(store.scalar("SELECT count(*) FROM users"))
         key = create_key(db, "bench")[1]
-        sides = [("after (this tree)", ROOT / "src")]
-        if args.base_src is not None:
-            sides.insert(0, ("before (--base-src)", args.base_src.resolve()))
+        sides = compared_trees(args)
         results: dict[str, list[dict[str, float]]] = {name: [] for name, _ in sides}
         load_before = os.getloadavg()[0]
         n = 0
@@ -540,19 +552,11 @@ def events_latency(args: argparse.Namespace) -> int:
                     "LIMIT 100"
                 ).fetchall()
             ]
-            listeners = [
-                u
-                for (u,) in store.execute(
-                    "SELECT user_id FROM (SELECT DISTINCT user_id FROM events) "
-                    "ORDER BY hash(user_id || 'bench'), user_id LIMIT 20"
-                ).fetchall()
-            ]
+            listeners = sample_listeners(store, 20)
             events = int(store.scalar("SELECT count(*) FROM events"))
             users = int(store.scalar("SELECT count(*) FROM users"))
         key = create_key(db, "bench")[1]
-        sides = [("after (this tree)", ROOT / "src")]
-        if args.base_src is not None:
-            sides.insert(0, ("before (--base-src)", args.base_src.resolve()))
+        sides = compared_trees(args)
         times: dict[str, dict[int, list[float]]] = {n: {1: [], 100: []} for n, _ in sides}
         per_round = -(-args.posts // args.rounds)
         load_before = os.getloadavg()[0]

@@ -261,11 +261,10 @@ def write_staged(
             """
             SELECT arg_min(title, (length(title), title)) AS title, norm AS title_norm, artist_id,
                    $src AS source, $ing AS ingest_id, (norm, artist_id) AS _key
-            FROM _alref WHERE album_id IS NULL AND norm <> '' GROUP BY norm, artist_id
+            FROM _alref WHERE album_id IS NULL AND norm <> '' GROUP BY ALL
             """,
             p,
         )
-        con.execute("DROP TABLE _inserted_albums")  # one album per key: none is left unused
         con.execute(_MATCH_ALBUMS)
         if "albums" in names:
             _fill_catalogue(
@@ -637,6 +636,8 @@ def _insert_numbered(
     columns: Sequence[str],
     select: str,
     params: Mapping[str, Any],
+    *,
+    keep_ids: bool = False,
 ) -> None:
     """Insert ``select``'s rows into ``table`` with ids drawn in the order of its ``_key``.
 
@@ -645,6 +646,8 @@ def _insert_numbered(
     letting the column's default draw them numbered the rows in the order the threads
     of a parallel GROUP BY produced them, and two ingests of the same files gave a
     third of the artists other ids (and models trained on them other ties).
+    ``keep_ids``: leave the ids drawn in ``_inserted_<table>`` for
+    :func:`_drop_unreferenced`, which drops that table.
     """
     con.execute(f"CREATE OR REPLACE TEMP TABLE _numbered AS {select}", dict(params))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _inserted_{table} (id BIGINT)")
@@ -669,6 +672,8 @@ def _insert_numbered(
             """
         )
     con.execute("DROP TABLE _numbered")
+    if not keep_ids:
+        con.execute(f"DROP TABLE _inserted_{table}")
 
 
 def _drop_unreferenced(
@@ -746,10 +751,10 @@ def _resolve_artists(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
                COALESCE(min(norm), '') AS name_norm, min(mbid) AS mbid, $src AS source,
                $ing AS ingest_id,
                COALESCE(mbid, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext) AS _key
-        FROM _aref WHERE artist_id IS NULL
-        GROUP BY COALESCE(mbid, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext)
+        FROM _aref WHERE artist_id IS NULL GROUP BY ALL
         """,
         p,
+        keep_ids=True,
     )
     _execute_all(con, _MATCH_ARTISTS)
     con.execute(
@@ -799,12 +804,10 @@ def _resolve_tracks(con: duckdb.DuckDBPyConnection, p: dict[str, Any]) -> None:
                (artist_id, COALESCE(
                    mbid, uri, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext, 't:' || title
                )) AS _key
-        FROM _tref WHERE track_id IS NULL
-        GROUP BY artist_id, COALESCE(
-            mbid, uri, CASE WHEN norm <> '' THEN 'n:' || norm END, 'x:' || ext, 't:' || title
-        )
+        FROM _tref WHERE track_id IS NULL GROUP BY ALL
         """,
         p,
+        keep_ids=True,
     )
     _execute_all(con, _MATCH_TRACKS)
     con.execute(

@@ -403,10 +403,11 @@ class EventWriter:
         self._seq += 1
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         path = self._dir / f"{stamp}-{self._seq:06d}.jsonl"
-        lines = [json.dumps(r, ensure_ascii=False) for rows in batches for r in rows]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        rows = [r for batch in batches for r in batch]
+        path.write_text(
+            "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8"
+        )
         try:
-            rows = [r for batch in batches for r in batch]
             ingest_id = write_known_tracks(self.store, path, rows) if self.known_ids else None
             if ingest_id is None:  # the general path (it replaces an ingest of the same content)
                 ingest_id = ingest(self.store, ApiEventsLoader(), path, label=path.name).ingest_id
@@ -414,16 +415,16 @@ class EventWriter:
             path.unlink(missing_ok=True)
             raise
         out = []
-        for rows in batches:
-            kinds = [r["type"] for r in rows]
+        for batch in batches:
+            kinds = [r["type"] for r in batch]
             out.append(
                 EventsWritten(
-                    accepted=len(rows),
+                    accepted=len(batch),
                     plays=kinds.count("play"),
                     skips=kinds.count("skip"),
                     likes=kinds.count("like"),
                     ingest_id=ingest_id,
-                    users=sorted({r["user_id"] for r in rows}),
+                    users=sorted({r["user_id"] for r in batch}),
                 )
             )
         return out
