@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +79,29 @@ def listeners_for_you(listeners_db: Path, tmp_path_factory: pytest.TempPathFacto
         data = load_history(store), load_catalogue(store), load_community(store)
     model = ForYou(train_cuts=(0.75,), n_estimators=60).fit(*data)
     return model.save(tmp_path_factory.mktemp("for_you") / "for_you-track-all.npz")
+
+
+@pytest.fixture
+def v2_store() -> Callable[[Path], None]:
+    """Write a store at ``path`` as Encore wrote it at schema v2 (before user_segments and
+    track_moods), for the tests of upgrades in place."""
+    import duckdb
+
+    from encore.data.schema import MIGRATIONS
+
+    def make(path: Path) -> None:
+        con = duckdb.connect(str(path))
+        con.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+            "applied_at TIMESTAMP NOT NULL)"
+        )
+        for migration in MIGRATIONS[:2]:
+            for statement in migration.statements:
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, now())",
+                [migration.version, migration.name],
+            )
+        con.close()
+
+    return make

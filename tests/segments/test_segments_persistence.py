@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -137,27 +138,10 @@ def test_store_assignments_replaces_model_or_users(hetrec_db: Path, tmp_path: Pa
         assert s.scalar("SELECT count(*) FROM user_segments") == 250
 
 
-def _v2_store(path: Path) -> None:
-    """A store as Encore wrote it at schema v2."""
-    con = duckdb.connect(str(path))
-    con.execute(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-        "applied_at TIMESTAMP NOT NULL)"
-    )
-    for migration in MIGRATIONS[:2]:
-        for statement in migration.statements:
-            con.execute(statement)
-        con.execute(
-            "INSERT INTO schema_migrations VALUES (?, ?, now())",
-            [migration.version, migration.name],
-        )
-    con.close()
-
-
-def test_v2_store_is_upgraded_in_place(tmp_path: Path) -> None:
+def test_v2_store_is_upgraded_in_place(tmp_path: Path, v2_store: Callable[[Path], None]) -> None:
     fresh, kept = tmp_path / "fresh.duckdb", tmp_path / "kept.duckdb"
-    _v2_store(fresh)
-    _v2_store(kept)
+    v2_store(fresh)
+    v2_store(kept)
     con = duckdb.connect(str(kept))  # the table earlier versions created on the first fit
     con.execute(
         "CREATE TABLE user_segments (user_id VARCHAR, segment INTEGER, segment_name VARCHAR, "

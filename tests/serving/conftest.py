@@ -8,7 +8,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ pytest.importorskip("lightgbm")
 
 import httpx
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from encore.data.store import Store
 from encore.recommenders import recommend as rec
@@ -108,3 +109,20 @@ def client(live: Live) -> Iterator[httpx.Client]:
     """An HTTP client on the running service."""
     with httpx.Client(base_url=live.url, timeout=120) as c:
         yield c
+
+
+@pytest.fixture
+def service() -> Iterator[Callable[[Path], TestClient]]:
+    """Start clients on ``encore serve``'s app over stores made by the test (one compute
+    thread, four request threads); every client is closed at the end of the test."""
+    clients: list[TestClient] = []
+
+    def serve(db: Path) -> TestClient:
+        c = TestClient(create_app(ServeSettings(db=db, compute_threads=1, threads=4)))
+        c.__enter__()
+        clients.append(c)
+        return c
+
+    yield serve
+    for c in clients:
+        c.__exit__(None, None, None)

@@ -14,19 +14,16 @@ and damaged stores are made here, each a few kB.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 import pytest
 
 pytest.importorskip("fastapi")
 
-from fastapi.testclient import TestClient
 
-from encore.data.schema import MIGRATIONS
 from encore.data.store import Store
 from encore.serving.app import create_app
 from encore.serving.state import ServeSettings
@@ -195,39 +192,6 @@ def test_answers_notes_speak_the_api_too(client: httpx.Client, served_db: Path) 
         assert_api_words(r.json(), served_db.parent)
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Any]:
-    """A client on ``encore serve``'s app over a store made by the test."""
-    clients: list[TestClient] = []
-
-    def serve(db: Path) -> TestClient:
-        c = TestClient(create_app(ServeSettings(db=db, compute_threads=1, threads=4)))
-        c.__enter__()
-        clients.append(c)
-        return c
-
-    yield serve
-    for c in clients:
-        c.__exit__(None, None, None)
-
-
-def _v2_store(path: Path) -> None:
-    """A store as Encore wrote it at schema v2 (before user_segments and track_moods)."""
-    con = duckdb.connect(str(path))
-    con.execute(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-        "applied_at TIMESTAMP NOT NULL)"
-    )
-    for migration in MIGRATIONS[:2]:
-        for statement in migration.statements:
-            con.execute(statement)
-        con.execute(
-            "INSERT INTO schema_migrations VALUES (?, ?, now())",
-            [migration.version, migration.name],
-        )
-    con.close()
-
-
 #: The common errors of a store with nothing in it.
 EMPTY: list[tuple[str, dict[str, Any], int | set[int]]] = [
     ("/users/nobody/recommendations", {}, 404),
@@ -241,7 +205,9 @@ EMPTY: list[tuple[str, dict[str, Any], int | set[int]]] = [
 ]
 
 
-def test_an_empty_store_and_an_older_one(service: Any, tmp_path: Path) -> None:
+def test_an_empty_store_and_an_older_one(
+    service: Any, tmp_path: Path, v2_store: Callable[[Path], None]
+) -> None:
     """An empty store's errors say what an operator must load; an older store (schema v2)
     is upgraded when the service opens it, and answers as a new one does."""
     empty = tmp_path / "empty.duckdb"
@@ -257,7 +223,7 @@ def test_an_empty_store_and_an_older_one(service: Any, tmp_path: Path) -> None:
     )
     older = tmp_path / "older" / "v2.duckdb"
     older.parent.mkdir()
-    _v2_store(older)
+    v2_store(older)
     c = service(older)
     assert c.get("/analytics/genres").status_code == 200
     for path, query, status in EMPTY:

@@ -9,7 +9,6 @@ the demo step's fit is the real one (about 20 s); the shared-folder case uses ``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,11 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from fastapi.testclient import TestClient
 
 from encore.data.ingest import ingest
 from encore.data.sources import get_loader
 from encore.data.store import Store
 from encore.genre.saved import DEFAULT_DATASET, DEFAULT_MODEL, shared_dir
-from encore.serving.app import create_app
-from encore.serving.state import ServeSettings
 
 
 @pytest.fixture(scope="module")
@@ -38,22 +34,13 @@ def hetrec_db(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Pa
 
 
 @pytest.fixture
-def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Clients on ``encore serve``'s app; an empty ``ENCORE_CACHE`` (the machine's own shared
-    folder is never read) and no ``ENCORE_GENRE_MODELS``."""
+def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: Any) -> Any:
+    """Clients on ``encore serve``'s app (the ``service`` fixture); an empty
+    ``ENCORE_CACHE`` (the machine's own shared folder is never read) and no
+    ``ENCORE_GENRE_MODELS``."""
     monkeypatch.setenv("ENCORE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("ENCORE_GENRE_MODELS", raising=False)
-    clients: list[TestClient] = []
-
-    def start(db: Path) -> TestClient:
-        c = TestClient(create_app(ServeSettings(db=db, compute_threads=1, threads=4)))
-        c.__enter__()
-        clients.append(c)
-        return c
-
-    yield start
-    for c in clients:
-        c.__exit__(None, None, None)
+    return service
 
 
 def _artist(db: Path) -> int:
